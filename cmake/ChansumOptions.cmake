@@ -1,0 +1,53 @@
+# Shared build options: C++20, warnings as errors, sanitizer preset, helpers for libraries and tests.
+set(CMAKE_CXX_STANDARD 20)
+set(CMAKE_CXX_STANDARD_REQUIRED ON)
+set(CMAKE_CXX_EXTENSIONS OFF)
+set(CMAKE_EXPORT_COMPILE_COMMANDS ON)
+if(NOT CMAKE_BUILD_TYPE)
+  set(CMAKE_BUILD_TYPE RelWithDebInfo CACHE STRING "Build type" FORCE)
+endif()
+
+option(CHANSUM_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
+
+add_library(chansum_warnings INTERFACE)
+target_compile_options(chansum_warnings INTERFACE -Wall -Wextra -Werror -Wpedantic -Wshadow
+                                                  -Wnon-virtual-dtor -Wcast-align -Wunused)
+
+if(CHANSUM_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# chansum_library(<name> SOURCES ... [DEPS ...] [PRIVATE_DEPS ...])
+# Defines target chansum_<name> with alias chansum::<name>; headers under include/chansum/<name>/.
+function(chansum_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(chansum_${name} STATIC ${ARG_SOURCES})
+  add_library(chansum::${name} ALIAS chansum_${name})
+  target_include_directories(chansum_${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR}/include)
+  target_link_libraries(chansum_${name} PUBLIC ${ARG_DEPS} PRIVATE chansum_warnings ${ARG_PRIVATE_DEPS})
+endfunction()
+
+# chansum_test(<name> LABEL unit|integration|e2e|chaos SOURCES ... DEPS ...)
+# One GoogleTest binary; each TEST becomes a ctest entry carrying the label.
+function(chansum_test name)
+  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  if(NOT ARG_LABEL)
+    message(FATAL_ERROR "chansum_test(${name}): LABEL is required")
+  endif()
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 120)
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main chansum_warnings)
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
+                       PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT})
+endfunction()
+
+# chansum_executable(<name> SOURCES ... DEPS ...)
+function(chansum_executable name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} chansum_warnings)
+endfunction()

@@ -29,10 +29,11 @@ function(chansum_library name)
   target_link_libraries(chansum_${name} PUBLIC ${ARG_DEPS} PRIVATE chansum_warnings ${ARG_PRIVATE_DEPS})
 endfunction()
 
-# chansum_test(<name> LABEL unit|integration|e2e|chaos SOURCES ... DEPS ...)
-# One GoogleTest binary; each TEST becomes a ctest entry carrying the label.
+# chansum_test(<name> LABEL unit|integration|e2e|chaos [TIMEOUT s] [SERIAL] SOURCES ... DEPS ...)
+# One GoogleTest binary; each TEST becomes a ctest entry carrying the label. SERIAL: its tests
+# never run at the same time as any other test.
 function(chansum_test name)
-  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "SERIAL" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
   if(NOT ARG_LABEL)
     message(FATAL_ERROR "chansum_test(${name}): LABEL is required")
   endif()
@@ -41,8 +42,12 @@ function(chansum_test name)
   endif()
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main chansum_warnings)
-  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST
-                       PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT})
+  set(serial FALSE)
+  if(ARG_SERIAL)
+    set(serial TRUE)
+  endif()
+  gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 30
+                       PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT} RUN_SERIAL ${serial})
 endfunction()
 
 # chansum_executable(<name> SOURCES ... DEPS ...)
@@ -51,3 +56,6 @@ function(chansum_executable name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} chansum_warnings)
 endfunction()
+
+# All executables (services, tools, tests) land in <build>/bin.
+set(CMAKE_RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)

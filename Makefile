@@ -1,0 +1,54 @@
+# Channel Summarizer — the two commands of the quick start:
+#   make demo   installs what is missing, builds, starts the local stack and the services, runs a
+#               job on the offline demo channel and prints the summaries
+#   make test   installs what is missing, builds (normal + ASan/UBSan), starts what tests need and
+#               runs every test
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup build build-asan test demo stop stack-up stack-down services-up services-down \
+        status format clean help
+
+all: build
+
+help:
+	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
+	@echo; echo "Other targets: setup build build-asan stack-up stack-down services-up services-down status stop format clean"
+
+setup:
+	@deploy/local/setup
+
+build: setup
+	@cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+
+build-asan: setup
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCHANSUM_SANITIZE=ON >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+test: build build-asan
+	@deploy/local/run-tests
+
+demo: build
+	@deploy/local/demo
+
+stop:
+	@deploy/local/services down
+	@deploy/local/stack down
+
+stack-up: setup
+	@deploy/local/stack up
+stack-down:
+	@deploy/local/stack down
+services-up: build
+	@deploy/local/services up
+services-down:
+	@deploy/local/services down
+status:
+	@deploy/local/stack status; deploy/local/services status
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,89 @@
+#pragma once
+// Transactional outbox. A state change and the messages it causes are written in ONE PostgreSQL
+// transaction (Enqueue); a Relay later publishes the rows to the broker and marks them published
+// only once the broker has confirmed them. No dual writes: a crash between commit and publish
+// leaves the row pending, and the relay publishes it later (at least once; consumers dedupe).
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "chansum/common/result.hpp"
+
+namespace chansum::outbox {
+
+enum class Destination { kAmqp, kKafka };
+
+struct Message {
+  Destination destination = Destination::kAmqp;
+  std::string exchange;     // amqp exchange ("" = default exchange) or kafka topic
+  std::string routing_key;  // amqp routing key (queue name) or kafka key
+  std::string message_id;
+  nlohmann::json headers = nlohmann::json::object();  // string or integer values
+  std::optional<int> expiration_ms;                    // amqp per-message TTL
+  std::string payload;
+};
+
+// A row read back by the relay.
+struct Row {
+  std::int64_t id = 0;
+  Message message;
+};
+
+// Writes the message in the caller's transaction and wakes relays (NOTIFY on commit).
+void Enqueue(pqxx::work& txn, const Message& message);
+
+// Where the relay sends rows. Publish returns OK only when the broker has every row of the batch
+// (RabbitMQ confirms / Kafka delivery reports); any error leaves the whole batch pending.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  [[nodiscard]] virtual Status Publish(const std::vector<Row>& rows) = 0;
+  // Drops broken connections so the next Publish starts afresh.
+  virtual void Reset() {}
+};
+
+struct RelayOptions {
+  int batch_size = 500;
+  std::chrono::milliseconds idle_wait{200};   // longest sleep when idle (NOTIFY wakes earlier)
+  std::chrono::milliseconds error_backoff{500};  // first backoff after a failure (doubles, capped)
+};
+
+// Publishes pending rows. Several relays (one per service process) may run at once: each batch is
+// claimed with FOR UPDATE SKIP LOCKED, so a row is published by one relay at a time.
+class Relay {
+ public:
+  // `connect` opens a PostgreSQL connection (called again after a connection loss).
+  Relay(std::function<std::unique_ptr<pqxx::connection>()> connect,
+        std::unique_ptr<Sink> amqp_sink, std::unique_ptr<Sink> kafka_sink, RelayOptions options);
+
+  // Publishes one batch per destination; returns how many rows were published.
+  [[nodiscard]] Result<int> RelayOnce();
+  // Loops until `stop` becomes true, waiting for NOTIFY or idle_wait between empty rounds.
+  void Run(const std::atomic<bool>& stop);
+  // Rows still pending (for readiness and metrics).
+  [[nodiscard]] Result<std::int64_t> Backlog();
+
+ private:
+  Result<int> RelayDestination(Destination destination, Sink& sink);
+  bool EnsureConnected();
+  void Disconnect();  // drops the LISTEN receiver first, then the connection
+
+  std::function<std::unique_ptr<pqxx::connection>()> connect_;
+  std::unique_ptr<Sink> amqp_sink_;
+  std::unique_ptr<Sink> kafka_sink_;
+  RelayOptions options_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<pqxx::notification_receiver> wakeup_;  // LISTEN on conn_
+};
+
+[[nodiscard]] const char* ToString(Destination d) noexcept;
+
+}  // namespace chansum::outbox

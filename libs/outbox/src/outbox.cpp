@@ -1,0 +1,183 @@
+#include "chansum/outbox/outbox.hpp"
+
+#include <algorithm>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+namespace chansum::outbox {
+namespace {
+
+constexpr const char* kChannel = "chansum_outbox";
+
+// Listens for outbox notifications on the relay's connection.
+class Wakeup final : public pqxx::notification_receiver {
+ public:
+  explicit Wakeup(pqxx::connection_base& c) : pqxx::notification_receiver(c, kChannel) {}
+  void operator()(const std::string& /*payload*/, int /*backend_pid*/) override { woken_ = true; }
+  bool woken_ = false;
+};
+
+}  // namespace
+
+const char* ToString(Destination d) noexcept {
+  return d == Destination::kAmqp ? "amqp" : "kafka";
+}
+
+void Enqueue(pqxx::work& txn, const Message& m) {
+  txn.exec_params(
+      "INSERT INTO outbox (destination, exchange, routing_key, message_id, headers, "
+      "expiration_ms, payload) VALUES ($1, $2, $3, $4, $5::jsonb, NULLIF($6, -1), $7)",
+      std::string(ToString(m.destination)), m.exchange, m.routing_key, m.message_id,
+      m.headers.dump(), m.expiration_ms.value_or(-1), m.payload);
+  // Delivered at commit; several NOTIFYs with the same payload in one transaction fold into one.
+  txn.exec(std::string("NOTIFY ") + kChannel);
+}
+
+Relay::Relay(std::function<std::unique_ptr<pqxx::connection>()> connect,
+             std::unique_ptr<Sink> amqp_sink, std::unique_ptr<Sink> kafka_sink,
+             RelayOptions options)
+    : connect_(std::move(connect)),
+      amqp_sink_(std::move(amqp_sink)),
+      kafka_sink_(std::move(kafka_sink)),
+      options_(options) {}
+
+bool Relay::EnsureConnected() {
+  if (conn_ && conn_->is_open()) return true;
+  try {
+    conn_ = connect_();
+    return conn_ && conn_->is_open();
+  } catch (const std::exception& e) {
+    spdlog::warn("outbox relay: cannot connect to PostgreSQL: {}", e.what());
+    Disconnect();
+    return false;
+  }
+}
+
+void Relay::Disconnect() {
+  wakeup_.reset();
+  conn_.reset();
+}
+
+Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
+  pqxx::work txn(*conn_);
+  auto rows = txn.exec_params(
+      "SELECT id, exchange, routing_key, message_id, headers::text, "
+      "coalesce(expiration_ms, -1), payload FROM outbox "
+      "WHERE published_at IS NULL AND destination = $1 ORDER BY id LIMIT $2 "
+      "FOR UPDATE SKIP LOCKED",
+      std::string(ToString(destination)), options_.batch_size);
+  if (rows.empty()) return 0;
+  std::vector<Row> batch;
+  batch.reserve(rows.size());
+  for (const auto& r : rows) {
+    Row row;
+    row.id = r[0].as<std::int64_t>();
+    row.message.destination = destination;
+    row.message.exchange = r[1].as<std::string>();
+    row.message.routing_key = r[2].as<std::string>();
+    row.message.message_id = r[3].as<std::string>();
+    row.message.headers = nlohmann::json::parse(r[4].c_str(), nullptr, false);
+    if (const int exp = r[5].as<int>(); exp >= 0) row.message.expiration_ms = exp;
+    row.message.payload = r[6].as<std::string>();
+    batch.push_back(std::move(row));
+  }
+  auto published = sink.Publish(batch);
+  if (!published.ok()) {
+    const std::int64_t first = batch.front().id;
+    const std::int64_t last = batch.back().id;
+    txn.abort();
+    pqxx::work note(*conn_);
+    note.exec_params(
+        "UPDATE outbox SET publish_attempts = publish_attempts + 1, last_error = $3 "
+        "WHERE id BETWEEN $1 AND $2 AND published_at IS NULL AND destination = $4",
+        first, last, published.error().message, std::string(ToString(destination)));
+    note.commit();
+    sink.Reset();
+    return published.error();
+  }
+  // Mark the batch published: one statement for the whole batch.
+  std::string ids = "{";
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (i) ids += ',';
+    ids += std::to_string(batch[i].id);
+  }
+  ids += '}';
+  txn.exec_params(
+      "UPDATE outbox SET published_at = now(), publish_attempts = publish_attempts + 1, "
+      "last_error = NULL WHERE id = ANY($1::bigint[])",
+      ids);
+  txn.commit();
+  return static_cast<int>(batch.size());
+}
+
+Result<int> Relay::RelayOnce() {
+  if (!EnsureConnected()) {
+    return Error::Transient("postgres_unavailable", "outbox relay cannot reach PostgreSQL");
+  }
+  int total = 0;
+  try {
+    for (auto [dest, sink] : {std::pair{Destination::kAmqp, amqp_sink_.get()},
+                              std::pair{Destination::kKafka, kafka_sink_.get()}}) {
+      if (sink == nullptr) continue;
+      auto n = RelayDestination(dest, *sink);
+      if (!n.ok()) return n.error();
+      total += *n;
+    }
+  } catch (const pqxx::broken_connection& e) {
+    Disconnect();
+    return Error::Transient("postgres_unavailable", e.what());
+  } catch (const std::exception& e) {
+    Disconnect();
+    return Error::Transient("outbox_relay", e.what());
+  }
+  return total;
+}
+
+void Relay::Run(const std::atomic<bool>& stop) {
+  auto backoff = options_.error_backoff;
+  while (!stop.load()) {
+    auto n = RelayOnce();
+    if (!n.ok()) {
+      spdlog::warn("outbox relay: {} (retrying in {} ms)", n.error().ToString(),
+                   backoff.count());
+      const auto until = std::chrono::steady_clock::now() + backoff;
+      while (!stop.load() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+      continue;
+    }
+    backoff = options_.error_backoff;
+    if (*n > 0) continue;  // more may be waiting
+    try {
+      if (!wakeup_) wakeup_ = std::make_unique<Wakeup>(*conn_);
+      // Wait for a NOTIFY (or the idle timeout), in short slices so stop is noticed quickly.
+      auto remaining = options_.idle_wait;
+      while (!stop.load() && remaining.count() > 0) {
+        const auto slice = std::min(remaining, std::chrono::milliseconds(100));
+        if (conn_->await_notification(0, static_cast<long>(slice.count()) * 1000) > 0) break;
+        remaining -= slice;
+      }
+    } catch (const std::exception& e) {
+      spdlog::warn("outbox relay: lost PostgreSQL connection while idle: {}", e.what());
+      Disconnect();
+    }
+  }
+}
+
+Result<std::int64_t> Relay::Backlog() {
+  if (!EnsureConnected()) {
+    return Error::Transient("postgres_unavailable", "outbox relay cannot reach PostgreSQL");
+  }
+  try {
+    pqxx::read_transaction txn(*conn_);
+    return txn.exec("SELECT count(*) FROM outbox WHERE published_at IS NULL")[0][0]
+        .as<std::int64_t>();
+  } catch (const std::exception& e) {
+    Disconnect();
+    return Error::Transient("postgres_unavailable", e.what());
+  }
+}
+
+}  // namespace chansum::outbox

@@ -1,0 +1,85 @@
+#pragma once
+// The generic stage runner. Every stage service is this runner plus one handler:
+//
+//   Result<StageOutput> Handle(const protocol::Command&, StageContext&)
+//
+// The runner owns everything else: connections, prefetch = concurrency, acks, state transitions
+// and timings in PostgreSQL, the next command (through the transactional outbox), retries with
+// backoff, dead letters, logging context, health and SIGTERM. The handler only does the work and
+// returns what it produced, or an Error whose class says whether a retry can help.
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "chansum/common/config.hpp"
+#include "chansum/common/result.hpp"
+#include "chansum/protocol/command.hpp"
+#include "chansum/store/store.hpp"
+
+namespace chansum::docstore {
+class DocStore;
+}
+
+namespace chansum::stage {
+
+struct StageContext {
+  const store::Claim& claim;          // job options, video title, attempt number
+  std::filesystem::path media_dir;    // MEDIA_DIR
+  docstore::DocStore* docs = nullptr;  // set when the stage asked for the document store
+  std::function<bool()> should_stop;  // true once the service is shutting down
+};
+
+struct StageOutput {
+  std::vector<store::DiscoveredVideo> discovered;         // discovery: one download each
+  nlohmann::json next_data = nlohmann::json::object();    // data of the next stage's command
+  std::string media_path;                                 // recorded on the video row
+  std::string audio_path;                                 // recorded on the video row
+  nlohmann::json event_data = nlohmann::json::object();   // facts for the domain event
+};
+
+using Handler = std::function<Result<StageOutput>(const protocol::Command&, StageContext&)>;
+// Called once per worker thread, so a handler may keep per-thread state (e.g. an ASR decoder).
+using HandlerFactory = std::function<Handler()>;
+
+struct StageDefinition {
+  protocol::Stage stage = protocol::Stage::kDiscovery;
+  int default_concurrency = 1;
+  bool needs_docstore = false;
+  // Reads the handler's own settings at start (problems are collected in `env` and reported
+  // together with the runner's) and returns the factory of per-thread handlers.
+  std::function<HandlerFactory(ConfigReader& env)> configure;
+};
+
+struct RunnerConfig {
+  std::string service;                 // e.g. "download"
+  protocol::Stage stage = protocol::Stage::kDiscovery;
+  int concurrency = 1;                 // <STAGE>_CONCURRENCY: worker threads = prefetch
+  int max_attempts = 5;                // MAX_ATTEMPTS: tries for transient failures
+  std::chrono::milliseconds retry_base_delay{1000};  // RETRY_BASE_DELAY
+  std::chrono::milliseconds retry_max_delay{60000};  // RETRY_MAX_DELAY
+  int delivery_limit = 10;             // DELIVERY_LIMIT: deliveries before the DLQ
+  std::string queue_prefix;            // QUEUE_PREFIX
+  std::filesystem::path media_dir;     // MEDIA_DIR
+  int lease_seconds = 300;             // LEASE_SECONDS
+  std::string worker_id;               // host:pid
+  std::string health_addr = "127.0.0.1";  // HEALTH_ADDR
+  int health_port = 0;                 // HEALTH_PORT (0 = no health endpoint)
+
+  [[nodiscard]] static RunnerConfig FromEnv(ConfigReader& env, const StageDefinition& def);
+  [[nodiscard]] std::string Queue() const { return protocol::QueueName(queue_prefix, stage); }
+};
+
+// Delay before retry number `attempt` (1-based): base * 2^(attempt-1), capped, with jitter in
+// [50%, 100%] of that.
+[[nodiscard]] std::chrono::milliseconds RetryDelay(const RunnerConfig& config, int attempt);
+
+// Runs a stage service until SIGTERM/SIGINT: reads the environment, logs as JSON, migrates the
+// schema, starts the outbox relay, the AMQP consumer and `concurrency` workers. Returns the exit
+// code (0 after a clean shutdown, 2 for configuration errors).
+int RunStageService(const StageDefinition& definition);
+
+}  // namespace chansum::stage

@@ -1,0 +1,191 @@
+#include "chansum/stage/processor.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "chansum/common/logging.hpp"
+#include "chansum/outbox/outbox.hpp"
+
+namespace chansum::stage {
+namespace {
+
+using protocol::Command;
+using protocol::Stage;
+
+std::string FormatDelay(std::chrono::milliseconds d) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.1fs", static_cast<double>(d.count()) / 1000.0);
+  return buf;
+}
+
+}  // namespace
+
+Processor::Processor(const RunnerConfig& config, Handler handler, docstore::DocStore* docs,
+                     std::function<bool()> should_stop)
+    : config_(config),
+      handler_(std::move(handler)),
+      docs_(docs),
+      should_stop_(std::move(should_stop)) {}
+
+void Processor::EnqueueCommand(pqxx::work& txn, const Command& cmd, const std::string& queue,
+                               std::optional<int> expiration_ms) {
+  outbox::Message m;
+  m.destination = outbox::Destination::kAmqp;
+  m.routing_key = queue;
+  m.message_id = cmd.message_id;
+  m.expiration_ms = expiration_ms;
+  m.payload = protocol::Serialize(cmd);
+  outbox::Enqueue(txn, m);
+}
+
+void Processor::EnqueueRetry(pqxx::work& txn, const Command& cmd, int next_attempt,
+                             std::chrono::milliseconds delay) {
+  // Same command, next attempt, parked in "<queue>.retry" until its TTL sends it back.
+  Command retry = protocol::NewCommand(cmd.stage, cmd.job_id, cmd.video_id, cmd.trace_id,
+                                       cmd.data, next_attempt);
+  EnqueueCommand(txn, retry, config_.Queue() + ".retry", static_cast<int>(delay.count()));
+}
+
+ProcessOutcome Processor::DeadLetter(pqxx::connection& conn, const std::string& body,
+                                     const std::string& reason) {
+  pqxx::work txn(conn);
+  outbox::Message m;
+  m.destination = outbox::Destination::kAmqp;
+  m.routing_key = config_.Queue() + ".dlq";
+  m.message_id = "dlq-" + std::to_string(std::hash<std::string>{}(body));
+  m.headers = {{"x-chansum-reason", reason}, {"x-chansum-stage", config_.service}};
+  m.payload = body;
+  outbox::Enqueue(txn, m);
+  txn.commit();
+  spdlog::error("malformed command dead-lettered to {}: {}", m.routing_key, reason);
+  return {Disposition::kAck, "dead-lettered: " + reason};
+}
+
+ProcessOutcome Processor::Process(pqxx::connection& conn, const std::string& body) {
+  try {
+    auto cmd = protocol::ParseCommand(body);
+    if (!cmd.ok()) return DeadLetter(conn, body, cmd.error().message);
+    if (cmd->stage != config_.stage) {
+      return DeadLetter(conn, body,
+                        "command type " + protocol::CommandType(cmd->stage) +
+                            " does not belong on queue " + config_.Queue());
+    }
+    ScopedLogContext ctx(std::map<std::string, std::string>{{"job_id", cmd->job_id},
+                                                            {"video_id", cmd->video_id},
+                                                            {"message_id", cmd->message_id},
+                                                            {"trace_id", cmd->trace_id}});
+    return cmd->stage == Stage::kDiscovery ? ProcessDiscovery(conn, *cmd)
+                                           : ProcessVideo(conn, *cmd);
+  } catch (const pqxx::broken_connection& e) {
+    return {Disposition::kRequeue, std::string("database connection lost: ") + e.what()};
+  } catch (const std::exception& e) {
+    // A database error we did not expect: nothing was recorded, so let the broker redeliver
+    // (the delivery limit sends a message that always fails this way to the DLQ).
+    return {Disposition::kRequeue, std::string("unexpected error: ") + e.what()};
+  }
+}
+
+ProcessOutcome Processor::ProcessDiscovery(pqxx::connection& conn, const Command& cmd) {
+  store::Claim claim;
+  {
+    pqxx::work txn(conn);
+    claim = store::BeginDiscovery(txn, cmd.job_id);
+    txn.commit();
+  }
+  if (claim.outcome != store::Begin::kProceed) {
+    return {Disposition::kAck, std::string("skipped: ") + store::ToString(claim.outcome)};
+  }
+  StageContext ctx{claim, config_.media_dir, docs_, should_stop_};
+  const auto started = std::chrono::steady_clock::now();
+  auto result = handler_(cmd, ctx);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+
+  pqxx::work txn(conn);
+  std::string summary;
+  if (result.ok()) {
+    auto inserted = store::RecordDiscovery(txn, cmd.job_id, result->discovered);
+    for (const auto& v : inserted) {
+      nlohmann::json data = {{"url", v.url}};
+      if (!v.title.empty()) data["title"] = v.title;
+      auto next = protocol::NewCommand(Stage::kDownload, cmd.job_id, v.video_id, cmd.trace_id,
+                                       std::move(data));
+      EnqueueCommand(txn, next, protocol::QueueName(config_.queue_prefix, Stage::kDownload),
+                     std::nullopt);
+    }
+    (void)store::FinishJobIfComplete(txn, cmd.job_id);  // a channel with no videos is done
+    summary = "discovered " + std::to_string(result->discovered.size()) + " videos in " +
+              std::to_string(ms) + " ms";
+  } else if (result.error().transient() && cmd.attempt < config_.max_attempts) {
+    const auto delay = RetryDelay(config_, cmd.attempt);
+    EnqueueRetry(txn, cmd, cmd.attempt + 1, delay);
+    summary = "retry " + std::to_string(cmd.attempt + 1) + "/" +
+              std::to_string(config_.max_attempts) + " in " + FormatDelay(delay) + ": " +
+              result.error().ToString();
+  } else {
+    store::FailJob(txn, cmd.job_id, result.error());
+    summary = "job failed: " + result.error().ToString();
+  }
+  txn.commit();
+  return {Disposition::kAck, summary};
+}
+
+ProcessOutcome Processor::ProcessVideo(pqxx::connection& conn, const Command& cmd) {
+  store::Claim claim;
+  {
+    pqxx::work txn(conn);
+    claim = store::BeginVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, config_.worker_id,
+                                   config_.lease_seconds);
+    txn.commit();
+  }
+  if (claim.outcome != store::Begin::kProceed) {
+    return {Disposition::kAck, std::string("skipped: ") + store::ToString(claim.outcome)};
+  }
+  StageContext ctx{claim, config_.media_dir, docs_, should_stop_};
+  const auto started = std::chrono::steady_clock::now();
+  auto result = handler_(cmd, ctx);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+
+  pqxx::work txn(conn);
+  std::string summary;
+  if (result.ok()) {
+    store::StageDone done;
+    done.next_stage = protocol::NextStage(cmd.stage);
+    done.media_path = result->media_path;
+    done.audio_path = result->audio_path;
+    if (!store::CompleteVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, done)) {
+      txn.abort();
+      return {Disposition::kAck, "duplicate: another delivery already finished this stage"};
+    }
+    if (done.next_stage) {
+      auto next = protocol::NewCommand(*done.next_stage, cmd.job_id, cmd.video_id, cmd.trace_id,
+                                       result->next_data);
+      EnqueueCommand(txn, next, protocol::QueueName(config_.queue_prefix, *done.next_stage),
+                     std::nullopt);
+      summary = "done in " + std::to_string(ms) + " ms, next: " +
+                std::string(protocol::StageName(*done.next_stage));
+    } else {
+      auto job_state = store::FinishJobIfComplete(txn, cmd.job_id);
+      summary = "video done in " + std::to_string(ms) + " ms" +
+                (job_state ? ", job " + *job_state : std::string());
+    }
+  } else if (result.error().transient() && claim.attempts < config_.max_attempts) {
+    const auto delay = RetryDelay(config_, claim.attempts);
+    store::RetryVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, result.error());
+    EnqueueRetry(txn, cmd, claim.attempts + 1, delay);
+    summary = "retry " + std::to_string(claim.attempts + 1) + "/" +
+              std::to_string(config_.max_attempts) + " in " + FormatDelay(delay) + ": " +
+              result.error().ToString();
+  } else {
+    store::FailVideo(txn, cmd.job_id, cmd.video_id, cmd.stage, result.error());
+    auto job_state = store::FinishJobIfComplete(txn, cmd.job_id);
+    summary = "video failed: " + result.error().ToString() +
+              (job_state ? ", job " + *job_state : std::string());
+  }
+  txn.commit();
+  return {Disposition::kAck, summary};
+}
+
+}  // namespace chansum::stage

@@ -1,0 +1,401 @@
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "chansum/amqp/config.hpp"
+#include "chansum/amqp/connection.hpp"
+#include "chansum/amqp/consumer.hpp"
+#include "chansum/amqp/topology.hpp"
+#include "chansum/common/logging.hpp"
+#include "chansum/common/signals.hpp"
+#include "chansum/docstore/docstore.hpp"
+#include "chansum/outbox/amqp_sink.hpp"
+#include "chansum/outbox/outbox.hpp"
+#include "chansum/outbox/topology.hpp"
+#include "chansum/pg/pg.hpp"
+#include "chansum/pg/migrate.hpp"
+#include "chansum/stage/processor.hpp"
+#include "chansum/stage/stage.hpp"
+
+namespace chansum::stage {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string ToUpper(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string WorkerId() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
+// Sleeps with exponential backoff and jitter; returns false when a stop was requested.
+class Backoff {
+ public:
+  explicit Backoff(std::chrono::milliseconds first, std::chrono::milliseconds max)
+      : first_(first), max_(max), next_(first) {}
+  bool Wait() {
+    thread_local std::mt19937 rng{std::random_device{}()};
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    const auto d = std::chrono::milliseconds(
+        static_cast<long>(static_cast<double>(next_.count()) * jitter(rng)));
+    next_ = std::min(next_ * 2, max_);
+    return !StopSignal::WaitFor(d);
+  }
+  void Reset() { next_ = first_; }
+
+ private:
+  std::chrono::milliseconds first_, max_, next_;
+};
+
+struct Work {
+  std::uint64_t generation = 0;  // which AMQP connection delivered it
+  std::uint64_t tag = 0;
+  std::string body;
+};
+struct Done {
+  std::uint64_t generation = 0;
+  std::uint64_t tag = 0;
+  Disposition disposition = Disposition::kAck;
+};
+
+// Hands deliveries from the AMQP thread to workers and results back.
+class Exchange {
+ public:
+  void PushWork(Work w) {
+    {
+      std::lock_guard lock(mu_);
+      work_.push_back(std::move(w));
+    }
+    work_cv_.notify_one();
+  }
+  // Blocks until work arrives or `closed`; nullopt when closed and empty.
+  std::optional<Work> PopWork() {
+    std::unique_lock lock(mu_);
+    work_cv_.wait(lock, [&] { return closed_ || !work_.empty(); });
+    if (work_.empty()) return std::nullopt;
+    Work w = std::move(work_.front());
+    work_.pop_front();
+    ++busy_;
+    return w;
+  }
+  // Deliveries not yet picked up by a worker (handed back to the broker at shutdown).
+  std::deque<Work> TakeUnstarted() {
+    std::lock_guard lock(mu_);
+    return std::exchange(work_, {});
+  }
+  void PushDone(Done d) {
+    std::lock_guard lock(mu_);
+    done_.push_back(d);
+    --busy_;
+  }
+  std::deque<Done> TakeDone() {
+    std::lock_guard lock(mu_);
+    return std::exchange(done_, {});
+  }
+  int InFlight() {
+    std::lock_guard lock(mu_);
+    return static_cast<int>(work_.size()) + busy_;
+  }
+  void Close() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+    }
+    work_cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable work_cv_;
+  std::deque<Work> work_;
+  std::deque<Done> done_;
+  int busy_ = 0;
+  bool closed_ = false;
+};
+
+struct Health {
+  std::atomic<bool> amqp_ok{false};
+  std::atomic<int> pg_workers_ok{0};
+  std::atomic<bool> docstore_ok{true};
+};
+
+std::unique_ptr<pqxx::connection> ConnectWithRetry(const pg::PgConfig& config,
+                                                   const char* who) {
+  Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10));
+  while (!StopSignal::Requested()) {
+    auto conn = pg::Connect(config);
+    if (conn.ok()) return std::move(*conn);
+    spdlog::warn("{}: PostgreSQL unavailable ({}), retrying", who, conn.error().message);
+    if (!backoff.Wait()) break;
+  }
+  return nullptr;
+}
+
+void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
+                const pg::PgConfig& pg_config, docstore::DocStore* docs, Exchange& exchange,
+                Health& health) {
+  Processor processor(config, make_handler(), docs, [] { return StopSignal::Requested(); });
+  std::unique_ptr<pqxx::connection> conn;
+  while (auto work = exchange.PopWork()) {
+    Done done{work->generation, work->tag, Disposition::kRequeue};
+    if (!conn || !conn->is_open()) {
+      if (conn) health.pg_workers_ok.fetch_sub(1);
+      conn = ConnectWithRetry(pg_config, "worker");
+      if (conn) health.pg_workers_ok.fetch_add(1);
+    }
+    if (conn) {
+      auto outcome = processor.Process(*conn, work->body);
+      done.disposition = outcome.disposition;
+      if (outcome.disposition == Disposition::kAck) {
+        spdlog::info("{}", outcome.summary);
+      } else {
+        spdlog::warn("{}; message requeued", outcome.summary);
+        if (!conn->is_open()) {
+          health.pg_workers_ok.fetch_sub(1);
+          conn.reset();
+        }
+        StopSignal::WaitFor(std::chrono::milliseconds(500));  // don't spin on a broken database
+      }
+    }
+    exchange.PushDone(done);
+  }
+  if (conn) health.pg_workers_ok.fetch_sub(1);
+}
+
+void RelayLoop(const pg::PgConfig& pg_config, const amqp::AmqpConfig& amqp_config,
+               const RunnerConfig& config, const std::atomic<bool>& stop) {
+  outbox::Relay relay(
+      [pg_config]() -> std::unique_ptr<pqxx::connection> {
+        auto c = pg::Connect(pg_config);
+        if (!c.ok()) throw std::runtime_error(c.error().message);
+        return std::move(*c);
+      },
+      std::make_unique<outbox::AmqpSink>(amqp_config, config.service + "-relay",
+                                         [&config](amqp::Connection& c) {
+                                           return outbox::DeclarePipelineQueues(
+                                               c, config.queue_prefix, config.delivery_limit);
+                                         }),
+      nullptr, outbox::RelayOptions{});
+  relay.Run(stop);
+}
+
+}  // namespace
+
+RunnerConfig RunnerConfig::FromEnv(ConfigReader& env, const StageDefinition& def) {
+  RunnerConfig c;
+  c.stage = def.stage;
+  c.service = std::string(protocol::StageName(def.stage));
+  c.concurrency = static_cast<int>(
+      env.Int(ToUpper(c.service) + "_CONCURRENCY", def.default_concurrency, 1, 64));
+  c.max_attempts = static_cast<int>(env.Int("MAX_ATTEMPTS", 5, 1, 100));
+  c.retry_base_delay = env.Duration("RETRY_BASE_DELAY", std::chrono::seconds(1));
+  c.retry_max_delay = env.Duration("RETRY_MAX_DELAY", std::chrono::seconds(60));
+  c.delivery_limit =
+      static_cast<int>(env.Int("DELIVERY_LIMIT", outbox::kDefaultDeliveryLimit, 1, 1000));
+  c.queue_prefix = env.String("QUEUE_PREFIX", "");
+  c.media_dir = env.String("MEDIA_DIR", "/var/lib/chansum/media");
+  c.lease_seconds = static_cast<int>(env.Int("LEASE_SECONDS", 300, 5, 86400));
+  c.health_addr = env.String("HEALTH_ADDR", "127.0.0.1");
+  c.health_port = static_cast<int>(env.Int("HEALTH_PORT", 0, 0, 65535));
+  c.worker_id = WorkerId();
+  return c;
+}
+
+std::chrono::milliseconds RetryDelay(const RunnerConfig& config, int attempt) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  double d = static_cast<double>(config.retry_base_delay.count());
+  for (int i = 1; i < attempt && d < static_cast<double>(config.retry_max_delay.count()); ++i) {
+    d *= 2;
+  }
+  d = std::min(d, static_cast<double>(config.retry_max_delay.count()));
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return std::chrono::milliseconds(static_cast<long>(d * jitter(rng)));
+}
+
+int RunStageService(const StageDefinition& def) {
+  StopSignal::Install();
+  const std::string service(protocol::StageName(def.stage));
+  InitLoggingFromEnv(service);
+
+  ConfigReader env;
+  const RunnerConfig config = RunnerConfig::FromEnv(env, def);
+  const auto pg_config = pg::PgConfig::FromEnv(env);
+  const auto amqp_config = amqp::AmqpConfig::FromEnv(env);
+  std::optional<docstore::DocstoreConfig> doc_config;
+  if (def.needs_docstore) doc_config = docstore::DocstoreConfig::FromEnv(env);
+  const HandlerFactory make_handler = def.configure(env);
+  try {
+    env.Finish();
+  } catch (const ConfigError& e) {
+    spdlog::critical("{}", e.what());
+    return 2;
+  }
+  spdlog::info("starting {}: queue {}, concurrency {}, max attempts {}, media dir {}", service,
+               config.Queue(), config.concurrency, config.max_attempts,
+               config.media_dir.string());
+
+  // Schema first (idempotent, under an advisory lock), retrying while PostgreSQL is down.
+  {
+    Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10));
+    while (!StopSignal::Requested()) {
+      auto conn = ConnectWithRetry(pg_config, "migrate");
+      if (!conn) break;
+      auto applied = store::Migrate(*conn);
+      if (applied.ok()) {
+        if (*applied > 0) spdlog::info("applied {} schema migrations", *applied);
+        break;
+      }
+      spdlog::error("schema migration failed: {}", applied.error().ToString());
+      if (!applied.error().transient() || !backoff.Wait()) return 1;
+    }
+  }
+  if (StopSignal::Requested()) return 0;
+
+  std::unique_ptr<docstore::DocStore> docs;
+  if (doc_config) {
+    auto d = docstore::DocStore::Open(*doc_config);
+    if (!d.ok()) {
+      spdlog::critical("document store: {}", d.error().ToString());
+      return 2;
+    }
+    docs = std::move(*d);
+  }
+
+  Health health;
+  std::atomic<bool> relay_stop{false};
+  std::thread relay([&] { RelayLoop(pg_config, amqp_config, config, relay_stop); });
+
+  std::unique_ptr<httplib::Server> health_server;
+  std::thread health_thread;
+  if (config.health_port > 0) {
+    health_server = std::make_unique<httplib::Server>();
+    health_server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    });
+    health_server->Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+      const bool amqp_ok = health.amqp_ok.load();
+      const bool pg_ok = health.pg_workers_ok.load() > 0;
+      bool doc_ok = true;
+      if (docs) doc_ok = docs->Ping().ok();
+      const bool ready = amqp_ok && pg_ok && doc_ok;
+      nlohmann::json body = {{"ready", ready},
+                             {"checks", {{"rabbitmq", amqp_ok}, {"postgres", pg_ok}}}};
+      if (docs) body["checks"]["docstore"] = doc_ok;
+      res.status = ready ? 200 : 503;
+      res.set_content(body.dump(), "application/json");
+    });
+    health_thread = std::thread([&] {
+      if (!health_server->listen(config.health_addr.c_str(), config.health_port)) {
+        spdlog::error("health endpoint: cannot listen on {}:{}", config.health_addr,
+                      config.health_port);
+      }
+    });
+  }
+
+  Exchange exchange;
+  std::vector<std::thread> workers;
+  for (int i = 0; i < config.concurrency; ++i) {
+    workers.emplace_back(
+        [&] { WorkerLoop(config, make_handler, pg_config, docs.get(), exchange, health); });
+  }
+
+  // The AMQP I/O thread: this one. It owns the consumer connection, keeps heartbeats serviced by
+  // never blocking for long, hands deliveries to the workers and acks what they finish.
+  std::uint64_t generation = 0;
+  std::unique_ptr<amqp::Consumer> consumer;
+  Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(15));
+  auto drop_consumer = [&](const std::string& why) {
+    spdlog::warn("RabbitMQ consumer lost: {}", why);
+    consumer.reset();
+    health.amqp_ok = false;
+    ++generation;  // acks for deliveries of the old connection are void; they will be redelivered
+    for (auto& w : exchange.TakeUnstarted()) (void)w;
+  };
+  auto settle = [&] {
+    for (const auto& d : exchange.TakeDone()) {
+      if (!consumer || d.generation != generation) continue;
+      Status st = d.disposition == Disposition::kAck ? consumer->Ack(d.tag)
+                                                     : consumer->Nack(d.tag, /*requeue=*/true);
+      if (!st.ok()) {
+        drop_consumer(st.error().message);
+        return;
+      }
+    }
+  };
+  while (!StopSignal::Requested()) {
+    if (!consumer) {
+      auto conn = amqp::Connection::Open(amqp_config, service + "-topology");
+      Status declared = conn.ok() ? outbox::DeclarePipelineQueues(**conn, config.queue_prefix,
+                                                                  config.delivery_limit)
+                                  : Status(conn.error());
+      if (!declared.ok()) {
+        spdlog::warn("RabbitMQ unavailable ({}), retrying", declared.error().message);
+        if (!backoff.Wait()) break;
+        continue;
+      }
+      amqp::ConsumerOptions options;
+      options.queue = config.Queue();
+      options.prefetch = static_cast<std::uint16_t>(config.concurrency);
+      auto c = amqp::Consumer::Open(amqp_config, service + "-consumer", options);
+      if (!c.ok()) {
+        spdlog::warn("cannot consume from {} ({}), retrying", config.Queue(),
+                     c.error().message);
+        if (!backoff.Wait()) break;
+        continue;
+      }
+      consumer = std::move(*c);
+      health.amqp_ok = true;
+      backoff.Reset();
+      spdlog::info("consuming from {} with prefetch {}", config.Queue(), config.concurrency);
+    }
+    settle();
+    if (!consumer) continue;
+    auto delivery = consumer->Next(std::chrono::milliseconds(50));
+    if (!delivery.ok()) {
+      drop_consumer(delivery.error().message);
+      continue;
+    }
+    if (delivery->has_value()) {
+      exchange.PushWork(Work{generation, (*delivery)->delivery_tag, std::move((*delivery)->body)});
+    }
+  }
+
+  // Shutdown: stop taking work, give back what no worker started, let in-flight work finish
+  // (handlers see should_stop and return early), ack what finished, then stop the relay last so
+  // the outcome rows written by the last workers are published too.
+  spdlog::info("stopping: {} deliveries in flight", exchange.InFlight());
+  for (const auto& w : exchange.TakeUnstarted()) {
+    if (consumer && w.generation == generation) (void)consumer->Nack(w.tag, /*requeue=*/true);
+  }
+  exchange.Close();
+  for (auto& t : workers) t.join();
+  settle();
+  consumer.reset();
+  // Give the relay a moment to publish what the last transactions wrote (rows it misses stay in
+  // the outbox and any other relay, or this service's next start, publishes them).
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  relay_stop = true;
+  relay.join();
+  if (health_server) {
+    health_server->stop();
+    health_thread.join();
+  }
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace chansum::stage

@@ -1,0 +1,100 @@
+#pragma once
+// Application data in PostgreSQL: jobs and videos, and the state transitions of the pipeline.
+// Every function takes the caller's transaction so that a state change and the outbox rows it
+// causes commit together (see libs/outbox). Functions here are quick: no slow work inside.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include "chansum/common/result.hpp"
+#include "chansum/pg/migrate.hpp"
+#include "chansum/protocol/command.hpp"
+
+namespace chansum::store {
+
+// The schema's migrations (libs/store/migrations/*.sql, embedded at build time).
+[[nodiscard]] std::vector<pg::Migration> Migrations();
+// Applies them under the advisory lock "chansum.schema". Safe from many processes at once.
+[[nodiscard]] Result<int> Migrate(pqxx::connection& conn);
+
+// ---------------------------------------------------------------------------- jobs
+struct NewJob {
+  std::string id;
+  std::string channel;
+  std::string channel_url;
+  nlohmann::json options = nlohmann::json::object();
+  std::string trace_id;
+};
+void InsertJob(pqxx::work& txn, const NewJob& job);
+
+// Full view for GET /jobs/{id}: job fields, counts by stage and state, and one entry per video.
+[[nodiscard]] std::optional<nlohmann::json> GetJobView(pqxx::work& txn, const std::string& job_id);
+// Newest first. `before` is an opaque cursor from a previous page ("" for the first page).
+struct JobPage {
+  nlohmann::json jobs = nlohmann::json::array();
+  std::string next_cursor;  // empty when there are no more
+};
+[[nodiscard]] Result<JobPage> ListJobs(pqxx::work& txn, int limit, const std::string& before);
+
+// ---------------------------------------------------------------------------- stage transitions
+enum class Begin {
+  kProceed,      // claimed: do the work
+  kAlreadyDone,  // this stage already finished (redelivery): ack and do nothing
+  kNotFound,     // no such job/video row
+  kJobClosed,    // the job is cancelled or finished: skip
+};
+[[nodiscard]] const char* ToString(Begin b) noexcept;
+
+struct Claim {
+  Begin outcome = Begin::kNotFound;
+  int attempts = 0;  // attempts of this stage including this one
+  std::string title;
+  std::string job_trace_id;
+  nlohmann::json job_options = nlohmann::json::object();
+};
+
+// Discovery (job level): queued -> running. kAlreadyDone when videos were already recorded.
+[[nodiscard]] Claim BeginDiscovery(pqxx::work& txn, const std::string& job_id);
+
+struct DiscoveredVideo {
+  std::string video_id;
+  std::string title;
+  std::string url;
+  std::optional<double> duration_s;
+  std::string published_at;  // RFC 3339 or empty
+};
+// Records the videos (idempotent) and the job's video_count. Returns the videos actually inserted.
+std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string& job_id,
+                                             const std::vector<DiscoveredVideo>& videos);
+
+// A video stage: pending -> running with a lease; counts the attempt.
+[[nodiscard]] Claim BeginVideoStage(pqxx::work& txn, const std::string& job_id,
+                                    const std::string& video_id, protocol::Stage stage,
+                                    const std::string& worker, int lease_seconds);
+
+struct StageDone {
+  std::optional<protocol::Stage> next_stage;  // nullopt: the video is done
+  std::string media_path;                     // set when non-empty
+  std::string audio_path;                     // set when non-empty
+};
+// running -> (next stage, pending) or done. False when the row was not running this stage (a
+// duplicate delivery finished it first); then the caller emits nothing.
+bool CompleteVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
+                        protocol::Stage stage, const StageDone& done);
+// running -> pending with the error recorded (a retry is scheduled by the caller).
+bool RetryVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
+                     protocol::Stage stage, const Error& error);
+// -> failed with the error and its class.
+bool FailVideo(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
+               protocol::Stage stage, const Error& error);
+
+// Job-level failure (discovery failed): the job ends `failed` with the reason.
+void FailJob(pqxx::work& txn, const std::string& job_id, const Error& error);
+// When no video is pending or running, the job ends `completed` (all done) or
+// `completed_with_errors` (some failed). Returns the new state when this call finished the job.
+std::optional<std::string> FinishJobIfComplete(pqxx::work& txn, const std::string& job_id);
+
+}  // namespace chansum::store

@@ -1,0 +1,48 @@
+#include "audio_extraction.hpp"
+
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "chansum/media/ffmpeg.hpp"
+#include "chansum/media/ytdlp.hpp"
+
+namespace chansum::audio_extraction {
+
+stage::StageDefinition Definition() {
+  stage::StageDefinition def;
+  def.stage = protocol::Stage::kAudioExtraction;
+  def.default_concurrency = 2;
+  def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
+    const auto options = media::FfmpegOptions::FromEnv(env);
+    const bool keep_media = env.Bool("KEEP_MEDIA", false);
+    return [options, keep_media] {
+      return [options, keep_media](const protocol::Command& cmd,
+                                   stage::StageContext& ctx) -> Result<stage::StageOutput> {
+        const std::filesystem::path input = cmd.data.at("media_path").get<std::string>();
+        const auto output = ctx.media_dir / media::SanitizeId(cmd.video_id) / "audio.wav";
+        stage::StageOutput out;
+        out.audio_path = output.string();
+        out.next_data = {{"audio_path", out.audio_path}};
+        // A redelivered command whose first run already wrote the WAV (atomically) and removed
+        // the media file: nothing left to do.
+        if (!std::filesystem::exists(input) && std::filesystem::exists(output)) {
+          out.event_data = {{"reused", true}};
+          return out;
+        }
+        auto audio = media::ExtractWav(input, output, options);
+        if (!audio.ok()) return audio.error();
+        if (!keep_media) {
+          std::error_code ec;
+          std::filesystem::remove(input, ec);
+          if (ec) spdlog::warn("could not remove {}: {}", input.string(), ec.message());
+        }
+        out.event_data = {{"audio_seconds", audio->duration_s}, {"bytes", audio->bytes}};
+        return out;
+      };
+    };
+  };
+  return def;
+}
+
+}  // namespace chansum::audio_extraction

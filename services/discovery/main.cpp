@@ -1,0 +1,4 @@
+#include "chansum/stage/stage.hpp"
+#include "src/discovery.hpp"
+
+int main() { return chansum::stage::RunStageService(chansum::discovery::Definition()); }

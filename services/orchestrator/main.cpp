@@ -1,0 +1,3 @@
+#include "src/app.hpp"
+
+int main() { return chansum::orchestrator::Main(); }

@@ -1,0 +1,258 @@
+#include "api.hpp"
+
+#include <regex>
+
+#include <spdlog/spdlog.h>
+
+#include "chansum/common/ids.hpp"
+#include "chansum/common/logging.hpp"
+#include "chansum/docstore/docstore.hpp"
+#include "chansum/media/channel.hpp"
+#include "chansum/outbox/outbox.hpp"
+#include "chansum/protocol/command.hpp"
+#include "chansum/store/store.hpp"
+
+namespace chansum::orchestrator {
+namespace {
+
+using nlohmann::json;
+
+const std::regex kUuid(
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void SendError(httplib::Response& res, int status, const std::string& code,
+               const std::string& message) {
+  res.status = status;
+  res.set_content(ErrorBody(code, message), "application/json");
+}
+
+// Maps a store/transaction error to an HTTP error response.
+void SendFailure(httplib::Response& res, const Error& error) {
+  if (error.transient()) {
+    res.set_header("Retry-After", "2");
+    SendError(res, 503, "unavailable", "the database is unavailable, try again shortly");
+  } else {
+    SendError(res, 500, "internal", "internal error");
+  }
+  spdlog::error("request failed: {}", error.ToString());
+}
+
+bool StatusIsError(int status) { return status >= 400; }
+
+const char* DefaultCode(int status) {
+  switch (status) {
+    case 400:
+      return "bad_request";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    default:
+      return status >= 500 ? "internal" : "error";
+  }
+}
+
+}  // namespace
+
+std::string ErrorBody(const std::string& code, const std::string& message) {
+  return json{{"error", {{"code", code}, {"message", message}}}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<JobRequest> ParseJobRequest(const std::string& body) {
+  auto bad = [](const std::string& code, const std::string& msg) {
+    return Error::Permanent(code, msg);
+  };
+  if (body.size() > kMaxBodyBytes) {
+    return bad("payload_too_large", "request body is larger than 64 KiB");
+  }
+  auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return bad("invalid_json", "request body is not valid JSON");
+  if (!j.is_object()) return bad("invalid_request", "request body must be a JSON object");
+  for (const auto& [key, _] : j.items()) {
+    if (key != "channel" && key != "max_videos") {
+      return bad("unknown_field", "unknown field \"" + key + "\" (allowed: channel, max_videos)");
+    }
+  }
+  if (!j.contains("channel")) return bad("missing_field", "field \"channel\" is required");
+  if (!j["channel"].is_string()) return bad("invalid_type", "field \"channel\" must be a string");
+  JobRequest req;
+  req.channel = j["channel"].get<std::string>();
+  if (j.contains("max_videos")) {
+    const auto& m = j["max_videos"];
+    if (!m.is_number_integer()) {
+      return bad("invalid_type", "field \"max_videos\" must be an integer");
+    }
+    const auto n = m.get<long long>();
+    if (n < 1 || n > kMaxMaxVideos) {
+      return bad("invalid_value",
+                 "field \"max_videos\" must be between 1 and " + std::to_string(kMaxMaxVideos));
+    }
+    req.max_videos = static_cast<int>(n);
+  }
+  auto ref = media::NormalizeChannel(req.channel);
+  if (!ref.ok()) return bad("invalid_channel", ref.error().message);
+  req.channel_url = ref->url;
+  return req;
+}
+
+void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
+  server.set_tcp_nodelay(true);
+  // Bodies up to the limit are read; larger ones are refused with 413 before our handler runs.
+  server.set_payload_max_length(kMaxBodyBytes);
+  server.set_error_handler([](const httplib::Request& /*req*/, httplib::Response& res) {
+    if (StatusIsError(res.status) && res.body.empty()) {
+      std::string message = httplib::detail::status_message(res.status);
+      if (res.status == 413) message = "request body is larger than 64 KiB";
+      if (res.status == 404) message = "no such resource";
+      res.set_content(ErrorBody(DefaultCode(res.status), message), "application/json");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  });
+  server.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("unhandled exception in {} {}: {}", req.method, req.path, what);
+        SendError(res, 500, "internal", "internal error");
+      });
+  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+    spdlog::info("{} {} -> {}", req.method, req.path, res.status);
+  });
+
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200, {{"status", "ok"}});
+  });
+  server.Get("/readyz", [deps](const httplib::Request&, httplib::Response& res) {
+    json r = deps.readiness ? deps.readiness() : json{{"ready", true}};
+    SendJson(res, r.value("ready", false) ? 200 : 503, r);
+  });
+
+  server.Post("/jobs", [deps](const httplib::Request& req, httplib::Response& res) {
+    auto parsed = ParseJobRequest(req.body);
+    if (!parsed.ok()) {
+      const int status = parsed.error().code == "payload_too_large" ? 413 : 400;
+      SendError(res, status, parsed.error().code, parsed.error().message);
+      return;
+    }
+    store::NewJob job;
+    job.id = NewUuid();
+    job.channel = parsed->channel;
+    job.channel_url = parsed->channel_url;
+    job.options = {{"max_videos", parsed->max_videos}};
+    job.trace_id = NewUuid();
+    ScopedLogContext ctx(
+        std::map<std::string, std::string>{{"job_id", job.id}, {"trace_id", job.trace_id}});
+    auto command = protocol::NewCommand(
+        protocol::Stage::kDiscovery, job.id, "", job.trace_id,
+        {{"channel_url", job.channel_url}, {"max_videos", parsed->max_videos}});
+    outbox::Message msg;
+    msg.destination = outbox::Destination::kAmqp;
+    msg.routing_key = protocol::QueueName(deps.queue_prefix, protocol::Stage::kDiscovery);
+    msg.message_id = command.message_id;
+    msg.payload = protocol::Serialize(command);
+    auto st = deps.txn([&](pqxx::work& txn) {
+      store::InsertJob(txn, job);
+      outbox::Enqueue(txn, msg);
+    });
+    if (!st.ok()) {
+      SendFailure(res, st.error());
+      return;
+    }
+    spdlog::info("job created for channel {} (max_videos {})", job.channel_url, parsed->max_videos);
+    res.set_header("Location", "/jobs/" + job.id);
+    SendJson(res, 202,
+             {{"job_id", job.id}, {"status_url", "/jobs/" + job.id}, {"state", "queued"}});
+  });
+
+  server.Get("/jobs", [deps](const httplib::Request& req, httplib::Response& res) {
+    int limit = 20;
+    if (req.has_param("limit")) {
+      const auto v = req.get_param_value("limit");
+      try {
+        std::size_t used = 0;
+        limit = std::stoi(v, &used);
+        if (used != v.size() || limit < 1 || limit > 100) throw std::out_of_range("limit");
+      } catch (const std::exception&) {
+        SendError(res, 400, "invalid_parameter", "limit must be an integer from 1 to 100");
+        return;
+      }
+    }
+    const std::string cursor = req.has_param("cursor") ? req.get_param_value("cursor") : "";
+    Result<store::JobPage> page = Error::Permanent("unset", "");
+    auto st = deps.txn([&](pqxx::work& txn) { page = store::ListJobs(txn, limit, cursor); });
+    if (!st.ok()) {
+      SendFailure(res, st.error());
+      return;
+    }
+    if (!page.ok()) {
+      SendError(res, 400, "invalid_parameter", page.error().message);
+      return;
+    }
+    json body = {{"jobs", page->jobs}};
+    body["next_cursor"] = page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor);
+    SendJson(res, 200, body);
+  });
+
+  server.Get(R"(/jobs/([^/]+))", [deps](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    if (!std::regex_match(id, kUuid)) {
+      SendError(res, 400, "invalid_job_id", "job id must be a UUID");
+      return;
+    }
+    std::optional<json> view;
+    auto st = deps.txn([&](pqxx::work& txn) { view = store::GetJobView(txn, id); });
+    if (!st.ok()) {
+      SendFailure(res, st.error());
+      return;
+    }
+    if (!view) {
+      SendError(res, 404, "job_not_found", "no job with id " + id);
+      return;
+    }
+    SendJson(res, 200, *view);
+  });
+
+  auto document = [deps](const char* collection, const char* what) {
+    return [deps, collection, what](const httplib::Request& req, httplib::Response& res) {
+      const std::string id = req.matches[1];
+      if (!std::regex_match(id, kVideoId)) {
+        SendError(res, 400, "invalid_video_id", "video id has invalid characters");
+        return;
+      }
+      auto doc = deps.docs->Get(collection, id);
+      if (!doc.ok()) {
+        SendFailure(res, doc.error());
+        return;
+      }
+      if (!doc->has_value()) {
+        SendError(res, 404, std::string(what) + "_not_found",
+                  std::string("no ") + what + " for video " + id);
+        return;
+      }
+      json body = **doc;
+      body["video_id"] = body.contains("_id") ? body["_id"] : json(id);
+      body.erase("_id");
+      SendJson(res, 200, body);
+    };
+  };
+  server.Get(R"(/videos/([^/]+)/transcript)", document("transcripts", "transcript"));
+  server.Get(R"(/videos/([^/]+)/summary)", document("summaries", "summary"));
+}
+
+}  // namespace chansum::orchestrator

@@ -1,0 +1,155 @@
+#include "app.hpp"
+
+#include <atomic>
+#include <thread>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "api.hpp"
+#include "chansum/amqp/config.hpp"
+#include "chansum/amqp/connection.hpp"
+#include "chansum/common/config.hpp"
+#include "chansum/common/logging.hpp"
+#include "chansum/common/signals.hpp"
+#include "chansum/docstore/docstore.hpp"
+#include "chansum/outbox/amqp_sink.hpp"
+#include "chansum/outbox/outbox.hpp"
+#include "chansum/outbox/topology.hpp"
+#include "chansum/pg/pg.hpp"
+#include "chansum/store/store.hpp"
+
+namespace chansum::orchestrator {
+
+struct OrchestratorConfig {
+  std::string http_addr;
+  int http_port = 8080;
+  int db_pool_size = 8;
+  std::string queue_prefix;
+  int delivery_limit = outbox::kDefaultDeliveryLimit;
+
+  static OrchestratorConfig FromEnv(ConfigReader& env) {
+    OrchestratorConfig c;
+    c.http_addr = env.String("HTTP_ADDR", "127.0.0.1");
+    c.http_port = static_cast<int>(env.Int("HTTP_PORT", 8080, 1, 65535));
+    c.db_pool_size = static_cast<int>(env.Int("DB_POOL_SIZE", 8, 1, 256));
+    c.queue_prefix = env.String("QUEUE_PREFIX", "");
+    c.delivery_limit =
+        static_cast<int>(env.Int("DELIVERY_LIMIT", outbox::kDefaultDeliveryLimit, 1, 1000));
+    return c;
+  }
+};
+
+int Main() {
+  StopSignal::Install();
+  InitLoggingFromEnv("orchestrator");
+  ConfigReader env;
+  const auto config = OrchestratorConfig::FromEnv(env);
+  const auto pg_config = pg::PgConfig::FromEnv(env);
+  const auto amqp_config = amqp::AmqpConfig::FromEnv(env);
+  const auto doc_config = docstore::DocstoreConfig::FromEnv(env);
+  try {
+    env.Finish();
+  } catch (const ConfigError& e) {
+    spdlog::critical("{}", e.what());
+    return 2;
+  }
+
+  // Schema (idempotent, advisory-locked), waiting for PostgreSQL if it is not up yet.
+  while (!StopSignal::Requested()) {
+    auto conn = pg::Connect(pg_config);
+    if (conn.ok()) {
+      auto applied = store::Migrate(**conn);
+      if (applied.ok()) {
+        if (*applied > 0) spdlog::info("applied {} schema migrations", *applied);
+        break;
+      }
+      if (!applied.error().transient()) {
+        spdlog::critical("schema migration failed: {}", applied.error().ToString());
+        return 1;
+      }
+    } else {
+      spdlog::warn("PostgreSQL unavailable ({}), retrying", conn.error().message);
+    }
+    StopSignal::WaitFor(std::chrono::seconds(1));
+  }
+  if (StopSignal::Requested()) return 0;
+
+  pg::ConnectionPool pool(pg_config, static_cast<std::size_t>(config.db_pool_size));
+  auto docs = docstore::DocStore::Open(doc_config);
+  if (!docs.ok()) {
+    spdlog::critical("document store: {}", docs.error().ToString());
+    return 2;
+  }
+
+  ApiDeps deps;
+  deps.queue_prefix = config.queue_prefix;
+  deps.docs = docs->get();
+  deps.txn = [&pool](const std::function<void(pqxx::work&)>& fn) -> Status {
+    return pg::WithTransaction(pool, [&](pqxx::work& txn) {
+      fn(txn);
+      return Ok{};
+    });
+  };
+  std::atomic<bool> amqp_ok{false};
+  deps.readiness = [&]() {
+    nlohmann::json checks;
+    auto pg_ok = pg::WithTransaction(pool, [](pqxx::work& txn) {
+      txn.exec("SELECT 1");
+      return Ok{};
+    });
+    checks["postgres"] = pg_ok.ok();
+    checks["docstore"] = (*docs)->Ping().ok();
+    checks["rabbitmq"] = amqp_ok.load();
+    const bool ready = pg_ok.ok() && checks["docstore"].get<bool>() && amqp_ok.load();
+    return nlohmann::json{{"ready", ready}, {"checks", checks}};
+  };
+
+  // The relay publishes the discovery commands that POST /jobs writes to the outbox.
+  std::atomic<bool> relay_stop{false};
+  std::thread relay([&] {
+    outbox::Relay r(
+        [pg_config]() -> std::unique_ptr<pqxx::connection> {
+          auto c = pg::Connect(pg_config);
+          if (!c.ok()) throw std::runtime_error(c.error().message);
+          return std::move(*c);
+        },
+        std::make_unique<outbox::AmqpSink>(amqp_config, "orchestrator-relay",
+                                           [&config](amqp::Connection& c) {
+                                             return outbox::DeclarePipelineQueues(
+                                                 c, config.queue_prefix, config.delivery_limit);
+                                           }),
+        nullptr, outbox::RelayOptions{});
+    r.Run(relay_stop);
+  });
+  // Readiness of RabbitMQ: a cheap connection check every few seconds.
+  std::thread amqp_probe([&] {
+    while (!StopSignal::Requested()) {
+      amqp_ok = amqp::Connection::Open(amqp_config, "orchestrator-probe").ok();
+      StopSignal::WaitFor(std::chrono::seconds(5));
+    }
+  });
+
+  httplib::Server server;
+  RegisterRoutes(server, deps);
+  std::thread stopper([&] {
+    while (!StopSignal::WaitFor(std::chrono::milliseconds(200))) {
+    }
+    server.stop();
+  });
+  spdlog::info("orchestrator listening on http://{}:{}", config.http_addr, config.http_port);
+  const bool listened = server.listen(config.http_addr.c_str(), config.http_port);
+  if (!listened && !StopSignal::Requested()) {
+    spdlog::critical("cannot listen on {}:{}", config.http_addr, config.http_port);
+    StopSignal::Request();
+  }
+  stopper.join();
+  amqp_probe.join();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the relay catch up
+  relay_stop = true;
+  relay.join();
+  spdlog::info("stopped cleanly");
+  return listened ? 0 : 1;
+}
+
+}  // namespace chansum::orchestrator

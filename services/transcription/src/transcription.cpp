@@ -1,0 +1,54 @@
+#include "transcription.hpp"
+
+#include <filesystem>
+
+#include <spdlog/spdlog.h>
+
+#include "chansum/asr/pocketsphinx_engine.hpp"
+#include "chansum/docstore/docstore.hpp"
+
+namespace chansum::transcription {
+
+stage::StageDefinition Definition() {
+  stage::StageDefinition def;
+  def.stage = protocol::Stage::kTranscription;
+  def.default_concurrency = 2;
+  def.needs_docstore = true;
+  def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
+    const auto config = asr::AsrConfig::FromEnv(env);
+    return [config] {
+      // The model loads once per worker thread; a decoder is not thread-safe.
+      auto engine = std::make_shared<asr::PocketsphinxEngine>(config);
+      return [engine, config](const protocol::Command& cmd,
+                              stage::StageContext& ctx) -> Result<stage::StageOutput> {
+        const std::filesystem::path wav = cmd.data.at("audio_path").get<std::string>();
+        // A redelivered command (or a later job on the same channel) finds the stored
+        // transcript and does not transcribe again; the WAV may already be gone.
+        auto existing = ctx.docs->Get("transcripts", cmd.video_id);
+        if (!existing.ok()) return existing.error();
+        if (existing->has_value()) {
+          stage::StageOutput out;
+          out.event_data = {{"reused", true}};
+          return out;
+        }
+        auto transcript = engine->Transcribe(wav, ctx.should_stop);
+        if (!transcript.ok()) return transcript.error();
+        auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(*transcript));
+        if (!stored.ok()) return stored.error();
+        if (!config.keep_audio) {
+          std::error_code ec;
+          std::filesystem::remove(wav, ec);
+          if (ec) spdlog::warn("could not remove {}: {}", wav.string(), ec.message());
+        }
+        stage::StageOutput out;
+        out.event_data = {{"engine", transcript->engine},
+                          {"segments", transcript->segments.size()},
+                          {"audio_seconds", transcript->audio_seconds}};
+        return out;
+      };
+    };
+  };
+  return def;
+}
+
+}  // namespace chansum::transcription

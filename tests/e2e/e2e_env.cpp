@@ -1,0 +1,79 @@
+#include "e2e_env.hpp"
+
+#include <gtest/gtest.h>
+
+namespace chansum::e2e {
+
+bool ServiceSet::Start(const std::vector<std::string>& stages) {
+  dir = testing::MakeTempDir("chansum-e2e");
+  queue_prefix = "e2e-" + testing::RandomSuffix() + ".";
+  api_port = testing::FreePort();
+  std::map<std::string, std::string> env = {
+      {"QUEUE_PREFIX", queue_prefix},
+      {"MEDIA_DIR", (dir / "media").string()},
+      {"HTTP_PORT", std::to_string(api_port)},
+      {"LOG_LEVEL", "info"},
+      {"RETRY_BASE_DELAY", "200ms"},
+      {"RETRY_MAX_DELAY", "2s"},
+  };
+  std::vector<std::pair<std::string, int>> ready_ports;
+  std::vector<std::string> names = {"orchestrator"};
+  names.insert(names.end(), stages.begin(), stages.end());
+  for (const auto& name : names) {
+    auto svc_env = env;
+    int port = api_port;
+    if (name != "orchestrator") {
+      port = testing::FreePort();
+      svc_env["HEALTH_PORT"] = std::to_string(port);
+    }
+    std::string bin = std::string(CHANSUM_BIN_DIR) + "/chansum-" + name;
+    for (auto& c : bin) {
+      if (c == '_') c = '-';
+    }
+    children.push_back(std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{bin}, svc_env, dir / (name + ".log")));
+    ready_ports.emplace_back(name, port);
+  }
+  for (const auto& [name, port] : ready_ports) {
+    httplib::Client client("127.0.0.1", port);
+    client.set_connection_timeout(1);
+    const bool ready = testing::WaitFor(
+        [&] {
+          auto res = client.Get("/readyz");
+          return res && res->status == 200;
+        },
+        std::chrono::seconds(60));
+    if (!ready) {
+      ADD_FAILURE() << name << " did not become ready within 60 s\n" << Logs();
+      return false;
+    }
+  }
+  return true;
+}
+
+void ServiceSet::Stop() {
+  for (auto& c : children) {
+    const int status = c->Stop();
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << c->log_file().filename() << " did not exit 0 on SIGTERM (status " << status << ")\n"
+        << c->LogTail(2000);
+  }
+  children.clear();
+}
+
+httplib::Client ServiceSet::Api() const {
+  httplib::Client client("127.0.0.1", api_port);
+  client.set_connection_timeout(5);
+  client.set_read_timeout(30);
+  return client;
+}
+
+std::string ServiceSet::Logs() const {
+  std::string out;
+  for (const auto& c : children) {
+    out += "---- " + c->log_file().filename().string() + " ----\n" + c->LogTail(3000) + "\n";
+  }
+  return out;
+}
+
+}  // namespace chansum::e2e

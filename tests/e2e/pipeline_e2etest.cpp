@@ -1,0 +1,180 @@
+// End to end through the HTTP API: the offline demo channel goes through all five real stages on
+// the real servers. The job must end `completed_with_errors` with exactly the feed's missing entry
+// failed, every other video done, transcripts holding their scripts' key words and summaries made
+// of their transcripts.
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "e2e_env.hpp"
+
+namespace chansum::e2e {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json ReadJsonFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return json::parse(ss.str());
+}
+
+json Scripts() {
+  auto j = ReadJsonFile(fs::path(CHANSUM_SOURCE_DIR) / "tests/fixtures/demo_channel/scripts.json");
+  return j.is_array() ? j : j.at("videos");
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+class PipelineE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI"}) {
+      ASSERT_FALSE(testing::RequireEnv(v).empty());
+    }
+    demo_dir_ = testing::MakeTempDir("chansum-demo");
+    const int demo_port = testing::FreePort();
+    base_url_ = "http://127.0.0.1:" + std::to_string(demo_port);
+    std::string out;
+    const int rc = testing::RunCommand(
+        {std::string(CHANSUM_SOURCE_DIR) + "/tests/fixtures/demo_channel/generate",
+         demo_dir_.string(), "--base-url", base_url_},
+        &out);
+    ASSERT_EQ(rc, 0) << "demo channel generation failed:\n" << out;
+    demo_server_ = std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_demo_server", "--root",
+                                 demo_dir_.string(), "--port", std::to_string(demo_port)},
+        std::map<std::string, std::string>{}, demo_dir_ / "server.log");
+    httplib::Client demo("127.0.0.1", demo_port);
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          auto r = demo.Get("/feed.xml");
+          return r && r->status == 200;
+        },
+        std::chrono::seconds(10)))
+        << demo_server_->LogTail();
+    ASSERT_TRUE(services_.Start(
+        {"discovery", "download", "audio_extraction", "transcription", "summarization"}));
+  }
+  void TearDown() override {
+    services_.Stop();
+    demo_server_.reset();
+    std::error_code ec;
+    fs::remove_all(demo_dir_, ec);
+    fs::remove_all(services_.dir, ec);
+  }
+
+  fs::path demo_dir_;
+  std::string base_url_;
+  std::unique_ptr<testing::ChildProcess> demo_server_;
+  ServiceSet services_;
+};
+
+TEST_F(PipelineE2E, DemoChannelEndsCompletedWithErrorsWithOnlyTheMissingEntryFailed) {
+  auto api = services_.Api();
+  const json request = {{"channel", base_url_ + "/feed.xml"}, {"max_videos", 20}};
+  auto created = api.Post("/jobs", request.dump(), "application/json");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 202) << created->body;
+  const auto job_id = json::parse(created->body).at("job_id").get<std::string>();
+  EXPECT_EQ(json::parse(created->body).at("status_url"), "/jobs/" + job_id);
+
+  json job;
+  const bool finished = testing::WaitFor(
+      [&] {
+        auto r = api.Get("/jobs/" + job_id);
+        if (!r || r->status != 200) return false;
+        job = json::parse(r->body);
+        const auto state = job.at("state").get<std::string>();
+        return state != "queued" && state != "running";
+      },
+      std::chrono::minutes(8), std::chrono::milliseconds(500));
+  ASSERT_TRUE(finished) << "job did not finish: " << job.dump(2) << "\n" << services_.Logs();
+
+  const auto scripts = Scripts();
+  EXPECT_EQ(job.at("state"), "completed_with_errors") << job.dump(2);
+  ASSERT_EQ(job.at("videos").size(), scripts.size() + 1) << "every script plus the missing entry";
+  EXPECT_EQ(job.at("counts").at("by_state").at("done"), scripts.size());
+  EXPECT_EQ(job.at("counts").at("by_state").at("failed"), 1);
+  EXPECT_EQ(job.at("counts").at("total"), scripts.size() + 1);
+  EXPECT_FALSE(job.at("finished_at").is_null());
+
+  std::map<std::string, json> script_by_title;
+  for (const auto& s : scripts) script_by_title[s.at("title").get<std::string>()] = s;
+
+  int failed = 0;
+  for (const auto& v : job.at("videos")) {
+    const auto vid = v.at("video_id").get<std::string>();
+    if (v.at("state") == "failed") {
+      ++failed;
+      EXPECT_EQ(v.at("stage"), "download") << v.dump();
+      ASSERT_TRUE(v.at("last_error").is_string()) << v.dump();
+      EXPECT_FALSE(v.at("last_error").get<std::string>().empty());
+      EXPECT_EQ(v.at("error_class"), "permanent") << v.dump();
+      EXPECT_EQ(script_by_title.count(v.value("title", "")), 0u)
+          << "a real script's video failed: " << v.dump();
+      continue;
+    }
+    EXPECT_EQ(v.at("state"), "done") << v.dump();
+    EXPECT_EQ(v.at("stage"), "summarization") << v.dump();
+    for (const char* stage : {"download", "audio_extraction", "transcription", "summarization"}) {
+      EXPECT_TRUE(v.at("timings").contains(stage)) << vid << " has no timing for " << stage;
+    }
+    const auto title = v.at("title").get<std::string>();
+    ASSERT_EQ(script_by_title.count(title), 1u) << "unexpected title " << title;
+    const auto& script = script_by_title[title];
+
+    auto tr = api.Get("/videos/" + vid + "/transcript");
+    ASSERT_TRUE(tr);
+    ASSERT_EQ(tr->status, 200) << tr->body;
+    const auto transcript = json::parse(tr->body);
+    const auto text = Lower(transcript.at("text").get<std::string>());
+    EXPECT_EQ(transcript.at("source"), "asr");
+    EXPECT_FALSE(transcript.at("segments").empty());
+    for (const auto& word : script.at("key_words")) {
+      EXPECT_NE(text.find(Lower(word.get<std::string>())), std::string::npos)
+          << title << ": key word \"" << word << "\" missing from transcript: " << text;
+    }
+    std::set<std::string> segment_texts;
+    for (const auto& seg : transcript.at("segments")) {
+      EXPECT_LE(seg.at("start").get<double>(), seg.at("end").get<double>());
+      segment_texts.insert(Lower(seg.at("text").get<std::string>()));
+    }
+
+    auto sr = api.Get("/videos/" + vid + "/summary");
+    ASSERT_TRUE(sr);
+    ASSERT_EQ(sr->status, 200) << sr->body;
+    const auto summary = json::parse(sr->body);
+    const auto summary_text = Lower(summary.at("summary").get<std::string>());
+    EXPECT_FALSE(summary_text.empty()) << title;
+    EXPECT_LT(summary_text.size(), text.size()) << title << ": summary not shorter than transcript";
+    // Made of its content: every word of the summary occurs in the transcript.
+    std::istringstream words(summary_text);
+    for (std::string w; words >> w;) {
+      while (!w.empty() && std::ispunct(static_cast<unsigned char>(w.back()))) w.pop_back();
+      if (w.empty()) continue;
+      EXPECT_NE(text.find(w), std::string::npos)
+          << title << ": summary word \"" << w << "\" is not in the transcript";
+    }
+  }
+  EXPECT_EQ(failed, 1);
+
+  // The job appears in the list, newest first.
+  auto list = api.Get("/jobs?limit=5");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200);
+  bool listed = false;
+  for (const auto& j : json::parse(list->body).at("jobs")) listed |= j.at("job_id") == job_id;
+  EXPECT_TRUE(listed);
+}
+
+}  // namespace
+}  // namespace chansum::e2e

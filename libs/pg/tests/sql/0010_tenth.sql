@@ -1,0 +1,1 @@
+INSERT INTO embed_check (v) VALUES ('no newline at end')

@@ -1,0 +1,98 @@
+#pragma once
+// yt-dlp: discovery (flat playlist as JSON) and download into MEDIA_DIR/<id>/. The command lines
+// are fixed here; user input reaches them only as the URL after "--" (see channel.hpp).
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chansum/common/config.hpp"
+#include "chansum/common/result.hpp"
+#include "chansum/media/process.hpp"
+
+namespace chansum::media {
+
+// Environment:
+//   YTDLP_BIN               program (default "yt-dlp", looked up on PATH)
+//   YTDLP_DISCOVER_TIMEOUT  limit for one discovery run (default 5m)
+//   YTDLP_TIMEOUT           limit for one download (default 30m)
+//   YTDLP_SOCKET_TIMEOUT    yt-dlp --socket-timeout (default 30s)
+//   YTDLP_FORMAT            yt-dlp -f (default "bestaudio/best": only the audio is needed)
+struct YtDlpOptions {
+  std::string binary = "yt-dlp";
+  std::chrono::milliseconds discover_timeout{std::chrono::minutes(5)};
+  std::chrono::milliseconds download_timeout{std::chrono::minutes(30)};
+  std::chrono::milliseconds socket_timeout{std::chrono::seconds(30)};
+  std::string format = "bestaudio/best";
+  std::chrono::milliseconds kill_grace{std::chrono::seconds(3)};
+  // Checked while yt-dlp runs; true stops it (transient "canceled"). E.g. StageContext's.
+  std::function<bool()> should_stop;
+
+  [[nodiscard]] static YtDlpOptions FromEnv(ConfigReader& env);
+  // Reads the process environment; throws ConfigError listing every invalid variable.
+  [[nodiscard]] static YtDlpOptions FromEnvironment();
+};
+
+struct VideoEntry {
+  std::string id;
+  std::string title;
+  std::string url;                 // webpage URL, given back to Download
+  std::optional<double> duration;  // seconds
+  std::string published_at;        // RFC 3339 UTC ("2023-03-06T10:00:00Z") or empty
+  std::string live_status;         // yt-dlp's live_status ("is_live", "is_upcoming", ...) or empty
+
+  [[nodiscard]] bool IsLiveOrUpcoming() const {
+    return live_status == "is_live" || live_status == "is_upcoming";
+  }
+};
+
+struct Playlist {
+  std::string id;
+  std::string title;
+  std::vector<VideoEntry> entries;  // nested playlists flattened, duplicates removed
+};
+
+// Parses `yt-dlp --flat-playlist -J` output: a playlist (nested playlists such as a channel's
+// tabs are flattened, links to other tabs/playlists skipped) or a single video. Entries without a
+// usable http(s) URL are skipped; ids missing from the JSON come from the feed's guid (generic
+// extractor) or the URL. Malformed JSON is a permanent "invalid_ytdlp_output" error.
+[[nodiscard]] Result<Playlist> ParsePlaylist(std::string_view json);
+[[nodiscard]] Result<std::vector<VideoEntry>> ParseFlatPlaylist(std::string_view json);
+
+// Runs `yt-dlp --ignore-config --flat-playlist -J --playlist-end N ... -- <url>` and parses it.
+// Live and upcoming entries are left out (nothing complete to download yet).
+[[nodiscard]] Result<std::vector<VideoEntry>> Discover(const std::string& url, int max_videos,
+                                                       const YtDlpOptions& options);
+
+struct DownloadResult {
+  std::filesystem::path path;  // <media_dir>/<SanitizeId(id)>/media.<ext>
+  std::uint64_t bytes = 0;
+};
+
+// Downloads one video's media (format YTDLP_FORMAT) into a private temporary directory under
+// <media_dir>/<SanitizeId(video_id)>/ and renames the file to media.<ext> there when complete, so
+// a killed or failed run never leaves a partial media.* file.
+[[nodiscard]] Result<DownloadResult> Download(const std::string& video_url,
+                                              const std::string& video_id,
+                                              const std::filesystem::path& media_dir,
+                                              const YtDlpOptions& options);
+
+// A video id made safe as one path component: [A-Za-z0-9_-] only, at most 64 characters, never
+// empty, "." or "..". Ids that are already safe come back unchanged; others are mapped and get a
+// hash suffix so different ids stay different.
+[[nodiscard]] std::string SanitizeId(std::string_view id);
+
+// Turns a failed yt-dlp run into an Error, classified by yt-dlp's stderr:
+//   permanent: HTTP 404/410 ("not_found"), 403/401/other 4xx, "Unsupported URL", "Video
+//     unavailable", private/removed/age- or member-restricted videos, live events not started,
+//     usage errors (exit code 2);
+//   transient: timeouts, stops, HTTP 429 and 5xx, bot checks, network errors, unknown failures.
+// The message is DescribeFailure's, without yt-dlp's "please report this issue" boilerplate.
+[[nodiscard]] Error ClassifyYtDlpFailure(const ProcessResult& result,
+                                         std::string_view program = "yt-dlp");
+
+}  // namespace chansum::media

@@ -1,0 +1,201 @@
+// Real decoding: speech generated with flite (voice slt), converted with ffmpeg, transcribed with
+// Debian's pocketsphinx en-us model (all installed by deploy/local/setup).
+#include "chansum/asr/pocketsphinx_engine.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+#include <sstream>
+
+#include "chansum/asr/wav.hpp"
+#include "test_audio.hpp"
+
+namespace chansum::asr {
+namespace {
+
+using testing::TempDir;
+
+constexpr const char* kScript =
+    "The history of the printing press begins in Germany around fourteen fifty. "
+    "Within fifty years printing had spread literacy across Europe.";
+
+std::set<std::string> WordsOf(const std::string& text) {
+  std::istringstream in(text);
+  std::set<std::string> out;
+  for (std::string w; in >> w;) out.insert(w);
+  return out;
+}
+
+void ExpectWellFormed(const Transcript& t) {
+  ASSERT_FALSE(t.segments.empty());
+  EXPECT_EQ(t.source, "asr");
+  EXPECT_EQ(t.engine, "pocketsphinx");
+  EXPECT_EQ(t.language, "en");
+  EXPECT_EQ(t.text, JoinSegments(t.segments));
+  double prev_end = 0;
+  for (const auto& s : t.segments) {
+    EXPECT_FALSE(s.text.empty());
+    EXPECT_GE(s.start, prev_end) << s.text;
+    EXPECT_GT(s.end, s.start) << s.text;
+    EXPECT_LE(s.end, t.audio_seconds + 1e-9) << s.text;
+    prev_end = s.end;
+    // No fillers or pronunciation marks leak into the text.
+    EXPECT_EQ(s.text.find_first_of("<>[]()+"), std::string::npos) << s.text;
+  }
+}
+
+class PocketsphinxTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir();
+    ASSERT_TRUE(testing::Speak(kScript, *dir_ / "speech.wav")) << "flite/ffmpeg failed";
+  }
+  static void TearDownTestSuite() {
+    delete dir_;
+    dir_ = nullptr;
+  }
+  static std::filesystem::path Speech() { return *dir_ / "speech.wav"; }
+  static inline TempDir* dir_ = nullptr;
+};
+
+TEST_F(PocketsphinxTest, RecognizesFliteSpeech) {
+  PocketsphinxEngine engine(AsrConfig{});
+  auto t = engine.Transcribe(Speech());
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  ExpectWellFormed(*t);
+  auto info = ReadWavInfo(Speech());
+  ASSERT_TRUE(info.ok());
+  EXPECT_DOUBLE_EQ(t->audio_seconds, info->seconds());
+  EXPECT_GT(t->audio_seconds, 4.0);
+  const auto words = WordsOf(t->text);
+  for (const char* w : {"printing", "press", "germany", "europe", "literacy"}) {
+    EXPECT_TRUE(words.count(w)) << "missing \"" << w << "\" in: " << t->text;
+  }
+  // The pause between the two sentences separates them.
+  EXPECT_GE(t->segments.size(), 2u) << t->text;
+}
+
+TEST_F(PocketsphinxTest, TimesFollowTheAudioAcrossUtterances) {
+  TempDir dir;
+  ASSERT_TRUE(testing::Speak("The printing press changed Europe.", dir / "a.wav"));
+  // Two seconds of digital silence, then the script: the second part must be timed after it.
+  const auto joined = dir / "joined.wav";
+  ASSERT_EQ(testing::Run({"ffmpeg",
+                          "-nostdin",
+                          "-loglevel",
+                          "error",
+                          "-i",
+                          (dir / "a.wav").string(),
+                          "-f",
+                          "lavfi",
+                          "-t",
+                          "2",
+                          "-i",
+                          "anullsrc=r=16000:cl=mono",
+                          "-i",
+                          Speech().string(),
+                          "-filter_complex",
+                          "[0:a][1:a][2:a]concat=n=3:v=0:a=1",
+                          "-ar",
+                          "16000",
+                          "-ac",
+                          "1",
+                          "-c:a",
+                          "pcm_s16le",
+                          joined.string()}),
+            0);
+  auto first = ReadWavInfo(dir / "a.wav");
+  ASSERT_TRUE(first.ok());
+  const double second_part = first->seconds() + 2.0;
+
+  // Small utterances (3-5 s) force several ps_start_utt/ps_end_utt rounds.
+  DecodeOptions options;
+  options.min_utterance_seconds = 3;
+  options.max_utterance_seconds = 5;
+  PocketsphinxEngine engine(AsrConfig{}, options);
+  auto t = engine.Transcribe(joined);
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  ExpectWellFormed(*t);
+  const auto words = WordsOf(t->text);
+  for (const char* w : {"printing", "press", "germany", "europe"}) {
+    EXPECT_TRUE(words.count(w)) << "missing \"" << w << "\" in: " << t->text;
+  }
+  // The first segment is the short sentence; the silence splits it from the rest.
+  EXPECT_LT(t->segments.front().end, first->seconds() + 0.3) << t->segments.front().text;
+  bool found_late = false;
+  for (const auto& s : t->segments) {
+    if (s.text.find("germany") != std::string::npos) {
+      EXPECT_GT(s.start, second_part - 0.3) << s.text;
+      found_late = true;
+    }
+  }
+  EXPECT_TRUE(found_late) << t->text;
+}
+
+TEST_F(PocketsphinxTest, ShouldStopCancelsAndEngineStaysUsable) {
+  PocketsphinxEngine engine(AsrConfig{});
+  auto cancelled = engine.Transcribe(Speech(), [] { return true; });
+  ASSERT_FALSE(cancelled.ok());
+  EXPECT_EQ(cancelled.error().code, "cancelled");
+  EXPECT_TRUE(cancelled.error().transient());
+
+  int polls = 0;
+  auto midway = engine.Transcribe(Speech(), [&] { return ++polls > 5; });
+  ASSERT_FALSE(midway.ok());
+  EXPECT_EQ(midway.error().code, "cancelled");
+  EXPECT_EQ(polls, 6);  // polled once per chunk, stopped at the first "true"
+
+  auto again = engine.Transcribe(Speech(), [] { return false; });
+  ASSERT_TRUE(again.ok()) << again.error().ToString();
+  EXPECT_TRUE(WordsOf(again->text).count("printing")) << again->text;
+}
+
+TEST_F(PocketsphinxTest, SilenceGivesEmptyTranscript) {
+  TempDir dir;
+  testing::WriteWav(dir / "silence.wav", 16000, 1, 16, std::vector<std::int16_t>(16000, 0));
+  PocketsphinxEngine engine(AsrConfig{});
+  auto t = engine.Transcribe(dir / "silence.wav");
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  EXPECT_DOUBLE_EQ(t->audio_seconds, 1.0);
+  EXPECT_TRUE(t->text.empty()) << t->text;
+}
+
+TEST_F(PocketsphinxTest, RejectsWrongAudioFormat) {
+  TempDir dir;
+  testing::WriteWav(dir / "cd.wav", 44100, 2, 16, std::vector<std::int16_t>(4410, 0));
+  PocketsphinxEngine engine(AsrConfig{});
+  auto t = engine.Transcribe(dir / "cd.wav");
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.error().code, "bad_audio");
+  EXPECT_THAT(t.error().message, ::testing::HasSubstr("44100 Hz stereo"));
+}
+
+TEST(PocketsphinxConfigTest, MissingModelFailsClearly) {
+  AsrConfig config;
+  config.model_dir = "/nonexistent/model";
+  auto engine = PocketsphinxEngine::Create(config);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.error().code, "asr_model");
+  EXPECT_THAT(engine.error().message, ::testing::HasSubstr("/nonexistent/model/en-us.lm.bin"));
+  EXPECT_THAT(engine.error().message, ::testing::HasSubstr("ASR_MODEL_DIR"));
+  EXPECT_THROW(PocketsphinxEngine{config}, std::runtime_error);
+}
+
+TEST(PocketsphinxConfigTest, ReadsEnvironment) {
+  ConfigReader env(
+      std::map<std::string, std::string>{{"ASR_MODEL_DIR", "/models"}, {"KEEP_MEDIA", "true"}});
+  const auto config = AsrConfig::FromEnv(env);
+  EXPECT_NO_THROW(env.Finish());
+  EXPECT_EQ(config.engine, "pocketsphinx");
+  EXPECT_EQ(config.model_dir, "/models");
+  EXPECT_EQ(config.dict_path(), "/models/cmudict-en-us.dict");
+  EXPECT_TRUE(config.keep_audio);
+
+  ConfigReader bad(std::map<std::string, std::string>{{"ASR_ENGINE", "whisper-magic"}});
+  (void)AsrConfig::FromEnv(bad);
+  EXPECT_THROW(bad.Finish(), ConfigError);
+}
+
+}  // namespace
+}  // namespace chansum::asr

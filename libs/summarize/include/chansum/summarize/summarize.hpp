@@ -1,0 +1,74 @@
+#pragma once
+// The embedded extractive summarizer (no network): TextRank over sentences for the summary and
+// TextRank over words for the key points.
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "chansum/common/result.hpp"
+
+namespace chansum::summarize {
+
+struct Summary {
+  std::string summary;
+  std::vector<std::string> key_points;
+  std::string engine = "textrank";
+  std::string model;  // empty for the embedded engine; the LLM model name otherwise
+
+  bool operator==(const Summary&) const = default;
+};
+
+// The stored document: {summary, key_points, engine, model}.
+[[nodiscard]] nlohmann::json ToJson(const Summary& summary);
+// A malformed document is a permanent "bad_summary" error.
+[[nodiscard]] Result<Summary> SummaryFromJson(const nlohmann::json& doc);
+
+struct SummarizeOptions {
+  // Sentences in the summary; 0 = automatic: ratio of the sentences, within [min_auto, max_auto],
+  // and always fewer than the input has (when it has more than one).
+  int max_sentences = 0;
+  double ratio = 0.2;
+  int min_auto_sentences = 3;
+  int max_auto_sentences = 8;
+  // Stop adding sentences once the summary would exceed this (the best sentence always goes in).
+  std::size_t max_summary_chars = 2000;
+  // A one-sentence input is cut to this many characters (at a word boundary).
+  std::size_t max_sentence_chars = 400;
+  // Key phrases returned (fewer when the text has fewer distinct content words).
+  int max_key_points = 6;
+  // Up to full_graph_limit sentences every pair is compared; beyond that each sentence is compared
+  // with its `window` neighbours on either side, which keeps long transcripts linear.
+  std::size_t full_graph_limit = 1000;
+  std::size_t window = 150;
+  // Each sentence keeps its strongest max_neighbours edges (0 = all), bounding PageRank's work.
+  std::size_t max_neighbours = 30;
+  // A candidate whose TF-IDF cosine similarity to an already chosen sentence exceeds this is
+  // skipped (a phrase said again, recognized with slightly different errors; repeated captions).
+  double redundancy = 0.4;
+  // PageRank.
+  double damping = 0.85;
+  double tolerance = 1e-6;
+  int max_iterations = 200;
+};
+
+// Summarizes sentences (ASR segments or SplitSentences() output). The summary is the top-ranked
+// sentences, verbatim, in their original order, each ending in terminal punctuation (a "." is
+// added to sentences that have none, e.g. ASR segments), joined with single spaces. Key points
+// are the top key phrases. Deterministic: the same input gives the same output.
+// Errors: no non-blank sentence -> permanent "empty_transcript" ("empty transcript").
+[[nodiscard]] Result<Summary> SummarizeExtractive(const std::vector<std::string>& sentences,
+                                                  const SummarizeOptions& options = {});
+
+// Splits punctuated text (captions) into sentences at ".", "!", "?" and "…" followed by space,
+// keeping the punctuation; knows common abbreviations ("Mr.", "e.g.") and initials; collapses
+// whitespace. Blank lines also end a sentence.
+[[nodiscard]] std::vector<std::string> SplitSentences(std::string_view text);
+
+// SplitSentences then SummarizeExtractive.
+[[nodiscard]] Result<Summary> SummarizeText(std::string_view text,
+                                            const SummarizeOptions& options = {});
+
+}  // namespace chansum::summarize

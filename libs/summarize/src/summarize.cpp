@@ -1,0 +1,432 @@
+#include "chansum/summarize/summarize.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <map>
+#include <numeric>
+#include <sstream>
+#include <unordered_map>
+#include <utility>
+
+#include "text.hpp"
+
+namespace chansum::summarize {
+
+nlohmann::json ToJson(const Summary& summary) {
+  return {{"summary", summary.summary},
+          {"key_points", summary.key_points},
+          {"engine", summary.engine},
+          {"model", summary.model}};
+}
+
+Result<Summary> SummaryFromJson(const nlohmann::json& doc) {
+  auto bad = [](const std::string& why) {
+    return Error::Permanent("bad_summary", "malformed summary document: " + why);
+  };
+  if (!doc.is_object()) return bad("not an object");
+  Summary s;
+  auto it = doc.find("summary");
+  if (it == doc.end() || !it->is_string()) return bad("\"summary\" must be a string");
+  s.summary = it->get<std::string>();
+  it = doc.find("key_points");
+  if (it != doc.end() && !it->is_null()) {
+    if (!it->is_array()) return bad("\"key_points\" must be an array of strings");
+    for (const auto& k : *it) {
+      if (!k.is_string()) return bad("\"key_points\" must be an array of strings");
+      s.key_points.push_back(k.get<std::string>());
+    }
+  }
+  for (auto [key, field] : {std::pair{"engine", &s.engine}, std::pair{"model", &s.model}}) {
+    it = doc.find(key);
+    if (it == doc.end() || it->is_null()) continue;
+    if (!it->is_string()) return bad(std::string("\"") + key + "\" must be a string");
+    *field = it->get<std::string>();
+  }
+  return s;
+}
+
+namespace {
+
+using SparseVector = std::vector<std::pair<int, double>>;        // (term id, weight), sorted by id
+using Graph = std::vector<std::vector<std::pair<int, double>>>;  // symmetric weighted adjacency
+
+double Dot(const SparseVector& a, const SparseVector& b) {
+  double sum = 0;
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i].first < b[j].first) {
+      ++i;
+    } else if (a[i].first > b[j].first) {
+      ++j;
+    } else {
+      sum += a[i++].second * b[j++].second;
+    }
+  }
+  return sum;
+}
+
+// Weighted PageRank; nodes without edges spread their score evenly (standard dangling handling).
+std::vector<double> PageRank(const Graph& graph, const SummarizeOptions& opt) {
+  const std::size_t n = graph.size();
+  std::vector<double> score(n, 1.0 / static_cast<double>(n));
+  std::vector<double> out_weight(n, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (const auto& [j, w] : graph[i]) out_weight[i] += w;
+  }
+  std::vector<double> next(n);
+  const double d = opt.damping;
+  for (int iter = 0; iter < opt.max_iterations; ++iter) {
+    double dangling = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (out_weight[i] <= 0) dangling += score[i];
+    }
+    const double base = (1.0 - d) / static_cast<double>(n) + d * dangling / static_cast<double>(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      double in = 0;
+      for (const auto& [j, w] : graph[i]) in += w / out_weight[j] * score[j];
+      next[i] = base + d * in;
+    }
+    double delta = 0;
+    for (std::size_t i = 0; i < n; ++i) delta += std::abs(next[i] - score[i]);
+    score.swap(next);
+    if (delta < opt.tolerance) break;
+  }
+  return score;
+}
+
+// Indices sorted by score (highest first), ties by position: deterministic.
+std::vector<int> RankOrder(const std::vector<double>& score) {
+  std::vector<int> order(score.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return score[a] > score[b]; });
+  return order;
+}
+
+bool EndsWithTerminal(const std::string& s) {
+  if (s.empty()) return false;
+  std::size_t end = s.size();
+  while (end > 0 && (s[end - 1] == '"' || s[end - 1] == '\'' || s[end - 1] == ')')) --end;
+  if (end == 0) return false;
+  const char c = s[end - 1];
+  return c == '.' || c == '!' || c == '?' ||
+         std::string_view(s).substr(0, end).ends_with("\xE2\x80\xA6");
+}
+
+std::string AsSentence(const std::string& s) { return EndsWithTerminal(s) ? s : s + "."; }
+
+// Cuts at a word boundary to at most max_chars (never mid-UTF-8 sequence).
+std::string CutAtWord(const std::string& s, std::size_t max_chars) {
+  if (s.size() <= max_chars) return s;
+  std::size_t cut = s.rfind(' ', max_chars);
+  if (cut == std::string::npos || cut == 0) {
+    cut = max_chars;
+    while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  }
+  return s.substr(0, cut);
+}
+
+std::size_t WordCount(const std::vector<text::Token>& tokens) { return tokens.size(); }
+
+struct Prepared {
+  std::vector<std::string> sentences;            // collapsed, non-blank
+  std::vector<std::vector<text::Token>> tokens;  // per sentence
+};
+
+Prepared Prepare(const std::vector<std::string>& input) {
+  Prepared p;
+  for (const auto& raw : input) {
+    auto s = text::CollapseSpaces(raw);
+    if (s.empty()) continue;
+    p.tokens.push_back(text::Tokenize(s));
+    p.sentences.push_back(std::move(s));
+  }
+  return p;
+}
+
+// TF-IDF vectors (log tf, smoothed idf), L2-normalized.
+std::vector<SparseVector> TfIdf(const Prepared& p) {
+  std::unordered_map<std::string, int> ids;
+  std::vector<std::map<int, int>> counts(p.sentences.size());
+  std::vector<int> df;
+  for (std::size_t i = 0; i < p.tokens.size(); ++i) {
+    for (const auto& t : p.tokens[i]) {
+      if (!t.content) continue;
+      auto [it, inserted] = ids.emplace(t.norm, static_cast<int>(ids.size()));
+      if (inserted) df.push_back(0);
+      if (counts[i][it->second]++ == 0) ++df[it->second];
+    }
+  }
+  const double n = static_cast<double>(p.sentences.size());
+  std::vector<SparseVector> out(p.sentences.size());
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    double norm = 0;
+    for (const auto& [id, c] : counts[i]) {
+      const double w = (1.0 + std::log(static_cast<double>(c))) *
+                       (1.0 + std::log((1.0 + n) / (1.0 + static_cast<double>(df[id]))));
+      out[i].emplace_back(id, w);
+      norm += w * w;
+    }
+    norm = std::sqrt(norm);
+    for (auto& [id, w] : out[i]) w /= norm;
+  }
+  return out;
+}
+
+Graph SentenceGraph(const std::vector<SparseVector>& vectors, const SummarizeOptions& opt) {
+  const std::size_t n = vectors.size();
+  const std::size_t window = n <= opt.full_graph_limit ? n : std::max<std::size_t>(1, opt.window);
+  Graph all(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (vectors[i].empty()) continue;
+    const std::size_t last = std::min(n, i + window + 1);
+    for (std::size_t j = i + 1; j < last; ++j) {
+      const double sim = Dot(vectors[i], vectors[j]);
+      if (sim > 1e-9) {
+        all[i].emplace_back(static_cast<int>(j), sim);
+        all[j].emplace_back(static_cast<int>(i), sim);
+      }
+    }
+  }
+  if (opt.max_neighbours == 0) return all;
+  // Keep each sentence's strongest edges (and every edge chosen by either end): PageRank then
+  // costs O(n * max_neighbours) per iteration however dense the text is.
+  const std::size_t keep = opt.max_neighbours;
+  auto stronger = [](const std::pair<int, double>& a, const std::pair<int, double>& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  };
+  Graph graph(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    auto& edges = all[i];
+    if (edges.size() > keep) {
+      std::nth_element(edges.begin(), edges.begin() + static_cast<std::ptrdiff_t>(keep),
+                       edges.end(), stronger);
+      edges.resize(keep);
+    }
+    for (const auto& [j, w] : edges) {
+      graph[i].emplace_back(j, w);
+      graph[j].emplace_back(static_cast<int>(i), w);
+    }
+  }
+  for (auto& edges : graph) {  // an edge kept by both ends appears twice: once is enough
+    std::sort(edges.begin(), edges.end());
+    edges.erase(std::unique(edges.begin(), edges.end(),
+                            [](const auto& a, const auto& b) { return a.first == b.first; }),
+                edges.end());
+  }
+  return graph;
+}
+
+std::size_t TargetSentences(std::size_t n, const SummarizeOptions& opt) {
+  std::size_t k = 0;
+  if (opt.max_sentences > 0) {
+    k = static_cast<std::size_t>(opt.max_sentences);
+  } else {
+    const auto by_ratio = static_cast<long>(std::lround(opt.ratio * static_cast<double>(n)));
+    k = static_cast<std::size_t>(std::clamp<long>(by_ratio, std::max(1, opt.min_auto_sentences),
+                                                  std::max(1, opt.max_auto_sentences)));
+  }
+  return std::max<std::size_t>(1, std::min(k, n > 1 ? n - 1 : 1));
+}
+
+// Key phrases: TextRank over content words (co-occurrence within 3 content words of a sentence),
+// then runs of adjacent top words in the text, up to three words, scored by the sum of their
+// words' ranks; phrases that occur at least twice are preferred.
+std::vector<std::string> KeyPhrases(const Prepared& p, const SummarizeOptions& opt) {
+  if (opt.max_key_points <= 0) return {};
+  std::unordered_map<std::string, int> ids;
+  std::vector<std::string> words;
+  for (const auto& sentence : p.tokens) {
+    for (const auto& t : sentence) {
+      if (t.content && ids.emplace(t.norm, static_cast<int>(words.size())).second) {
+        words.push_back(t.norm);
+      }
+    }
+  }
+  if (words.empty()) return {};
+  std::map<std::pair<int, int>, double> edges;
+  constexpr std::size_t kWindow = 3;
+  for (const auto& sentence : p.tokens) {
+    std::vector<int> seq;
+    for (const auto& t : sentence) {
+      if (t.content) seq.push_back(ids.at(t.norm));
+    }
+    for (std::size_t i = 0; i < seq.size(); ++i) {
+      for (std::size_t j = i + 1; j < std::min(seq.size(), i + kWindow); ++j) {
+        if (seq[i] != seq[j]) edges[std::minmax(seq[i], seq[j])] += 1.0;
+      }
+    }
+  }
+  Graph graph(words.size());
+  for (const auto& [e, w] : edges) {
+    graph[e.first].emplace_back(e.second, w);
+    graph[e.second].emplace_back(e.first, w);
+  }
+  const auto score = PageRank(graph, opt);
+  const auto order = RankOrder(score);
+  const std::size_t top_n = std::clamp<std::size_t>(words.size() / 3, 5, 20);
+  std::vector<bool> top(words.size(), false);
+  for (std::size_t i = 0; i < std::min(top_n, order.size()); ++i) top[order[i]] = true;
+
+  struct Phrase {
+    double score = 0;
+    int count = 0;
+    std::size_t first = 0;  // first occurrence (token index over the whole text)
+    std::size_t size = 0;   // words
+    std::map<std::string, int> surfaces;
+  };
+  std::map<std::string, Phrase> phrases;  // key: normalized words joined by spaces
+  std::size_t position = 0;
+  for (const auto& sentence : p.tokens) {
+    std::size_t i = 0;
+    while (i < sentence.size()) {
+      if (!sentence[i].content || !top[ids.at(sentence[i].norm)]) {
+        ++i;
+        continue;
+      }
+      std::size_t j = i;
+      while (j < sentence.size() && j - i < 3 && sentence[j].content &&
+             top[ids.at(sentence[j].norm)]) {
+        ++j;
+      }
+      // Every contiguous part of the run is a candidate, so "literacy" counts as said twice in
+      // "spread literacy ... literacy grew".
+      for (std::size_t a = i; a < j; ++a) {
+        std::string key;
+        std::string surface;
+        double sum = 0;
+        for (std::size_t b = a; b < j; ++b) {
+          key += (b > a ? " " : "") + sentence[b].norm;
+          surface += (b > a ? " " : "") + sentence[b].surface;
+          sum += score[ids.at(sentence[b].norm)];
+          auto& ph = phrases[key];
+          if (ph.count++ == 0) {
+            ph.first = position + a;
+            ph.score = sum;
+            ph.size = b - a + 1;
+          }
+          ++ph.surfaces[surface];
+        }
+      }
+      i = j;
+    }
+    position += sentence.size();
+  }
+
+  // Phrases said at least twice come first (in a text long enough for repeats to mean anything;
+  // one-off runs are often recognition errors or asides), then by score, then by position.
+  const bool prefer_repeats = p.sentences.size() >= 4;
+  std::vector<std::pair<std::string, const Phrase*>> candidates;
+  for (const auto& [key, ph] : phrases) candidates.emplace_back(key, &ph);
+  auto tier = [&](const Phrase* ph) {
+    if (!prefer_repeats || ph->count >= 2) return 0;
+    return ph->size > 1 ? 2 : 1;  // multi-word one-offs last
+  };
+  std::stable_sort(candidates.begin(), candidates.end(), [&](const auto& a, const auto& b) {
+    if (tier(a.second) != tier(b.second)) return tier(a.second) < tier(b.second);
+    if (a.second->score != b.second->score) return a.second->score > b.second->score;
+    return a.second->first < b.second->first;
+  });
+  const std::size_t min_points =
+      std::min<std::size_t>(3, static_cast<std::size_t>(opt.max_key_points));
+  std::vector<std::string> chosen_keys;
+  std::vector<std::string> out;
+  auto shares_word = [](const std::string& a, const std::string& b) {
+    std::istringstream in(b);
+    for (std::string w; in >> w;) {
+      if ((" " + a + " ").find(" " + w + " ") != std::string::npos) return true;
+    }
+    return false;
+  };
+  for (const auto& [key, ph] : candidates) {
+    if (out.size() >= static_cast<std::size_t>(opt.max_key_points)) break;
+    if (tier(ph) > 0 && out.size() >= min_points) break;  // one-offs only to reach the minimum
+    bool covered = false;
+    for (const auto& c : chosen_keys) {
+      if (shares_word(c, key)) covered = true;  // "metal type" after "movable metal"
+    }
+    if (covered) continue;
+    // The most frequent way of writing the phrase (ties: alphabetical, deterministic).
+    const auto best =
+        std::max_element(ph->surfaces.begin(), ph->surfaces.end(),
+                         [](const auto& a, const auto& b) { return a.second < b.second; });
+    chosen_keys.push_back(key);
+    out.push_back(best->first);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Summary> SummarizeExtractive(const std::vector<std::string>& sentences,
+                                    const SummarizeOptions& options) {
+  const Prepared p = Prepare(sentences);
+  if (p.sentences.empty()) {
+    return Error::Permanent("empty_transcript", "empty transcript");
+  }
+  Summary out;
+  out.engine = "textrank";
+  out.key_points = KeyPhrases(p, options);
+  const std::size_t n = p.sentences.size();
+  if (n == 1) {
+    out.summary = AsSentence(CutAtWord(p.sentences[0], options.max_sentence_chars));
+    return out;
+  }
+
+  const auto vectors = TfIdf(p);
+  const auto score = PageRank(SentenceGraph(vectors, options), options);
+  const auto order = RankOrder(score);
+
+  // Prefer sentences of at least four words; fragments only if nothing else is there.
+  std::vector<int> candidates;
+  for (int i : order) {
+    if (WordCount(p.tokens[i]) >= 4) candidates.push_back(i);
+  }
+  if (candidates.empty()) candidates = order;
+
+  const std::size_t k = TargetSentences(n, options);
+  std::size_t transcript_chars = n - 1;
+  for (const auto& s : p.sentences) transcript_chars += s.size();
+
+  std::vector<int> picked;
+  std::size_t chars = 0;
+  for (int i : candidates) {
+    if (picked.size() >= k) break;
+    const std::size_t len = p.sentences[i].size() + 2;  // "." and separator at most
+    if (!picked.empty() && chars + len > options.max_summary_chars) continue;
+    bool redundant = false;
+    for (int j : picked) {
+      if (Dot(vectors[i], vectors[j]) > options.redundancy) redundant = true;
+    }
+    if (redundant) continue;
+    picked.push_back(i);
+    chars += len;
+  }
+
+  // picked is in rank order; keep dropping the weakest until the summary is shorter than the text.
+  while (true) {
+    std::vector<int> in_order = picked;
+    std::sort(in_order.begin(), in_order.end());
+    std::string summary;
+    for (int i : in_order) {
+      if (!summary.empty()) summary += ' ';
+      summary += AsSentence(p.sentences[i]);
+    }
+    if (summary.size() < transcript_chars || picked.size() == 1) {
+      if (summary.size() >= transcript_chars) {  // one sentence that fills the transcript
+        summary = AsSentence(CutAtWord(p.sentences[picked[0]], options.max_sentence_chars));
+      }
+      out.summary = std::move(summary);
+      break;
+    }
+    picked.pop_back();
+  }
+  return out;
+}
+
+Result<Summary> SummarizeText(std::string_view text, const SummarizeOptions& options) {
+  return SummarizeExtractive(SplitSentences(text), options);
+}
+
+}  // namespace chansum::summarize

@@ -171,8 +171,9 @@ TEST_F(PipelineE2E, DemoChannelEndsCompletedWithErrorsWithOnlyTheMissingEntryFai
   auto list = api.Get("/jobs?limit=5");
   ASSERT_TRUE(list);
   ASSERT_EQ(list->status, 200);
+  const auto page = json::parse(list->body);
   bool listed = false;
-  for (const auto& j : json::parse(list->body).at("jobs")) listed |= j.at("job_id") == job_id;
+  for (const auto& j : page.at("jobs")) listed = listed || j.at("job_id") == job_id;
   EXPECT_TRUE(listed);
 }
 

@@ -20,8 +20,8 @@
 #include "chansum/outbox/amqp_sink.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/outbox/topology.hpp"
-#include "chansum/pg/pg.hpp"
 #include "chansum/pg/migrate.hpp"
+#include "chansum/pg/pg.hpp"
 #include "chansum/stage/processor.hpp"
 #include "chansum/stage/stage.hpp"
 
@@ -133,8 +133,7 @@ struct Health {
   std::atomic<bool> docstore_ok{true};
 };
 
-std::unique_ptr<pqxx::connection> ConnectWithRetry(const pg::PgConfig& config,
-                                                   const char* who) {
+std::unique_ptr<pqxx::connection> ConnectWithRetry(const pg::PgConfig& config, const char* who) {
   Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10));
   while (!StopSignal::Requested()) {
     auto conn = pg::Connect(config);
@@ -149,7 +148,9 @@ void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
                 const pg::PgConfig& pg_config, docstore::DocStore* docs, Exchange& exchange,
                 Health& health) {
   Processor processor(config, make_handler(), docs, [] { return StopSignal::Requested(); });
-  std::unique_ptr<pqxx::connection> conn;
+  // Connect before the first message arrives, so readiness reflects the database.
+  std::unique_ptr<pqxx::connection> conn = ConnectWithRetry(pg_config, "worker");
+  if (conn) health.pg_workers_ok.fetch_add(1);
   while (auto work = exchange.PopWork()) {
     Done done{work->generation, work->tag, Disposition::kRequeue};
     if (!conn || !conn->is_open()) {
@@ -245,8 +246,7 @@ int RunStageService(const StageDefinition& def) {
     return 2;
   }
   spdlog::info("starting {}: queue {}, concurrency {}, max attempts {}, media dir {}", service,
-               config.Queue(), config.concurrency, config.max_attempts,
-               config.media_dir.string());
+               config.Queue(), config.concurrency, config.max_attempts, config.media_dir.string());
 
   // Schema first (idempotent, under an advisory lock), retrying while PostgreSQL is down.
   {
@@ -352,8 +352,7 @@ int RunStageService(const StageDefinition& def) {
       options.prefetch = static_cast<std::uint16_t>(config.concurrency);
       auto c = amqp::Consumer::Open(amqp_config, service + "-consumer", options);
       if (!c.ok()) {
-        spdlog::warn("cannot consume from {} ({}), retrying", config.Queue(),
-                     c.error().message);
+        spdlog::warn("cannot consume from {} ({}), retrying", config.Queue(), c.error().message);
         if (!backoff.Wait()) break;
         continue;
       }

@@ -60,7 +60,7 @@ void InsertJob(pqxx::work& txn, const NewJob& job) {
       job.id, job.channel, job.channel_url, job.options.dump(), job.trace_id);
 }
 
-std::optional<nlohmann::json> GetJobView(pqxx::work& txn, const std::string& job_id) {
+std::optional<nlohmann::ordered_json> GetJobView(pqxx::work& txn, const std::string& job_id) {
   auto jobs = txn.exec_params(
       "SELECT id::text, channel, channel_url, options::text, state, error, error_class, "
       "video_count, trace_id, " +
@@ -85,8 +85,8 @@ std::optional<nlohmann::json> GetJobView(pqxx::work& txn, const std::string& job
   out["updated_at"] = NullableString(r[12]);
 
   // Counts: by state overall, and by stage and state.
-  nlohmann::ordered_json by_state = {{"pending", 0}, {"running", 0}, {"done", 0},
-                                     {"failed", 0},  {"skipped", 0}};
+  nlohmann::ordered_json by_state = {
+      {"pending", 0}, {"running", 0}, {"done", 0}, {"failed", 0}, {"skipped", 0}};
   nlohmann::ordered_json by_stage;
   for (Stage s : protocol::kAllStages) {
     if (s == Stage::kDiscovery) continue;
@@ -107,13 +107,13 @@ std::optional<nlohmann::json> GetJobView(pqxx::work& txn, const std::string& job
   }
   out["counts"] = {{"total", total}, {"by_state", by_state}, {"by_stage", by_stage}};
 
-  auto videos = txn.exec_params(
-      "SELECT video_id, title, url, duration_s, " + Ts("published_at") +
-          ", stage, state, attempts, last_error, error_class, timings::text, " +
-          Ts("updated_at") + ", " + Ts("finished_at") +
-          " FROM videos WHERE job_id = $1::uuid ORDER BY position, video_id",
-      job_id);
-  nlohmann::json list = nlohmann::json::array();
+  auto videos =
+      txn.exec_params("SELECT video_id, title, url, duration_s, " + Ts("published_at") +
+                          ", stage, state, attempts, last_error, error_class, timings::text, " +
+                          Ts("updated_at") + ", " + Ts("finished_at") +
+                          " FROM videos WHERE job_id = $1::uuid ORDER BY position, video_id",
+                      job_id);
+  nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& v : videos) {
     nlohmann::ordered_json item;
     item["video_id"] = v[0].as<std::string>();
@@ -133,7 +133,7 @@ std::optional<nlohmann::json> GetJobView(pqxx::work& txn, const std::string& job
     list.push_back(std::move(item));
   }
   out["videos"] = std::move(list);
-  return nlohmann::json(out);
+  return out;
 }
 
 Result<JobPage> ListJobs(pqxx::work& txn, int limit, const std::string& before) {
@@ -176,7 +176,7 @@ Result<JobPage> ListJobs(pqxx::work& txn, int limit, const std::string& before) 
     j["created_at"] = NullableString(r[4]);
     j["finished_at"] = NullableString(r[5]);
     j["status_url"] = "/jobs/" + r[0].as<std::string>();
-    page.jobs.push_back(nlohmann::json(j));
+    page.jobs.push_back(std::move(j));
     if (i == limit - 1 && static_cast<int>(rows.size()) > limit) {
       page.next_cursor = r[6].as<std::string>() + "_" + r[0].as<std::string>();
     }
@@ -253,8 +253,8 @@ Claim BeginVideoStage(pqxx::work& txn, const std::string& job_id, const std::str
   }
   const int here = static_cast<int>(stage);
   const int there = StageIndex(row_stage);
-  if (there > here || (there == here && (row_state == "done" || row_state == "failed" ||
-                                         row_state == "skipped"))) {
+  if (there > here ||
+      (there == here && (row_state == "done" || row_state == "failed" || row_state == "skipped"))) {
     claim.outcome = Begin::kAlreadyDone;
     return claim;
   }
@@ -309,8 +309,8 @@ bool RetryVideoStage(pqxx::work& txn, const std::string& job_id, const std::stri
   return !r.empty();
 }
 
-bool FailVideo(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
-               Stage stage, const Error& error) {
+bool FailVideo(pqxx::work& txn, const std::string& job_id, const std::string& video_id, Stage stage,
+               const Error& error) {
   auto r = txn.exec_params(
       "UPDATE videos SET stage = $3, state = 'failed', last_error = $4, error_class = $5, "
       "lease_owner = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now() "
@@ -328,8 +328,8 @@ void FailJob(pqxx::work& txn, const std::string& job_id, const Error& error) {
 }
 
 std::optional<std::string> FinishJobIfComplete(pqxx::work& txn, const std::string& job_id) {
-  auto job = txn.exec_params(
-      "SELECT state, video_count FROM jobs WHERE id = $1::uuid FOR UPDATE", job_id);
+  auto job =
+      txn.exec_params("SELECT state, video_count FROM jobs WHERE id = $1::uuid FOR UPDATE", job_id);
   if (job.empty() || job[0][0].as<std::string>() != "running" || job[0][1].is_null()) {
     return std::nullopt;
   }

@@ -21,7 +21,8 @@ const std::regex kUuid(
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
 
-void SendJson(httplib::Response& res, int status, const json& body) {
+template <class Json>
+void SendJson(httplib::Response& res, int status, const Json& body) {
   res.status = status;
   res.set_content(body.dump(), "application/json");
 }
@@ -59,6 +60,21 @@ const char* DefaultCode(int status) {
       return "unsupported_media_type";
     default:
       return status >= 500 ? "internal" : "error";
+  }
+}
+
+std::string DefaultMessage(int status, const httplib::Request& req) {
+  switch (status) {
+    case 400:
+      return "the request could not be parsed";
+    case 404:
+      return "no such resource: " + req.method + " " + req.path;
+    case 405:
+      return "method not allowed";
+    case 413:
+      return "request body is larger than 64 KiB";
+    default:
+      return status >= 500 ? "internal error" : "request failed";
   }
 }
 
@@ -110,15 +126,14 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   server.set_tcp_nodelay(true);
   // Bodies up to the limit are read; larger ones are refused with 413 before our handler runs.
   server.set_payload_max_length(kMaxBodyBytes);
-  server.set_error_handler([](const httplib::Request& /*req*/, httplib::Response& res) {
-    if (StatusIsError(res.status) && res.body.empty()) {
-      std::string message = httplib::detail::status_message(res.status);
-      if (res.status == 413) message = "request body is larger than 64 KiB";
-      if (res.status == 404) message = "no such resource";
-      res.set_content(ErrorBody(DefaultCode(res.status), message), "application/json");
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  });
+  server.set_error_handler(
+      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
+        if (StatusIsError(res.status) && res.body.empty()) {
+          res.set_content(ErrorBody(DefaultCode(res.status), DefaultMessage(res.status, req)),
+                          "application/json");
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
   server.set_exception_handler(
       [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown exception";
@@ -136,7 +151,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   });
 
   server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, {{"status", "ok"}});
+    SendJson(res, 200, json{{"status", "ok"}});
   });
   server.Get("/readyz", [deps](const httplib::Request&, httplib::Response& res) {
     json r = deps.readiness ? deps.readiness() : json{{"ready", true}};
@@ -177,7 +192,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
     spdlog::info("job created for channel {} (max_videos {})", job.channel_url, parsed->max_videos);
     res.set_header("Location", "/jobs/" + job.id);
     SendJson(res, 202,
-             {{"job_id", job.id}, {"status_url", "/jobs/" + job.id}, {"state", "queued"}});
+             json{{"job_id", job.id}, {"status_url", "/jobs/" + job.id}, {"state", "queued"}});
   });
 
   server.Get("/jobs", [deps](const httplib::Request& req, httplib::Response& res) {
@@ -204,8 +219,10 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
       SendError(res, 400, "invalid_parameter", page.error().message);
       return;
     }
-    json body = {{"jobs", page->jobs}};
-    body["next_cursor"] = page->next_cursor.empty() ? json(nullptr) : json(page->next_cursor);
+    nlohmann::ordered_json body;
+    body["jobs"] = std::move(page->jobs);
+    body["next_cursor"] = page->next_cursor.empty() ? nlohmann::ordered_json(nullptr)
+                                                    : nlohmann::ordered_json(page->next_cursor);
     SendJson(res, 200, body);
   });
 
@@ -215,7 +232,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
       SendError(res, 400, "invalid_job_id", "job id must be a UUID");
       return;
     }
-    std::optional<json> view;
+    std::optional<nlohmann::ordered_json> view;
     auto st = deps.txn([&](pqxx::work& txn) { view = store::GetJobView(txn, id); });
     if (!st.ok()) {
       SendFailure(res, st.error());

@@ -12,7 +12,9 @@ stage::StageDefinition Definition() {
   def.default_concurrency = 1;
   def.needs_docstore = true;
   def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
-    const auto options = summarize::SummarizeOptions::FromEnv(env);
+    summarize::SummarizeOptions options;
+    options.max_sentences = static_cast<int>(env.Int("SUMMARY_SENTENCES", 0, 0, 100));
+    options.max_key_points = static_cast<int>(env.Int("SUMMARY_KEY_POINTS", 6, 0, 50));
     return [options] {
       return [options](const protocol::Command& cmd,
                        stage::StageContext& ctx) -> Result<stage::StageOutput> {

@@ -45,6 +45,9 @@ class ConfigReader {
   std::string Choice(const std::string& name, const std::string& fallback,
                      const std::vector<std::string>& choices);
 
+  // Records a problem found by the caller (e.g. a value that parsed but is inconsistent).
+  void AddProblem(std::string problem) { problems_.push_back(std::move(problem)); }
+
   // Throws ConfigError listing every problem seen so far, if any.
   void Finish() const;
   [[nodiscard]] const std::vector<std::string>& problems() const noexcept { return problems_; }

@@ -31,10 +31,11 @@ struct NewJob {
 void InsertJob(pqxx::work& txn, const NewJob& job);
 
 // Full view for GET /jobs/{id}: job fields, counts by stage and state, and one entry per video.
-[[nodiscard]] std::optional<nlohmann::json> GetJobView(pqxx::work& txn, const std::string& job_id);
+[[nodiscard]] std::optional<nlohmann::ordered_json> GetJobView(pqxx::work& txn,
+                                                               const std::string& job_id);
 // Newest first. `before` is an opaque cursor from a previous page ("" for the first page).
 struct JobPage {
-  nlohmann::json jobs = nlohmann::json::array();
+  nlohmann::ordered_json jobs = nlohmann::ordered_json::array();
   std::string next_cursor;  // empty when there are no more
 };
 [[nodiscard]] Result<JobPage> ListJobs(pqxx::work& txn, int limit, const std::string& before);

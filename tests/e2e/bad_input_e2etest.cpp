@@ -24,10 +24,9 @@ class BadInputE2E : public ::testing::Test {
     pqxx::connection conn(db_url_);
     pqxx::work txn(conn);
     const long jobs = txn.exec("SELECT count(*) FROM jobs")[0][0].as<long>();
-    const long queued =
-        txn.exec_params("SELECT count(*) FROM outbox WHERE routing_key = $1",
-                        services_.queue_prefix + "discovery")[0][0]
-            .as<long>();
+    const long queued = txn.exec_params("SELECT count(*) FROM outbox WHERE routing_key = $1",
+                                        services_.queue_prefix + "discovery")[0][0]
+                            .as<long>();
     return {jobs, queued};
   }
 
@@ -49,8 +48,7 @@ TEST_F(BadInputE2E, EveryBadRequestGetsA4xxJsonErrorAndChangesNothing) {
       {"not an object", "[\"@a\"]", 400, "invalid_request"},
       {"missing channel", R"({"max_videos": 3})", 400, "missing_field"},
       {"channel of wrong type", R"({"channel": 42})", 400, "invalid_type"},
-      {"max_videos of wrong type", R"({"channel": "@a", "max_videos": "3"})", 400,
-       "invalid_type"},
+      {"max_videos of wrong type", R"({"channel": "@a", "max_videos": "3"})", 400, "invalid_type"},
       {"max_videos out of range", R"({"channel": "@a", "max_videos": 100000})", 400,
        "invalid_value"},
       {"unknown field", R"({"channel": "@a", "priority": "high"})", 400, "unknown_field"},
@@ -59,9 +57,8 @@ TEST_F(BadInputE2E, EveryBadRequestGetsA4xxJsonErrorAndChangesNothing) {
       {"channel with control characters", "{\"channel\": \"@a\\nb\\u0000\"}", 400,
        "invalid_channel"},
       {"file URL", R"({"channel": "file:///etc/passwd"})", 400, "invalid_channel"},
-      {"body over 64 KiB",
-       R"({"channel": "@a", "pad": ")" + std::string(70 * 1024, 'x') + "\"}", 413,
-       "payload_too_large"},
+      {"body over 64 KiB", R"({"channel": "@a", "pad": ")" + std::string(70 * 1024, 'x') + "\"}",
+       413, "payload_too_large"},
   };
   for (const auto& c : cases) {
     auto res = api.Post("/jobs", c.body, "application/json");
@@ -102,8 +99,8 @@ TEST_F(BadInputE2E, EveryBadRequestGetsA4xxJsonErrorAndChangesNothing) {
   EXPECT_EQ(Counts(), before) << "a rejected request created a job row or a queued message";
 
   // And a good request does create both, so the counters above can move.
-  auto good = api.Post("/jobs", R"({"channel": "@chansum-e2e-test", "max_videos": 1})",
-                       "application/json");
+  auto good =
+      api.Post("/jobs", R"({"channel": "@chansum-e2e-test", "max_videos": 1})", "application/json");
   ASSERT_TRUE(good);
   EXPECT_EQ(good->status, 202) << good->body;
   const auto after = Counts();

@@ -8,7 +8,15 @@ bool ServiceSet::Start(const std::vector<std::string>& stages) {
   dir = testing::MakeTempDir("chansum-e2e");
   queue_prefix = "e2e-" + testing::RandomSuffix() + ".";
   api_port = testing::FreePort();
+  // A database of its own in the document store, so transcripts from earlier runs (which the
+  // transcription stage would reuse) never stand in for this run's work.
+  std::string mongo_uri = testing::RequireEnv("MONGO_URI");
+  const auto slash = mongo_uri.find('/', mongo_uri.find("://") + 3);
+  const auto query = mongo_uri.find('?');
+  mongo_uri = mongo_uri.substr(0, slash) + "/e2e_" + testing::RandomSuffix() +
+              (query == std::string::npos ? "" : mongo_uri.substr(query));
   std::map<std::string, std::string> env = {
+      {"MONGO_URI", mongo_uri},
       {"QUEUE_PREFIX", queue_prefix},
       {"MEDIA_DIR", (dir / "media").string()},
       {"HTTP_PORT", std::to_string(api_port)},
@@ -30,8 +38,8 @@ bool ServiceSet::Start(const std::vector<std::string>& stages) {
     for (auto& c : bin) {
       if (c == '_') c = '-';
     }
-    children.push_back(std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{bin}, svc_env, dir / (name + ".log")));
+    children.push_back(std::make_unique<testing::ChildProcess>(std::vector<std::string>{bin},
+                                                               svc_env, dir / (name + ".log")));
     ready_ports.emplace_back(name, port);
   }
   for (const auto& [name, port] : ready_ports) {

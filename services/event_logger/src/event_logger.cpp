@@ -1,0 +1,293 @@
+#include "src/event_logger.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
+
+#include "chansum/amqp/consumer.hpp"
+#include "chansum/amqp/topology.hpp"
+#include "chansum/common/logging.hpp"
+#include "chansum/common/signals.hpp"
+
+namespace chansum::event_logger {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr milliseconds kPoll{200};  // longest wait inside the AMQP thread before checking stop
+
+// Exponential backoff with jitter that returns early (false) when `stop` says so.
+class Backoff {
+ public:
+  Backoff(milliseconds first, milliseconds max) : first_(first), max_(max), next_(first) {}
+  bool Wait(const std::function<bool()>& stop) {
+    thread_local std::mt19937 rng{std::random_device{}()};
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    const auto until =
+        Clock::now() +
+        milliseconds(static_cast<long>(static_cast<double>(next_.count()) * jitter(rng)));
+    next_ = std::min(next_ * 2, max_);
+    while (Clock::now() < until) {
+      if (stop()) return false;
+      std::this_thread::sleep_for(milliseconds(20));
+    }
+    return !stop();
+  }
+  void Reset() { next_ = first_; }
+
+ private:
+  milliseconds first_, max_, next_;
+};
+
+}  // namespace
+
+EventLoggerConfig EventLoggerConfig::FromEnv(ConfigReader& env) {
+  EventLoggerConfig c;
+  c.amqp = amqp::AmqpConfig::FromEnv(env);
+  c.queue_prefix = env.String("QUEUE_PREFIX", "");
+  c.audit_dir = env.String("AUDIT_LOG_DIR", "/var/lib/chansum/audit");
+  if (c.audit_dir.empty()) env.AddProblem("AUDIT_LOG_DIR: must not be empty");
+  c.max_bytes = static_cast<std::uint64_t>(
+      env.Int("AUDIT_LOG_MAX_BYTES", 64LL * 1024 * 1024, 1024, 1LL << 40));
+  c.keep = static_cast<int>(env.Int("AUDIT_LOG_KEEP", 10, 1, 10000));
+  c.prefetch = static_cast<int>(env.Int("EVENT_LOGGER_PREFETCH", 100, 1, 65535));
+  c.batch_window = env.Duration("EVENT_LOGGER_BATCH_WINDOW", milliseconds(100));
+  if (c.batch_window > std::chrono::seconds(10)) {
+    env.AddProblem("EVENT_LOGGER_BATCH_WINDOW: at most 10s");
+  }
+  c.delivery_limit =
+      static_cast<int>(env.Int("EVENT_LOGGER_DELIVERY_LIMIT", kDefaultDeliveryLimit, 1, 1000));
+  c.health_addr = env.String("HEALTH_ADDR", "127.0.0.1");
+  c.health_port = static_cast<int>(env.Int("HEALTH_PORT", 0, 0, 65535));
+  return c;
+}
+
+Status DeclareAuditTopology(amqp::Connection& conn, const EventLoggerConfig& config) {
+  if (auto st = amqp::DeclareFanout(conn, config.Exchange()); !st.ok()) return st;
+  amqp::QueueOptions dlq_options;
+  dlq_options.arguments = {{"x-queue-type", std::string("quorum")}};
+  if (auto st = amqp::DeclareQueue(conn, config.DeadLetterQueue(), dlq_options); !st.ok()) {
+    return st;
+  }
+  amqp::QueueOptions options;
+  options.arguments = {
+      {"x-queue-type", std::string("quorum")},
+      {"x-delivery-limit", std::int64_t{config.delivery_limit}},
+      {"x-dead-letter-exchange", std::string()},
+      {"x-dead-letter-routing-key", config.DeadLetterQueue()},
+      {"x-dead-letter-strategy", std::string("at-least-once")},
+      {"x-overflow", std::string("reject-publish")},
+  };
+  if (auto st = amqp::DeclareQueue(conn, config.Queue(), options); !st.ok()) return st;
+  return amqp::BindQueue(conn, config.Queue(), config.Exchange());
+}
+
+void EventLogger::Run(const std::function<bool()>& stop) {
+  std::unique_ptr<AuditLog> log;
+  std::unique_ptr<amqp::Consumer> consumer;
+  Backoff backoff(milliseconds(200), std::chrono::seconds(15));
+  Backoff disk_backoff(milliseconds(500), std::chrono::seconds(30));  // repeated write failures
+  const auto prefetch = static_cast<std::size_t>(config_.prefetch);
+
+  auto drop_consumer = [&](const std::string& why) {
+    spdlog::warn("RabbitMQ consumer lost ({}); unacked deliveries will be redelivered", why);
+    consumer.reset();
+    ready_ = false;
+  };
+
+  // Writes one batch: malformed deliveries are rejected (dead-lettered), the rest appended and
+  // fsynced, then everything appended or already known is acked with ONE multiple-ack.
+  auto process = [&](std::vector<amqp::Delivery>& batch) {
+    std::vector<ParsedEvent> events;
+    events.reserve(batch.size());
+    std::uint64_t ack_tag = 0;
+    std::size_t good = 0;
+    for (auto& d : batch) {
+      auto parsed = ParseEvent(d.body);
+      if (!parsed.ok()) {
+        ScopedLogContext ctx({{"message_id", d.message_id}});
+        spdlog::warn(
+            "rejecting malformed event ({}): delivery tag {}, routing key '{}', {} bytes; "
+            "dead-lettered to {}",
+            parsed.error().message, d.delivery_tag, d.routing_key, d.body.size(),
+            config_.DeadLetterQueue());
+        if (auto st = consumer->Reject(d.delivery_tag, /*requeue=*/false); !st.ok()) {
+          drop_consumer(st.error().message);
+          return;
+        }
+        stats_.rejected.fetch_add(1);
+        continue;
+      }
+      events.push_back(std::move(parsed).value());
+      ack_tag = std::max(ack_tag, d.delivery_tag);
+      ++good;
+    }
+    if (events.empty()) return;
+    auto appended = log->Append(events);
+    if (!appended.ok()) {
+      // Nothing of this batch is acked: close the consumer so the broker redelivers it, and reopen
+      // the log (rebuilding the index from what is really on disk).
+      spdlog::error("audit log write failed: {}", appended.error().ToString());
+      log.reset();
+      drop_consumer("audit log write failed");
+      return;
+    }
+    disk_backoff.Reset();
+    stats_.written.fetch_add(appended->written);
+    stats_.duplicates.fetch_add(appended->duplicates);
+    if (appended->written > 0) stats_.batches.fetch_add(1);
+    // Acked ⇒ on disk: the lines were fsynced above.
+    if (auto st = consumer->Ack(ack_tag, /*multiple=*/true); !st.ok()) {
+      drop_consumer(st.error().message);  // written but not acked: redelivered, then deduplicated
+      return;
+    }
+    stats_.acked.fetch_add(good);
+    spdlog::debug("batch of {}: {} written, {} duplicates", good, appended->written,
+                  appended->duplicates);
+  };
+
+  while (!stop()) {
+    if (!log) {
+      auto opened = AuditLog::Open(config_.LogOptions());
+      if (!opened.ok()) {
+        ready_ = false;
+        spdlog::error("audit log unavailable ({}), retrying", opened.error().ToString());
+        if (!backoff.Wait(stop)) break;
+        continue;
+      }
+      log = std::move(opened).value();
+      spdlog::info("audit log {} open: {} event ids known from {} kept files",
+                   config_.audit_dir.string(), log->known_ids(), config_.keep);
+    }
+    if (!consumer) {
+      auto conn =
+          amqp::Connection::Open(config_.amqp, config_.queue_prefix + "event-logger-topology");
+      Status declared = conn.ok() ? DeclareAuditTopology(**conn, config_) : Status(conn.error());
+      if (!declared.ok()) {
+        spdlog::warn("RabbitMQ unavailable at {} ({}), retrying", config_.amqp.Redacted(),
+                     declared.error().message);
+        if (!backoff.Wait(stop)) break;
+        continue;
+      }
+      amqp::ConsumerOptions options;
+      options.queue = config_.Queue();
+      options.prefetch = static_cast<std::uint16_t>(config_.prefetch);
+      auto c = amqp::Consumer::Open(config_.amqp, config_.ConsumerConnectionName(), options);
+      if (!c.ok()) {
+        spdlog::warn("cannot consume from {} ({}), retrying", config_.Queue(), c.error().message);
+        if (!backoff.Wait(stop)) break;
+        continue;
+      }
+      consumer = std::move(c).value();
+      ready_ = true;
+      stats_.connects.fetch_add(1);
+      backoff.Reset();
+      spdlog::info("consuming {} (bound to {}) with prefetch {}", config_.Queue(),
+                   config_.Exchange(), config_.prefetch);
+    }
+
+    // Collect a batch: whatever arrives within batch_window of the first delivery, at most
+    // `prefetch`. Next() services heartbeats while it waits.
+    auto first = consumer->Next(kPoll);
+    if (!first.ok()) {
+      drop_consumer(first.error().message);
+      continue;
+    }
+    if (!first->has_value()) continue;
+    std::vector<amqp::Delivery> batch;
+    batch.push_back(std::move(**first));
+    const auto deadline = Clock::now() + config_.batch_window;
+    bool lost = false;
+    while (batch.size() < prefetch && !stop()) {
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - Clock::now());
+      if (left <= milliseconds::zero()) break;
+      auto next = consumer->Next(std::min(left, kPoll));
+      if (!next.ok()) {
+        drop_consumer(next.error().message);  // nothing written or acked: all redelivered
+        lost = true;
+        break;
+      }
+      if (next->has_value()) batch.push_back(std::move(**next));
+    }
+    if (lost) continue;
+    process(batch);
+    if (!log && !disk_backoff.Wait(stop)) break;  // the write failed: don't spin on a bad disk
+  }
+
+  // Stop: the last batch was written, fsynced and acked above; take no more deliveries and close
+  // (anything received but unacked goes back to the queue).
+  ready_ = false;
+  if (consumer) {
+    if (auto st = consumer->Cancel(); !st.ok()) {
+      spdlog::warn("basic.cancel failed: {}", st.error().message);
+    }
+    consumer.reset();
+  }
+  log.reset();  // fsync + close
+  spdlog::info("event logger stopped: {} written, {} duplicates, {} rejected",
+               stats_.written.load(), stats_.duplicates.load(), stats_.rejected.load());
+}
+
+int RunEventLoggerService() {
+  StopSignal::Install();
+  InitLoggingFromEnv("event_logger");
+  ConfigReader env;
+  EventLoggerConfig config = EventLoggerConfig::FromEnv(env);
+  try {
+    env.Finish();
+  } catch (const ConfigError& e) {
+    spdlog::critical("{}", e.what());
+    return 2;
+  }
+  spdlog::info(
+      "starting event_logger: {} -> {}, audit dir {}, max {} bytes x {} files, "
+      "prefetch {}, RabbitMQ {}",
+      config.Exchange(), config.Queue(), config.audit_dir.string(), config.max_bytes, config.keep,
+      config.prefetch, config.amqp.Redacted());
+
+  EventLogger logger(config);
+  std::unique_ptr<httplib::Server> health;
+  std::thread health_thread;
+  if (config.health_port > 0) {
+    health = std::make_unique<httplib::Server>();
+    health->set_tcp_nodelay(true);
+    health->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    });
+    health->Get("/readyz", [&logger](const httplib::Request&, httplib::Response& res) {
+      const bool ready = logger.ready();
+      const auto& s = logger.stats();
+      nlohmann::json body = {{"ready", ready},
+                             {"checks", {{"rabbitmq_and_audit_log", ready}}},
+                             {"written", s.written.load()},
+                             {"duplicates", s.duplicates.load()},
+                             {"rejected", s.rejected.load()}};
+      res.status = ready ? 200 : 503;
+      res.set_content(body.dump(), "application/json");
+    });
+    if (!health->bind_to_port(config.health_addr.c_str(), config.health_port)) {
+      spdlog::critical("health endpoint: cannot listen on {}:{}", config.health_addr,
+                       config.health_port);
+      return 2;
+    }
+    health_thread = std::thread([&] { health->listen_after_bind(); });
+  }
+
+  logger.Run([] { return StopSignal::Requested(); });
+
+  if (health) {
+    health->stop();
+    health_thread.join();
+  }
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace chansum::event_logger

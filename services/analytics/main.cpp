@@ -1,0 +1,3 @@
+#include "src/service.hpp"
+
+int main() { return chansum::analytics::Main(); }

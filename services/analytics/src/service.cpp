@@ -1,0 +1,341 @@
+#include "service.hpp"
+
+#include <random>
+#include <thread>
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "chansum/common/logging.hpp"
+#include "chansum/common/signals.hpp"
+#include "chansum/kafka/admin.hpp"
+#include "chansum/pg/pg.hpp"
+#include "event.hpp"
+#include "http.hpp"
+#include "store.hpp"
+
+namespace chansum::analytics {
+namespace {
+
+// Exponential backoff with jitter whose waits end early when a stop is requested.
+class Backoff {
+ public:
+  Backoff(std::chrono::milliseconds first, std::chrono::milliseconds max,
+          const std::function<bool()>& should_stop)
+      : first_(first), max_(max), next_(first), should_stop_(should_stop) {}
+  // Returns false when a stop was requested.
+  bool Wait() {
+    thread_local std::mt19937 rng{std::random_device{}()};
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::milliseconds(
+                           static_cast<long>(static_cast<double>(next_.count()) * jitter(rng)));
+    next_ = std::min(next_ * 2, max_);
+    while (std::chrono::steady_clock::now() < until) {
+      if (should_stop_()) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return !should_stop_();
+  }
+  void Reset() { next_ = first_; }
+
+ private:
+  std::chrono::milliseconds first_, max_, next_;
+  const std::function<bool()>& should_stop_;
+};
+
+}  // namespace
+
+AnalyticsConfig AnalyticsConfig::FromEnv(ConfigReader& env) {
+  AnalyticsConfig c;
+  c.queue_prefix = env.String("QUEUE_PREFIX", "");
+  c.http_addr = env.String("ANALYTICS_HTTP_ADDR", "127.0.0.1");
+  c.http_port = static_cast<int>(env.Int("ANALYTICS_HTTP_PORT", 8090, 0, 65535));
+  c.db_pool_size = static_cast<int>(env.Int("ANALYTICS_DB_POOL_SIZE", 4, 1, 64));
+  c.topic_partitions = static_cast<int>(env.Int("ANALYTICS_TOPIC_PARTITIONS", 3, 1, 1000));
+  c.poll_timeout = env.Duration("ANALYTICS_POLL_TIMEOUT", std::chrono::milliseconds(500));
+  c.kafka = kafka::KafkaConfig::FromEnv(env, "analytics");
+  c.pg = pg::PgConfig::FromEnv(env);
+  return c;
+}
+
+std::vector<std::string> AnalyticsConfig::Topics() const { return EventTopics(queue_prefix); }
+
+struct Service::Impl {
+  explicit Impl(AnalyticsConfig c)
+      : config(std::move(c)),
+        pool(config.pg, static_cast<std::size_t>(config.db_pool_size), std::chrono::seconds(5)) {}
+
+  AnalyticsConfig config;
+  pg::ConnectionPool pool;
+  std::atomic<bool> schema_ok{false};
+  std::atomic<bool> kafka_ok{false};
+  std::atomic<bool> apply_ok{true};  // false while applying events fails on PostgreSQL
+
+  mutable std::mutex mu;
+  std::unique_ptr<kafka::Consumer> consumer;  // swapped under mu; used by the consumer thread
+  ServiceStats stats;                         // guarded by mu
+
+  void Count(std::uint64_t ServiceStats::*field) {
+    std::lock_guard lock(mu);
+    ++(stats.*field);
+  }
+
+  bool PgLive() {
+    return pg::WithTransaction(pool, [](pqxx::work& txn) { txn.exec("SELECT 1"); }).ok();
+  }
+
+  nlohmann::json Readiness() {
+    const bool pg_ok = PgLive() && apply_ok.load();
+    const bool schema = schema_ok.load();
+    const bool kafka = kafka_ok.load();
+    return nlohmann::json{{"ready", pg_ok && schema && kafka},
+                          {"checks", {{"postgres", pg_ok}, {"schema", schema}, {"kafka", kafka}}}};
+  }
+
+  // Applies the schema, waiting while PostgreSQL is down. False when stopped or fatal (`fatal`).
+  bool MigrateWithRetry(const std::function<bool()>& should_stop, bool* fatal) {
+    Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10), should_stop);
+    int permanent_failures = 0;
+    while (!should_stop()) {
+      auto conn = pg::Connect(config.pg);
+      if (!conn.ok()) {
+        spdlog::warn("PostgreSQL unavailable ({}), retrying", conn.error().message);
+        if (!backoff.Wait()) return false;
+        continue;
+      }
+      auto applied = Migrate(**conn);
+      if (applied.ok()) {
+        spdlog::info("analytics schema ready ({} migrations applied now)", *applied);
+        return true;
+      }
+      const Error& e = applied.error();
+      // Drift or an invalid list cannot heal by waiting. Other permanent errors can be a race
+      // with another migrator creating schema_migrations (it uses a different advisory lock), so
+      // they get a few more tries.
+      if (e.code == "pg_migration_drift" || e.code == "pg_migration_invalid" ||
+          (!e.transient() && ++permanent_failures > 5)) {
+        spdlog::critical("analytics schema migration failed: {}", e.ToString());
+        *fatal = true;
+        return false;
+      }
+      spdlog::warn("analytics schema migration failed ({}), retrying", e.ToString());
+      if (!backoff.Wait()) return false;
+    }
+    return false;
+  }
+
+  // Stores a record that cannot be applied. Error = PostgreSQL could not store it either.
+  Status Reject(const kafka::Record& rec, const RecordMeta& meta, const std::string& reason) {
+    spdlog::warn("rejecting record {}[{}]@{}: {}", rec.topic, rec.partition, rec.offset, reason);
+    auto stored = pg::WithTransaction(
+        pool, [&](pqxx::work& txn) { return StoreReject(txn, meta, rec.payload, reason); });
+    if (!stored.ok()) return stored.error();
+    Count(&ServiceStats::rejected);
+    return OkStatus();
+  }
+
+  // OK: the record is done (applied, duplicate or rejected) and its offset may be committed.
+  Status Handle(const kafka::Record& rec) {
+    const RecordMeta meta{rec.topic, rec.partition, rec.offset, rec.key};
+    auto event = ParseEvent(rec.payload, rec.topic, config.queue_prefix);
+    if (!event.ok()) return Reject(rec, meta, event.error().message);
+    ScopedLogContext log_ctx({{"job_id", event->job_id},
+                              {"video_id", event->video_id},
+                              {"trace_id", event->trace_id},
+                              {"event_id", event->event_id}});
+    auto applied = pg::WithTransaction(
+        pool, [&](pqxx::work& txn) { return ApplyEvent(txn, *event, rec.payload, meta); });
+    if (applied.ok()) {
+      if (*applied) {
+        Count(&ServiceStats::applied);
+        spdlog::debug("applied {} from {}[{}]@{}", event->type, rec.topic, rec.partition,
+                      rec.offset);
+      } else {
+        Count(&ServiceStats::duplicates);
+        spdlog::info("duplicate event {} ({}) ignored", event->event_id, event->type);
+      }
+      return OkStatus();
+    }
+    if (applied.error().transient()) return applied.error();
+    // PostgreSQL refused this event's values (e.g. a timestamp out of its range): it would fail
+    // the same way every time, so it is rejected with the reason rather than retried forever.
+    return Reject(rec, meta, "database refused the event: " + applied.error().message);
+  }
+
+  void DropConsumer() {
+    std::unique_ptr<kafka::Consumer> c;
+    {
+      std::lock_guard lock(mu);
+      c = std::move(consumer);
+    }
+    if (c) {
+      if (auto s = c->Close(); !s.ok())
+        spdlog::warn("closing Kafka consumer: {}", s.error().message);
+    }
+  }
+
+  void ConsumeLoop(const std::function<bool()>& should_stop) {
+    const auto topics = config.Topics();
+    kafka::KafkaConfig probe_config = config.kafka;
+    probe_config.message_timeout = std::chrono::seconds(5);
+    Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10), should_stop);
+    bool need_probe = true;
+    kafka::Consumer* c = nullptr;
+    auto failed_at = std::chrono::steady_clock::now();
+    while (!should_stop()) {
+      if (need_probe) {
+        // Reachability check that also makes sure the topics exist (idempotent).
+        Status st = kafka::CreateTopics(probe_config, topics, config.topic_partitions, 1);
+        if (!st.ok()) {
+          kafka_ok = false;
+          spdlog::warn("Kafka unavailable ({}), retrying", st.error().message);
+          if (!backoff.Wait()) break;
+          continue;
+        }
+        need_probe = false;
+      }
+      if (c == nullptr) {
+        auto created = kafka::Consumer::Create(config.kafka, {.group_id = config.GroupId()});
+        Status st = created.ok() ? (*created)->Subscribe(topics) : Status(created.error());
+        if (!st.ok()) {
+          kafka_ok = false;
+          spdlog::warn("cannot start the Kafka consumer ({}), retrying", st.error().message);
+          if (!backoff.Wait()) break;
+          continue;
+        }
+        std::lock_guard lock(mu);
+        consumer = std::move(*created);
+        c = consumer.get();
+        spdlog::info("consuming {} topics as group {}", topics.size(), config.GroupId());
+      }
+      kafka_ok = true;
+      auto rec = c->Poll(config.poll_timeout);
+      if (!rec.ok()) {
+        kafka_ok = false;
+        spdlog::warn("Kafka poll: {}", rec.error().ToString());
+        if (!rec.error().transient()) {
+          DropConsumer();
+          c = nullptr;
+        }
+        need_probe = true;
+        if (!backoff.Wait()) break;
+        continue;
+      }
+      if (!rec->has_value()) {
+        // Ready again once a record applies, or after a quiet spell with partitions assigned
+        // (the record that failed would have come back by then).
+        if (!apply_ok && std::chrono::steady_clock::now() - failed_at > std::chrono::seconds(5) &&
+            !c->Assignment().empty()) {
+          apply_ok = true;
+        }
+        continue;
+      }
+      const kafka::Record& record = **rec;
+      Status handled = Handle(record);
+      if (!handled.ok()) {
+        // Not applied: leave the group without committing, so this record (and everything after
+        // it) comes again from the last committed offset, to this member or another one.
+        apply_ok = false;
+        Count(&ServiceStats::redeliveries);
+        spdlog::warn("record {}[{}]@{} not applied ({}); it will be redelivered", record.topic,
+                     record.partition, record.offset, handled.error().ToString());
+        DropConsumer();
+        c = nullptr;
+        while (!PgLive()) {
+          if (!backoff.Wait()) break;
+        }
+        failed_at = std::chrono::steady_clock::now();
+        continue;
+      }
+      apply_ok = true;
+      backoff.Reset();
+      // Only after the DB commit: a crash in between redelivers the record, which is then a
+      // duplicate (analytics_events primary key) and changes nothing.
+      if (Status st = c->Commit(record); !st.ok()) {
+        Count(&ServiceStats::commit_failures);
+        spdlog::warn("offset commit failed ({}); the event is applied, a redelivery is a no-op",
+                     st.error().message);
+      }
+    }
+    DropConsumer();
+    kafka_ok = false;
+  }
+};
+
+Service::Service(AnalyticsConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Service::~Service() = default;
+
+bool Service::Ready() const noexcept {
+  return impl_->schema_ok.load() && impl_->kafka_ok.load() && impl_->apply_ok.load();
+}
+
+ServiceStats Service::Stats() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->stats;
+}
+
+std::vector<kafka::TopicPartition> Service::Assignment() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->consumer ? impl_->consumer->Assignment() : std::vector<kafka::TopicPartition>{};
+}
+
+int Service::Run(const std::function<bool()>& should_stop) {
+  Impl& impl = *impl_;
+  const AnalyticsConfig& config = impl.config;
+  spdlog::info("analytics starting: group {}, topics prefix \"{}\", database {}, brokers {}",
+               config.GroupId(), config.queue_prefix, pg::RedactConninfo(config.pg.url),
+               config.kafka.brokers);
+
+  httplib::Server server;
+  ApiDeps deps;
+  deps.pool = &impl.pool;
+  deps.readiness = [&impl] { return impl.Readiness(); };
+  deps.schema_ready = [&impl] { return impl.schema_ok.load(); };
+  RegisterRoutes(server, deps);
+  int port = config.http_port;
+  if (port == 0) {
+    port = server.bind_to_any_port(config.http_addr.c_str());
+  } else if (!server.bind_to_port(config.http_addr.c_str(), port)) {
+    port = -1;
+  }
+  if (port <= 0) {
+    spdlog::critical("cannot listen on {}:{}", config.http_addr, config.http_port);
+    return 1;
+  }
+  bound_port_ = port;
+  std::thread http([&server] { server.listen_after_bind(); });
+  spdlog::info("analytics HTTP on http://{}:{}", config.http_addr, port);
+
+  bool fatal = false;
+  if (impl.MigrateWithRetry(should_stop, &fatal)) {
+    impl.schema_ok = true;
+    impl.ConsumeLoop(should_stop);
+  }
+  server.stop();
+  http.join();
+  bound_port_ = 0;
+  const ServiceStats s = Stats();
+  spdlog::info("analytics stopped{}: {} applied, {} duplicates, {} rejected, {} redeliveries",
+               fatal ? " after a fatal error" : " cleanly", s.applied, s.duplicates, s.rejected,
+               s.redeliveries);
+  return fatal ? 1 : 0;
+}
+
+int Main() {
+  StopSignal::Install();
+  InitLoggingFromEnv("analytics");
+  ConfigReader env;
+  AnalyticsConfig config;
+  try {
+    config = AnalyticsConfig::FromEnv(env);
+    env.Finish();
+  } catch (const ConfigError& e) {
+    spdlog::critical("{}", e.what());
+    return 2;
+  }
+  Service service(std::move(config));
+  return service.Run([] { return StopSignal::Requested(); });
+}
+
+}  // namespace chansum::analytics

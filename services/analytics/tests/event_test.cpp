@@ -1,0 +1,164 @@
+// Unit tests: event parsing/validation against the contract, and the percentile helper.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "src/event.hpp"
+
+namespace chansum::analytics {
+namespace {
+
+using nlohmann::json;
+
+json Envelope(const std::string& type, json data) {
+  return json{{"event_id", "0b7f3c1e-5d2a-4c8e-9f10-1a2b3c4d5e6f"},
+              {"type", type},
+              {"version", 1},
+              {"occurred_at", "2026-11-23T12:00:00.000Z"},
+              {"job_id", "6F1C2B3A-0000-4000-8000-00000000ABCD"},
+              {"video_id", "vid1"},
+              {"trace_id", "trace-1"},
+              {"data", std::move(data)}};
+}
+
+std::string Reason(const json& j, const std::string& topic = "") {
+  auto r = ParseEvent(j.dump(), topic, "p.");
+  return r.ok() ? "" : r.error().message;
+}
+
+TEST(ParseEvent, StageEventCarriesStageAndDuration) {
+  auto e = ParseEvent(
+      Envelope("audio.extracted", {{"duration_ms", 1234}, {"audio_seconds", 3.5}, {"bytes", 10}})
+          .dump(),
+      "p.audio.extracted", "p.");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->stage, "audio_extraction");
+  EXPECT_EQ(e->duration_ms, 1234);
+  EXPECT_EQ(e->job_id, "6f1c2b3a-0000-4000-8000-00000000abcd");  // normalized to lower case
+  EXPECT_EQ(e->video_id, "vid1");
+  EXPECT_EQ(e->trace_id, "trace-1");
+}
+
+TEST(ParseEvent, VideoFailedAndJobCompleted) {
+  auto f = ParseEvent(Envelope("video.failed", {{"stage", "transcription"},
+                                                {"error_class", "transient"},
+                                                {"error_code", "timeout"},
+                                                {"error_message", "x"},
+                                                {"attempts", 5}})
+                          .dump(),
+                      "", "");
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  EXPECT_EQ(f->failed_stage, "transcription");
+  EXPECT_EQ(f->error_class, "transient");
+  EXPECT_EQ(f->error_code, "timeout");
+  EXPECT_TRUE(f->stage.empty());
+
+  json j = Envelope("job.completed", {{"state", "completed_with_errors"},
+                                      {"video_count", 5},
+                                      {"done", 4},
+                                      {"failed", 1},
+                                      {"duration_ms", 9000}});
+  j.erase("video_id");
+  auto c = ParseEvent(j.dump(), "job.completed", "");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->job_state, "completed_with_errors");
+  EXPECT_EQ(c->video_count, 5);
+  EXPECT_EQ(c->done, 4);
+  EXPECT_EQ(c->failed, 1);
+  EXPECT_EQ(c->job_duration_ms, 9000);
+}
+
+TEST(ParseEvent, DiscoveredNeedsNoStageData) {
+  auto e = ParseEvent(Envelope("video.discovered", {{"title", "t"},
+                                                    {"url", "u"},
+                                                    {"duration_s", nullptr},
+                                                    {"published_at", nullptr},
+                                                    {"position", 0}})
+                          .dump(),
+                      "", "");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_TRUE(e->stage.empty());
+}
+
+TEST(ParseEvent, RejectsWithReasons) {
+  EXPECT_EQ(ParseEvent("{not json", "", "").error().message, "payload is not valid JSON");
+  EXPECT_EQ(ParseEvent("[1,2]", "", "").error().message, "payload is not a JSON object");
+  EXPECT_EQ(ParseEvent("{\"x\":1}", "", "").error().code, "malformed_event");
+
+  json j = Envelope("video.downloaded", {{"duration_ms", 5}, {"bytes", 1}});
+  EXPECT_EQ(Reason(j), "");
+  EXPECT_NE(Reason(j, "p.audio.extracted").find("arrived on topic"), std::string::npos);
+
+  json bad = j;
+  bad["event_id"] = "nope";
+  EXPECT_NE(Reason(bad).find("event_id"), std::string::npos);
+  bad = j;
+  bad["type"] = "video.exploded";
+  EXPECT_NE(Reason(bad).find("unknown event type"), std::string::npos);
+  bad = j;
+  bad["version"] = 2;
+  EXPECT_NE(Reason(bad).find("unsupported event version 2"), std::string::npos);
+  bad = j;
+  bad["occurred_at"] = "2026-02-30T00:00:00Z";
+  EXPECT_NE(Reason(bad).find("occurred_at"), std::string::npos);
+  bad = j;
+  bad.erase("video_id");
+  EXPECT_NE(Reason(bad).find("video_id"), std::string::npos);
+  bad = j;
+  bad["data"]["duration_ms"] = -1;
+  EXPECT_NE(Reason(bad).find("must not be negative"), std::string::npos);
+  bad = j;
+  bad["data"]["duration_ms"] = 1.5;
+  EXPECT_NE(Reason(bad).find("must be an integer"), std::string::npos);
+  bad = j;
+  bad["data"] = "x";
+  EXPECT_NE(Reason(bad).find("data"), std::string::npos);
+
+  json f = Envelope("video.failed",
+                    {{"stage", "upload"}, {"error_class", "transient"}, {"error_code", "x"}});
+  EXPECT_NE(Reason(f).find("data.stage"), std::string::npos);
+  f["data"]["stage"] = "download";
+  f["data"]["error_class"] = "fatal";
+  EXPECT_NE(Reason(f).find("data.error_class"), std::string::npos);
+
+  json c = Envelope(
+      "job.completed",
+      {{"state", "weird"}, {"video_count", 1}, {"done", 1}, {"failed", 0}, {"duration_ms", 1}});
+  EXPECT_NE(Reason(c).find("data.state"), std::string::npos);
+}
+
+TEST(Validators, UuidAndTimestamps) {
+  EXPECT_TRUE(IsUuid("0b7f3c1e-5d2a-4c8e-9f10-1a2b3c4d5e6f"));
+  EXPECT_FALSE(IsUuid("0b7f3c1e5d2a-4c8e-9f10-1a2b3c4d5e6f0"));
+  EXPECT_FALSE(IsUuid("0b7f3c1e-5d2a-4c8e-9f10-1a2b3c4d5e6g"));
+  EXPECT_TRUE(IsRfc3339("2026-11-23T12:00:00.000Z"));
+  EXPECT_TRUE(IsRfc3339("2024-02-29T23:59:59+01:00"));
+  EXPECT_TRUE(IsRfc3339("2026-11-23T12:00:00Z"));
+  EXPECT_FALSE(IsRfc3339("2025-02-29T00:00:00Z"));
+  EXPECT_FALSE(IsRfc3339("2026-11-23 12:00:00Z"));
+  EXPECT_FALSE(IsRfc3339("2026-11-23T24:00:00Z"));
+  EXPECT_FALSE(IsRfc3339("2026-11-23T12:00:00"));
+}
+
+TEST(Topics, OnePerTypeWithPrefix) {
+  auto topics = EventTopics("e2e-ab12.");
+  ASSERT_EQ(topics.size(), 7u);
+  EXPECT_EQ(topics[0], "e2e-ab12.video.discovered");
+  EXPECT_EQ(topics[6], "e2e-ab12.job.completed");
+  EXPECT_EQ(*StageOfEventType("transcription.completed"), "transcription");
+  EXPECT_FALSE(StageOfEventType("video.failed").has_value());
+}
+
+TEST(PercentileCont, MatchesPostgresDefinition) {
+  EXPECT_FALSE(PercentileCont({}, 0.5).has_value());
+  EXPECT_DOUBLE_EQ(*PercentileCont({7}, 0.95), 7);
+  EXPECT_DOUBLE_EQ(*PercentileCont({400, 100, 300, 200}, 0.5), 250);  // unsorted input
+  // p95 of 1..4: position 0.95*3 = 2.85 -> 3 + 0.85*(4-3)
+  EXPECT_DOUBLE_EQ(*PercentileCont({1, 2, 3, 4}, 0.95), 3.85);
+  EXPECT_DOUBLE_EQ(*PercentileCont({1, 2, 3}, 0.0), 1);
+  EXPECT_DOUBLE_EQ(*PercentileCont({1, 2, 3}, 1.0), 3);
+  EXPECT_DOUBLE_EQ(*PercentileCont({1, 2, 3}, 7.0), 3);  // clamped
+}
+
+}  // namespace
+}  // namespace chansum::analytics

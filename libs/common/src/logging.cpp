@@ -71,8 +71,16 @@ void InitLogging(const LogConfig& config) {
 }
 
 void InitLoggingFromEnv(const std::string& service) {
-  const char* level = std::getenv("LOG_LEVEL");
-  InitLogging(LogConfig{service, level != nullptr && *level != 0 ? level : "info"});
+  const char* env = std::getenv("LOG_LEVEL");
+  std::string level = env != nullptr && *env != 0 ? env : "info";
+  // spdlog maps unknown names to "off": refuse them instead of going silent.
+  const bool known = level == "off" || spdlog::level::from_str(level) != spdlog::level::off;
+  InitLogging(LogConfig{service, known ? level : "info"});
+  if (!known) {
+    spdlog::warn(
+        "LOG_LEVEL=\"{}\" is not one of trace|debug|info|warn|error|critical|off; using info",
+        level);
+  }
 }
 
 ScopedLogContext::ScopedLogContext(std::map<std::string, std::string> fields) {

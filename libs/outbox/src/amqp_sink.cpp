@@ -4,7 +4,12 @@ namespace chansum::outbox {
 
 AmqpSink::AmqpSink(amqp::AmqpConfig config, std::string name,
                    std::function<Status(amqp::Connection&)> on_connect)
-    : config_(std::move(config)), name_(std::move(name)), on_connect_(std::move(on_connect)) {}
+    : config_(std::move(config)), name_(std::move(name)), on_connect_(std::move(on_connect)) {
+  // The relay's publisher sits idle between batches, and librabbitmq services heartbeats only
+  // inside its calls: with heartbeats on, the broker drops an idle publisher. Without them a dead
+  // connection shows up as an error on the next batch, which is retried on a fresh connection.
+  config_.heartbeat = std::chrono::seconds(0);
+}
 
 AmqpSink::~AmqpSink() = default;
 

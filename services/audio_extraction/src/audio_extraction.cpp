@@ -15,10 +15,9 @@ stage::StageDefinition Definition() {
   def.default_concurrency = 2;
   def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
     const auto options = media::FfmpegOptions::FromEnv(env);
-    const bool keep_media = env.Bool("KEEP_MEDIA", false);
-    return [options, keep_media] {
-      return [options, keep_media](const protocol::Command& cmd,
-                                   stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    return [options] {
+      return [options](const protocol::Command& cmd,
+                       stage::StageContext& ctx) -> Result<stage::StageOutput> {
         const std::filesystem::path input = cmd.data.at("media_path").get<std::string>();
         const auto output = ctx.media_dir / media::SanitizeId(cmd.video_id) / "audio.wav";
         stage::StageOutput out;
@@ -30,9 +29,11 @@ stage::StageDefinition Definition() {
           out.event_data = {{"reused", true}};
           return out;
         }
-        auto audio = media::ExtractWav(input, output, options);
+        auto call_options = options;
+        call_options.should_stop = ctx.should_stop;  // SIGTERM aborts ffmpeg
+        auto audio = media::ExtractWav(input, output, call_options);
         if (!audio.ok()) return audio.error();
-        if (!keep_media) {
+        if (!options.keep_media) {
           std::error_code ec;
           std::filesystem::remove(input, ec);
           if (ec) spdlog::warn("could not remove {}: {}", input.string(), ec.message());

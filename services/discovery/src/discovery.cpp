@@ -12,10 +12,12 @@ stage::StageDefinition Definition() {
     const auto options = media::YtDlpOptions::FromEnv(env);
     return [options] {
       return [options](const protocol::Command& cmd,
-                       stage::StageContext& /*ctx*/) -> Result<stage::StageOutput> {
+                       stage::StageContext& ctx) -> Result<stage::StageOutput> {
         const auto url = cmd.data.at("channel_url").get<std::string>();
         const int max_videos = cmd.data.at("max_videos").get<int>();
-        auto entries = media::Discover(url, max_videos, options);
+        auto call_options = options;
+        call_options.should_stop = ctx.should_stop;  // SIGTERM aborts yt-dlp
+        auto entries = media::Discover(url, max_videos, call_options);
         if (!entries.ok()) return entries.error();
         stage::StageOutput out;
         for (const auto& e : *entries) {

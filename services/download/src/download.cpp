@@ -13,8 +13,10 @@ stage::StageDefinition Definition() {
     return [options] {
       return [options](const protocol::Command& cmd,
                        stage::StageContext& ctx) -> Result<stage::StageOutput> {
+        auto call_options = options;
+        call_options.should_stop = ctx.should_stop;  // SIGTERM aborts yt-dlp
         auto file = media::Download(cmd.data.at("url").get<std::string>(), cmd.video_id,
-                                    ctx.media_dir, options);
+                                    ctx.media_dir, call_options);
         if (!file.ok()) return file.error();
         stage::StageOutput out;
         out.media_path = file->path.string();

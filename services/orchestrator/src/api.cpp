@@ -7,6 +7,7 @@
 #include "chansum/common/ids.hpp"
 #include "chansum/common/logging.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/http/json_api.hpp"
 #include "chansum/media/channel.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/protocol/command.hpp"
@@ -15,75 +16,16 @@
 namespace chansum::orchestrator {
 namespace {
 
+using http::SendError;
+using http::SendFailure;
+using http::SendJson;
 using nlohmann::json;
 
 const std::regex kUuid(
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
 
-template <class Json>
-void SendJson(httplib::Response& res, int status, const Json& body) {
-  res.status = status;
-  res.set_content(body.dump(), "application/json");
-}
-
-void SendError(httplib::Response& res, int status, const std::string& code,
-               const std::string& message) {
-  res.status = status;
-  res.set_content(ErrorBody(code, message), "application/json");
-}
-
-// Maps a store/transaction error to an HTTP error response.
-void SendFailure(httplib::Response& res, const Error& error) {
-  if (error.transient()) {
-    res.set_header("Retry-After", "2");
-    SendError(res, 503, "unavailable", "the database is unavailable, try again shortly");
-  } else {
-    SendError(res, 500, "internal", "internal error");
-  }
-  spdlog::error("request failed: {}", error.ToString());
-}
-
-bool StatusIsError(int status) { return status >= 400; }
-
-const char* DefaultCode(int status) {
-  switch (status) {
-    case 400:
-      return "bad_request";
-    case 404:
-      return "not_found";
-    case 405:
-      return "method_not_allowed";
-    case 413:
-      return "payload_too_large";
-    case 415:
-      return "unsupported_media_type";
-    default:
-      return status >= 500 ? "internal" : "error";
-  }
-}
-
-std::string DefaultMessage(int status, const httplib::Request& req) {
-  switch (status) {
-    case 400:
-      return "the request could not be parsed";
-    case 404:
-      return "no such resource: " + req.method + " " + req.path;
-    case 405:
-      return "method not allowed";
-    case 413:
-      return "request body is larger than 64 KiB";
-    default:
-      return status >= 500 ? "internal error" : "request failed";
-  }
-}
-
 }  // namespace
-
-std::string ErrorBody(const std::string& code, const std::string& message) {
-  return json{{"error", {{"code", code}, {"message", message}}}}.dump(
-      -1, ' ', false, json::error_handler_t::replace);
-}
 
 Result<JobRequest> ParseJobRequest(const std::string& body) {
   auto bad = [](const std::string& code, const std::string& msg) {
@@ -123,40 +65,9 @@ Result<JobRequest> ParseJobRequest(const std::string& body) {
 }
 
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
-  server.set_tcp_nodelay(true);
-  // Bodies up to the limit are read; larger ones are refused with 413 before our handler runs.
-  server.set_payload_max_length(kMaxBodyBytes);
-  server.set_error_handler(
-      httplib::Server::HandlerWithResponse([](const httplib::Request& req, httplib::Response& res) {
-        if (StatusIsError(res.status) && res.body.empty()) {
-          res.set_content(ErrorBody(DefaultCode(res.status), DefaultMessage(res.status, req)),
-                          "application/json");
-        }
-        return httplib::Server::HandlerResponse::Handled;
-      }));
-  server.set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        spdlog::error("unhandled exception in {} {}: {}", req.method, req.path, what);
-        SendError(res, 500, "internal", "internal error");
-      });
-  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    spdlog::info("{} {} -> {}", req.method, req.path, res.status);
-  });
-
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, json{{"status", "ok"}});
-  });
-  server.Get("/readyz", [deps](const httplib::Request&, httplib::Response& res) {
-    json r = deps.readiness ? deps.readiness() : json{{"ready", true}};
-    SendJson(res, r.value("ready", false) ? 200 : 503, r);
-  });
+  // Bodies over 64 KiB are refused with 413 before the handler runs.
+  http::ConfigureJsonServer(server, http::ServerOptions{kMaxBodyBytes});
+  http::AddHealthRoutes(server, deps.readiness);
 
   server.Post("/jobs", [deps](const httplib::Request& req, httplib::Response& res) {
     auto parsed = ParseJobRequest(req.body);

@@ -45,7 +45,4 @@ struct JobRequest {
 // Installs every route, the JSON error handler, limits and options on `server`.
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps);
 
-// {"error": {"code": ..., "message": ...}}
-[[nodiscard]] std::string ErrorBody(const std::string& code, const std::string& message);
-
 }  // namespace chansum::orchestrator

@@ -41,11 +41,5 @@ TEST(ParseJobRequestTest, RejectsBadInputWithCodes) {
   }
 }
 
-TEST(ErrorBodyTest, Shape) {
-  auto j = nlohmann::json::parse(ErrorBody("job_not_found", "no job with id x"));
-  EXPECT_EQ(j["error"]["code"], "job_not_found");
-  EXPECT_EQ(j["error"]["message"], "no job with id x");
-}
-
 }  // namespace
 }  // namespace chansum::orchestrator

@@ -8,6 +8,15 @@
 #include "chansum/docstore/docstore.hpp"
 
 namespace chansum::transcription {
+namespace {
+
+void RemoveQuietly(const std::filesystem::path& file) {
+  std::error_code ec;
+  std::filesystem::remove(file, ec);
+  if (ec) spdlog::warn("could not remove {}: {}", file.string(), ec.message());
+}
+
+}  // namespace
 
 stage::StageDefinition Definition() {
   stage::StageDefinition def;
@@ -27,6 +36,7 @@ stage::StageDefinition Definition() {
         auto existing = ctx.docs->Get("transcripts", cmd.video_id);
         if (!existing.ok()) return existing.error();
         if (existing->has_value()) {
+          if (!config.keep_audio) RemoveQuietly(wav);
           stage::StageOutput out;
           out.event_data = {{"reused", true}};
           return out;
@@ -35,11 +45,7 @@ stage::StageDefinition Definition() {
         if (!transcript.ok()) return transcript.error();
         auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(*transcript));
         if (!stored.ok()) return stored.error();
-        if (!config.keep_audio) {
-          std::error_code ec;
-          std::filesystem::remove(wav, ec);
-          if (ec) spdlog::warn("could not remove {}: {}", wav.string(), ec.message());
-        }
+        if (!config.keep_audio) RemoveQuietly(wav);
         stage::StageOutput out;
         out.event_data = {{"engine", transcript->engine},
                           {"segments", transcript->segments.size()},

@@ -1,0 +1,113 @@
+#include "chansum/http/json_api.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace chansum::http {
+namespace {
+
+using nlohmann::json;
+
+const char* DefaultCode(int status) {
+  switch (status) {
+    case 400:
+      return "bad_request";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 413:
+      return "payload_too_large";
+    case 415:
+      return "unsupported_media_type";
+    default:
+      return status >= 500 ? "internal" : "error";
+  }
+}
+
+std::string DefaultMessage(int status, const httplib::Request& req, std::size_t max_body) {
+  switch (status) {
+    case 400:
+      return "the request could not be parsed";
+    case 404:
+      return "no such resource: " + req.method + " " + req.path;
+    case 405:
+      return "method not allowed";
+    case 413:
+      return "request body is larger than " + std::to_string(max_body / 1024) + " KiB";
+    default:
+      return status >= 500 ? "internal error" : "request failed";
+  }
+}
+
+}  // namespace
+
+std::string ErrorBody(const std::string& code, const std::string& message) {
+  return json{{"error", {{"code", code}, {"message", message}}}}.dump(
+      -1, ' ', false, json::error_handler_t::replace);
+}
+
+void SendError(httplib::Response& res, int status, const std::string& code,
+               const std::string& message) {
+  res.status = status;
+  res.set_content(ErrorBody(code, message), "application/json");
+}
+
+void SendFailure(httplib::Response& res, const Error& error) {
+  if (error.transient()) {
+    res.set_header("Retry-After", "2");
+    SendError(res, 503, "unavailable", "a dependency is unavailable, try again shortly");
+  } else {
+    SendError(res, 500, "internal", "internal error");
+  }
+  spdlog::error("request failed: {}", error.ToString());
+}
+
+void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) {
+  server.set_tcp_nodelay(true);
+  // Bodies over the limit are refused with 413 before any handler runs.
+  server.set_payload_max_length(options.max_body_bytes);
+  const std::size_t max_body = options.max_body_bytes;
+  server.set_error_handler(httplib::Server::HandlerWithResponse(
+      [max_body](const httplib::Request& req, httplib::Response& res) {
+        if (res.status >= 400 && res.body.empty()) {
+          res.set_content(
+              ErrorBody(DefaultCode(res.status), DefaultMessage(res.status, req, max_body)),
+              "application/json");
+        }
+        return httplib::Server::HandlerResponse::Handled;
+      }));
+  server.set_exception_handler(
+      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
+        std::string what = "unknown exception";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          what = e.what();
+        } catch (...) {
+        }
+        spdlog::error("unhandled exception in {} {}: {}", req.method, req.path, what);
+        SendError(res, 500, "internal", "internal error");
+      });
+  const bool info = options.log_requests_at_info;
+  server.set_logger([info](const httplib::Request& req, const httplib::Response& res) {
+    // Health probes are frequent; keep them out of the info log.
+    if (info && req.path != "/healthz" && req.path != "/readyz") {
+      spdlog::info("{} {} -> {}", req.method, req.path, res.status);
+    } else {
+      spdlog::debug("{} {} -> {}", req.method, req.path, res.status);
+    }
+  });
+}
+
+void AddHealthRoutes(httplib::Server& server, ReadinessProbe probe) {
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    SendJson(res, 200, json{{"status", "ok"}});
+  });
+  server.Get("/readyz",
+             [probe = std::move(probe)](const httplib::Request&, httplib::Response& res) {
+               json r = probe ? probe() : json{{"ready", true}};
+               SendJson(res, r.value("ready", false) ? 200 : 503, r);
+             });
+}
+
+}  // namespace chansum::http

@@ -1,0 +1,94 @@
+#include "chansum/http/json_api.hpp"
+
+#include <thread>
+
+#include <gtest/gtest.h>
+
+namespace chansum::http {
+namespace {
+
+using nlohmann::json;
+
+class JsonServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ConfigureJsonServer(server_, ServerOptions{1024, false});
+    AddHealthRoutes(server_, [this] { return json{{"ready", ready_.load()}}; });
+    server_.Post("/echo", [](const httplib::Request& req, httplib::Response& res) {
+      SendJson(res, 200, json{{"bytes", req.body.size()}});
+    });
+    server_.Get("/boom", [](const httplib::Request&, httplib::Response&) {
+      throw std::runtime_error("secret detail");
+    });
+    server_.Get("/down", [](const httplib::Request&, httplib::Response& res) {
+      SendFailure(res, Error::Transient("pg", "connection refused"));
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  void TearDown() override {
+    server_.stop();
+    thread_.join();
+  }
+  httplib::Client Client() const { return httplib::Client("127.0.0.1", port_); }
+
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<bool> ready_{true};
+};
+
+json Error(const httplib::Result& r) { return json::parse(r->body)["error"]; }
+
+TEST_F(JsonServerTest, UnknownRouteIsA404JsonError) {
+  auto r = Client().Get("/nope");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(Error(r)["code"], "not_found");
+  EXPECT_EQ(Error(r)["message"], "no such resource: GET /nope");
+}
+
+TEST_F(JsonServerTest, OversizedBodyIsA413JsonError) {
+  auto r = Client().Post("/echo", std::string(2048, 'x'), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(Error(r)["code"], "payload_too_large");
+  auto ok = Client().Post("/echo", std::string(100, 'x'), "application/json");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(json::parse(ok->body)["bytes"], 100);
+}
+
+TEST_F(JsonServerTest, ExceptionsAre500WithoutDetails) {
+  auto r = Client().Get("/boom");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 500);
+  EXPECT_EQ(Error(r)["code"], "internal");
+  EXPECT_EQ(r->body.find("secret"), std::string::npos);
+}
+
+TEST_F(JsonServerTest, TransientFailureIs503WithRetryAfter) {
+  auto r = Client().Get("/down");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(r->get_header_value("Retry-After"), "2");
+  EXPECT_EQ(Error(r)["code"], "unavailable");
+}
+
+TEST_F(JsonServerTest, HealthAndReadiness) {
+  auto h = Client().Get("/healthz");
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->status, 200);
+  auto r = Client().Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  ready_ = false;
+  r = Client().Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(json::parse(r->body)["ready"], false);
+}
+
+}  // namespace
+}  // namespace chansum::http

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/http/json_api.hpp"
 #include "chansum/pg/transaction.hpp"
 #include "event.hpp"
 #include "store.hpp"
@@ -9,28 +10,10 @@
 namespace chansum::analytics {
 namespace {
 
+using http::SendError;
+using http::SendFailure;
+using http::SendJson;
 using nlohmann::json;
-
-void SendJson(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
-}
-
-void SendError(httplib::Response& res, int status, const std::string& code,
-               const std::string& message) {
-  res.status = status;
-  res.set_content(ErrorBody(code, message), "application/json");
-}
-
-void SendFailure(httplib::Response& res, const Error& error) {
-  if (error.transient()) {
-    res.set_header("Retry-After", "2");
-    SendError(res, 503, "unavailable", "the database is unavailable, try again shortly");
-  } else {
-    SendError(res, 500, "internal", "internal error");
-  }
-  spdlog::error("request failed: {}", error.ToString());
-}
 
 bool SchemaReady(const ApiDeps& deps, httplib::Response& res) {
   if (deps.schema_ready && !deps.schema_ready()) {
@@ -41,60 +24,11 @@ bool SchemaReady(const ApiDeps& deps, httplib::Response& res) {
   return true;
 }
 
-const char* DefaultCode(int status) {
-  switch (status) {
-    case 400:
-      return "bad_request";
-    case 404:
-      return "not_found";
-    case 405:
-      return "method_not_allowed";
-    default:
-      return status >= 500 ? "internal" : "error";
-  }
-}
-
 }  // namespace
 
-std::string ErrorBody(const std::string& code, const std::string& message) {
-  return json{{"error", {{"code", code}, {"message", message}}}}.dump(
-      -1, ' ', false, json::error_handler_t::replace);
-}
-
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
-  server.set_tcp_nodelay(true);
-  server.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                                   httplib::Response& res) {
-    if (res.status >= 400 && res.body.empty()) {
-      const std::string message =
-          res.status == 404 ? "no such resource: " + req.method + " " + req.path : "request failed";
-      res.set_content(ErrorBody(DefaultCode(res.status), message), "application/json");
-    }
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  server.set_exception_handler(
-      [](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        spdlog::error("unhandled exception in {} {}: {}", req.method, req.path, what);
-        SendError(res, 500, "internal", "internal error");
-      });
-  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
-    spdlog::debug("{} {} -> {}", req.method, req.path, res.status);
-  });
-
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, json{{"status", "ok"}});
-  });
-  server.Get("/readyz", [deps](const httplib::Request&, httplib::Response& res) {
-    json r = deps.readiness ? deps.readiness() : json{{"ready", true}};
-    SendJson(res, r.value("ready", false) ? 200 : 503, r);
-  });
+  http::ConfigureJsonServer(server, http::ServerOptions{64 * 1024, false});
+  http::AddHealthRoutes(server, deps.readiness);
   server.Get("/analytics", [deps](const httplib::Request&, httplib::Response& res) {
     if (!SchemaReady(deps, res)) return;
     auto body = pg::WithTransaction(*deps.pool, [](pqxx::work& txn) { return QueryOverall(txn); });

@@ -23,8 +23,6 @@ struct ApiDeps {
   std::function<bool()> schema_ready;
 };
 
-[[nodiscard]] std::string ErrorBody(const std::string& code, const std::string& message);
-
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps);
 
 }  // namespace chansum::analytics

@@ -2,6 +2,7 @@
 
 #include "chansum/amqp/topology.hpp"
 #include "chansum/protocol/command.hpp"
+#include "chansum/protocol/events.hpp"
 
 namespace chansum::outbox {
 
@@ -11,7 +12,11 @@ Status DeclarePipelineQueues(amqp::Connection& conn, const std::string& prefix,
     auto st = amqp::DeclareStageQueues(conn, protocol::QueueName(prefix, s), delivery_limit);
     if (!st.ok()) return st;
   }
-  return OkStatus();
+  return DeclareEventsExchange(conn, prefix);
+}
+
+Status DeclareEventsExchange(amqp::Connection& conn, const std::string& prefix) {
+  return amqp::DeclareFanout(conn, protocol::EventsExchange(prefix));
 }
 
 }  // namespace chansum::outbox

@@ -1,8 +1,13 @@
 #include "chansum/stage/processor.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <map>
+
 #include <spdlog/spdlog.h>
 
 #include "chansum/common/logging.hpp"
+#include "chansum/outbox/events.hpp"
 #include "chansum/outbox/outbox.hpp"
 
 namespace chansum::stage {
@@ -17,7 +22,57 @@ std::string FormatDelay(std::chrono::milliseconds d) {
   return buf;
 }
 
+using protocol::EventType;
+
+std::int64_t CountFact(const nlohmann::json& facts, const char* key) {
+  if (!facts.is_object() || !facts.contains(key)) return 0;
+  const auto& v = facts.at(key);
+  if (v.is_number_unsigned()) return static_cast<std::int64_t>(v.get<std::uint64_t>());
+  if (v.is_number_integer()) return std::max<std::int64_t>(0, v.get<std::int64_t>());
+  if (v.is_number_float()) return std::max<std::int64_t>(0, std::llround(v.get<double>()));
+  return 0;
+}
+
+double NumberFact(const nlohmann::json& facts, const char* key) {
+  if (!facts.is_object() || !facts.contains(key) || !facts.at(key).is_number()) return 0.0;
+  return std::max(0.0, facts.at(key).get<double>());
+}
+
+std::string StringFact(const nlohmann::json& facts, const char* key) {
+  if (!facts.is_object() || !facts.contains(key) || !facts.at(key).is_string() ||
+      facts.at(key).get_ref<const std::string&>().empty()) {
+    return "unknown";
+  }
+  return facts.at(key).get<std::string>();
+}
+
 }  // namespace
+
+nlohmann::json StageEventData(Stage stage, const nlohmann::json& facts, std::int64_t duration_ms) {
+  nlohmann::json data = {{"duration_ms", std::max<std::int64_t>(0, duration_ms)}};
+  switch (stage) {
+    case Stage::kDownload:
+      data["bytes"] = CountFact(facts, "bytes");
+      break;
+    case Stage::kAudioExtraction:
+      data["audio_seconds"] = NumberFact(facts, "audio_seconds");
+      data["bytes"] = CountFact(facts, "bytes");
+      break;
+    case Stage::kTranscription:
+      data["engine"] = StringFact(facts, "engine");
+      data["segments"] = CountFact(facts, "segments");
+      data["audio_seconds"] = NumberFact(facts, "audio_seconds");
+      break;
+    case Stage::kSummarization:
+      data["engine"] = StringFact(facts, "engine");
+      data["key_points"] = CountFact(facts, "key_points");
+      data["summary_chars"] = CountFact(facts, "summary_chars");
+      break;
+    case Stage::kDiscovery:
+      break;
+  }
+  return data;
+}
 
 Processor::Processor(const RunnerConfig& config, Handler handler, docstore::DocStore* docs,
                      std::function<bool()> should_stop)
@@ -40,9 +95,31 @@ void Processor::EnqueueCommand(pqxx::work& txn, const Command& cmd, const std::s
 void Processor::EnqueueRetry(pqxx::work& txn, const Command& cmd, int next_attempt,
                              std::chrono::milliseconds delay) {
   // Same command, next attempt, parked in "<queue>.retry" until its TTL sends it back.
-  Command retry = protocol::NewCommand(cmd.stage, cmd.job_id, cmd.video_id, cmd.trace_id,
-                                       cmd.data, next_attempt);
+  Command retry = protocol::NewCommand(cmd.stage, cmd.job_id, cmd.video_id, cmd.trace_id, cmd.data,
+                                       next_attempt);
   EnqueueCommand(txn, retry, config_.Queue() + ".retry", static_cast<int>(delay.count()));
+}
+
+void Processor::EmitEvent(pqxx::work& txn, EventType type, const Command& cmd,
+                          const store::Claim& claim, nlohmann::json data) {
+  // The job's trace id (the command carries the same one unless a client sent its own).
+  const std::string& trace = claim.job_trace_id.empty() ? cmd.trace_id : claim.job_trace_id;
+  outbox::EnqueueEvent(txn, config_.queue_prefix,
+                       protocol::NewEvent(type, cmd.job_id, cmd.video_id, trace, std::move(data)));
+}
+
+void Processor::EmitJobCompleted(pqxx::work& txn, const Command& cmd, const store::Claim& claim) {
+  auto totals = store::GetJobTotals(txn, cmd.job_id);
+  if (!totals || (totals->state != "completed" && totals->state != "completed_with_errors" &&
+                  totals->state != "failed")) {
+    return;  // not finished (or ended some other way): nothing to announce
+  }
+  EmitEvent(txn, EventType::kJobCompleted, cmd, claim,
+            {{"state", totals->state},
+             {"video_count", totals->video_count},
+             {"done", totals->done},
+             {"failed", totals->failed},
+             {"duration_ms", totals->duration_ms}});
 }
 
 ProcessOutcome Processor::DeadLetter(pqxx::connection& conn, const std::string& body,
@@ -105,7 +182,21 @@ ProcessOutcome Processor::ProcessDiscovery(pqxx::connection& conn, const Command
   std::string summary;
   if (result.ok()) {
     auto inserted = store::RecordDiscovery(txn, cmd.job_id, result->discovered);
+    // Position in the listing as RecordDiscovery numbered it (first occurrence of an id).
+    std::map<std::string, int> positions;
+    for (std::size_t i = 0; i < result->discovered.size(); ++i) {
+      positions.emplace(result->discovered[i].video_id, static_cast<int>(i));
+    }
     for (const auto& v : inserted) {
+      Command for_video = cmd;
+      for_video.video_id = v.video_id;
+      EmitEvent(txn, EventType::kVideoDiscovered, for_video, claim,
+                {{"title", v.title},
+                 {"url", v.url},
+                 {"duration_s", v.duration_s ? nlohmann::json(*v.duration_s) : nullptr},
+                 {"published_at", v.published_at.empty() ? nlohmann::json(nullptr)
+                                                         : nlohmann::json(v.published_at)},
+                 {"position", positions[v.video_id]}});
       nlohmann::json data = {{"url", v.url}};
       if (!v.title.empty()) data["title"] = v.title;
       auto next = protocol::NewCommand(Stage::kDownload, cmd.job_id, v.video_id, cmd.trace_id,
@@ -113,7 +204,9 @@ ProcessOutcome Processor::ProcessDiscovery(pqxx::connection& conn, const Command
       EnqueueCommand(txn, next, protocol::QueueName(config_.queue_prefix, Stage::kDownload),
                      std::nullopt);
     }
-    (void)store::FinishJobIfComplete(txn, cmd.job_id);  // a channel with no videos is done
+    if (store::FinishJobIfComplete(txn, cmd.job_id)) {  // a channel with no videos is done
+      EmitJobCompleted(txn, cmd, claim);
+    }
     summary = "discovered " + std::to_string(result->discovered.size()) + " videos in " +
               std::to_string(ms) + " ms";
   } else if (result.error().transient() && cmd.attempt < config_.max_attempts) {
@@ -124,6 +217,7 @@ ProcessOutcome Processor::ProcessDiscovery(pqxx::connection& conn, const Command
               result.error().ToString();
   } else {
     store::FailJob(txn, cmd.job_id, result.error());
+    EmitJobCompleted(txn, cmd, claim);  // state "failed" (we hold the claim: it was running)
     summary = "job failed: " + result.error().ToString();
   }
   txn.commit();
@@ -159,15 +253,19 @@ ProcessOutcome Processor::ProcessVideo(pqxx::connection& conn, const Command& cm
       txn.abort();
       return {Disposition::kAck, "duplicate: another delivery already finished this stage"};
     }
+    if (auto type = protocol::StageCompletedEvent(cmd.stage)) {
+      EmitEvent(txn, *type, cmd, claim, StageEventData(cmd.stage, result->event_data, ms));
+    }
     if (done.next_stage) {
       auto next = protocol::NewCommand(*done.next_stage, cmd.job_id, cmd.video_id, cmd.trace_id,
                                        result->next_data);
       EnqueueCommand(txn, next, protocol::QueueName(config_.queue_prefix, *done.next_stage),
                      std::nullopt);
-      summary = "done in " + std::to_string(ms) + " ms, next: " +
-                std::string(protocol::StageName(*done.next_stage));
+      summary = "done in " + std::to_string(ms) +
+                " ms, next: " + std::string(protocol::StageName(*done.next_stage));
     } else {
       auto job_state = store::FinishJobIfComplete(txn, cmd.job_id);
+      if (job_state) EmitJobCompleted(txn, cmd, claim);
       summary = "video done in " + std::to_string(ms) + " ms" +
                 (job_state ? ", job " + *job_state : std::string());
     }
@@ -179,8 +277,17 @@ ProcessOutcome Processor::ProcessVideo(pqxx::connection& conn, const Command& cm
               std::to_string(config_.max_attempts) + " in " + FormatDelay(delay) + ": " +
               result.error().ToString();
   } else {
-    store::FailVideo(txn, cmd.job_id, cmd.video_id, cmd.stage, result.error());
+    const auto& error = result.error();
+    if (store::FailVideo(txn, cmd.job_id, cmd.video_id, cmd.stage, error)) {
+      EmitEvent(txn, EventType::kVideoFailed, cmd, claim,
+                {{"stage", protocol::StageName(cmd.stage)},
+                 {"error_class", ToString(error.cls)},
+                 {"error_code", error.code.empty() ? std::string("error") : error.code},
+                 {"error_message", error.message},
+                 {"attempts", std::max(1, claim.attempts)}});
+    }
     auto job_state = store::FinishJobIfComplete(txn, cmd.job_id);
+    if (job_state) EmitJobCompleted(txn, cmd, claim);
     summary = "video failed: " + result.error().ToString() +
               (job_state ? ", job " + *job_state : std::string());
   }

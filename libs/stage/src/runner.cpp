@@ -17,11 +17,14 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/common/signals.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/kafka/config.hpp"
 #include "chansum/outbox/amqp_sink.hpp"
+#include "chansum/outbox/kafka_sink.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pg/migrate.hpp"
 #include "chansum/pg/pg.hpp"
+#include "chansum/protocol/events.hpp"
 #include "chansum/stage/processor.hpp"
 #include "chansum/stage/stage.hpp"
 
@@ -177,20 +180,37 @@ void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
   if (conn) health.pg_workers_ok.fetch_sub(1);
 }
 
-void RelayLoop(const pg::PgConfig& pg_config, const amqp::AmqpConfig& amqp_config,
-               const RunnerConfig& config, const std::atomic<bool>& stop) {
-  outbox::Relay relay(
-      [pg_config]() -> std::unique_ptr<pqxx::connection> {
-        auto c = pg::Connect(pg_config);
-        if (!c.ok()) throw std::runtime_error(c.error().message);
-        return std::move(*c);
-      },
-      std::make_unique<outbox::AmqpSink>(amqp_config, config.service + "-relay",
-                                         [&config](amqp::Connection& c) {
-                                           return outbox::DeclarePipelineQueues(
-                                               c, config.queue_prefix, config.delivery_limit);
-                                         }),
-      nullptr, outbox::RelayOptions{});
+std::function<std::unique_ptr<pqxx::connection>()> RelayConnector(const pg::PgConfig& pg_config) {
+  return [pg_config]() -> std::unique_ptr<pqxx::connection> {
+    auto c = pg::Connect(pg_config);
+    if (!c.ok()) throw std::runtime_error(c.error().message);
+    return std::move(*c);
+  };
+}
+
+// Two relays, one per destination, so that a Kafka outage (which blocks a batch until its
+// delivery reports time out) never delays the commands that drive the pipeline, and vice versa.
+void AmqpRelayLoop(const pg::PgConfig& pg_config, const amqp::AmqpConfig& amqp_config,
+                   const RunnerConfig& config, const std::atomic<bool>& stop) {
+  outbox::Relay relay(RelayConnector(pg_config),
+                      std::make_unique<outbox::AmqpSink>(amqp_config, config.service + "-relay",
+                                                         [&config](amqp::Connection& c) {
+                                                           return outbox::DeclarePipelineQueues(
+                                                               c, config.queue_prefix,
+                                                               config.delivery_limit);
+                                                         }),
+                      nullptr, outbox::RelayOptions{});
+  relay.Run(stop);
+}
+
+void KafkaRelayLoop(const pg::PgConfig& pg_config, const kafka::KafkaConfig& kafka_config,
+                    const RunnerConfig& config, const std::atomic<bool>& stop) {
+  outbox::KafkaSinkOptions options;
+  options.topics = protocol::EventTopics(config.queue_prefix);
+  options.should_stop = [&stop] { return stop.load(); };
+  outbox::Relay relay(RelayConnector(pg_config), nullptr,
+                      std::make_unique<outbox::KafkaSink>(kafka_config, std::move(options)),
+                      outbox::RelayOptions{});
   relay.Run(stop);
 }
 
@@ -236,6 +256,7 @@ int RunStageService(const StageDefinition& def) {
   const RunnerConfig config = RunnerConfig::FromEnv(env, def);
   const auto pg_config = pg::PgConfig::FromEnv(env);
   const auto amqp_config = amqp::AmqpConfig::FromEnv(env);
+  const auto kafka_config = kafka::KafkaConfig::FromEnv(env, service);
   std::optional<docstore::DocstoreConfig> doc_config;
   if (def.needs_docstore) doc_config = docstore::DocstoreConfig::FromEnv(env);
   const HandlerFactory make_handler = def.configure(env);
@@ -277,7 +298,8 @@ int RunStageService(const StageDefinition& def) {
 
   Health health;
   std::atomic<bool> relay_stop{false};
-  std::thread relay([&] { RelayLoop(pg_config, amqp_config, config, relay_stop); });
+  std::thread relay([&] { AmqpRelayLoop(pg_config, amqp_config, config, relay_stop); });
+  std::thread kafka_relay([&] { KafkaRelayLoop(pg_config, kafka_config, config, relay_stop); });
 
   std::unique_ptr<httplib::Server> health_server;
   std::thread health_thread;
@@ -389,6 +411,7 @@ int RunStageService(const StageDefinition& def) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   relay_stop = true;
   relay.join();
+  kafka_relay.join();
   if (health_server) {
     health_server->stop();
     health_thread.join();

@@ -345,4 +345,23 @@ std::optional<std::string> FinishJobIfComplete(pqxx::work& txn, const std::strin
   return state;
 }
 
+std::optional<JobTotals> GetJobTotals(pqxx::work& txn, const std::string& job_id) {
+  auto r = txn.exec_params(
+      "SELECT j.state, coalesce(j.video_count, 0), "
+      "(SELECT count(*) FROM videos v WHERE v.job_id = j.id AND v.state = 'done'), "
+      "(SELECT count(*) FROM videos v WHERE v.job_id = j.id AND v.state = 'failed'), "
+      "greatest(0, round(extract(epoch from (coalesce(j.finished_at, now()) - "
+      "coalesce(j.started_at, j.created_at))) * 1000))::bigint "
+      "FROM jobs j WHERE j.id = $1::uuid",
+      job_id);
+  if (r.empty()) return std::nullopt;
+  JobTotals t;
+  t.state = r[0][0].as<std::string>();
+  t.video_count = r[0][1].as<int>();
+  t.done = r[0][2].as<int>();
+  t.failed = r[0][3].as<int>();
+  t.duration_ms = r[0][4].as<std::int64_t>();
+  return t;
+}
+
 }  // namespace chansum::store

@@ -13,10 +13,13 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/common/signals.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/kafka/config.hpp"
 #include "chansum/outbox/amqp_sink.hpp"
+#include "chansum/outbox/kafka_sink.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pg/pg.hpp"
+#include "chansum/protocol/events.hpp"
 #include "chansum/store/store.hpp"
 
 namespace chansum::orchestrator {
@@ -47,6 +50,7 @@ int Main() {
   const auto config = OrchestratorConfig::FromEnv(env);
   const auto pg_config = pg::PgConfig::FromEnv(env);
   const auto amqp_config = amqp::AmqpConfig::FromEnv(env);
+  const auto kafka_config = kafka::KafkaConfig::FromEnv(env, "orchestrator");
   const auto doc_config = docstore::DocstoreConfig::FromEnv(env);
   try {
     env.Finish();
@@ -105,21 +109,33 @@ int Main() {
     return nlohmann::json{{"ready", ready}, {"checks", checks}};
   };
 
-  // The relay publishes the discovery commands that POST /jobs writes to the outbox.
+  // The relays publish the discovery commands that POST /jobs writes to the outbox, and any other
+  // pending rows (every service's relays share the outbox). One relay per destination, so a Kafka
+  // outage never holds up commands.
+  auto connect = [pg_config]() -> std::unique_ptr<pqxx::connection> {
+    auto c = pg::Connect(pg_config);
+    if (!c.ok()) throw std::runtime_error(c.error().message);
+    return std::move(*c);
+  };
   std::atomic<bool> relay_stop{false};
   std::thread relay([&] {
-    outbox::Relay r(
-        [pg_config]() -> std::unique_ptr<pqxx::connection> {
-          auto c = pg::Connect(pg_config);
-          if (!c.ok()) throw std::runtime_error(c.error().message);
-          return std::move(*c);
-        },
-        std::make_unique<outbox::AmqpSink>(amqp_config, "orchestrator-relay",
-                                           [&config](amqp::Connection& c) {
-                                             return outbox::DeclarePipelineQueues(
-                                                 c, config.queue_prefix, config.delivery_limit);
-                                           }),
-        nullptr, outbox::RelayOptions{});
+    outbox::Relay r(connect,
+                    std::make_unique<outbox::AmqpSink>(amqp_config, "orchestrator-relay",
+                                                       [&config](amqp::Connection& c) {
+                                                         return outbox::DeclarePipelineQueues(
+                                                             c, config.queue_prefix,
+                                                             config.delivery_limit);
+                                                       }),
+                    nullptr, outbox::RelayOptions{});
+    r.Run(relay_stop);
+  });
+  std::thread kafka_relay([&] {
+    outbox::KafkaSinkOptions options;
+    options.topics = protocol::EventTopics(config.queue_prefix);
+    options.should_stop = [&relay_stop] { return relay_stop.load(); };
+    outbox::Relay r(connect, nullptr,
+                    std::make_unique<outbox::KafkaSink>(kafka_config, std::move(options)),
+                    outbox::RelayOptions{});
     r.Run(relay_stop);
   });
   // Readiness of RabbitMQ: a cheap connection check every few seconds.
@@ -148,6 +164,7 @@ int Main() {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the relay catch up
   relay_stop = true;
   relay.join();
+  kafka_relay.join();
   spdlog::info("stopped cleanly");
   return listened ? 0 : 1;
 }

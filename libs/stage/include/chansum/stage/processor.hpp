@@ -1,11 +1,15 @@
 #pragma once
 // One delivered command, processed start to finish against PostgreSQL (no AMQP in here, so the
 // whole state machine is testable with a real database and no broker).
+#include <cstdint>
 #include <memory>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include <pqxx/pqxx>
 
+#include "chansum/protocol/events.hpp"
 #include "chansum/stage/stage.hpp"
 
 namespace chansum::stage {
@@ -19,6 +23,13 @@ struct ProcessOutcome {
   Disposition disposition = Disposition::kAck;
   std::string summary;  // one line for the log: "done", "retry 2/5 in 1.8s: ...", ...
 };
+
+// The data of the event that ends `stage` (video.downloaded, audio.extracted, ...): the contract's
+// fields taken from the handler's StageOutput::event_data (bytes, audio_seconds, engine, segments,
+// key_points, summary_chars) plus duration_ms. A fact the handler did not report (e.g. a reused
+// result) gets a neutral value (0, or "unknown" for the engine); other keys are dropped.
+[[nodiscard]] nlohmann::json StageEventData(protocol::Stage stage, const nlohmann::json& facts,
+                                            std::int64_t duration_ms);
 
 class Processor {
  public:
@@ -38,6 +49,10 @@ class Processor {
                       std::optional<int> expiration_ms);
   void EnqueueRetry(pqxx::work& txn, const protocol::Command& cmd, int next_attempt,
                     std::chrono::milliseconds delay);
+  // Domain events, written in the caller's transaction (see outbox::EnqueueEvent).
+  void EmitEvent(pqxx::work& txn, protocol::EventType type, const protocol::Command& cmd,
+                 const store::Claim& claim, nlohmann::json data);
+  void EmitJobCompleted(pqxx::work& txn, const protocol::Command& cmd, const store::Claim& claim);
 
   const RunnerConfig& config_;
   Handler handler_;

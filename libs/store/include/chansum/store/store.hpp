@@ -2,6 +2,7 @@
 // Application data in PostgreSQL: jobs and videos, and the state transitions of the pipeline.
 // Every function takes the caller's transaction so that a state change and the outbox rows it
 // causes commit together (see libs/outbox). Functions here are quick: no slow work inside.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -97,5 +98,16 @@ void FailJob(pqxx::work& txn, const std::string& job_id, const Error& error);
 // When no video is pending or running, the job ends `completed` (all done) or
 // `completed_with_errors` (some failed). Returns the new state when this call finished the job.
 std::optional<std::string> FinishJobIfComplete(pqxx::work& txn, const std::string& job_id);
+
+// A job's totals (for its job.completed event): state, video_count (0 before discovery), videos
+// done and failed, and duration_ms from started_at (or created_at) to finished_at (or now).
+struct JobTotals {
+  std::string state;
+  int video_count = 0;
+  int done = 0;
+  int failed = 0;
+  std::int64_t duration_ms = 0;
+};
+[[nodiscard]] std::optional<JobTotals> GetJobTotals(pqxx::work& txn, const std::string& job_id);
 
 }  // namespace chansum::store

@@ -1,0 +1,279 @@
+#include "chansum/protocol/events.hpp"
+
+#include <array>
+#include <vector>
+#include <set>
+
+#include "chansum/common/ids.hpp"
+
+namespace chansum::protocol {
+namespace {
+
+constexpr std::array<std::string_view, 7> kEventNames = {
+    "video.discovered",        "video.downloaded", "audio.extracted", "transcription.completed",
+    "summarization.completed", "video.failed",     "job.completed"};
+
+Error Invalid(const std::string& what) { return Error::Permanent("invalid_event", what); }
+
+// The data fields of each type, as in proto/events/<type>.schema.json. Every field is required
+// and no other field is allowed.
+enum class Kind {
+  kString,          // any string
+  kNonEmptyString,  // string, at least one character
+  kCount,           // integer >= 0
+  kPositive,        // integer >= 1
+  kNumber,          // number >= 0
+  kNullableNumber,  // number >= 0 or null
+  kNullableString,  // string or null
+  kEnum,            // one of `values`
+};
+
+struct Field {
+  const char* name;
+  Kind kind;
+  std::vector<std::string_view> values = {};
+};
+
+const std::vector<Field>& DataFields(EventType type) {
+  static const std::vector<Field> kDiscovered = {{"title", Kind::kString},
+                                                 {"url", Kind::kNonEmptyString},
+                                                 {"duration_s", Kind::kNullableNumber},
+                                                 {"published_at", Kind::kNullableString},
+                                                 {"position", Kind::kCount}};
+  static const std::vector<Field> kDownloaded = {{"duration_ms", Kind::kCount},
+                                                 {"bytes", Kind::kCount}};
+  static const std::vector<Field> kExtracted = {
+      {"duration_ms", Kind::kCount}, {"audio_seconds", Kind::kNumber}, {"bytes", Kind::kCount}};
+  static const std::vector<Field> kTranscribed = {{"duration_ms", Kind::kCount},
+                                                  {"engine", Kind::kNonEmptyString},
+                                                  {"segments", Kind::kCount},
+                                                  {"audio_seconds", Kind::kNumber}};
+  static const std::vector<Field> kSummarized = {{"duration_ms", Kind::kCount},
+                                                 {"engine", Kind::kNonEmptyString},
+                                                 {"key_points", Kind::kCount},
+                                                 {"summary_chars", Kind::kCount}};
+  static const std::vector<Field> kFailed = {
+      {"stage", Kind::kEnum, {"download", "audio_extraction", "transcription", "summarization"}},
+      {"error_class", Kind::kEnum, {"transient", "permanent"}},
+      {"error_code", Kind::kNonEmptyString},
+      {"error_message", Kind::kString},
+      {"attempts", Kind::kPositive}};
+  static const std::vector<Field> kJob = {
+      {"state", Kind::kEnum, {"completed", "completed_with_errors", "failed"}},
+      {"video_count", Kind::kCount},
+      {"done", Kind::kCount},
+      {"failed", Kind::kCount},
+      {"duration_ms", Kind::kCount}};
+  switch (type) {
+    case EventType::kVideoDiscovered:
+      return kDiscovered;
+    case EventType::kVideoDownloaded:
+      return kDownloaded;
+    case EventType::kAudioExtracted:
+      return kExtracted;
+    case EventType::kTranscriptionCompleted:
+      return kTranscribed;
+    case EventType::kSummarizationCompleted:
+      return kSummarized;
+    case EventType::kVideoFailed:
+      return kFailed;
+    case EventType::kJobCompleted:
+      return kJob;
+  }
+  return kJob;
+}
+
+std::optional<std::string> CheckField(const nlohmann::json& v, const Field& f) {
+  const std::string where = std::string("data.") + f.name;
+  switch (f.kind) {
+    case Kind::kString:
+      if (!v.is_string()) return where + " must be a string";
+      return std::nullopt;
+    case Kind::kNonEmptyString:
+      if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
+        return where + " must be a non-empty string";
+      }
+      return std::nullopt;
+    case Kind::kCount:
+      if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<std::int64_t>() < 0)) {
+        return where + " must be an integer >= 0";
+      }
+      return std::nullopt;
+    case Kind::kPositive:
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 1) {
+        return where + " must be an integer >= 1";
+      }
+      return std::nullopt;
+    case Kind::kNumber:
+      if (!v.is_number() || v.get<double>() < 0) return where + " must be a number >= 0";
+      return std::nullopt;
+    case Kind::kNullableNumber:
+      if (!v.is_null() && (!v.is_number() || v.get<double>() < 0)) {
+        return where + " must be a number >= 0 or null";
+      }
+      return std::nullopt;
+    case Kind::kNullableString:
+      if (!v.is_null() && !v.is_string()) return where + " must be a string or null";
+      return std::nullopt;
+    case Kind::kEnum:
+      if (v.is_string()) {
+        for (auto allowed : f.values) {
+          if (v.get_ref<const std::string&>() == allowed) return std::nullopt;
+        }
+      }
+      return where + " is not one of the allowed values";
+  }
+  return where + " has an unknown kind";
+}
+
+std::optional<std::string> ValidateData(EventType type, const nlohmann::json& data) {
+  if (!data.is_object()) return "data must be an object";
+  const auto& fields = DataFields(type);
+  for (const auto& f : fields) {
+    if (!data.contains(f.name)) return std::string("data.") + f.name + " is required";
+    if (auto p = CheckField(data.at(f.name), f)) return p;
+  }
+  for (const auto& [key, _] : data.items()) {
+    bool known = false;
+    for (const auto& f : fields) known = known || key == f.name;
+    if (!known) return "data." + key + " is not a known field";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckId(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key)) return std::string("event.") + key + " is required";
+  const auto& v = j.at(key);
+  if (!v.is_string() || v.get_ref<const std::string&>().empty() ||
+      v.get_ref<const std::string&>().size() > 128) {
+    return std::string("event.") + key + " must be a string of 1 to 128 characters";
+  }
+  return std::nullopt;
+}
+
+nlohmann::ordered_json ToOrderedJson(const Event& e) {
+  nlohmann::ordered_json j;
+  j["event_id"] = e.event_id;
+  j["type"] = EventTypeName(e.type);
+  j["version"] = e.version;
+  j["occurred_at"] = e.occurred_at;
+  j["job_id"] = e.job_id;
+  if (e.type != EventType::kJobCompleted) j["video_id"] = e.video_id;
+  j["trace_id"] = e.trace_id;
+  j["data"] = e.data;
+  return j;
+}
+
+}  // namespace
+
+std::string_view EventTypeName(EventType type) noexcept {
+  return kEventNames[static_cast<int>(type)];
+}
+
+std::optional<EventType> EventTypeFromName(std::string_view name) noexcept {
+  for (std::size_t i = 0; i < kEventNames.size(); ++i) {
+    if (kEventNames[i] == name) return static_cast<EventType>(i);
+  }
+  return std::nullopt;
+}
+
+std::optional<EventType> StageCompletedEvent(Stage stage) noexcept {
+  switch (stage) {
+    case Stage::kDownload:
+      return EventType::kVideoDownloaded;
+    case Stage::kAudioExtraction:
+      return EventType::kAudioExtracted;
+    case Stage::kTranscription:
+      return EventType::kTranscriptionCompleted;
+    case Stage::kSummarization:
+      return EventType::kSummarizationCompleted;
+    case Stage::kDiscovery:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+std::string EventTopic(std::string_view prefix, EventType type) {
+  return std::string(prefix) + std::string(EventTypeName(type));
+}
+
+std::vector<std::string> EventTopics(std::string_view prefix) {
+  std::vector<std::string> out;
+  for (EventType t : kAllEventTypes) out.push_back(EventTopic(prefix, t));
+  return out;
+}
+
+std::string EventsExchange(std::string_view prefix) { return std::string(prefix) + "events"; }
+
+Event NewEvent(EventType type, std::string job_id, std::string video_id, std::string trace_id,
+               nlohmann::json data) {
+  Event e;
+  e.type = type;
+  e.event_id = NewUuid();
+  e.occurred_at = NowTimestamp();
+  e.job_id = std::move(job_id);
+  if (type != EventType::kJobCompleted) e.video_id = std::move(video_id);
+  e.trace_id = std::move(trace_id);
+  e.data = std::move(data);
+  return e;
+}
+
+const std::string& EventKey(const Event& event) noexcept {
+  return event.type == EventType::kJobCompleted ? event.job_id : event.video_id;
+}
+
+nlohmann::json ToJson(const Event& e) { return nlohmann::json(ToOrderedJson(e)); }
+
+// Keeps the envelope's field order on the wire (readable logs); nlohmann::json would sort keys.
+std::string Serialize(const Event& e) { return ToOrderedJson(e).dump(); }
+
+Result<Event> EventFromJson(const nlohmann::json& j) {
+  if (!j.is_object()) return Invalid("event must be an object");
+  if (!j.contains("type")) return Invalid("event.type is required");
+  if (!j["type"].is_string()) return Invalid("event.type must be a string");
+  const auto& name = j["type"].get_ref<const std::string&>();
+  const auto type = EventTypeFromName(name);
+  if (!type) return Invalid("event.type \"" + name + "\" is not a known event type");
+  const bool has_video = *type != EventType::kJobCompleted;
+
+  std::set<std::string> allowed = {"event_id", "type",     "version", "occurred_at",
+                                   "job_id",   "trace_id", "data"};
+  if (has_video) allowed.insert("video_id");
+  for (const auto& key : allowed) {
+    if (!j.contains(key)) return Invalid("event." + key + " is required");
+  }
+  for (const auto& [key, _] : j.items()) {
+    if (!allowed.contains(key)) {
+      return Invalid("event." + key + " is not a known field" +
+                     (key == "video_id" ? " of " + name : std::string()));
+    }
+  }
+  if (!j["version"].is_number_integer() || j["version"].get<long long>() != 1) {
+    return Invalid("event.version must be 1");
+  }
+  for (const char* key : {"event_id", "occurred_at", "job_id", "trace_id"}) {
+    if (auto p = CheckId(j, key)) return Invalid(*p);
+  }
+  if (has_video) {
+    if (auto p = CheckId(j, "video_id")) return Invalid(*p);
+  }
+  if (auto p = ValidateData(*type, j["data"])) return Invalid(*p);
+
+  Event e;
+  e.type = *type;
+  e.event_id = j["event_id"].get<std::string>();
+  e.occurred_at = j["occurred_at"].get<std::string>();
+  e.job_id = j["job_id"].get<std::string>();
+  if (has_video) e.video_id = j["video_id"].get<std::string>();
+  e.trace_id = j["trace_id"].get<std::string>();
+  e.data = j["data"];
+  return e;
+}
+
+Result<Event> ParseEvent(std::string_view body) {
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Invalid("body is not valid JSON");
+  return EventFromJson(j);
+}
+
+}  // namespace chansum::protocol

@@ -1,0 +1,209 @@
+#include "chansum/protocol/events.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+namespace chansum::protocol {
+namespace {
+
+namespace fs = std::filesystem;
+
+nlohmann::json ReadJson(const fs::path& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << "cannot read " << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return nlohmann::json::parse(ss.str());
+}
+
+const fs::path kProto = CHANSUM_PROTO_DIR;
+
+nlohmann::json Example(EventType type) {
+  return ReadJson(kProto / "examples" / "events" / (std::string(EventTypeName(type)) + ".json"));
+}
+nlohmann::json Schema(EventType type) {
+  return ReadJson(kProto / "events" / (std::string(EventTypeName(type)) + ".schema.json"));
+}
+
+// A value of a type the schema does not allow for the property.
+nlohmann::json WrongValue(const nlohmann::json& property) {
+  const auto& t = property["type"];
+  const bool allows_string =
+      t == "string" || (t.is_array() && std::find(t.begin(), t.end(), "string") != t.end());
+  return allows_string ? nlohmann::json(12) : nlohmann::json("twelve");
+}
+
+TEST(EventTest, NamesTopicsAndExchange) {
+  EXPECT_EQ(EventTypeName(EventType::kTranscriptionCompleted), "transcription.completed");
+  EXPECT_EQ(EventTypeFromName("job.completed"), EventType::kJobCompleted);
+  EXPECT_FALSE(EventTypeFromName("job.exploded").has_value());
+  EXPECT_EQ(EventTopic("e2e-ab12.", EventType::kVideoDownloaded), "e2e-ab12.video.downloaded");
+  EXPECT_EQ(EventTopic("", EventType::kVideoFailed), "video.failed");
+  EXPECT_EQ(EventsExchange("t1."), "t1.events");
+  EXPECT_EQ(EventsExchange(""), "events");
+  const auto topics = EventTopics("p.");
+  ASSERT_EQ(topics.size(), 7u);
+  EXPECT_EQ(topics.front(), "p.video.discovered");
+  EXPECT_EQ(topics.back(), "p.job.completed");
+  EXPECT_EQ(StageCompletedEvent(Stage::kDownload), EventType::kVideoDownloaded);
+  EXPECT_EQ(StageCompletedEvent(Stage::kAudioExtraction), EventType::kAudioExtracted);
+  EXPECT_EQ(StageCompletedEvent(Stage::kTranscription), EventType::kTranscriptionCompleted);
+  EXPECT_EQ(StageCompletedEvent(Stage::kSummarization), EventType::kSummarizationCompleted);
+  EXPECT_FALSE(StageCompletedEvent(Stage::kDiscovery).has_value());
+}
+
+TEST(EventTest, EveryTypeHasASchemaAndAnExampleThatRoundTrips) {
+  for (EventType type : kAllEventTypes) {
+    const std::string name(EventTypeName(type));
+    const auto schema = Schema(type);
+    EXPECT_EQ(schema["properties"]["type"]["const"], name);
+    const auto example = Example(type);
+    auto parsed = EventFromJson(example);
+    ASSERT_TRUE(parsed.ok()) << name << ": " << parsed.error().ToString();
+    EXPECT_EQ(parsed->type, type);
+    EXPECT_EQ(ToJson(*parsed), example) << "round trip changed " << name;
+    auto reparsed = ParseEvent(Serialize(*parsed));
+    ASSERT_TRUE(reparsed.ok()) << name << ": " << reparsed.error().ToString();
+    EXPECT_EQ(ToJson(*reparsed), example);
+    EXPECT_EQ(EventKey(*parsed),
+              type == EventType::kJobCompleted ? example["job_id"] : example["video_id"]);
+  }
+}
+
+// The parser enforces what the schemas say: every required field (envelope and data) is needed,
+// unknown fields are rejected, and each property's type is checked. Driven by the schema files so
+// code and contract stay in step.
+TEST(EventTest, ParserEnforcesSchemaRequiredTypesAndAdditionalProperties) {
+  for (EventType type : kAllEventTypes) {
+    const std::string name(EventTypeName(type));
+    const auto schema = Schema(type);
+    const auto example = Example(type);
+    ASSERT_EQ(schema["additionalProperties"], false) << name;
+    const auto& data_schema = schema["properties"]["data"];
+    ASSERT_EQ(data_schema["additionalProperties"], false) << name;
+    // The schema names exactly the fields the example has (the example is complete).
+    EXPECT_EQ(schema["required"].size(), example.size()) << name;
+    EXPECT_EQ(data_schema["required"].size(), example["data"].size()) << name;
+
+    for (const auto& field : schema["required"]) {
+      auto broken = example;
+      broken.erase(field.get<std::string>());
+      auto r = EventFromJson(broken);
+      ASSERT_FALSE(r.ok()) << name << " without " << field;
+      EXPECT_FALSE(r.error().transient());
+    }
+    for (const auto& field : data_schema["required"]) {
+      const auto key = field.get<std::string>();
+      auto broken = example;
+      broken["data"].erase(key);
+      auto r = EventFromJson(broken);
+      ASSERT_FALSE(r.ok()) << name << " without data." << key;
+      EXPECT_NE(r.error().message.find(key), std::string::npos) << r.error().message;
+
+      broken = example;
+      broken["data"][key] = WrongValue(data_schema["properties"][key]);
+      r = EventFromJson(broken);
+      ASSERT_FALSE(r.ok()) << name << " with data." << key << " = " << broken["data"][key];
+      EXPECT_NE(r.error().message.find(key), std::string::npos) << r.error().message;
+    }
+    for (const auto& [key, property] : data_schema["properties"].items()) {
+      if (!property.contains("enum")) continue;
+      auto broken = example;
+      broken["data"][key] = "not-" + property["enum"][0].get<std::string>();
+      EXPECT_FALSE(EventFromJson(broken).ok()) << name << " with a bad " << key;
+      for (const auto& allowed : property["enum"]) {
+        auto ok = example;
+        ok["data"][key] = allowed;
+        EXPECT_TRUE(EventFromJson(ok).ok()) << name << " with " << key << " = " << allowed;
+      }
+    }
+    auto extra = example;
+    extra["surprise"] = 1;
+    EXPECT_FALSE(EventFromJson(extra).ok()) << name << " with unknown envelope field";
+    extra = example;
+    extra["data"]["surprise"] = 1;
+    EXPECT_FALSE(EventFromJson(extra).ok()) << name << " with unknown data field";
+    extra = example;
+    extra["version"] = 2;
+    EXPECT_FALSE(EventFromJson(extra).ok()) << name << " version 2";
+  }
+}
+
+TEST(EventTest, JobCompletedHasNoVideoIdAndVideoEventsNeedOne) {
+  auto job = Example(EventType::kJobCompleted);
+  job["video_id"] = "abc";
+  auto r = EventFromJson(job);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("video_id"), std::string::npos);
+
+  auto video = Example(EventType::kVideoDownloaded);
+  video["video_id"] = "";
+  EXPECT_FALSE(EventFromJson(video).ok());
+}
+
+TEST(EventTest, NullableDiscoveryFactsAcceptNull) {
+  auto e = Example(EventType::kVideoDiscovered);
+  e["data"]["duration_s"] = nullptr;
+  e["data"]["published_at"] = nullptr;
+  e["data"]["title"] = "";
+  EXPECT_TRUE(EventFromJson(e).ok());
+  e["data"]["duration_s"] = -1;
+  EXPECT_FALSE(EventFromJson(e).ok());
+}
+
+TEST(EventTest, RejectsMalformedInputWithAReason) {
+  auto r = ParseEvent("{not json");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "body is not valid JSON");
+  EXPECT_EQ(r.error().code, "invalid_event");
+  r = ParseEvent("[1,2]");
+  EXPECT_FALSE(r.ok());
+  auto e = Example(EventType::kVideoDownloaded);
+  e["type"] = "video.exploded";
+  r = EventFromJson(e);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("video.exploded"), std::string::npos);
+  e = Example(EventType::kVideoDownloaded);
+  e["data"]["bytes"] = -5;
+  EXPECT_FALSE(EventFromJson(e).ok());
+  e = Example(EventType::kVideoDownloaded);
+  e["data"]["bytes"] = 1.5;
+  EXPECT_FALSE(EventFromJson(e).ok());
+  e = Example(EventType::kVideoFailed);
+  e["data"]["attempts"] = 0;
+  EXPECT_FALSE(EventFromJson(e).ok());
+}
+
+TEST(EventTest, NewEventSerializesAndParsesBack) {
+  auto e = NewEvent(EventType::kTranscriptionCompleted, "job", "vid", "trace",
+                    {{"duration_ms", 1200},
+                     {"engine", "pocketsphinx"},
+                     {"segments", 4},
+                     {"audio_seconds", 12.5}});
+  EXPECT_EQ(e.event_id.size(), 36u);
+  EXPECT_FALSE(e.occurred_at.empty());
+  const auto wire = Serialize(e);
+  EXPECT_EQ(wire.rfind("{\"event_id\":", 0), 0u) << "envelope order on the wire: " << wire;
+  auto back = ParseEvent(wire);
+  ASSERT_TRUE(back.ok()) << back.error().ToString();
+  EXPECT_EQ(back->event_id, e.event_id);
+  EXPECT_EQ(back->video_id, "vid");
+  EXPECT_EQ(back->data["audio_seconds"], 12.5);
+  EXPECT_EQ(EventKey(*back), "vid");
+
+  auto job = NewEvent(
+      EventType::kJobCompleted, "job", "ignored", "trace",
+      {{"state", "completed"}, {"video_count", 0}, {"done", 0}, {"failed", 0}, {"duration_ms", 5}});
+  EXPECT_TRUE(job.video_id.empty());
+  EXPECT_EQ(EventKey(job), "job");
+  auto job_back = ParseEvent(Serialize(job));
+  ASSERT_TRUE(job_back.ok()) << job_back.error().ToString();
+  EXPECT_NE(NewEvent(EventType::kJobCompleted, "j", "", "t", {}).event_id, job.event_id);
+}
+
+}  // namespace
+}  // namespace chansum::protocol

@@ -469,6 +469,10 @@ TEST_F(AmqpTest, ConnectionClosedByTheBrokerMakesNextOperationFailAndFreshOnesWo
   ASSERT_FALSE(rabbitmqctl.empty())
       << "cannot find the stack's RabbitMQ node (CHANSUM_RUN_DIR from deploy/local/stack env)";
   ASSERT_TRUE(DeclareStageQueues(*admin_, queue_, 5).ok());
+  // rabbitmqctl calls take seconds each (far more on a loaded machine) while this thread does
+  // not pump the connections: without heartbeats the broker cannot drop them meanwhile, so the
+  // only close they see is the forced one under test.
+  config_.heartbeat = 0s;
   const std::string suffix = NewUuid().substr(0, 8);
   auto pub = OpenPublisher("amqptest-kill-pub-" + suffix);
   ASSERT_TRUE(pub);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -138,27 +139,39 @@ ProcessOutcome Processor::DeadLetter(pqxx::connection& conn, const std::string& 
 }
 
 ProcessOutcome Processor::Process(pqxx::connection& conn, const std::string& body) {
+  ScopedLogContext stage_ctx(std::map<std::string, std::string>{{"stage", config_.service}});
+  std::optional<ScopedLogContext> message_ctx;
+  ProcessOutcome outcome;
   try {
     auto cmd = protocol::ParseCommand(body);
-    if (!cmd.ok()) return DeadLetter(conn, body, cmd.error().message);
-    if (cmd->stage != config_.stage) {
-      return DeadLetter(conn, body,
-                        "command type " + protocol::CommandType(cmd->stage) +
-                            " does not belong on queue " + config_.Queue());
+    if (!cmd.ok()) {
+      outcome = DeadLetter(conn, body, cmd.error().message);
+    } else if (cmd->stage != config_.stage) {
+      outcome = DeadLetter(conn, body,
+                           "command type " + protocol::CommandType(cmd->stage) +
+                               " does not belong on queue " + config_.Queue());
+    } else {
+      message_ctx.emplace(std::map<std::string, std::string>{{"job_id", cmd->job_id},
+                                                             {"video_id", cmd->video_id},
+                                                             {"message_id", cmd->message_id},
+                                                             {"trace_id", cmd->trace_id}});
+      outcome =
+          cmd->stage == Stage::kDiscovery ? ProcessDiscovery(conn, *cmd) : ProcessVideo(conn, *cmd);
     }
-    ScopedLogContext ctx(std::map<std::string, std::string>{{"job_id", cmd->job_id},
-                                                            {"video_id", cmd->video_id},
-                                                            {"message_id", cmd->message_id},
-                                                            {"trace_id", cmd->trace_id}});
-    return cmd->stage == Stage::kDiscovery ? ProcessDiscovery(conn, *cmd)
-                                           : ProcessVideo(conn, *cmd);
   } catch (const pqxx::broken_connection& e) {
-    return {Disposition::kRequeue, std::string("database connection lost: ") + e.what()};
+    outcome = {Disposition::kRequeue, std::string("database connection lost: ") + e.what()};
   } catch (const std::exception& e) {
     // A database error we did not expect: nothing was recorded, so let the broker redeliver
     // (the delivery limit sends a message that always fails this way to the DLQ).
-    return {Disposition::kRequeue, std::string("unexpected error: ") + e.what()};
+    outcome = {Disposition::kRequeue, std::string("unexpected error: ") + e.what()};
   }
+  // Logged here, inside the message's context, so the line carries job_id, video_id, ...
+  if (outcome.disposition == Disposition::kAck) {
+    spdlog::info("{}", outcome.summary);
+  } else {
+    spdlog::warn("{}; message requeued", outcome.summary);
+  }
+  return outcome;
 }
 
 ProcessOutcome Processor::ProcessDiscovery(pqxx::connection& conn, const Command& cmd) {
@@ -271,7 +284,10 @@ ProcessOutcome Processor::ProcessVideo(pqxx::connection& conn, const Command& cm
     }
   } else if (result.error().transient() && claim.attempts < config_.max_attempts) {
     const auto delay = RetryDelay(config_, claim.attempts);
-    store::RetryVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, result.error());
+    if (!store::RetryVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, result.error())) {
+      txn.abort();
+      return {Disposition::kAck, "duplicate: another delivery already settled this stage"};
+    }
     EnqueueRetry(txn, cmd, claim.attempts + 1, delay);
     summary = "retry " + std::to_string(claim.attempts + 1) + "/" +
               std::to_string(config_.max_attempts) + " in " + FormatDelay(delay) + ": " +

@@ -17,6 +17,7 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/common/signals.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/http/json_api.hpp"
 #include "chansum/kafka/config.hpp"
 #include "chansum/outbox/amqp_sink.hpp"
 #include "chansum/outbox/kafka_sink.hpp"
@@ -164,10 +165,7 @@ void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
     if (conn) {
       auto outcome = processor.Process(*conn, work->body);
       done.disposition = outcome.disposition;
-      if (outcome.disposition == Disposition::kAck) {
-        spdlog::info("{}", outcome.summary);
-      } else {
-        spdlog::warn("{}; message requeued", outcome.summary);
+      if (outcome.disposition == Disposition::kRequeue) {
         if (!conn->is_open()) {
           health.pg_workers_ok.fetch_sub(1);
           conn.reset();
@@ -305,20 +303,15 @@ int RunStageService(const StageDefinition& def) {
   std::thread health_thread;
   if (config.health_port > 0) {
     health_server = std::make_unique<httplib::Server>();
-    health_server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-      res.set_content(R"({"status":"ok"})", "application/json");
-    });
-    health_server->Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+    http::ConfigureJsonServer(*health_server, http::ServerOptions{64 * 1024, false});
+    http::AddHealthRoutes(*health_server, [&] {
       const bool amqp_ok = health.amqp_ok.load();
       const bool pg_ok = health.pg_workers_ok.load() > 0;
-      bool doc_ok = true;
-      if (docs) doc_ok = docs->Ping().ok();
-      const bool ready = amqp_ok && pg_ok && doc_ok;
-      nlohmann::json body = {{"ready", ready},
+      const bool doc_ok = !docs || docs->Ping().ok();
+      nlohmann::json body = {{"ready", amqp_ok && pg_ok && doc_ok},
                              {"checks", {{"rabbitmq", amqp_ok}, {"postgres", pg_ok}}}};
       if (docs) body["checks"]["docstore"] = doc_ok;
-      res.status = ready ? 200 : 503;
-      res.set_content(body.dump(), "application/json");
+      return body;
     });
     health_thread = std::thread([&] {
       if (!health_server->listen(config.health_addr.c_str(), config.health_port)) {

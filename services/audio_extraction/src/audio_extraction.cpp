@@ -26,7 +26,12 @@ stage::StageDefinition Definition() {
         // A redelivered command whose first run already wrote the WAV (atomically) and removed
         // the media file: nothing left to do.
         if (!std::filesystem::exists(input) && std::filesystem::exists(output)) {
-          out.event_data = {{"reused", true}};
+          auto info = media::ReadWavInfo(output);
+          if (!info.ok()) return info.error();
+          std::error_code ec;
+          const auto bytes = std::filesystem::file_size(output, ec);
+          out.event_data = {
+              {"audio_seconds", info->duration_s}, {"bytes", ec ? 0 : bytes}, {"reused", true}};
           return out;
         }
         auto call_options = options;

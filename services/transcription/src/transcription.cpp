@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "chansum/asr/pocketsphinx_engine.hpp"
+#include "chansum/asr/transcript.hpp"
 #include "chansum/docstore/docstore.hpp"
 
 namespace chansum::transcription {
@@ -16,6 +17,15 @@ void RemoveQuietly(const std::filesystem::path& file) {
   if (ec) spdlog::warn("could not remove {}: {}", file.string(), ec.message());
 }
 
+stage::StageOutput Output(const asr::Transcript& transcript, bool reused) {
+  stage::StageOutput out;
+  out.event_data = {{"engine", transcript.engine},
+                    {"segments", transcript.segments.size()},
+                    {"audio_seconds", transcript.audio_seconds},
+                    {"reused", reused}};
+  return out;
+}
+
 }  // namespace
 
 stage::StageDefinition Definition() {
@@ -25,6 +35,12 @@ stage::StageDefinition Definition() {
   def.needs_docstore = true;
   def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
     const auto config = asr::AsrConfig::FromEnv(env);
+    // Load the model once now, so a missing or broken model is a configuration problem reported
+    // at start (exit 2) rather than a crash in a worker thread.
+    if (auto probe = asr::PocketsphinxEngine::Create(config); !probe.ok()) {
+      env.AddProblem("ASR_MODEL_DIR=" + config.model_dir.string() + ": " +
+                     probe.error().message);
+    }
     return [config] {
       // The model loads once per worker thread; a decoder is not thread-safe.
       auto engine = std::make_shared<asr::PocketsphinxEngine>(config);
@@ -36,21 +52,19 @@ stage::StageDefinition Definition() {
         auto existing = ctx.docs->Get("transcripts", cmd.video_id);
         if (!existing.ok()) return existing.error();
         if (existing->has_value()) {
-          if (!config.keep_audio) RemoveQuietly(wav);
-          stage::StageOutput out;
-          out.event_data = {{"reused", true}};
-          return out;
+          auto stored = asr::TranscriptFromJson(**existing);
+          if (stored.ok()) {
+            if (!config.keep_audio) RemoveQuietly(wav);
+            return Output(*stored, /*reused=*/true);
+          }
+          // An unreadable stored transcript is replaced by a fresh one.
         }
         auto transcript = engine->Transcribe(wav, ctx.should_stop);
         if (!transcript.ok()) return transcript.error();
         auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(*transcript));
         if (!stored.ok()) return stored.error();
         if (!config.keep_audio) RemoveQuietly(wav);
-        stage::StageOutput out;
-        out.event_data = {{"engine", transcript->engine},
-                          {"segments", transcript->segments.size()},
-                          {"audio_seconds", transcript->audio_seconds}};
-        return out;
+        return Output(*transcript, /*reused=*/false);
       };
     };
   };

@@ -30,10 +30,15 @@ bool ServiceSet::Start(const std::vector<std::string>& stages) {
   for (const auto& name : names) {
     auto svc_env = env;
     int port = api_port;
-    if (name != "orchestrator") {
+    if (name == "analytics") {
+      port = testing::FreePort();
+      svc_env["ANALYTICS_HTTP_PORT"] = std::to_string(port);
+    } else if (name != "orchestrator") {
       port = testing::FreePort();
       svc_env["HEALTH_PORT"] = std::to_string(port);
     }
+    if (name == "event_logger") svc_env["AUDIT_LOG_DIR"] = AuditLogDir().string();
+    ports[name] = port;
     std::string bin = std::string(CHANSUM_BIN_DIR) + "/chansum-" + name;
     for (auto& c : bin) {
       if (c == '_') c = '-';
@@ -67,6 +72,13 @@ void ServiceSet::Stop() {
         << c->LogTail(2000);
   }
   children.clear();
+}
+
+httplib::Client ServiceSet::Client(const std::string& service) const {
+  httplib::Client client("127.0.0.1", ports.at(service));
+  client.set_connection_timeout(5);
+  client.set_read_timeout(30);
+  return client;
 }
 
 httplib::Client ServiceSet::Api() const {

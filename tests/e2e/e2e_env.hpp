@@ -17,6 +17,7 @@ struct ServiceSet {
   std::filesystem::path dir;  // temp dir: logs, media
   std::string queue_prefix;
   int api_port = 0;
+  std::map<std::string, int> ports;  // service name -> its HTTP port (API, analytics or health)
   std::vector<std::unique_ptr<testing::ChildProcess>> children;
 
   // Starts the orchestrator and the given stages; waits until each reports ready.
@@ -24,6 +25,8 @@ struct ServiceSet {
   bool Start(const std::vector<std::string>& stages);
   void Stop();
   [[nodiscard]] httplib::Client Api() const;
+  [[nodiscard]] httplib::Client Client(const std::string& service) const;
+  [[nodiscard]] std::filesystem::path AuditLogDir() const { return dir / "audit"; }
   [[nodiscard]] std::string Logs() const;
 };
 

@@ -3,12 +3,15 @@
 // failed, every other video done, transcripts holding their scripts' key words and summaries made
 // of their transcripts.
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "chansum/kafka/consumer.hpp"
+#include "chansum/protocol/events.hpp"
 #include "e2e_env.hpp"
 
 namespace chansum::e2e {
@@ -61,16 +64,23 @@ class PipelineE2E : public ::testing::Test {
         },
         std::chrono::seconds(10)))
         << demo_server_->LogTail();
-    ASSERT_TRUE(services_.Start(
-        {"discovery", "download", "audio_extraction", "transcription", "summarization"}));
+    ASSERT_TRUE(services_.Start({"discovery", "download", "audio_extraction", "transcription",
+                                 "summarization", "analytics", "event_logger"}));
   }
   void TearDown() override {
     services_.Stop();
     demo_server_.reset();
     std::error_code ec;
     fs::remove_all(demo_dir_, ec);
-    fs::remove_all(services_.dir, ec);
+    // Keep the services' logs of a failed run for a look afterwards.
+    if (HasFailure()) {
+      std::cerr << "service logs kept in " << services_.dir << "\n";
+    } else {
+      fs::remove_all(services_.dir, ec);
+    }
   }
+
+  void CheckDomainEvents(const std::string& job_id, const json& job);
 
   fs::path demo_dir_;
   std::string base_url_;
@@ -175,6 +185,98 @@ TEST_F(PipelineE2E, DemoChannelEndsCompletedWithErrorsWithOnlyTheMissingEntryFai
   bool listed = false;
   for (const auto& j : page.at("jobs")) listed = listed || j.at("job_id") == job_id;
   EXPECT_TRUE(listed);
+
+  CheckDomainEvents(job_id, job);
+}
+
+// Every state change of the run produced exactly one event of the right type, on Kafka (one topic
+// per type) and in the audit log (via the RabbitMQ fanout), and analytics agrees with PostgreSQL.
+void PipelineE2E::CheckDomainEvents(const std::string& job_id, const json& job) {
+  const int total = job.at("counts").at("total").get<int>();
+  const int done = job.at("counts").at("by_state").at("done").get<int>();
+  const int failed = job.at("counts").at("by_state").at("failed").get<int>();
+  const std::map<std::string, int> expected = {{"video.discovered", total},
+                                               {"video.downloaded", done},
+                                               {"audio.extracted", done},
+                                               {"transcription.completed", done},
+                                               {"summarization.completed", done},
+                                               {"video.failed", failed},
+                                               {"job.completed", 1}};
+  int expected_total = 0;
+  for (const auto& [_, n] : expected) expected_total += n;
+
+  // Kafka: every topic read from the beginning by a fresh consumer group.
+  kafka::KafkaConfig kafka_config;
+  kafka_config.brokers = testing::RequireEnv("KAFKA_BROKERS");
+  kafka_config.client_id = "e2e-check";
+  auto consumer =
+      kafka::Consumer::Create(kafka_config, {"e2e-check-" + testing::RandomSuffix(), "earliest"});
+  ASSERT_TRUE(consumer.ok()) << consumer.error().ToString();
+  ASSERT_TRUE((*consumer)->Subscribe(protocol::EventTopics(services_.queue_prefix)).ok());
+  std::map<std::string, std::multiset<std::string>> keys_by_type;
+  std::set<std::string> kafka_ids;
+  int received = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(90);
+  while (received < expected_total + 5 && std::chrono::steady_clock::now() < deadline) {
+    auto record = (*consumer)->Poll(std::chrono::milliseconds(500));
+    if (!record.ok() || !record->has_value()) {
+      if (received >= expected_total) break;  // everything arrived and nothing more is coming
+      continue;
+    }
+    auto event = json::parse((*record)->payload);
+    ASSERT_EQ(event.at("job_id"), job_id) << (*record)->payload;
+    EXPECT_EQ((*record)->topic, services_.queue_prefix + event.at("type").get<std::string>());
+    const std::string key = event.value("video_id", job_id);
+    EXPECT_EQ((*record)->key, key) << "events are keyed by video id (job id for job.completed)";
+    keys_by_type[event.at("type").get<std::string>()].insert(key);
+    EXPECT_TRUE(kafka_ids.insert(event.at("event_id").get<std::string>()).second)
+        << "event delivered twice: " << (*record)->payload;
+    ++received;
+  }
+  for (const auto& [type, n] : expected) {
+    const auto& keys = keys_by_type[type];
+    EXPECT_EQ(static_cast<int>(keys.size()), n) << type;
+    for (const auto& k : keys) EXPECT_EQ(keys.count(k), 1u) << type << " twice for " << k;
+  }
+  EXPECT_EQ(received, expected_total);
+
+  // Audit log: the same event ids, each once.
+  std::set<std::string> audit_ids;
+  int audit_lines = 0;
+  testing::WaitFor(
+      [&] {
+        audit_ids.clear();
+        audit_lines = 0;
+        std::ifstream in(services_.AuditLogDir() / "events.jsonl");
+        for (std::string line; std::getline(in, line);) {
+          if (line.empty()) continue;
+          ++audit_lines;
+          audit_ids.insert(json::parse(line).at("event_id").get<std::string>());
+        }
+        return audit_ids.size() >= kafka_ids.size();
+      },
+      std::chrono::seconds(30));
+  EXPECT_EQ(audit_ids, kafka_ids) << "the audit log and Kafka disagree";
+  EXPECT_EQ(audit_lines, static_cast<int>(audit_ids.size())) << "an event logged twice";
+
+  // Analytics agrees with PostgreSQL's video rows.
+  auto analytics_api = services_.Client("analytics");
+  json figures;
+  const bool caught_up = testing::WaitFor(
+      [&] {
+        auto r = analytics_api.Get("/jobs/" + job_id + "/analytics");
+        if (!r || r->status != 200) return false;
+        figures = json::parse(r->body);
+        return !figures.at("job").is_null() && figures.at("videos").at("done") == done &&
+               figures.at("videos").at("failed") == failed;
+      },
+      std::chrono::seconds(60));
+  ASSERT_TRUE(caught_up) << figures.dump(2);
+  EXPECT_EQ(figures.at("videos").at("discovered"), total);
+  EXPECT_EQ(figures.at("events_total"), expected_total);
+  EXPECT_EQ(figures.at("failures").at("total"), failed);
+  EXPECT_EQ(figures.at("failures").at("by_class").value("permanent", 0), failed);
+  EXPECT_EQ(figures.at("stages").at("transcription").at("count"), done);
 }
 
 }  // namespace

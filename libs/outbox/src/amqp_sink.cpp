@@ -15,7 +15,7 @@ AmqpSink::~AmqpSink() = default;
 
 void AmqpSink::Reset() { publisher_.reset(); }
 
-Status AmqpSink::Publish(const std::vector<Row>& rows) {
+Status AmqpSink::Publish(const std::vector<Row>& rows, std::vector<bool>& delivered) {
   if (!publisher_ || !publisher_->ok()) {
     publisher_.reset();
     auto p = amqp::Publisher::Open(config_, name_);
@@ -51,7 +51,11 @@ Status AmqpSink::Publish(const std::vector<Row>& rows) {
     }
     scratch_.push_back(std::move(out));
   }
-  auto st = publisher_->PublishBatch(scratch_);
+  std::vector<amqp::PublishOutcome> outcomes;
+  auto st = publisher_->PublishBatch(scratch_, &outcomes);
+  for (std::size_t i = 0; i < outcomes.size() && i < delivered.size(); ++i) {
+    delivered[i] = outcomes[i] == amqp::PublishOutcome::kConfirmed;
+  }
   if (!st.ok()) publisher_.reset();
   return st;
 }

@@ -20,6 +20,7 @@ struct BatchState {
   std::size_t outstanding = 0;
   std::size_t failed = 0;
   std::optional<Error> first_failure;
+  std::vector<bool> persisted;  // per row of the batch, from its delivery report
 };
 
 kafka::Headers ToKafkaHeaders(const nlohmann::json& headers) {
@@ -72,24 +73,26 @@ Status KafkaSink::EnsureReady() {
   return OkStatus();
 }
 
-Status KafkaSink::Publish(const std::vector<Row>& rows) {
+Status KafkaSink::Publish(const std::vector<Row>& rows, std::vector<bool>& delivered) {
   if (rows.empty()) return OkStatus();
   if (auto st = EnsureReady(); !st.ok()) return st;
 
   auto batch = std::make_shared<BatchState>();
+  batch->persisted.assign(rows.size(), false);
   std::optional<Error> not_queued;
   std::size_t queued = 0;
-  for (const auto& row : rows) {
-    const auto& m = row.message;
+  for (std::size_t index = 0; index < rows.size(); ++index) {
+    const auto& m = rows[index].message;
     {
       std::lock_guard lock(batch->mu);
       ++batch->outstanding;
     }
     auto st = producer_->Produce(
         m.exchange, m.routing_key, m.payload,
-        [batch](const kafka::DeliveryReport& report) {
+        [batch, index](const kafka::DeliveryReport& report) {
           std::lock_guard lock(batch->mu);
           --batch->outstanding;
+          batch->persisted[index] = report.persisted();
           if (!report.persisted()) {
             ++batch->failed;
             if (!batch->first_failure) {
@@ -124,6 +127,16 @@ Status KafkaSink::Publish(const std::vector<Row>& rows) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::optional<std::chrono::steady_clock::time_point> stop_deadline;
   std::unique_lock lock(batch->mu);
+  // Whatever happens below, report the rows whose delivery reports said persisted.
+  struct CopyOut {
+    const BatchState& batch;
+    std::vector<bool>& delivered;
+    ~CopyOut() {
+      for (std::size_t i = 0; i < delivered.size() && i < batch.persisted.size(); ++i) {
+        delivered[i] = batch.persisted[i];
+      }
+    }
+  } copy_out{*batch, delivered};
   while (batch->outstanding > 0) {
     if (std::chrono::steady_clock::now() >= deadline) {
       return Error::Transient("kafka_delivery_timeout",

@@ -20,9 +20,7 @@ class Wakeup final : public pqxx::notification_receiver {
 
 }  // namespace
 
-const char* ToString(Destination d) noexcept {
-  return d == Destination::kAmqp ? "amqp" : "kafka";
-}
+const char* ToString(Destination d) noexcept { return d == Destination::kAmqp ? "amqp" : "kafka"; }
 
 void Enqueue(pqxx::work& txn, const Message& m) {
   txn.exec_params(
@@ -64,7 +62,8 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
   auto rows = txn.exec_params(
       "SELECT id, exchange, routing_key, message_id, headers::text, "
       "coalesce(expiration_ms, -1), payload FROM outbox "
-      "WHERE published_at IS NULL AND destination = $1 ORDER BY id LIMIT $2 "
+      "WHERE published_at IS NULL AND destination = $1 "
+      "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) ORDER BY id LIMIT $2 "
       "FOR UPDATE SKIP LOCKED",
       std::string(ToString(destination)), options_.batch_size);
   if (rows.empty()) return 0;
@@ -82,33 +81,51 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
     row.message.payload = r[6].as<std::string>();
     batch.push_back(std::move(row));
   }
-  auto published = sink.Publish(batch);
-  if (!published.ok()) {
-    const std::int64_t first = batch.front().id;
-    const std::int64_t last = batch.back().id;
-    txn.abort();
-    pqxx::work note(*conn_);
-    note.exec_params(
-        "UPDATE outbox SET publish_attempts = publish_attempts + 1, last_error = $3 "
-        "WHERE id BETWEEN $1 AND $2 AND published_at IS NULL AND destination = $4",
-        first, last, published.error().message, std::string(ToString(destination)));
-    note.commit();
-    sink.Reset();
-    return published.error();
+  std::vector<bool> delivered(batch.size(), false);
+  auto published = sink.Publish(batch, delivered);
+  auto id_array = [&](bool want) {
+    std::string ids = "{";
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (delivered[i] != want) continue;
+      if (ids.size() > 1) ids += ',';
+      ids += std::to_string(batch[i].id);
+    }
+    return ids + '}';
+  };
+  const auto delivered_count =
+      static_cast<int>(std::count(delivered.begin(), delivered.end(), true));
+  // What the broker has is marked published (one statement for the batch)...
+  if (delivered_count > 0) {
+    txn.exec_params(
+        "UPDATE outbox SET published_at = now(), publish_attempts = publish_attempts + 1, "
+        "last_error = NULL, next_attempt_at = NULL WHERE id = ANY($1::bigint[])",
+        id_array(true));
   }
-  // Mark the batch published: one statement for the whole batch.
-  std::string ids = "{";
-  for (std::size_t i = 0; i < batch.size(); ++i) {
-    if (i) ids += ',';
-    ids += std::to_string(batch[i].id);
+  // ...and the rest waits on its own backoff (1 s doubling up to 5 min), so a row the broker
+  // refuses (e.g. its queue does not exist yet) never holds back the rows behind it. When
+  // nothing of a larger batch went through, the broker itself is the likely problem: the rows
+  // keep their place and the whole relay backs off instead.
+  if (delivered_count < static_cast<int>(batch.size())) {
+    const bool row_backoff = delivered_count > 0 || batch.size() == 1;
+    const std::string reason =
+        published.ok() ? std::string("not confirmed") : published.error().message;
+    txn.exec_params(
+        "UPDATE outbox SET publish_attempts = publish_attempts + 1, last_error = $2, "
+        "next_attempt_at = CASE WHEN $3 THEN now() + least(interval '5 minutes', "
+        "interval '1 second' * power(2, least(publish_attempts, 9))) END "
+        "WHERE id = ANY($1::bigint[])",
+        id_array(false), reason, row_backoff);
   }
-  ids += '}';
-  txn.exec_params(
-      "UPDATE outbox SET published_at = now(), publish_attempts = publish_attempts + 1, "
-      "last_error = NULL WHERE id = ANY($1::bigint[])",
-      ids);
   txn.commit();
-  return static_cast<int>(batch.size());
+  if (!published.ok()) {
+    sink.Reset();
+    // Nothing went through: the broker is likely down; let the caller back off.
+    if (delivered_count == 0) return published.error();
+    spdlog::warn("outbox relay: {} of {} {} rows not published, retried later: {}",
+                 batch.size() - static_cast<std::size_t>(delivered_count), batch.size(),
+                 ToString(destination), published.error().message);
+  }
+  return delivered_count;
 }
 
 Result<int> Relay::RelayOnce() {
@@ -139,8 +156,7 @@ void Relay::Run(const std::atomic<bool>& stop) {
   while (!stop.load()) {
     auto n = RelayOnce();
     if (!n.ok()) {
-      spdlog::warn("outbox relay: {} (retrying in {} ms)", n.error().ToString(),
-                   backoff.count());
+      spdlog::warn("outbox relay: {} (retrying in {} ms)", n.error().ToString(), backoff.count());
       const auto until = std::chrono::steady_clock::now() + backoff;
       while (!stop.load() && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

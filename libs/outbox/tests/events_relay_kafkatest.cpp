@@ -279,9 +279,70 @@ TEST_F(EventsRelayTest, UnreachableKafkaFailsTheBatchAndKeepsRowsPending) {
   rows[0].message.exchange = protocol::EventTopic(prefix_, EventType::kJobCompleted);
   rows[0].message.routing_key = "k";
   rows[0].message.payload = "{}";
-  auto st = sink.Publish(rows);
+  std::vector<bool> delivered(rows.size(), false);
+  auto st = sink.Publish(rows, delivered);
   EXPECT_FALSE(st.ok());
+  EXPECT_FALSE(delivered[0]);
   EXPECT_FALSE(sink.topics_created());
+}
+
+// A row the broker refuses (its queue does not exist) waits on its own backoff: the rows next to
+// it are published once and marked, never republished with it, and the refused row stays pending
+// with the reason until its queue appears.
+TEST_F(EventsRelayTest, UnroutableRowDoesNotHoldBackOrDuplicateTheOthers) {
+  const std::string good_queue = prefix_ + "tap";
+  {
+    auto c = amqp::Connection::Open(amqp_, "events-relay-test-setup");
+    ASSERT_TRUE(c.ok()) << c.error().ToString();
+    ASSERT_TRUE(amqp::DeclareQueue(**c, good_queue).ok());
+  }
+  auto row = [&](const std::string& queue, const std::string& id) {
+    Message m;
+    m.destination = Destination::kAmqp;
+    m.routing_key = queue;
+    m.message_id = id;
+    m.payload = "{\"id\":\"" + id + "\"}";
+    return m;
+  };
+  {
+    auto conn = Connector()();
+    pqxx::work txn(*conn);
+    Enqueue(txn, row(prefix_ + "missing-queue", "poison"));
+    Enqueue(txn, row(good_queue, "good-1"));
+    Enqueue(txn, row(good_queue, "good-2"));
+    txn.commit();
+  }
+  Relay relay(Connector(), std::make_unique<AmqpSink>(amqp_, "poison-test"), nullptr, {});
+  auto first = relay.RelayOnce();
+  ASSERT_TRUE(first.ok()) << first.error().ToString();
+  EXPECT_EQ(*first, 2) << "the two routable rows go through";
+  for (int i = 0; i < 3; ++i) {
+    auto again = relay.RelayOnce();
+    ASSERT_TRUE(again.ok()) << again.error().ToString();
+    EXPECT_EQ(*again, 0) << "nothing is due: the refused row waits on its backoff";
+  }
+  {
+    auto conn = Connector()();
+    pqxx::work txn(*conn);
+    auto r = txn.exec(
+        "SELECT message_id, published_at IS NOT NULL, publish_attempts, coalesce(last_error, ''), "
+        "next_attempt_at > now() FROM outbox ORDER BY id");
+    ASSERT_EQ(r.size(), 3u);
+    EXPECT_EQ(r[0][0].as<std::string>(), "poison");
+    EXPECT_FALSE(r[0][1].as<bool>()) << "never dropped: still pending";
+    EXPECT_NE(r[0][3].as<std::string>().find("NO_ROUTE"), std::string::npos)
+        << r[0][3].as<std::string>();
+    EXPECT_TRUE(r[0][4].as<bool>());
+    EXPECT_TRUE(r[1][1].as<bool>());
+    EXPECT_TRUE(r[2][1].as<bool>());
+    EXPECT_EQ(r[1][2].as<int>(), 1) << "published exactly once";
+  }
+  // The queue holds each good message exactly once.
+  auto c = amqp::Connection::Open(amqp_, "events-relay-test-inspect");
+  ASSERT_TRUE(c.ok());
+  auto stats = amqp::InspectQueue(**c, good_queue);
+  ASSERT_TRUE(stats.ok()) << stats.error().ToString();
+  EXPECT_EQ(stats->messages, 2u);
 }
 
 }  // namespace

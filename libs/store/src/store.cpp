@@ -253,8 +253,10 @@ Claim BeginVideoStage(pqxx::work& txn, const std::string& job_id, const std::str
   }
   const int here = static_cast<int>(stage);
   const int there = StageIndex(row_stage);
-  if (there > here ||
-      (there == here && (row_state == "done" || row_state == "failed" || row_state == "skipped"))) {
+  // A failed or skipped video never resumes (only an explicit retry resets it); a stage behind
+  // the row's stage, or one already done, is a redelivery.
+  if (row_state == "failed" || row_state == "skipped" || there > here ||
+      (there == here && row_state == "done")) {
     claim.outcome = Begin::kAlreadyDone;
     return claim;
   }
@@ -314,8 +316,8 @@ bool FailVideo(pqxx::work& txn, const std::string& job_id, const std::string& vi
   auto r = txn.exec_params(
       "UPDATE videos SET stage = $3, state = 'failed', last_error = $4, error_class = $5, "
       "lease_owner = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now() "
-      "WHERE job_id = $1::uuid AND video_id = $2 AND state IN ('pending', 'running') "
-      "RETURNING 1",
+      "WHERE job_id = $1::uuid AND video_id = $2 AND stage = $3 "
+      "AND state IN ('pending', 'running') RETURNING 1",
       job_id, video_id, std::string(StageName(stage)), error.message, ToString(error.cls));
   return !r.empty();
 }

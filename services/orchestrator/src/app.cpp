@@ -138,10 +138,18 @@ int Main() {
                     outbox::RelayOptions{});
     r.Run(relay_stop);
   });
-  // Readiness of RabbitMQ: a cheap connection check every few seconds.
+  // Readiness of RabbitMQ, and the pipeline's queues declared as soon as it is reachable, so the
+  // first discovery command finds its queue even before any stage service has started.
   std::thread amqp_probe([&] {
+    bool declared = false;
     while (!StopSignal::Requested()) {
-      amqp_ok = amqp::Connection::Open(amqp_config, "orchestrator-probe").ok();
+      auto conn = amqp::Connection::Open(amqp_config, "orchestrator-probe");
+      if (conn.ok() && !declared) {
+        auto st = outbox::DeclarePipelineQueues(**conn, config.queue_prefix, config.delivery_limit);
+        declared = st.ok();
+        if (!st.ok()) spdlog::warn("cannot declare the pipeline queues: {}", st.error().message);
+      }
+      amqp_ok = conn.ok() && declared;
       StopSignal::WaitFor(std::chrono::seconds(5));
     }
   });

@@ -19,7 +19,7 @@ class AmqpSink final : public Sink {
   explicit AmqpSink(amqp::AmqpConfig config, std::string name,
                     std::function<Status(amqp::Connection&)> on_connect = {});
   ~AmqpSink() override;
-  [[nodiscard]] Status Publish(const std::vector<Row>& rows) override;
+  [[nodiscard]] Status Publish(const std::vector<Row>& rows, std::vector<bool>& delivered) override;
   void Reset() override;
 
  private:

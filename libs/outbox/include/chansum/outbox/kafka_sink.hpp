@@ -33,7 +33,7 @@ class KafkaSink final : public Sink {
  public:
   KafkaSink(kafka::KafkaConfig config, KafkaSinkOptions options);
   ~KafkaSink() override;
-  [[nodiscard]] Status Publish(const std::vector<Row>& rows) override;
+  [[nodiscard]] Status Publish(const std::vector<Row>& rows, std::vector<bool>& delivered) override;
   // Keeps a healthy producer (it reconnects by itself); drops a fatal one.
   void Reset() override;
 

@@ -27,7 +27,7 @@ struct Message {
   std::string routing_key;  // amqp routing key (queue name) or kafka key
   std::string message_id;
   nlohmann::json headers = nlohmann::json::object();  // string or integer values
-  std::optional<int> expiration_ms;                    // amqp per-message TTL
+  std::optional<int> expiration_ms;                   // amqp per-message TTL
   std::string payload;
 };
 
@@ -45,14 +45,17 @@ void Enqueue(pqxx::work& txn, const Message& message);
 class Sink {
  public:
   virtual ~Sink() = default;
-  [[nodiscard]] virtual Status Publish(const std::vector<Row>& rows) = 0;
+  // Sets delivered[i] (sized like rows, all false on entry) for every row the broker has; the
+  // error, if any, describes the rest. Rows not delivered stay pending and are retried later.
+  [[nodiscard]] virtual Status Publish(const std::vector<Row>& rows,
+                                       std::vector<bool>& delivered) = 0;
   // Drops broken connections so the next Publish starts afresh.
   virtual void Reset() {}
 };
 
 struct RelayOptions {
   int batch_size = 500;
-  std::chrono::milliseconds idle_wait{200};   // longest sleep when idle (NOTIFY wakes earlier)
+  std::chrono::milliseconds idle_wait{200};      // longest sleep when idle (NOTIFY wakes earlier)
   std::chrono::milliseconds error_backoff{500};  // first backoff after a failure (doubles, capped)
 };
 
@@ -61,8 +64,8 @@ struct RelayOptions {
 class Relay {
  public:
   // `connect` opens a PostgreSQL connection (called again after a connection loss).
-  Relay(std::function<std::unique_ptr<pqxx::connection>()> connect,
-        std::unique_ptr<Sink> amqp_sink, std::unique_ptr<Sink> kafka_sink, RelayOptions options);
+  Relay(std::function<std::unique_ptr<pqxx::connection>()> connect, std::unique_ptr<Sink> amqp_sink,
+        std::unique_ptr<Sink> kafka_sink, RelayOptions options);
 
   // Publishes one batch per destination; returns how many rows were published.
   [[nodiscard]] Result<int> RelayOnce();

@@ -89,7 +89,8 @@ bool CompleteVideoStage(pqxx::work& txn, const std::string& job_id, const std::s
 // running -> pending with the error recorded (a retry is scheduled by the caller).
 bool RetryVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
                      protocol::Stage stage, const Error& error);
-// -> failed with the error and its class.
+// pending/running at `stage` -> failed with the error and its class. False when the row is not at
+// that stage (a late duplicate of an earlier stage must not fail a video that moved on).
 bool FailVideo(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
                protocol::Stage stage, const Error& error);
 

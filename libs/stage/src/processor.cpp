@@ -155,8 +155,7 @@ ProcessOutcome Processor::Process(pqxx::connection& conn, const std::string& bod
                                                              {"video_id", cmd->video_id},
                                                              {"message_id", cmd->message_id},
                                                              {"trace_id", cmd->trace_id}});
-      outcome =
-          cmd->stage == Stage::kDiscovery ? ProcessDiscovery(conn, *cmd) : ProcessVideo(conn, *cmd);
+      outcome = Handle(conn, *cmd);
     }
   } catch (const pqxx::broken_connection& e) {
     outcome = {Disposition::kRequeue, std::string("database connection lost: ") + e.what()};
@@ -174,11 +173,14 @@ ProcessOutcome Processor::Process(pqxx::connection& conn, const std::string& bod
   return outcome;
 }
 
-ProcessOutcome Processor::ProcessDiscovery(pqxx::connection& conn, const Command& cmd) {
+ProcessOutcome Processor::Handle(pqxx::connection& conn, const Command& cmd) {
   store::Claim claim;
   {
     pqxx::work txn(conn);
-    claim = store::BeginDiscovery(txn, cmd.job_id);
+    claim = cmd.stage == Stage::kDiscovery
+                ? store::BeginDiscovery(txn, cmd.job_id)
+                : store::BeginVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage,
+                                         config_.worker_id, config_.lease_seconds);
     txn.commit();
   }
   if (claim.outcome != store::Begin::kProceed) {
@@ -190,7 +192,13 @@ ProcessOutcome Processor::ProcessDiscovery(pqxx::connection& conn, const Command
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::steady_clock::now() - started)
                       .count();
+  return cmd.stage == Stage::kDiscovery ? RecordDiscoveryOutcome(conn, cmd, claim, result, ms)
+                                        : RecordVideoOutcome(conn, cmd, claim, result, ms);
+}
 
+ProcessOutcome Processor::RecordDiscoveryOutcome(pqxx::connection& conn, const Command& cmd,
+                                                 const store::Claim& claim,
+                                                 Result<StageOutput>& result, std::int64_t ms) {
   pqxx::work txn(conn);
   std::string summary;
   if (result.ok()) {
@@ -237,24 +245,9 @@ ProcessOutcome Processor::ProcessDiscovery(pqxx::connection& conn, const Command
   return {Disposition::kAck, summary};
 }
 
-ProcessOutcome Processor::ProcessVideo(pqxx::connection& conn, const Command& cmd) {
-  store::Claim claim;
-  {
-    pqxx::work txn(conn);
-    claim = store::BeginVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, config_.worker_id,
-                                   config_.lease_seconds);
-    txn.commit();
-  }
-  if (claim.outcome != store::Begin::kProceed) {
-    return {Disposition::kAck, std::string("skipped: ") + store::ToString(claim.outcome)};
-  }
-  StageContext ctx{claim, config_.media_dir, docs_, should_stop_};
-  const auto started = std::chrono::steady_clock::now();
-  auto result = handler_(cmd, ctx);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - started)
-                      .count();
-
+ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Command& cmd,
+                                             const store::Claim& claim, Result<StageOutput>& result,
+                                             std::int64_t ms) {
   pqxx::work txn(conn);
   std::string summary;
   if (result.ok()) {

@@ -41,8 +41,15 @@ class Processor {
   ProcessOutcome Process(pqxx::connection& conn, const std::string& body);
 
  private:
-  ProcessOutcome ProcessDiscovery(pqxx::connection& conn, const protocol::Command& cmd);
-  ProcessOutcome ProcessVideo(pqxx::connection& conn, const protocol::Command& cmd);
+  // Claims the work (quick transaction), runs the handler outside any transaction, then records
+  // the outcome with one of the two below.
+  ProcessOutcome Handle(pqxx::connection& conn, const protocol::Command& cmd);
+  ProcessOutcome RecordDiscoveryOutcome(pqxx::connection& conn, const protocol::Command& cmd,
+                                        const store::Claim& claim, Result<StageOutput>& result,
+                                        std::int64_t ms);
+  ProcessOutcome RecordVideoOutcome(pqxx::connection& conn, const protocol::Command& cmd,
+                                    const store::Claim& claim, Result<StageOutput>& result,
+                                    std::int64_t ms);
   ProcessOutcome DeadLetter(pqxx::connection& conn, const std::string& body,
                             const std::string& reason);
   void EnqueueCommand(pqxx::work& txn, const protocol::Command& cmd, const std::string& queue,

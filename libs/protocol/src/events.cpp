@@ -1,8 +1,8 @@
 #include "chansum/protocol/events.hpp"
 
 #include <array>
-#include <vector>
 #include <set>
+#include <vector>
 
 #include "chansum/common/ids.hpp"
 

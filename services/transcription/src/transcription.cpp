@@ -38,8 +38,7 @@ stage::StageDefinition Definition() {
     // Load the model once now, so a missing or broken model is a configuration problem reported
     // at start (exit 2) rather than a crash in a worker thread.
     if (auto probe = asr::PocketsphinxEngine::Create(config); !probe.ok()) {
-      env.AddProblem("ASR_MODEL_DIR=" + config.model_dir.string() + ": " +
-                     probe.error().message);
+      env.AddProblem("ASR_MODEL_DIR=" + config.model_dir.string() + ": " + probe.error().message);
     }
     return [config] {
       // The model loads once per worker thread; a decoder is not thread-safe.

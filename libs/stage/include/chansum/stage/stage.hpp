@@ -27,18 +27,18 @@ class DocStore;
 namespace chansum::stage {
 
 struct StageContext {
-  const store::Claim& claim;          // job options, video title, attempt number
-  std::filesystem::path media_dir;    // MEDIA_DIR
+  const store::Claim& claim;           // job options, video title, attempt number
+  std::filesystem::path media_dir;     // MEDIA_DIR
   docstore::DocStore* docs = nullptr;  // set when the stage asked for the document store
-  std::function<bool()> should_stop;  // true once the service is shutting down
+  std::function<bool()> should_stop;   // true once the service is shutting down
 };
 
 struct StageOutput {
-  std::vector<store::DiscoveredVideo> discovered;         // discovery: one download each
-  nlohmann::json next_data = nlohmann::json::object();    // data of the next stage's command
-  std::string media_path;                                 // recorded on the video row
-  std::string audio_path;                                 // recorded on the video row
-  nlohmann::json event_data = nlohmann::json::object();   // facts for the domain event
+  std::vector<store::DiscoveredVideo> discovered;        // discovery: one download each
+  nlohmann::json next_data = nlohmann::json::object();   // data of the next stage's command
+  std::string media_path;                                // recorded on the video row
+  std::string audio_path;                                // recorded on the video row
+  nlohmann::json event_data = nlohmann::json::object();  // facts for the domain event
 };
 
 using Handler = std::function<Result<StageOutput>(const protocol::Command&, StageContext&)>;
@@ -55,19 +55,19 @@ struct StageDefinition {
 };
 
 struct RunnerConfig {
-  std::string service;                 // e.g. "download"
+  std::string service;  // e.g. "download"
   protocol::Stage stage = protocol::Stage::kDiscovery;
-  int concurrency = 1;                 // <STAGE>_CONCURRENCY: worker threads = prefetch
-  int max_attempts = 5;                // MAX_ATTEMPTS: tries for transient failures
+  int concurrency = 1;   // <STAGE>_CONCURRENCY: worker threads = prefetch
+  int max_attempts = 5;  // MAX_ATTEMPTS: tries for transient failures
   std::chrono::milliseconds retry_base_delay{1000};  // RETRY_BASE_DELAY
   std::chrono::milliseconds retry_max_delay{60000};  // RETRY_MAX_DELAY
-  int delivery_limit = 10;             // DELIVERY_LIMIT: deliveries before the DLQ
-  std::string queue_prefix;            // QUEUE_PREFIX
-  std::filesystem::path media_dir;     // MEDIA_DIR
-  int lease_seconds = 300;             // LEASE_SECONDS
-  std::string worker_id;               // host:pid
-  std::string health_addr = "127.0.0.1";  // HEALTH_ADDR
-  int health_port = 0;                 // HEALTH_PORT (0 = no health endpoint)
+  int delivery_limit = 10;                           // DELIVERY_LIMIT: deliveries before the DLQ
+  std::string queue_prefix;                          // QUEUE_PREFIX
+  std::filesystem::path media_dir;                   // MEDIA_DIR
+  int lease_seconds = 300;                           // LEASE_SECONDS
+  std::string worker_id;                             // host:pid
+  std::string health_addr = "127.0.0.1";             // HEALTH_ADDR
+  int health_port = 0;                               // HEALTH_PORT (0 = no health endpoint)
 
   [[nodiscard]] static RunnerConfig FromEnv(ConfigReader& env, const StageDefinition& def);
   [[nodiscard]] std::string Queue() const { return protocol::QueueName(queue_prefix, stage); }

@@ -14,6 +14,8 @@
 
 #include <gtest/gtest.h>
 
+#include "chansum/testing/rabbitmq.hpp"
+
 #include "chansum/amqp/config.hpp"
 #include "chansum/amqp/connection.hpp"
 #include "chansum/amqp/consumer.hpp"
@@ -27,52 +29,9 @@ namespace {
 using namespace std::chrono_literals;
 
 // Runs a command, returns its stdout (empty on failure).
-std::string RunCommand(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) out.append(buf.data(), n);
-  ::pclose(pipe);
-  return out;
-}
-
-// rabbitmqctl for the stack's node: node name, cookie home and epmd port are taken from the
-// running broker's own environment ($CHANSUM_RUN_DIR/rabbitmq/rabbitmq.pid), so the test follows
-// whatever ports the stack was started with. Empty when the node cannot be found.
-std::string RabbitmqctlCommand() {
-  const char* run_dir = std::getenv("CHANSUM_RUN_DIR");
-  if (run_dir == nullptr) return {};
-  std::ifstream pid_file(std::string(run_dir) + "/rabbitmq/rabbitmq.pid");
-  std::string pid;
-  if (!(pid_file >> pid)) return {};
-  std::ifstream environ("/proc/" + pid + "/environ", std::ios::binary);
-  std::string env = "env";
-  for (std::string entry; std::getline(environ, entry, '\0');) {
-    for (const char* key : {"HOME=", "RABBITMQ_NODENAME=", "ERL_EPMD_PORT=", "ERL_EPMD_ADDRESS="}) {
-      if (entry.rfind(key, 0) == 0) env += " '" + entry + "'";
-    }
-  }
-  if (env.find("RABBITMQ_NODENAME=") == std::string::npos) return {};
-  return env + " /usr/lib/rabbitmq/bin/rabbitmqctl -q";
-}
-
-// Closes the broker-side connection whose client-provided connection_name is `name` (rabbitmqctl
-// close_connection, i.e. connection.close 320 CONNECTION_FORCED). True when one was closed.
-bool ForceCloseConnection(const std::string& rabbitmqctl, const std::string& name) {
-  std::istringstream lines(
-      RunCommand(rabbitmqctl + " list_connections pid client_properties 2>/dev/null"));
-  const std::string marker = "{\"connection_name\",\"" + name + "\"}";
-  for (std::string line; std::getline(lines, line);) {
-    const auto tab = line.find('\t');
-    if (tab == std::string::npos || line.find(marker) == std::string::npos) continue;
-    const std::string pid = line.substr(0, tab);
-    RunCommand(rabbitmqctl + " close_connection '" + pid + "' 'killed by amqp_rmqtest' 2>&1");
-    return true;
-  }
-  return false;
-}
+using chansum::testing::ForceCloseConnection;
+using chansum::testing::RabbitmqctlCommand;
+using chansum::testing::RunShell;
 
 class AmqpTest : public ::testing::Test {
  protected:
@@ -484,7 +443,7 @@ TEST_F(AmqpTest, ConnectionClosedByTheBrokerMakesNextOperationFailAndFreshOnesWo
 
   ASSERT_TRUE(ForceCloseConnection(rabbitmqctl, "amqptest-kill-pub-" + suffix))
       << "no connection named amqptest-kill-pub-" << suffix << " in:\n"
-      << RunCommand(rabbitmqctl + " list_connections pid client_properties 2>&1");
+      << RunShell(rabbitmqctl + " list_connections pid client_properties 2>&1");
   ASSERT_TRUE(ForceCloseConnection(rabbitmqctl, "amqptest-kill-consumer-" + suffix));
 
   auto st = pub->Publish(Command(queue_, "during"));

@@ -21,7 +21,9 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
 #include <httplib.h>
+#include "chansum/testing/rabbitmq.hpp"
 
 #include "chansum/amqp/consumer.hpp"
 #include "chansum/amqp/publisher.hpp"
@@ -58,51 +60,9 @@ int FreePort() {
   return ntohs(addr.sin_port);
 }
 
-// Runs a command, returns its stdout (empty on failure).
-std::string RunCommand(const std::string& command) {
-  std::string out;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
-  ::pclose(pipe);
-  return out;
-}
-
-// rabbitmqctl for the stack's node (as in libs/amqp/tests/amqp_rmqtest.cpp): node name, cookie
-// home and epmd port come from the running broker's environment. Empty when not found.
-std::string RabbitmqctlCommand() {
-  const char* run_dir = std::getenv("CHANSUM_RUN_DIR");
-  if (run_dir == nullptr) return {};
-  std::ifstream pid_file(std::string(run_dir) + "/rabbitmq/rabbitmq.pid");
-  std::string pid;
-  if (!(pid_file >> pid)) return {};
-  std::ifstream environ("/proc/" + pid + "/environ", std::ios::binary);
-  std::string env = "env";
-  for (std::string entry; std::getline(environ, entry, '\0');) {
-    for (const char* key : {"HOME=", "RABBITMQ_NODENAME=", "ERL_EPMD_PORT=", "ERL_EPMD_ADDRESS="}) {
-      if (entry.rfind(key, 0) == 0) env += " '" + entry + "'";
-    }
-  }
-  if (env.find("RABBITMQ_NODENAME=") == std::string::npos) return {};
-  return env + " /usr/lib/rabbitmq/bin/rabbitmqctl -q";
-}
-
-// Closes the broker-side connection named `name` (320 CONNECTION_FORCED). True when one was.
-bool ForceCloseConnection(const std::string& rabbitmqctl, const std::string& name) {
-  std::istringstream lines(
-      RunCommand(rabbitmqctl + " list_connections pid client_properties 2>/dev/null"));
-  const std::string marker = "{\"connection_name\",\"" + name + "\"}";
-  for (std::string line; std::getline(lines, line);) {
-    const auto tab = line.find('\t');
-    if (tab == std::string::npos || line.find(marker) == std::string::npos) continue;
-    RunCommand(rabbitmqctl + " close_connection '" + line.substr(0, tab) +
-               "' 'killed by event_logger_rmqtest' 2>&1");
-    return true;
-  }
-  return false;
-}
+using chansum::testing::ForceCloseConnection;
+using chansum::testing::RabbitmqctlCommand;
+using chansum::testing::RunShell;
 
 // A contract-shaped envelope; every body has the same length for a given id length.
 std::string EventBody(const std::string& id) {

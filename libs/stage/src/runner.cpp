@@ -270,6 +270,7 @@ int RunStageService(const StageDefinition& def) {
   // Schema first (idempotent, under an advisory lock), retrying while PostgreSQL is down.
   {
     Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10));
+    int permanent_failures = 0;
     while (!StopSignal::Requested()) {
       auto conn = ConnectWithRetry(pg_config, "migrate");
       if (!conn) break;
@@ -279,7 +280,12 @@ int RunStageService(const StageDefinition& def) {
         break;
       }
       spdlog::error("schema migration failed: {}", applied.error().ToString());
-      if (!applied.error().transient() || !backoff.Wait()) return 1;
+      // Processes migrating different sets at once can collide creating schema_migrations
+      // (a duplicate-key error on a fresh database): a few tries settle it; after that a
+      // permanent error is real.
+      if ((!applied.error().transient() && ++permanent_failures >= 5) || !backoff.Wait()) {
+        return 1;
+      }
     }
   }
   if (StopSignal::Requested()) return 0;

@@ -60,6 +60,7 @@ int Main() {
   }
 
   // Schema (idempotent, advisory-locked), waiting for PostgreSQL if it is not up yet.
+  int permanent_failures = 0;
   while (!StopSignal::Requested()) {
     auto conn = pg::Connect(pg_config);
     if (conn.ok()) {
@@ -68,10 +69,10 @@ int Main() {
         if (*applied > 0) spdlog::info("applied {} schema migrations", *applied);
         break;
       }
-      if (!applied.error().transient()) {
-        spdlog::critical("schema migration failed: {}", applied.error().ToString());
-        return 1;
-      }
+      spdlog::error("schema migration failed: {}", applied.error().ToString());
+      // Concurrent migrators of different sets can collide creating schema_migrations on a
+      // fresh database; a few tries settle it, after that a permanent error is real.
+      if (!applied.error().transient() && ++permanent_failures >= 5) return 1;
     } else {
       spdlog::warn("PostgreSQL unavailable ({}), retrying", conn.error().message);
     }

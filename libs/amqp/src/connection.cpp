@@ -1,5 +1,7 @@
 #include "chansum/amqp/connection.hpp"
 
+#include "bytes.hpp"
+
 #include <amqp_tcp_socket.h>
 
 #include <algorithm>
@@ -8,18 +10,10 @@
 #include "chansum/common/logging.hpp"
 
 namespace chansum::amqp {
+
+using detail::BytesToString;
+using detail::View;
 namespace {
-
-std::string BytesToString(amqp_bytes_t b) {
-  return std::string(static_cast<const char*>(b.bytes), b.len);
-}
-
-amqp_bytes_t View(const std::string& s) {
-  amqp_bytes_t b;
-  b.len = s.size();
-  b.bytes = const_cast<char*>(s.data());
-  return b;
-}
 
 // Reply codes after which trying again later can succeed: connection-forced (broker shutting
 // down, admin close), resource-locked, resource-error, internal-error. Everything else (access

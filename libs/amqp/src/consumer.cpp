@@ -1,19 +1,12 @@
 #include "chansum/amqp/consumer.hpp"
 
+#include "bytes.hpp"
+
 namespace chansum::amqp {
+
+using detail::BytesToString;
+using detail::View;
 namespace {
-
-amqp_bytes_t View(const std::string& s) {
-  amqp_bytes_t b;
-  b.len = s.size();
-  b.bytes = const_cast<char*>(s.data());
-  return b;
-}
-
-std::string BytesToString(amqp_bytes_t b) {
-  if (b.len == 0) return {};
-  return std::string(static_cast<const char*>(b.bytes), b.len);
-}
 
 Delivery ToDelivery(const amqp_envelope_t& env) {
   Delivery d;

@@ -1,20 +1,18 @@
 #include "chansum/amqp/headers.hpp"
 
+#include "bytes.hpp"
+
 #include <cstdio>
 #include <cstring>
 
 namespace chansum::amqp {
+
+using detail::BytesToString;
+using detail::View;
 namespace {
 
 std::string ToString(amqp_bytes_t bytes) {
   return std::string(static_cast<const char*>(bytes.bytes), bytes.len);
-}
-
-amqp_bytes_t View(const std::string& s) {
-  amqp_bytes_t b;
-  b.len = s.size();
-  b.bytes = const_cast<char*>(s.data());  // librabbitmq only reads it when encoding
-  return b;
 }
 
 }  // namespace

@@ -1,22 +1,16 @@
 #include "chansum/amqp/publisher.hpp"
 
+#include "bytes.hpp"
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
 
 namespace chansum::amqp {
+
+using detail::BytesToString;
+using detail::View;
 namespace {
-
-amqp_bytes_t View(const std::string& s) {
-  amqp_bytes_t b;
-  b.len = s.size();
-  b.bytes = const_cast<char*>(s.data());
-  return b;
-}
-
-std::string BytesToString(amqp_bytes_t b) {
-  return std::string(static_cast<const char*>(b.bytes), b.len);
-}
 
 constexpr std::size_t kMaxNamedInError = 5;
 

@@ -1,16 +1,12 @@
 #include "chansum/amqp/topology.hpp"
 
+#include "bytes.hpp"
+
 namespace chansum::amqp {
-namespace {
 
-amqp_bytes_t View(const std::string& s) {
-  amqp_bytes_t b;
-  b.len = s.size();
-  b.bytes = const_cast<char*>(s.data());
-  return b;
-}
-
-}  // namespace
+using detail::BytesToString;
+using detail::View;
+namespace {}  // namespace
 
 Status DeclareQueue(Connection& conn, const std::string& queue, const QueueOptions& options) {
   const std::string what = "queue.declare '" + queue + "'";

@@ -10,11 +10,4 @@ AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
   return c;
 }
 
-AsrConfig AsrConfig::FromEnvironment() {
-  ConfigReader env;
-  auto c = FromEnv(env);
-  env.Finish();
-  return c;
-}
-
 }  // namespace chansum::asr

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    const auto config = chansum::asr::AsrConfig::FromEnvironment();
+    const auto config = chansum::FromEnvironment<chansum::asr::AsrConfig>();
     const long rss0 = RssKib();
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<std::unique_ptr<chansum::asr::PocketsphinxEngine>> loaded;

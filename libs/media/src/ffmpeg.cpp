@@ -40,13 +40,6 @@ FfmpegOptions FfmpegOptions::FromEnv(ConfigReader& env) {
   return o;
 }
 
-FfmpegOptions FfmpegOptions::FromEnvironment() {
-  ConfigReader env;
-  auto o = FromEnv(env);
-  env.Finish();
-  return o;
-}
-
 Result<WavInfo> ReadWavInfo(const fs::path& wav) {
   std::ifstream in(wav, std::ios::binary);
   if (!in) return Error::Permanent("invalid_wav", "cannot open " + wav.string());

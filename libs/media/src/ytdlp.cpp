@@ -273,13 +273,6 @@ YtDlpOptions YtDlpOptions::FromEnv(ConfigReader& env) {
   return o;
 }
 
-YtDlpOptions YtDlpOptions::FromEnvironment() {
-  ConfigReader env;
-  auto o = FromEnv(env);
-  env.Finish();
-  return o;
-}
-
 std::string SanitizeId(std::string_view id) {
   const bool safe =
       !id.empty() && id.size() <= kMaxIdLength && std::all_of(id.begin(), id.end(), [](char c) {

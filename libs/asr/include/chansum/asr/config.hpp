@@ -23,8 +23,6 @@ struct AsrConfig {
 
   // Reads the variables above, recording problems in `env` (call env.Finish() afterwards).
   [[nodiscard]] static AsrConfig FromEnv(ConfigReader& env);
-  // Reads the process environment; throws ConfigError listing every problem.
-  [[nodiscard]] static AsrConfig FromEnvironment();
 };
 
 }  // namespace chansum::asr

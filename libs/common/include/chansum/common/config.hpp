@@ -59,6 +59,16 @@ class ConfigReader {
   std::vector<std::string> problems_;
 };
 
+// Reads a typed config struct (one with `static T FromEnv(ConfigReader&)`) from the process
+// environment; throws ConfigError listing every problem.
+template <class T>
+[[nodiscard]] T FromEnvironment() {
+  ConfigReader env;
+  T value = T::FromEnv(env);
+  env.Finish();
+  return value;
+}
+
 // Parses "250ms", "30s", "5m", "2h" or a bare number of seconds; nullopt when malformed.
 [[nodiscard]] std::optional<std::chrono::milliseconds> ParseDuration(const std::string& text);
 

@@ -25,8 +25,6 @@ struct FfmpegOptions {
   std::function<bool()> should_stop;
 
   [[nodiscard]] static FfmpegOptions FromEnv(ConfigReader& env);
-  // Reads the process environment; throws ConfigError listing every invalid variable.
-  [[nodiscard]] static FfmpegOptions FromEnvironment();
 };
 
 struct AudioResult {

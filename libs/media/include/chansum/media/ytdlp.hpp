@@ -33,8 +33,6 @@ struct YtDlpOptions {
   std::function<bool()> should_stop;
 
   [[nodiscard]] static YtDlpOptions FromEnv(ConfigReader& env);
-  // Reads the process environment; throws ConfigError listing every invalid variable.
-  [[nodiscard]] static YtDlpOptions FromEnvironment();
 };
 
 struct VideoEntry {

@@ -7,6 +7,13 @@ if(NOT CMAKE_BUILD_TYPE)
   set(CMAKE_BUILD_TYPE RelWithDebInfo CACHE STRING "Build type" FORCE)
 endif()
 
+# ccache, when installed, makes rebuilds in several build directories or checkouts cheap (a
+# developer convenience; CI builds the same without it).
+find_program(CHANSUM_CCACHE ccache)
+if(CHANSUM_CCACHE AND NOT CMAKE_CXX_COMPILER_LAUNCHER)
+  set(CMAKE_CXX_COMPILER_LAUNCHER ${CHANSUM_CCACHE})
+endif()
+
 option(CHANSUM_SANITIZE "Build with AddressSanitizer and UndefinedBehaviorSanitizer" OFF)
 
 add_library(chansum_warnings INTERFACE)

@@ -12,6 +12,7 @@
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/store/store.hpp"
+#include "routes_dashboard.hpp"
 
 namespace chansum::orchestrator {
 namespace {
@@ -181,6 +182,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   };
   server.Get(R"(/videos/([^/]+)/transcript)", document("transcripts", "transcript"));
   server.Get(R"(/videos/([^/]+)/summary)", document("summaries", "summary"));
+  RegisterDashboardRoutes(server, deps);
 }
 
 }  // namespace chansum::orchestrator

@@ -1,6 +1,11 @@
 #include "chansum/http/json_api.hpp"
 
+#include <chrono>
+#include <optional>
+
 #include <spdlog/spdlog.h>
+
+#include "chansum/metrics/metrics.hpp"
 
 namespace chansum::http {
 namespace {
@@ -39,7 +44,57 @@ std::string DefaultMessage(int status, const httplib::Request& req, std::size_t 
   }
 }
 
+// Per-request state for the HTTP metrics. cpp-httplib runs routing, the handler, the error
+// handler and the logger of one request on one thread, so thread-locals carry it from the
+// pre-routing handler to the logger.
+thread_local std::optional<std::chrono::steady_clock::time_point> t_request_started;
+thread_local bool t_unmatched = false;
+
+struct HttpMetrics {
+  metrics::Family<metrics::Counter>& requests = metrics::Registry::Default().AddCounter(
+      "chansum_http_requests_total", "HTTP requests served, by method, route and status.",
+      {"method", "route", "status"});
+  metrics::Family<metrics::Histogram>& latency = metrics::Registry::Default().AddHistogram(
+      "chansum_http_request_duration_seconds",
+      "Time from routing to the response being written, by method and route.", {"method", "route"},
+      metrics::LatencyBuckets());
+};
+
+HttpMetrics& Http() {
+  static HttpMetrics m;
+  return m;
+}
+
+void RecordRequest(const httplib::Request& req, const httplib::Response& res) {
+  const std::string route = t_unmatched ? "unmatched" : RouteLabel(req.path);
+  Http().requests.Labels({req.method, route, std::to_string(res.status)}).Inc();
+  if (t_request_started) {
+    const std::chrono::duration<double> took =
+        std::chrono::steady_clock::now() - *t_request_started;
+    Http().latency.Labels({req.method, route}).Observe(took.count());
+  }
+  t_request_started.reset();
+  t_unmatched = false;
+}
+
 }  // namespace
+
+std::string RouteLabel(const std::string& path) {
+  if (path.empty() || path == "/") return "/";
+  std::string out;
+  std::size_t index = 0;
+  std::size_t pos = 1;  // after the leading '/'
+  while (pos <= path.size()) {
+    std::size_t next = path.find('/', pos);
+    if (next == std::string::npos) next = path.size();
+    const std::string segment = path.substr(pos, next - pos);
+    out += '/';
+    out += (index % 2 == 1 && !segment.empty()) ? std::string("{id}") : segment;
+    ++index;
+    pos = next + 1;
+  }
+  return out;
+}
 
 std::string ErrorBody(const std::string& code, const std::string& message) {
   return json{{"error", {{"code", code}, {"message", message}}}}.dump(
@@ -69,6 +124,8 @@ void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) 
   const std::size_t max_body = options.max_body_bytes;
   server.set_error_handler(httplib::Server::HandlerWithResponse(
       [max_body](const httplib::Request& req, httplib::Response& res) {
+        // Handlers always send a body with their errors: an empty 404 is a path no route matched.
+        if (res.status == 404 && res.body.empty()) t_unmatched = true;
         if (res.status >= 400 && res.body.empty()) {
           res.set_content(
               ErrorBody(DefaultCode(res.status), DefaultMessage(res.status, req, max_body)),
@@ -88,8 +145,14 @@ void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) 
         spdlog::error("unhandled exception in {} {}: {}", req.method, req.path, what);
         SendError(res, 500, "internal", "internal error");
       });
+  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    t_request_started = std::chrono::steady_clock::now();
+    t_unmatched = false;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   const bool info = options.log_requests_at_info;
   server.set_logger([info](const httplib::Request& req, const httplib::Response& res) {
+    RecordRequest(req, res);
     // Health probes are frequent; keep them out of the info log.
     if (info && req.path != "/healthz" && req.path != "/readyz") {
       spdlog::info("{} {} -> {}", req.method, req.path, res.status);
@@ -108,6 +171,14 @@ void AddHealthRoutes(httplib::Server& server, ReadinessProbe probe) {
                json r = probe ? probe() : json{{"ready", true}};
                SendJson(res, r.value("ready", false) ? 200 : 503, r);
              });
+  AddMetricsRoute(server);
+}
+
+void AddMetricsRoute(httplib::Server& server) {
+  server.Get("/metrics", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 200;
+    res.set_content(metrics::Registry::Default().Render(), metrics::kContentType);
+  });
 }
 
 }  // namespace chansum::http

@@ -2,6 +2,8 @@
 
 #include <thread>
 
+#include "chansum/metrics/metrics.hpp"
+
 #include <gtest/gtest.h>
 
 namespace chansum::http {
@@ -88,6 +90,56 @@ TEST_F(JsonServerTest, HealthAndReadiness) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(json::parse(r->body)["ready"], false);
+}
+
+TEST(RouteLabel, EverySecondSegmentIsAnId) {
+  EXPECT_EQ(RouteLabel("/"), "/");
+  EXPECT_EQ(RouteLabel("/jobs"), "/jobs");
+  EXPECT_EQ(RouteLabel("/jobs/3f2a-11"), "/jobs/{id}");
+  EXPECT_EQ(RouteLabel("/jobs/3f2a-11/retry"), "/jobs/{id}/retry");
+  EXPECT_EQ(RouteLabel("/videos/abc/summary"), "/videos/{id}/summary");
+  EXPECT_EQ(RouteLabel("/jobs/"), "/jobs/");
+}
+
+double Sample(const std::map<std::string, double>& samples, const std::string& series) {
+  auto it = samples.find(series);
+  return it == samples.end() ? 0.0 : it->second;
+}
+
+TEST_F(JsonServerTest, MetricsCountRequestsByRouteAndStatus) {
+  const std::string ok =
+      "chansum_http_requests_total{method=\"POST\",route=\"/echo\",status=\"200\"}";
+  const std::string unmatched =
+      "chansum_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"}";
+  const std::string boom =
+      "chansum_http_requests_total{method=\"GET\",route=\"/boom\",status=\"500\"}";
+  const std::string latency =
+      "chansum_http_request_duration_seconds_count{method=\"POST\",route=\"/echo\"}";
+  auto scrape = [&] {
+    auto r = Client().Get("/metrics");
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+    return metrics::ParseText(r->body);
+  };
+  const auto before = scrape();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(Client().Post("/echo", "{}", "application/json"));
+  ASSERT_TRUE(Client().Get("/no/such/thing"));
+  ASSERT_TRUE(Client().Get("/boom"));
+  // The logger (which counts) runs just after the response is written: wait for it.
+  std::map<std::string, double> after;
+  for (int i = 0; i < 200; ++i) {
+    after = scrape();
+    if (Sample(after, boom) - Sample(before, boom) >= 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Sample(after, ok) - Sample(before, ok), 3);
+  EXPECT_EQ(Sample(after, latency) - Sample(before, latency), 3);
+  EXPECT_EQ(Sample(after, unmatched) - Sample(before, unmatched), 1);
+  EXPECT_EQ(Sample(after, boom) - Sample(before, boom), 1);
+  for (const auto& [series, value] : after) {
+    EXPECT_EQ(series.find("/no/such"), std::string::npos) << series;
+  }
 }
 
 }  // namespace

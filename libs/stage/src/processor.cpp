@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "chansum/common/logging.hpp"
+#include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/events.hpp"
 #include "chansum/outbox/outbox.hpp"
 
@@ -123,6 +124,18 @@ void Processor::EmitJobCompleted(pqxx::work& txn, const Command& cmd, const stor
              {"duration_ms", totals->duration_ms}});
 }
 
+namespace {
+
+metrics::Family<metrics::Histogram>& HandlerDurations() {
+  static auto& family = metrics::Registry::Default().AddHistogram(
+      "chansum_stage_handler_duration_seconds",
+      "Time the stage handler (the work itself, no bookkeeping) took, by stage and result.",
+      {"stage", "result"}, metrics::DurationBuckets());
+  return family;
+}
+
+}  // namespace
+
 ProcessOutcome Processor::DeadLetter(pqxx::connection& conn, const std::string& body,
                                      const std::string& reason) {
   pqxx::work txn(conn);
@@ -135,7 +148,7 @@ ProcessOutcome Processor::DeadLetter(pqxx::connection& conn, const std::string& 
   outbox::Enqueue(txn, m);
   txn.commit();
   spdlog::error("malformed command dead-lettered to {}: {}", m.routing_key, reason);
-  return {Disposition::kAck, "dead-lettered: " + reason};
+  return {Disposition::kAck, "dead-lettered: " + reason, "dead_lettered"};
 }
 
 ProcessOutcome Processor::Process(pqxx::connection& conn, const std::string& body) {
@@ -158,11 +171,12 @@ ProcessOutcome Processor::Process(pqxx::connection& conn, const std::string& bod
       outcome = Handle(conn, *cmd);
     }
   } catch (const pqxx::broken_connection& e) {
-    outcome = {Disposition::kRequeue, std::string("database connection lost: ") + e.what()};
+    outcome = {Disposition::kRequeue, std::string("database connection lost: ") + e.what(),
+               "requeued"};
   } catch (const std::exception& e) {
     // A database error we did not expect: nothing was recorded, so let the broker redeliver
     // (the delivery limit sends a message that always fails this way to the DLQ).
-    outcome = {Disposition::kRequeue, std::string("unexpected error: ") + e.what()};
+    outcome = {Disposition::kRequeue, std::string("unexpected error: ") + e.what(), "requeued"};
   }
   // Logged here, inside the message's context, so the line carries job_id, video_id, ...
   if (outcome.disposition == Disposition::kAck) {
@@ -184,14 +198,17 @@ ProcessOutcome Processor::Handle(pqxx::connection& conn, const Command& cmd) {
     txn.commit();
   }
   if (claim.outcome != store::Begin::kProceed) {
-    return {Disposition::kAck, std::string("skipped: ") + store::ToString(claim.outcome)};
+    return {Disposition::kAck, std::string("skipped: ") + store::ToString(claim.outcome),
+            "skipped"};
   }
   StageContext ctx{claim, config_.media_dir, docs_, should_stop_};
   const auto started = std::chrono::steady_clock::now();
   auto result = handler_(cmd, ctx);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - started)
-                      .count();
+  const auto took = std::chrono::steady_clock::now() - started;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
+  HandlerDurations()
+      .Labels({config_.service, result.ok() ? "ok" : "error"})
+      .Observe(std::chrono::duration<double>(took).count());
   return cmd.stage == Stage::kDiscovery ? RecordDiscoveryOutcome(conn, cmd, claim, result, ms)
                                         : RecordVideoOutcome(conn, cmd, claim, result, ms);
 }
@@ -201,6 +218,7 @@ ProcessOutcome Processor::RecordDiscoveryOutcome(pqxx::connection& conn, const C
                                                  Result<StageOutput>& result, std::int64_t ms) {
   pqxx::work txn(conn);
   std::string summary;
+  const char* kind = "done";
   if (result.ok()) {
     auto inserted = store::RecordDiscovery(txn, cmd.job_id, result->discovered);
     // Position in the listing as RecordDiscovery numbered it (first occurrence of an id).
@@ -233,16 +251,18 @@ ProcessOutcome Processor::RecordDiscoveryOutcome(pqxx::connection& conn, const C
   } else if (result.error().transient() && cmd.attempt < config_.max_attempts) {
     const auto delay = RetryDelay(config_, cmd.attempt);
     EnqueueRetry(txn, cmd, cmd.attempt + 1, delay);
+    kind = "retried";
     summary = "retry " + std::to_string(cmd.attempt + 1) + "/" +
               std::to_string(config_.max_attempts) + " in " + FormatDelay(delay) + ": " +
               result.error().ToString();
   } else {
+    kind = "failed";
     store::FailJob(txn, cmd.job_id, result.error());
     EmitJobCompleted(txn, cmd, claim);  // state "failed" (we hold the claim: it was running)
     summary = "job failed: " + result.error().ToString();
   }
   txn.commit();
-  return {Disposition::kAck, summary};
+  return {Disposition::kAck, summary, kind};
 }
 
 ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Command& cmd,
@@ -250,6 +270,7 @@ ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Comma
                                              std::int64_t ms) {
   pqxx::work txn(conn);
   std::string summary;
+  const char* kind = "done";
   if (result.ok()) {
     store::StageDone done;
     done.next_stage = protocol::NextStage(cmd.stage);
@@ -257,7 +278,8 @@ ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Comma
     done.audio_path = result->audio_path;
     if (!store::CompleteVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, done)) {
       txn.abort();
-      return {Disposition::kAck, "duplicate: another delivery already finished this stage"};
+      return {Disposition::kAck, "duplicate: another delivery already finished this stage",
+              "duplicate"};
     }
     if (auto type = protocol::StageCompletedEvent(cmd.stage)) {
       EmitEvent(txn, *type, cmd, claim, StageEventData(cmd.stage, result->event_data, ms));
@@ -279,13 +301,16 @@ ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Comma
     const auto delay = RetryDelay(config_, claim.attempts);
     if (!store::RetryVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, result.error())) {
       txn.abort();
-      return {Disposition::kAck, "duplicate: another delivery already settled this stage"};
+      return {Disposition::kAck, "duplicate: another delivery already settled this stage",
+              "duplicate"};
     }
     EnqueueRetry(txn, cmd, claim.attempts + 1, delay);
+    kind = "retried";
     summary = "retry " + std::to_string(claim.attempts + 1) + "/" +
               std::to_string(config_.max_attempts) + " in " + FormatDelay(delay) + ": " +
               result.error().ToString();
   } else {
+    kind = "failed";
     const auto& error = result.error();
     if (store::FailVideo(txn, cmd.job_id, cmd.video_id, cmd.stage, error)) {
       EmitEvent(txn, EventType::kVideoFailed, cmd, claim,
@@ -301,7 +326,7 @@ ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Comma
               (job_state ? ", job " + *job_state : std::string());
   }
   txn.commit();
-  return {Disposition::kAck, summary};
+  return {Disposition::kAck, summary, kind};
 }
 
 }  // namespace chansum::stage

@@ -19,8 +19,10 @@
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/json_api.hpp"
 #include "chansum/kafka/config.hpp"
+#include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/amqp_sink.hpp"
 #include "chansum/outbox/kafka_sink.hpp"
+#include "chansum/outbox/metrics.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pg/migrate.hpp"
@@ -131,6 +133,53 @@ class Exchange {
   bool closed_ = false;
 };
 
+// The runner's counters on /metrics, one child per stage looked up once.
+struct StageMetrics {
+  explicit StageMetrics(const std::string& stage) {
+    auto& r = metrics::Registry::Default();
+    consumed = &r.AddCounter("chansum_stage_messages_consumed_total",
+                             "Commands delivered to this process by RabbitMQ, by stage.", {"stage"})
+                    .Labels({stage});
+    acked = &r.AddCounter("chansum_stage_messages_acked_total",
+                          "Commands acked after their outcome was committed, by stage.", {"stage"})
+                 .Labels({stage});
+    requeued = &r.AddCounter("chansum_stage_messages_requeued_total",
+                             "Commands nacked back to the queue (nothing could be recorded, or "
+                             "shutdown), by stage.",
+                             {"stage"})
+                    .Labels({stage});
+    retried = &r.AddCounter("chansum_stage_messages_retried_total",
+                            "Commands whose transient failure scheduled a delayed retry, by stage.",
+                            {"stage"})
+                   .Labels({stage});
+    dead_lettered = &r.AddCounter("chansum_stage_messages_dead_lettered_total",
+                                  "Malformed or misrouted commands this process sent to "
+                                  "<queue>.dlq, by stage.",
+                                  {"stage"})
+                         .Labels({stage});
+    outcomes = &r.AddCounter("chansum_stage_outcomes_total",
+                             "Processed commands by stage and outcome (done, retried, failed, "
+                             "skipped, duplicate, dead_lettered, requeued).",
+                             {"stage", "outcome"});
+    in_flight = &r.AddGauge("chansum_stage_in_flight",
+                            "Deliveries held by this process (queued for or being worked on by a "
+                            "worker), by stage.",
+                            {"stage"})
+                     .Labels({stage});
+    workers =
+        &r.AddGauge("chansum_stage_workers", "Worker threads (the stage's concurrency).", {"stage"})
+             .Labels({stage});
+  }
+  metrics::Counter* consumed;
+  metrics::Counter* acked;
+  metrics::Counter* requeued;
+  metrics::Counter* retried;
+  metrics::Counter* dead_lettered;
+  metrics::Family<metrics::Counter>* outcomes;
+  metrics::Gauge* in_flight;
+  metrics::Gauge* workers;
+};
+
 struct Health {
   std::atomic<bool> amqp_ok{false};
   std::atomic<int> pg_workers_ok{0};
@@ -150,7 +199,7 @@ std::unique_ptr<pqxx::connection> ConnectWithRetry(const pg::PgConfig& config, c
 
 void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
                 const pg::PgConfig& pg_config, docstore::DocStore* docs, Exchange& exchange,
-                Health& health) {
+                Health& health, StageMetrics& stage_metrics) {
   Processor processor(config, make_handler(), docs, [] { return StopSignal::Requested(); });
   // Connect before the first message arrives, so readiness reflects the database.
   std::unique_ptr<pqxx::connection> conn = ConnectWithRetry(pg_config, "worker");
@@ -165,6 +214,9 @@ void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
     if (conn) {
       auto outcome = processor.Process(*conn, work->body);
       done.disposition = outcome.disposition;
+      stage_metrics.outcomes->Labels({config.service, outcome.kind}).Inc();
+      if (std::string_view(outcome.kind) == "retried") stage_metrics.retried->Inc();
+      if (std::string_view(outcome.kind) == "dead_lettered") stage_metrics.dead_lettered->Inc();
       if (outcome.disposition == Disposition::kRequeue) {
         if (!conn->is_open()) {
           health.pg_workers_ok.fetch_sub(1);
@@ -328,10 +380,16 @@ int RunStageService(const StageDefinition& def) {
   }
 
   Exchange exchange;
+  StageMetrics stage_metrics(service);
+  stage_metrics.workers->Set(config.concurrency);
+  const int in_flight_collector = metrics::Registry::Default().AddCollector(
+      [&] { stage_metrics.in_flight->Set(exchange.InFlight()); });
+  const int backlog_collector = outbox::RegisterBacklogMetrics(RelayConnector(pg_config));
   std::vector<std::thread> workers;
   for (int i = 0; i < config.concurrency; ++i) {
-    workers.emplace_back(
-        [&] { WorkerLoop(config, make_handler, pg_config, docs.get(), exchange, health); });
+    workers.emplace_back([&] {
+      WorkerLoop(config, make_handler, pg_config, docs.get(), exchange, health, stage_metrics);
+    });
   }
 
   // The AMQP I/O thread: this one. It owns the consumer connection, keeps heartbeats serviced by
@@ -349,12 +407,13 @@ int RunStageService(const StageDefinition& def) {
   auto settle = [&] {
     for (const auto& d : exchange.TakeDone()) {
       if (!consumer || d.generation != generation) continue;
-      Status st = d.disposition == Disposition::kAck ? consumer->Ack(d.tag)
-                                                     : consumer->Nack(d.tag, /*requeue=*/true);
+      const bool ack = d.disposition == Disposition::kAck;
+      Status st = ack ? consumer->Ack(d.tag) : consumer->Nack(d.tag, /*requeue=*/true);
       if (!st.ok()) {
         drop_consumer(st.error().message);
         return;
       }
+      (ack ? stage_metrics.acked : stage_metrics.requeued)->Inc();
     }
   };
   while (!StopSignal::Requested()) {
@@ -390,6 +449,7 @@ int RunStageService(const StageDefinition& def) {
       continue;
     }
     if (delivery->has_value()) {
+      stage_metrics.consumed->Inc();
       exchange.PushWork(Work{generation, (*delivery)->delivery_tag, std::move((*delivery)->body)});
     }
   }
@@ -399,7 +459,9 @@ int RunStageService(const StageDefinition& def) {
   // the outcome rows written by the last workers are published too.
   spdlog::info("stopping: {} deliveries in flight", exchange.InFlight());
   for (const auto& w : exchange.TakeUnstarted()) {
-    if (consumer && w.generation == generation) (void)consumer->Nack(w.tag, /*requeue=*/true);
+    if (consumer && w.generation == generation && consumer->Nack(w.tag, /*requeue=*/true).ok()) {
+      stage_metrics.requeued->Inc();
+    }
   }
   exchange.Close();
   for (auto& t : workers) t.join();
@@ -415,6 +477,8 @@ int RunStageService(const StageDefinition& def) {
     health_server->stop();
     health_thread.join();
   }
+  metrics::Registry::Default().RemoveCollector(in_flight_collector);
+  metrics::Registry::Default().RemoveCollector(backlog_collector);
   spdlog::info("stopped cleanly");
   return 0;
 }

@@ -33,13 +33,24 @@ struct ServerOptions {
   bool log_requests_at_info = true;  // else debug
 };
 
-// set_tcp_nodelay, payload limit, JSON error handler (404/405/413/...), exception handler and
-// request log.
+// set_tcp_nodelay, payload limit, JSON error handler (404/405/413/...), exception handler,
+// request log and request metrics (chansum_http_requests_total{method,route,status} and
+// chansum_http_request_duration_seconds{method,route}, timed from a pre-routing handler: a caller
+// that replaces the pre-routing handler loses the latency histogram, not the counter).
 void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options = {});
 
 // Readiness: {"ready": bool, "checks": {"postgres": true, ...}}.
 using ReadinessProbe = std::function<nlohmann::json()>;
-// GET /healthz (always 200 while the process serves) and GET /readyz (200 or 503 from `probe`).
+// GET /healthz (always 200 while the process serves), GET /readyz (200 or 503 from `probe`) and
+// GET /metrics (AddMetricsRoute).
 void AddHealthRoutes(httplib::Server& server, ReadinessProbe probe);
+
+// GET /metrics: metrics::Registry::Default() in the Prometheus text format 0.0.4.
+void AddMetricsRoute(httplib::Server& server);
+
+// The route label of a request path for metrics: every second segment is taken for an id
+// ("/jobs/3f2a/retry" -> "/jobs/{id}/retry", "/videos/abc/summary" -> "/videos/{id}/summary"),
+// which keeps the label set bounded. Paths no route matched are labelled "unmatched".
+[[nodiscard]] std::string RouteLabel(const std::string& path);
 
 }  // namespace chansum::http

@@ -22,6 +22,8 @@ enum class Disposition {
 struct ProcessOutcome {
   Disposition disposition = Disposition::kAck;
   std::string summary;  // one line for the log: "done", "retry 2/5 in 1.8s: ...", ...
+  // For metrics: done | retried | failed | skipped | duplicate | dead_lettered | requeued.
+  const char* kind = "done";
 };
 
 // The data of the event that ends `stage` (video.downloaded, audio.extracted, ...): the contract's

@@ -29,22 +29,32 @@ bool ServiceSet::Start(const std::vector<std::string>& stages) {
   names.insert(names.end(), stages.begin(), stages.end());
   for (const auto& name : names) {
     auto svc_env = env;
+    // "transcription#2": a second instance of transcription (same queues, its own port and log).
+    const std::string service = name.substr(0, name.find('#'));
+    for (const auto& [k, v] : extra_env) {
+      if (k.rfind(service + ":", 0) == 0) svc_env[k.substr(service.size() + 1)] = v;
+      if (k.find(':') == std::string::npos) svc_env[k] = v;
+    }
     int port = api_port;
-    if (name == "analytics") {
+    if (service == "analytics") {
       port = testing::FreePort();
       svc_env["ANALYTICS_HTTP_PORT"] = std::to_string(port);
     } else if (name != "orchestrator") {
       port = testing::FreePort();
       svc_env["HEALTH_PORT"] = std::to_string(port);
     }
-    if (name == "event_logger") svc_env["AUDIT_LOG_DIR"] = AuditLogDir().string();
+    if (service == "event_logger") svc_env["AUDIT_LOG_DIR"] = AuditLogDir().string();
     ports[name] = port;
-    std::string bin = std::string(CHANSUM_BIN_DIR) + "/chansum-" + name;
+    std::string bin = std::string(CHANSUM_BIN_DIR) + "/chansum-" + service;
     for (auto& c : bin) {
       if (c == '_') c = '-';
     }
+    std::string log_name = name;
+    for (auto& c : log_name) {
+      if (c == '#') c = '-';
+    }
     children.push_back(std::make_unique<testing::ChildProcess>(std::vector<std::string>{bin},
-                                                               svc_env, dir / (name + ".log")));
+                                                               svc_env, dir / (log_name + ".log")));
     ready_ports.emplace_back(name, port);
   }
   for (const auto& [name, port] : ready_ports) {

@@ -19,8 +19,11 @@ struct ServiceSet {
   int api_port = 0;
   std::map<std::string, int> ports;  // service name -> its HTTP port (API, analytics or health)
   std::vector<std::unique_ptr<testing::ChildProcess>> children;
+  // Extra environment: "NAME" for every service, "<service>:NAME" for one service's instances.
+  std::map<std::string, std::string> extra_env;
 
-  // Starts the orchestrator and the given stages; waits until each reports ready.
+  // Starts the orchestrator and the given stages ("<stage>#<n>" starts another instance of a
+  // stage, e.g. "transcription#2"); waits until each reports ready.
   // Returns false (with a test failure carrying the logs) when one does not become ready.
   bool Start(const std::vector<std::string>& stages);
   void Stop();

@@ -14,6 +14,8 @@
 #include "chansum/amqp/topology.hpp"
 #include "chansum/common/logging.hpp"
 #include "chansum/common/signals.hpp"
+#include "chansum/http/json_api.hpp"
+#include "chansum/metrics/metrics.hpp"
 
 namespace chansum::event_logger {
 namespace {
@@ -253,6 +255,29 @@ int RunEventLoggerService() {
       config.prefetch, config.amqp.Redacted());
 
   EventLogger logger(config);
+  // /metrics: the logger's counters, brought up to date on each scrape.
+  auto& events = metrics::Registry::Default().AddCounter(
+      "chansum_event_logger_events_total",
+      "Events consumed by event_logger, by result (written, duplicate, rejected).", {"result"});
+  auto& acked = metrics::Registry::Default()
+                    .AddCounter("chansum_event_logger_acked_total",
+                                "Deliveries acked (written and fsynced, or duplicates).")
+                    .Labels({});
+  struct Seen {
+    std::uint64_t written = 0, duplicates = 0, rejected = 0, acked = 0;
+  };
+  auto seen = std::make_shared<Seen>();
+  const auto catch_up = [](metrics::Counter& c, std::uint64_t now, std::uint64_t& last) {
+    if (now > last) c.Inc(static_cast<double>(now - last));
+    last = now;
+  };
+  const int stats_collector = metrics::Registry::Default().AddCollector([&, seen] {
+    const auto& s = logger.stats();
+    catch_up(events.Labels({"written"}), s.written.load(), seen->written);
+    catch_up(events.Labels({"duplicate"}), s.duplicates.load(), seen->duplicates);
+    catch_up(events.Labels({"rejected"}), s.rejected.load(), seen->rejected);
+    catch_up(acked, s.acked.load(), seen->acked);
+  });
   std::unique_ptr<httplib::Server> health;
   std::thread health_thread;
   if (config.health_port > 0) {
@@ -272,6 +297,7 @@ int RunEventLoggerService() {
       res.status = ready ? 200 : 503;
       res.set_content(body.dump(), "application/json");
     });
+    http::AddMetricsRoute(*health);
     if (!health->bind_to_port(config.health_addr.c_str(), config.health_port)) {
       spdlog::critical("health endpoint: cannot listen on {}:{}", config.health_addr,
                        config.health_port);
@@ -286,6 +312,7 @@ int RunEventLoggerService() {
     health->stop();
     health_thread.join();
   }
+  metrics::Registry::Default().RemoveCollector(stats_collector);
   spdlog::info("stopped cleanly");
   return 0;
 }

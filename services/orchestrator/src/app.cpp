@@ -14,8 +14,10 @@
 #include "chansum/common/signals.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/kafka/config.hpp"
+#include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/amqp_sink.hpp"
 #include "chansum/outbox/kafka_sink.hpp"
+#include "chansum/outbox/metrics.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pg/pg.hpp"
@@ -155,6 +157,8 @@ int Main() {
     }
   });
 
+  // GET /metrics: the outbox backlog next to the HTTP metrics (libs/http).
+  const int backlog_collector = outbox::RegisterBacklogMetrics(connect);
   httplib::Server server;
   RegisterRoutes(server, deps);
   std::thread stopper([&] {
@@ -174,6 +178,7 @@ int Main() {
   relay_stop = true;
   relay.join();
   kafka_relay.join();
+  metrics::Registry::Default().RemoveCollector(backlog_collector);
   spdlog::info("stopped cleanly");
   return listened ? 0 : 1;
 }

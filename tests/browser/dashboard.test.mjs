@@ -109,6 +109,7 @@ function mongoUriWithDb(uri, db) {
 }
 
 let apiBase;
+let serviceEnv;  // the environment every service of this run gets
 let demoBase;
 let browser;  // a persistent context on a fresh user-data-dir
 let page;
@@ -131,7 +132,7 @@ async function startEverything() {
   // Orchestrator + the five stages, like tests/e2e ServiceSet.
   const apiPort = await freePort();
   apiBase = 'http://127.0.0.1:' + apiPort;
-  const env = {
+  const env = serviceEnv = {
     MONGO_URI: mongoUriWithDb(process.env.MONGO_URI, 'browser_' + suffix),
     QUEUE_PREFIX: 'browser-' + suffix + '.',
     MEDIA_DIR: path.join(workDir, 'media'),
@@ -394,6 +395,55 @@ describe('dashboard', {timeout: 300000}, () => {
     assert.ok(job.error, 'the API has no error for the failed job');
     assert.ok(text.includes(job.error), 'page shows "' + text + '", API says "' + job.error + '"');
     await shot('bad-channel-job');
+  });
+
+  test('asks for the API token on a 401 and keeps it', async (t) => {
+    // A second orchestrator of this run with API_TOKEN set (own queue prefix, no stages needed).
+    const port = await freePort();
+    const base = 'http://127.0.0.1:' + port;
+    const token = 'browser-token-' + suffix;
+    start('orchestrator_token', [path.join(binDir, 'chansum-orchestrator')],
+          Object.assign({}, serviceEnv, {HTTP_PORT: String(port), API_TOKEN: token,
+                                         QUEUE_PREFIX: 'browser-token-' + suffix + '.'}));
+    await waitFor(() => httpOk(base + '/readyz'), 60000, 'the orchestrator with API_TOKEN')
+        .catch((e) => { throw new Error(e.message + '\n' + logTail('orchestrator_token')); });
+    const probe = await fetch(base + '/jobs');
+    if (probe.status !== 401) {
+      t.skip('this orchestrator does not check API_TOKEN yet');
+      return;
+    }
+    // The page and its files need no token (another port: another origin, empty localStorage).
+    await page.goto(base + '/');
+    const dialog = page.getByRole('dialog', {name: 'API token needed'});
+    await dialog.waitFor();
+    await page.getByLabel('API token', {exact: true}).fill(token);
+    await shot('token-dialog');
+    await page.getByRole('button', {name: 'Save token'}).click();
+    await dialog.waitFor({state: 'hidden'});
+    await page.locator('#jobs-list[aria-busy="false"]').waitFor();
+    assert.equal(await page.locator('#jobs-status').getAttribute('class'), 'muted',
+                 'jobs list error: ' + await page.locator('#jobs-status').textContent());
+    assert.equal(await page.evaluate(() => localStorage.getItem('chansum.apiToken')), token);
+    // Kept: a reload asks nothing and the list loads with the stored token.
+    await page.reload();
+    await page.locator('#jobs-list[aria-busy="false"]').waitFor();
+    assert.equal(await dialog.isVisible(), false);
+    assert.equal(await page.locator('#jobs-status').getAttribute('class'), 'muted');
+    // Forgotten: the next load asks again; declining leaves a clear error.
+    await page.getByRole('button', {name: 'Forget API token'}).click();
+    await page.reload();
+    await dialog.waitFor();
+    await page.getByRole('button', {name: 'Cancel', exact: true}).click();
+    await page.locator('#jobs-status.error').waitFor();
+    assert.match(await page.locator('#jobs-status').textContent(), /Could not load jobs: .+/);
+    // No more prompts; the header offers the dialog again.
+    const enter = page.getByRole('button', {name: 'Enter API token'});
+    await enter.click();
+    await dialog.waitFor();
+    await page.getByLabel('API token', {exact: true}).fill(token);
+    await page.getByRole('button', {name: 'Save token'}).click();
+    await page.locator('#jobs-list[aria-busy="false"]').waitFor();
+    assert.equal(await page.locator('#jobs-status').getAttribute('class'), 'muted');
   });
 
   test('no script errors on any page', () => {

@@ -94,13 +94,20 @@
     try { return localStorage.getItem(TOKEN_KEY) || ''; } catch { return ''; }
   }
 
+  let tokenDeclined = false;  // the user cancelled the dialog: no more automatic prompts
+
+  // Header button: "Forget API token" while one is stored; "Enter API token" after a declined
+  // prompt.
   function updateTokenButton() {
-    document.getElementById('token-button').hidden = !token();
+    const button = document.getElementById('token-button');
+    button.hidden = !token() && !tokenDeclined;
+    button.textContent = token() ? 'Forget API token' : 'Enter API token';
   }
 
   let tokenPrompt = null;  // one dialog at a time, shared by concurrent 401s
   function askToken(reason) {
     if (tokenPrompt) return tokenPrompt;
+    if (tokenDeclined) return Promise.resolve(false);
     const dialog = document.getElementById('token-dialog');
     const input = document.getElementById('token-input');
     document.getElementById('token-reason').textContent = reason;
@@ -110,9 +117,12 @@
         tokenPrompt = null;
         if (dialog.returnValue === 'save' && input.value.trim()) {
           try { localStorage.setItem(TOKEN_KEY, input.value.trim()); } catch { /* private mode */ }
+          tokenDeclined = false;
           updateTokenButton();
           resolve(true);
         } else {
+          tokenDeclined = true;
+          updateTokenButton();
           resolve(false);
         }
       }, {once: true});
@@ -769,10 +779,15 @@
   }
 
   // ------------------------------------------------------------------ start
-  document.getElementById('token-button').addEventListener('click', () => {
-    try { localStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
-    updateTokenButton();
-    announce('API token forgotten.');
+  document.getElementById('token-button').addEventListener('click', async () => {
+    if (token()) {
+      try { localStorage.removeItem(TOKEN_KEY); } catch { /* ignore */ }
+      updateTokenButton();
+      announce('API token forgotten.');
+      return;
+    }
+    tokenDeclined = false;
+    if (await askToken('Enter the API token this server expects.')) route();
   });
   updateTokenButton();
   window.addEventListener('hashchange', route);

@@ -1,5 +1,7 @@
 #include "e2e_env.hpp"
 
+#include <stdexcept>
+
 #include <gtest/gtest.h>
 
 namespace chansum::e2e {
@@ -10,7 +12,7 @@ bool ServiceSet::Start(const std::vector<std::string>& stages) {
   api_port = testing::FreePort();
   // A database of its own in the document store, so transcripts from earlier runs (which the
   // transcription stage would reuse) never stand in for this run's work.
-  std::string mongo_uri = testing::RequireEnv("MONGO_URI");
+  mongo_uri = testing::RequireEnv("MONGO_URI");
   const auto slash = mongo_uri.find('/', mongo_uri.find("://") + 3);
   const auto query = mongo_uri.find('?');
   mongo_uri = mongo_uri.substr(0, slash) + "/e2e_" + testing::RandomSuffix() +
@@ -25,9 +27,9 @@ bool ServiceSet::Start(const std::vector<std::string>& stages) {
       {"RETRY_MAX_DELAY", "2s"},
   };
   std::vector<std::pair<std::string, int>> ready_ports;
-  std::vector<std::string> names = {"orchestrator"};
-  names.insert(names.end(), stages.begin(), stages.end());
-  for (const auto& name : names) {
+  std::vector<std::string> all = {"orchestrator"};
+  all.insert(all.end(), stages.begin(), stages.end());
+  for (const auto& name : all) {
     auto svc_env = env;
     // "transcription#2": a second instance of transcription (same queues, its own port and log).
     const std::string service = name.substr(0, name.find('#'));
@@ -45,16 +47,9 @@ bool ServiceSet::Start(const std::vector<std::string>& stages) {
     }
     if (service == "event_logger") svc_env["AUDIT_LOG_DIR"] = AuditLogDir().string();
     ports[name] = port;
-    std::string bin = std::string(CHANSUM_BIN_DIR) + "/chansum-" + service;
-    for (auto& c : bin) {
-      if (c == '_') c = '-';
-    }
-    std::string log_name = name;
-    for (auto& c : log_name) {
-      if (c == '#') c = '-';
-    }
-    children.push_back(std::make_unique<testing::ChildProcess>(std::vector<std::string>{bin},
-                                                               svc_env, dir / (log_name + ".log")));
+    envs_[name] = std::move(svc_env);
+    names.push_back(name);
+    children.push_back(Spawn(name));
     ready_ports.emplace_back(name, port);
   }
   for (const auto& [name, port] : ready_ports) {
@@ -82,6 +77,64 @@ void ServiceSet::Stop() {
         << c->LogTail(2000);
   }
   children.clear();
+  names.clear();
+}
+
+std::unique_ptr<testing::ChildProcess> ServiceSet::Spawn(const std::string& name) {
+  const std::string service = name.substr(0, name.find('#'));
+  std::vector<std::string> argv;
+  if (auto it = commands.find(service); it != commands.end()) {
+    argv = it->second;
+  } else {
+    std::string bin = std::string(CHANSUM_BIN_DIR) + "/chansum-" + service;
+    for (auto& c : bin) {
+      if (c == '_') c = '-';
+    }
+    argv = {bin};
+  }
+  std::string log_name = name;
+  for (auto& c : log_name) {
+    if (c == '#') c = '-';
+  }
+  return std::make_unique<testing::ChildProcess>(argv, envs_.at(name), dir / (log_name + ".log"));
+}
+
+std::size_t ServiceSet::IndexOf(const std::string& name) const {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return i;
+  }
+  throw std::out_of_range("no service " + name);
+}
+
+void ServiceSet::Kill(const std::string& name) { children[IndexOf(name)]->Kill(); }
+
+void ServiceSet::Respawn(const std::string& name) {
+  auto& child = children[IndexOf(name)];
+  child->Kill();  // no-op when it is already gone
+  child = Spawn(name);
+}
+
+std::vector<std::string> ServiceSet::Supervise() {
+  std::vector<std::string> restarted;
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    if (!children[i]->Running()) {
+      restarted.push_back(names[i]);
+      children[i] = Spawn(names[i]);
+    }
+  }
+  return restarted;
+}
+
+bool ServiceSet::WaitReady(const std::string& name, std::chrono::seconds timeout) {
+  httplib::Client client("127.0.0.1", ports.at(name));
+  client.set_connection_timeout(1);
+  client.set_read_timeout(5);
+  return testing::WaitFor(
+      [&] {
+        auto res = client.Get("/readyz");
+        return res && res->status == 200;
+      },
+      timeout);
 }
 
 httplib::Client ServiceSet::Client(const std::string& service) const {

@@ -1,6 +1,7 @@
 #pragma once
 // Starts the real service binaries for an end-to-end test, isolated from anything else on the
 // same stack by a unique queue prefix, media dir and ports.
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -18,7 +19,13 @@ struct ServiceSet {
   std::string queue_prefix;
   int api_port = 0;
   std::map<std::string, int> ports;  // service name -> its HTTP port (API, analytics or health)
+  std::string mongo_uri;             // the run's own document store database
   std::vector<std::unique_ptr<testing::ChildProcess>> children;
+  std::vector<std::string> names;  // service name of each child
+
+  // Set before Start: a service's argv instead of <bin>/chansum-<name> (e.g. the instant
+  // stages; keyed by service, not instance).
+  std::map<std::string, std::vector<std::string>> commands;
   // Extra environment: "NAME" for every service, "<service>:NAME" for one service's instances.
   std::map<std::string, std::string> extra_env;
 
@@ -27,10 +34,23 @@ struct ServiceSet {
   // Returns false (with a test failure carrying the logs) when one does not become ready.
   bool Start(const std::vector<std::string>& stages);
   void Stop();
+  // Fault injection: SIGKILL one service (no grace), and start it again like a supervisor would
+  // (same argv, environment and log file, appended).
+  void Kill(const std::string& name);
+  void Respawn(const std::string& name);
+  // Starts again every service that exited without Kill (a crash); returns their names.
+  std::vector<std::string> Supervise();
+  // True once the service answers GET /readyz with 200 within `timeout`.
+  bool WaitReady(const std::string& name, std::chrono::seconds timeout);
   [[nodiscard]] httplib::Client Api() const;
   [[nodiscard]] httplib::Client Client(const std::string& service) const;
   [[nodiscard]] std::filesystem::path AuditLogDir() const { return dir / "audit"; }
   [[nodiscard]] std::string Logs() const;
+
+ private:
+  std::unique_ptr<testing::ChildProcess> Spawn(const std::string& name);
+  std::size_t IndexOf(const std::string& name) const;
+  std::map<std::string, std::map<std::string, std::string>> envs_;
 };
 
 }  // namespace chansum::e2e

@@ -11,12 +11,15 @@
 #include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/events.hpp"
 #include "chansum/outbox/outbox.hpp"
+#include "chansum/store/live.hpp"
 
 namespace chansum::stage {
 namespace {
 
 using protocol::Command;
 using protocol::Stage;
+
+constexpr std::chrono::milliseconds kCancelCheckInterval{1000};
 
 std::string FormatDelay(std::chrono::milliseconds d) {
   char buf[32];
@@ -198,10 +201,34 @@ ProcessOutcome Processor::Handle(pqxx::connection& conn, const Command& cmd) {
     txn.commit();
   }
   if (claim.outcome != store::Begin::kProceed) {
+    if (claim.outcome == store::Begin::kJobClosed && cmd.stage != Stage::kDiscovery) {
+      // A video of a cancelled job still pending (e.g. discovery raced the cancel): skipped.
+      pqxx::work txn(conn);
+      store::SkipVideoOfCancelledJob(txn, cmd.job_id, cmd.video_id);
+      txn.commit();
+    }
     return {Disposition::kAck, std::string("skipped: ") + store::ToString(claim.outcome),
             "skipped"};
   }
-  StageContext ctx{claim, config_.media_dir, docs_, should_stop_};
+  // Cancellation: checked on this worker's own connection (the handler runs in this thread and
+  // holds no transaction), at most once a second however often the handler asks.
+  bool cancelled = false;
+  auto next_check = std::chrono::steady_clock::now();
+  auto is_cancelled = [&]() {
+    if (cancelled || std::chrono::steady_clock::now() < next_check) return cancelled;
+    next_check = std::chrono::steady_clock::now() + kCancelCheckInterval;
+    try {
+      pqxx::work txn(conn);
+      cancelled = store::IsJobCancelled(txn, cmd.job_id, /*lock=*/false);
+      txn.commit();
+    } catch (const std::exception& e) {
+      spdlog::debug("cancel check failed: {}", e.what());  // the outcome's record will tell
+    }
+    return cancelled;
+  };
+  StageContext ctx{claim, config_.media_dir, docs_,
+                   [&] { return (should_stop_ && should_stop_()) || is_cancelled(); },
+                   is_cancelled};
   const auto started = std::chrono::steady_clock::now();
   auto result = handler_(cmd, ctx);
   const auto took = std::chrono::steady_clock::now() - started;
@@ -209,6 +236,10 @@ ProcessOutcome Processor::Handle(pqxx::connection& conn, const Command& cmd) {
   HandlerDurations()
       .Labels({config_.service, result.ok() ? "ok" : "error"})
       .Observe(std::chrono::duration<double>(took).count());
+  if (cancelled) {
+    // The cancel marked the job and its unfinished videos; nothing of this work is recorded.
+    return {Disposition::kAck, "stopped after " + std::to_string(ms) + " ms: job cancelled"};
+  }
   return cmd.stage == Stage::kDiscovery ? RecordDiscoveryOutcome(conn, cmd, claim, result, ms)
                                         : RecordVideoOutcome(conn, cmd, claim, result, ms);
 }
@@ -217,6 +248,12 @@ ProcessOutcome Processor::RecordDiscoveryOutcome(pqxx::connection& conn, const C
                                                  const store::Claim& claim,
                                                  Result<StageOutput>& result, std::int64_t ms) {
   pqxx::work txn(conn);
+  // The job row locked first: a cancel that committed meanwhile wins, one that comes later waits
+  // and then skips the videos recorded here.
+  if (store::IsJobCancelled(txn, cmd.job_id, /*lock=*/true)) {
+    txn.abort();
+    return {Disposition::kAck, "skipped: job cancelled during discovery"};
+  }
   std::string summary;
   const char* kind = "done";
   if (result.ok()) {

@@ -183,6 +183,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   server.Get(R"(/videos/([^/]+)/transcript)", document("transcripts", "transcript"));
   server.Get(R"(/videos/([^/]+)/summary)", document("summaries", "summary"));
   RegisterDashboardRoutes(server, deps);
+  RegisterLiveRoutes(server, deps);
 }
 
 }  // namespace chansum::orchestrator

@@ -10,6 +10,7 @@
 #include <pqxx/pqxx>
 
 #include "chansum/common/result.hpp"
+#include "routes_live.hpp"
 
 namespace chansum::docstore {
 class DocStore;
@@ -30,6 +31,7 @@ struct ApiDeps {
   docstore::DocStore* docs = nullptr;
   std::string queue_prefix;
   std::function<nlohmann::json()> readiness;  // {"ready": bool, "checks": {...}}
+  LiveOptions live;                           // GET /jobs/{id}/events
 };
 
 // A validated POST /jobs body.

@@ -22,6 +22,7 @@
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pg/pg.hpp"
 #include "chansum/protocol/events.hpp"
+#include "chansum/store/live.hpp"
 #include "chansum/store/store.hpp"
 
 namespace chansum::orchestrator {
@@ -32,6 +33,8 @@ struct OrchestratorConfig {
   int db_pool_size = 8;
   std::string queue_prefix;
   int delivery_limit = outbox::kDefaultDeliveryLimit;
+  LiveOptions live;
+  int job_changes_retention_hours = 24;
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -41,6 +44,11 @@ struct OrchestratorConfig {
     c.queue_prefix = env.String("QUEUE_PREFIX", "");
     c.delivery_limit =
         static_cast<int>(env.Int("DELIVERY_LIMIT", outbox::kDefaultDeliveryLimit, 1, 1000));
+    c.live.heartbeat_seconds = static_cast<int>(env.Int("EVENTS_HEARTBEAT_SECONDS", 15, 1, 300));
+    c.live.poll_ms = static_cast<int>(env.Int("EVENTS_POLL_MS", 500, 50, 10000));
+    c.live.max_streams = static_cast<int>(env.Int("EVENTS_MAX_STREAMS", 64, 1, 1000));
+    c.job_changes_retention_hours =
+        static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, 24 * 365));
     return c;
   }
 };
@@ -98,6 +106,8 @@ int Main() {
       return Ok{};
     });
   };
+  deps.live = config.live;
+  deps.live.stopping = [] { return StopSignal::Requested(); };
   std::atomic<bool> amqp_ok{false};
   deps.readiness = [&]() {
     nlohmann::json checks;
@@ -159,6 +169,24 @@ int Main() {
 
   // GET /metrics: the outbox backlog next to the HTTP metrics (libs/http).
   const int backlog_collector = outbox::RegisterBacklogMetrics(connect);
+  // The live stream's change feed keeps JOB_CHANGES_RETENTION_HOURS (idempotent with several
+  // orchestrators).
+  std::thread changes_cleanup([&] {
+    auto next = std::chrono::steady_clock::now();
+    while (!StopSignal::WaitFor(std::chrono::seconds(1))) {
+      if (std::chrono::steady_clock::now() < next) continue;
+      next = std::chrono::steady_clock::now() + std::chrono::minutes(10);
+      auto deleted = pg::WithTransaction(pool, [&](pqxx::work& txn) {
+        return store::DeleteOldJobChanges(txn, config.job_changes_retention_hours);
+      });
+      if (!deleted.ok()) {
+        spdlog::warn("job_changes cleanup: {}", deleted.error().message);
+      } else if (*deleted > 0) {
+        spdlog::info("job_changes cleanup: deleted {} rows", *deleted);
+      }
+    }
+  });
+
   httplib::Server server;
   RegisterRoutes(server, deps);
   std::thread stopper([&] {
@@ -174,6 +202,7 @@ int Main() {
   }
   stopper.join();
   amqp_probe.join();
+  changes_cleanup.join();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the relay catch up
   relay_stop = true;
   relay.join();

@@ -30,7 +30,12 @@ struct StageContext {
   const store::Claim& claim;           // job options, video title, attempt number
   std::filesystem::path media_dir;     // MEDIA_DIR
   docstore::DocStore* docs = nullptr;  // set when the stage asked for the document store
-  std::function<bool()> should_stop;   // true once the service is shutting down
+  // True once the service is shutting down OR the job was cancelled: long handlers pass it to
+  // child processes (killed) and check it between chunks of work.
+  std::function<bool()> should_stop;
+  // True once the job was cancelled (POST /jobs/{id}/cancel); checked in PostgreSQL at most once a
+  // second. The runner then records nothing: the cancel already marked the video skipped.
+  std::function<bool()> cancelled;
 };
 
 struct StageOutput {

@@ -1,0 +1,159 @@
+#include "chansum/cli/api_client.hpp"
+
+#include <curl/curl.h>
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace chansum::cli {
+namespace {
+
+void GlobalInit() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
+using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+
+size_t AppendBody(char* data, size_t size, size_t n, void* user) {
+  static_cast<std::string*>(user)->append(data, size * n);
+  return size * n;
+}
+
+struct StreamState {
+  CURL* curl = nullptr;
+  const std::function<bool(const std::string&)>* on_data = nullptr;
+  std::string error_body;  // body of a non-200 answer
+  bool stopped = false;    // on_data asked to stop
+};
+
+size_t StreamBody(char* data, size_t size, size_t n, void* user) {
+  auto* st = static_cast<StreamState*>(user);
+  long status = 0;
+  curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &status);
+  if (status != 200) {
+    st->error_body.append(data, size * n);
+    return size * n;
+  }
+  if (!(*st->on_data)(std::string(data, size * n))) {
+    st->stopped = true;
+    return 0;  // aborts the transfer
+  }
+  return size * n;
+}
+
+SlistPtr Headers(const std::string& token, const std::vector<std::string>& extra) {
+  curl_slist* list = nullptr;
+  if (!token.empty()) list = curl_slist_append(list, ("Authorization: Bearer " + token).c_str());
+  for (const auto& h : extra) list = curl_slist_append(list, h.c_str());
+  return SlistPtr(list);
+}
+
+Error TransportError(CURLcode rc, const std::string& url) {
+  return Error::Transient("api_unreachable",
+                          "cannot reach the API at " + url + ": " + curl_easy_strerror(rc));
+}
+
+std::string ContentType(CURL* curl) {
+  char* ct = nullptr;
+  curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct);
+  return ct != nullptr ? std::string(ct) : std::string();
+}
+
+}  // namespace
+
+ApiClient::ApiClient(std::string base_url, std::string token)
+    : base_url_(std::move(base_url)), token_(std::move(token)) {
+  while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
+  GlobalInit();
+}
+
+Result<HttpResponse> ApiClient::Get(const std::string& path) const {
+  return Perform("GET", path, nullptr);
+}
+
+Result<HttpResponse> ApiClient::Post(const std::string& path, const std::string& json) const {
+  return Perform("POST", path, &json);
+}
+
+Result<HttpResponse> ApiClient::Perform(const std::string& method, const std::string& path,
+                                        const std::string* body) const {
+  CurlPtr curl(curl_easy_init());
+  if (!curl) return Error::Permanent("curl", "curl_easy_init failed");
+  const std::string url = base_url_ + path;
+  HttpResponse response;
+  std::vector<std::string> extra = {"Accept: application/json"};
+  if (body != nullptr) extra.emplace_back("Content-Type: application/json");
+  auto headers = Headers(token_, extra);
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 10L);
+  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);
+  if (method == "POST") {
+    curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body->c_str());
+    curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+  }
+  const CURLcode rc = curl_easy_perform(curl.get());
+  if (rc != CURLE_OK) return TransportError(rc, base_url_);
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  response.content_type = ContentType(curl.get());
+  return response;
+}
+
+Result<HttpResponse> ApiClient::Stream(const std::string& path, const std::string& last_event_id,
+                                       const std::function<bool(const std::string&)>& on_data,
+                                       long idle_timeout_s) const {
+  CurlPtr curl(curl_easy_init());
+  if (!curl) return Error::Permanent("curl", "curl_easy_init failed");
+  const std::string url = base_url_ + path;
+  std::vector<std::string> extra = {"Accept: text/event-stream"};
+  if (!last_event_id.empty()) extra.push_back("Last-Event-ID: " + last_event_id);
+  auto headers = Headers(token_, extra);
+  StreamState state;
+  state.curl = curl.get();
+  state.on_data = &on_data;
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 10L);
+  // Dead connection: less than one byte a second for idle_timeout_s (heartbeats keep it alive).
+  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, idle_timeout_s);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, StreamBody);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &state);
+  const CURLcode rc = curl_easy_perform(curl.get());
+  HttpResponse response;
+  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &response.status);
+  response.content_type = ContentType(curl.get());
+  response.body = std::move(state.error_body);
+  if (state.stopped) return response;
+  if (rc != CURLE_OK) return TransportError(rc, base_url_);
+  return response;
+}
+
+std::string ApiErrorMessage(const HttpResponse& response) {
+  auto j = nlohmann::json::parse(response.body, nullptr, false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    const auto& e = j["error"];
+    const std::string code = e.value("code", "");
+    const std::string message = e.value("message", "");
+    if (!message.empty()) return code.empty() ? message : code + ": " + message;
+  }
+  return "HTTP " + std::to_string(response.status);
+}
+
+}  // namespace chansum::cli

@@ -1,0 +1,63 @@
+// Command-line handling that needs no API: help, usage errors and their exit codes.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "chansum/cli/cli.hpp"
+
+namespace chansum::cli {
+namespace {
+
+struct Outcome {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Outcome RunCli(std::vector<std::string> args) {
+  std::ostringstream out, err;
+  // Port 1 on loopback: nothing listens, so an API call fails fast as unreachable.
+  const int code = Run(args, {{"CHANSUM_API", "http://127.0.0.1:1"}}, out, err, false);
+  return {code, out.str(), err.str()};
+}
+
+TEST(CliArgs, HelpEverywhere) {
+  auto main_help = RunCli({"--help"});
+  EXPECT_EQ(main_help.code, kExitOk);
+  for (const char* c :
+       {"submit", "watch", "jobs", "show", "transcript", "summary", "retry", "cancel"}) {
+    EXPECT_NE(main_help.out.find(c), std::string::npos) << c;
+    auto h = RunCli({c, "--help"});
+    EXPECT_EQ(h.code, kExitOk) << c;
+    EXPECT_EQ(h.out.rfind(std::string("Usage: chansum ") + c, 0), 0u) << h.out;
+  }
+}
+
+TEST(CliArgs, UsageErrorsExitTwoWithOneLine) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{},
+                                             {"frobnicate"},
+                                             {"submit"},
+                                             {"submit", "@a", "@b"},
+                                             {"submit", "@a", "--max-videos"},
+                                             {"submit", "@a", "--bogus"},
+                                             {"show", "x", "--watch"},
+                                             {"transcript", "v", "--format", "pdf"},
+                                             {"summary", "v", "--format=srt"},
+                                             {"submit", "@a", "--max-videos", "ten"},
+                                             {"jobs", "--watch=yes"}}) {
+    auto r = RunCli(args);
+    EXPECT_EQ(r.code, kExitUsage) << ::testing::PrintToString(args) << r.err;
+    EXPECT_EQ(r.err.rfind("chansum: ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
+TEST(CliArgs, UnreachableApiExitsFour) {
+  auto r = RunCli({"jobs"});
+  EXPECT_EQ(r.code, kExitUnavailable);
+  EXPECT_NE(r.err.find("cannot reach the API at http://127.0.0.1:1"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace chansum::cli

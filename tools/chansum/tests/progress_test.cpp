@@ -1,0 +1,96 @@
+#include "chansum/cli/progress.hpp"
+
+#include <gtest/gtest.h>
+
+namespace chansum::cli {
+namespace {
+
+using nlohmann::json;
+
+json Snapshot() {
+  return json::parse(R"({
+    "job_id": "j1", "channel": "@demo", "state": "running", "video_count": 4, "error": null,
+    "created_at": "2026-01-01T12:00:00.000Z", "started_at": "2026-01-01T12:00:00.000Z",
+    "finished_at": null,
+    "videos": [
+      {"video_id": "a", "title": "A", "stage": "summarization", "state": "done", "attempts": 1,
+       "last_error": null, "updated_at": "2026-01-01T12:00:20.000Z",
+       "timings": {"download": {"started_at": "2026-01-01T12:00:01.000Z"}}},
+      {"video_id": "b", "title": "B", "stage": "transcription", "state": "running", "attempts": 1,
+       "last_error": null, "updated_at": "2026-01-01T12:00:15.000Z", "timings": {}},
+      {"video_id": "c", "title": "C", "stage": "download", "state": "failed", "attempts": 5,
+       "last_error": "HTTP 404", "updated_at": "2026-01-01T12:00:05.000Z", "timings": {}},
+      {"video_id": "d", "title": "D", "stage": "download", "state": "pending", "attempts": 0,
+       "last_error": null, "updated_at": "2026-01-01T12:00:00.000Z", "timings": {}}
+    ]})");
+}
+
+TEST(Progress, ParsesApiTimestamps) {
+  auto t = ParseTimestamp("2026-01-01T00:00:01.500Z");
+  ASSERT_TRUE(t.has_value());
+  EXPECT_DOUBLE_EQ(*t, 1767225601.5);
+  EXPECT_FALSE(ParseTimestamp("yesterday").has_value());
+}
+
+TEST(Progress, FormatsDurations) {
+  EXPECT_EQ(FormatDuration(12.34), "12.3s");
+  EXPECT_EQ(FormatDuration(75.2), "1:15");
+  EXPECT_EQ(FormatDuration(3725), "1:02:05");
+}
+
+TEST(Progress, TalliesEachStageFromTheVideos) {
+  JobProgress p;
+  p.ApplySnapshot(Snapshot());
+  EXPECT_EQ(p.Total(), 4);
+  auto dl = p.Tally("download");
+  EXPECT_EQ(dl.passed, 2);  // a and b moved beyond it
+  EXPECT_EQ(dl.failed, 1);
+  auto tr = p.Tally("transcription");
+  EXPECT_EQ(tr.passed, 1);
+  EXPECT_EQ(tr.running, 1);
+  EXPECT_EQ(p.Tally("summarization").passed, 1);
+}
+
+TEST(Progress, EstimatesTimeLeftFromTheFinishRate) {
+  JobProgress p;
+  p.ApplySnapshot(Snapshot());
+  const double start = *ParseTimestamp("2026-01-01T12:00:00.000Z");
+  // 2 of 4 finished (a done, c failed) after 40 s: 2 left at 20 s each.
+  auto eta = p.EtaSeconds(start + 40);
+  ASSERT_TRUE(eta.has_value());
+  EXPECT_NEAR(*eta, 40.0, 0.01);
+}
+
+TEST(Progress, VideoEventsUpdateStateAndJobEventsEndIt) {
+  JobProgress p;
+  p.ApplySnapshot(Snapshot());
+  auto line = p.ApplyVideo(json::parse(
+      R"({"job_id":"j1","video_id":"b","stage":"summarization","state":"done","attempts":1,
+          "error":null,"updated_at":"2026-01-01T12:00:30.000Z",
+          "timings":{"download":{"started_at":"2026-01-01T12:00:02.000Z"}}})"));
+  EXPECT_NE(line.find("b "), std::string::npos);
+  EXPECT_NE(line.find("done"), std::string::npos);
+  EXPECT_NE(line.find("28.0s"), std::string::npos);
+  EXPECT_EQ(p.CountState("done"), 2);
+  EXPECT_FALSE(p.Terminal());
+  auto job = p.ApplyJob(json::parse(
+      R"({"job_id":"j1","state":"cancelled","video_count":4,"counts":{},
+          "finished_at":"2026-01-01T12:00:40.000Z"})"));
+  EXPECT_NE(job.find("cancelled"), std::string::npos);
+  EXPECT_TRUE(p.Terminal());
+  EXPECT_EQ(p.state(), "cancelled");
+  // Same state and counts again: no new line.
+  EXPECT_EQ(p.ApplyJob(json::parse(R"({"job_id":"j1","state":"cancelled","video_count":4})")), "");
+}
+
+TEST(Progress, RendersOneBarPerStage) {
+  JobProgress p;
+  p.ApplySnapshot(Snapshot());
+  const auto block = p.RenderBlock(*ParseTimestamp("2026-01-01T12:00:40.000Z"), 2);
+  for (const char* s : kStages) EXPECT_NE(block.find(s), std::string::npos) << block;
+  EXPECT_NE(block.find("2/4"), std::string::npos) << block;
+  EXPECT_NE(block.find("... 2 more"), std::string::npos) << block;
+}
+
+}  // namespace
+}  // namespace chansum::cli

@@ -188,7 +188,7 @@ void RegisterLiveRoutes(httplib::Server& server, const ApiDeps& deps) {
           std::string job_state;
           ordered_json job_row;
           ordered_json counts;
-          auto st = deps.txn([&](pqxx::work& txn) {
+          auto polled = deps.txn([&](pqxx::work& txn) {
             auto rows = txn.exec_params(
                 "SELECT state, video_count, error, error_class, "
                 "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
@@ -214,8 +214,8 @@ void RegisterLiveRoutes(httplib::Server& server, const ApiDeps& deps) {
                                             kMaxRowsPerPoll);
             counts = store::GetJobCounts(txn, stream->job_id);
           });
-          if (!st.ok()) {
-            spdlog::warn("event stream of job {}: {}", stream->job_id, st.error().message);
+          if (!polled.ok()) {
+            spdlog::warn("event stream of job {}: {}", stream->job_id, polled.error().message);
           } else {
             std::string out;
             bool last_was_job = false;

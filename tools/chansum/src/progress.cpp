@@ -193,6 +193,7 @@ StageTally JobProgress::Tally(const std::string& stage) const {
 std::optional<double> JobProgress::EtaSeconds(double now) const {
   const int finished = CountState("done") + CountState("failed") + CountState("skipped");
   const int remaining = Total() - finished;
+  if (Total() == 0) return std::nullopt;  // not discovered yet
   if (remaining <= 0) return 0.0;
   if (finished == 0 || !started_ || now <= *started_) return std::nullopt;
   const double rate = finished / (now - *started_);

@@ -238,7 +238,8 @@ ProcessOutcome Processor::Handle(pqxx::connection& conn, const Command& cmd) {
       .Observe(std::chrono::duration<double>(took).count());
   if (cancelled) {
     // The cancel marked the job and its unfinished videos; nothing of this work is recorded.
-    return {Disposition::kAck, "stopped after " + std::to_string(ms) + " ms: job cancelled"};
+    return {Disposition::kAck, "stopped after " + std::to_string(ms) + " ms: job cancelled",
+            "skipped"};
   }
   return cmd.stage == Stage::kDiscovery ? RecordDiscoveryOutcome(conn, cmd, claim, result, ms)
                                         : RecordVideoOutcome(conn, cmd, claim, result, ms);
@@ -252,7 +253,7 @@ ProcessOutcome Processor::RecordDiscoveryOutcome(pqxx::connection& conn, const C
   // and then skips the videos recorded here.
   if (store::IsJobCancelled(txn, cmd.job_id, /*lock=*/true)) {
     txn.abort();
-    return {Disposition::kAck, "skipped: job cancelled during discovery"};
+    return {Disposition::kAck, "skipped: job cancelled during discovery", "skipped"};
   }
   std::string summary;
   const char* kind = "done";

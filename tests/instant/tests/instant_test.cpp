@@ -44,7 +44,7 @@ class InstantHandlers : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   Result<stage::StageOutput> Run(protocol::Stage s, const protocol::Command& cmd) {
-    stage::StageContext ctx{claim_, dir_, nullptr, [] { return false; }};
+    stage::StageContext ctx{claim_, dir_, nullptr, [] { return false; }, [] { return false; }};
     auto factory = Definition(s).configure(env_);
     return factory()(cmd, ctx);
   }

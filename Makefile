@@ -7,13 +7,13 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
 .PHONY: all setup build build-asan test demo stop stack-up stack-down services-up services-down \
-        status format clean help
+        status format clean help bench
 
 all: build
 
 help:
 	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
-	@echo; echo "Other targets: setup build build-asan stack-up stack-down services-up services-down status stop format clean"
+	@echo; echo "Other targets: bench setup build build-asan stack-up stack-down services-up services-down status stop format clean"
 
 setup:
 	@deploy/local/setup
@@ -31,6 +31,10 @@ test: build build-asan
 
 demo: build
 	@deploy/local/demo
+
+# Benchmarks (bench/, docs/benchmarks.md); not part of make test. Takes ~15 min on 2 cores.
+bench:
+	@bench/run
 
 stop:
 	@deploy/local/services down

@@ -79,8 +79,8 @@ std::chrono::milliseconds Backoff(const ClientOptions& o, int retry) {
   delay = std::min<std::chrono::milliseconds>(delay, o.max_retry_wait);
   static thread_local std::mt19937 rng{std::random_device{}()};
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  return std::chrono::milliseconds(static_cast<long long>(static_cast<double>(delay.count()) *
-                                                          jitter(rng)));
+  return std::chrono::milliseconds(
+      static_cast<long long>(static_cast<double>(delay.count()) * jitter(rng)));
 }
 
 }  // namespace
@@ -92,7 +92,8 @@ struct Client::Body {
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
   GlobalInit();
-  while (!options_.base_url.empty() && options_.base_url.back() == '/') options_.base_url.pop_back();
+  while (!options_.base_url.empty() && options_.base_url.back() == '/')
+    options_.base_url.pop_back();
 }
 
 std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value) {
@@ -100,9 +101,8 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(std::string_view value)
     value.remove_prefix(1);
   }
   if (value.empty()) return std::nullopt;
-  if (std::all_of(value.begin(), value.end(), [](unsigned char c) {
-        return std::isdigit(c) || c == '.' || std::isspace(c);
-      })) {
+  if (std::all_of(value.begin(), value.end(),
+                  [](unsigned char c) { return std::isdigit(c) || c == '.' || std::isspace(c); })) {
     try {
       const double seconds = std::stod(std::string(value));
       if (seconds < 0) return std::nullopt;

@@ -64,9 +64,9 @@ Prompts Prompts::Builtin() {
 Result<Prompts> Prompts::Load(const std::filesystem::path& dir) {
   Prompts p;
   std::vector<std::string> missing;
-  for (auto [name, target] : {std::pair{"system.md", &p.system},
-                              std::pair{"summarize.md", &p.summarize}, std::pair{"map.md", &p.map},
-                              std::pair{"reduce.md", &p.reduce}}) {
+  for (auto [name, target] :
+       {std::pair{"system.md", &p.system}, std::pair{"summarize.md", &p.summarize},
+        std::pair{"map.md", &p.map}, std::pair{"reduce.md", &p.reduce}}) {
     std::ifstream in(dir / name, std::ios::binary);
     std::ostringstream text;
     if (in) text << in.rdbuf();
@@ -150,8 +150,9 @@ Summary ParseAnswer(std::string_view content, int max_key_points) {
   for (std::string line; std::getline(in, line);) {
     std::string t = Trim(line);
     std::string bare = t;
-    bare.erase(std::remove_if(bare.begin(), bare.end(), [](char c) { return c == '*' || c == '#'; }),
-               bare.end());
+    bare.erase(
+        std::remove_if(bare.begin(), bare.end(), [](char c) { return c == '*' || c == '#'; }),
+        bare.end());
     bare = Lower(Trim(bare));
     if (!in_points && (bare == "key points:" || bare == "key points")) {
       in_points = true;
@@ -202,8 +203,7 @@ LlmSummarizer::LlmSummarizer(LlmConfig config, Prompts prompts)
 LlmSummarizer::~LlmSummarizer() = default;
 
 Result<LlmSummary> LlmSummarizer::Summarize(const std::vector<std::string>& sentences,
-                                            const std::string& title,
-                                            const LlmHooks& hooks) const {
+                                            const std::string& title, const LlmHooks& hooks) const {
   LlmSummary out;
   std::string model = config_.model;
   // One chat call: the answer's content, with its usage added to `out`.
@@ -259,9 +259,8 @@ Result<LlmSummary> LlmSummarizer::Summarize(const std::vector<std::string>& sent
   const std::string kp = std::to_string(config_.max_key_points);
   std::string final_answer;
   if (chunks.size() == 1) {
-    auto answer = call(RenderPrompt(prompts_.summarize, {{"title", title},
-                                                         {"transcript", chunks[0]},
-                                                         {"max_key_points", kp}}));
+    auto answer = call(RenderPrompt(
+        prompts_.summarize, {{"title", title}, {"transcript", chunks[0]}, {"max_key_points", kp}}));
     if (!answer.ok()) return answer.error();
     final_answer = std::move(*answer);
   } else {

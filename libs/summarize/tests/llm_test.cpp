@@ -65,9 +65,10 @@ TEST(Prompts, LoadFromDirectoryReportsMissingFiles) {
 }
 
 TEST(ParseAnswer, SummaryAndKeyPoints) {
-  auto s = ParseAnswer("The video explains X.\nIt ends with Y.\n\n**Key points:**\n- one\n* two\n"
-                       "3. three\n- four\n",
-                       3);
+  auto s = ParseAnswer(
+      "The video explains X.\nIt ends with Y.\n\n**Key points:**\n- one\n* two\n"
+      "3. three\n- four\n",
+      3);
   EXPECT_EQ(s.summary, "The video explains X. It ends with Y.");
   EXPECT_EQ(s.key_points, (std::vector<std::string>{"one", "two", "three"}));
   auto plain = ParseAnswer("Just a paragraph.", 5);

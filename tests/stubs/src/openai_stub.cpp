@@ -120,17 +120,20 @@ struct OpenAiStub::Impl {
   }
 
   // True (and the answer set) when a scripted reply or the auth check answers this request.
-  bool Intercept(const std::string& endpoint, const httplib::Request& req,
-                 httplib::Response& res, json& entry) {
+  bool Intercept(const std::string& endpoint, const httplib::Request& req, httplib::Response& res,
+                 json& entry) {
     const std::string auth = req.get_header_value("Authorization");
     entry["authorization"] = auth;
     if (!options.api_key.empty() && auth != "Bearer " + options.api_key) {
-      std::string shown = auth.size() > 11 ? auth.substr(7, 4) + "..." + auth.substr(auth.size() - 3)
-                                           : std::string("(none)");
-      SendJson(res, 401,
-               ErrorBody("Incorrect API key provided: " + shown +
-                             ". You can find your API key at https://platform.openai.com/account/api-keys.",
-                         "invalid_request_error", "invalid_api_key"));
+      std::string shown = auth.size() > 11
+                              ? auth.substr(7, 4) + "..." + auth.substr(auth.size() - 3)
+                              : std::string("(none)");
+      SendJson(
+          res, 401,
+          ErrorBody(
+              "Incorrect API key provided: " + shown +
+                  ". You can find your API key at https://platform.openai.com/account/api-keys.",
+              "invalid_request_error", "invalid_api_key"));
       return true;
     }
     ScriptedReply reply;
@@ -147,8 +150,9 @@ struct OpenAiStub::Impl {
                ErrorBody("Rate limit reached for requests. Please try again later.", "requests",
                          "rate_limit_exceeded"));
     } else if (reply.status == 401) {
-      SendJson(res, 401, ErrorBody("Incorrect API key provided.", "invalid_request_error",
-                                   "invalid_api_key"));
+      SendJson(
+          res, 401,
+          ErrorBody("Incorrect API key provided.", "invalid_request_error", "invalid_api_key"));
     } else if (reply.status >= 500) {
       SendJson(res, reply.status,
                ErrorBody("The server had an error while processing your request. Sorry about that!",
@@ -171,20 +175,20 @@ struct OpenAiStub::Impl {
     try {
       body = json::parse(req.body);
     } catch (const std::exception& e) {
-      SendJson(res, 400,
-               ErrorBody(std::string("We could not parse the JSON body of your request. ") +
-                             e.what(),
-                         "invalid_request_error", nullptr));
+      SendJson(
+          res, 400,
+          ErrorBody(std::string("We could not parse the JSON body of your request. ") + e.what(),
+                    "invalid_request_error", nullptr));
       return;
     }
     if (!body.is_object() || !body.contains("model") || !body["model"].is_string()) {
-      SendJson(res, 400, ErrorBody("you must provide a model parameter", "invalid_request_error",
-                                   nullptr));
+      SendJson(res, 400,
+               ErrorBody("you must provide a model parameter", "invalid_request_error", nullptr));
       return;
     }
     if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty()) {
-      SendJson(res, 400, ErrorBody("'messages' is a required property", "invalid_request_error",
-                                   nullptr));
+      SendJson(res, 400,
+               ErrorBody("'messages' is a required property", "invalid_request_error", nullptr));
       return;
     }
     entry["model"] = body["model"];
@@ -193,8 +197,9 @@ struct OpenAiStub::Impl {
     for (const auto& m : body["messages"]) {
       if (!m.is_object() || !m.contains("role") || !m.contains("content") ||
           !m["content"].is_string()) {
-        SendJson(res, 400, ErrorBody("Invalid message: role and content are required.",
-                                     "invalid_request_error", nullptr));
+        SendJson(res, 400,
+                 ErrorBody("Invalid message: role and content are required.",
+                           "invalid_request_error", nullptr));
         return;
       }
       chars += m["content"].get_ref<const std::string&>().size();
@@ -216,8 +221,8 @@ struct OpenAiStub::Impl {
     std::string text = user;
     if (auto open = user.find("<transcript>"); open != std::string::npos) {
       const auto close = user.find("</transcript>", open);
-      text = user.substr(open + 12, close == std::string::npos ? std::string::npos
-                                                                : close - open - 12);
+      text = user.substr(open + 12,
+                         close == std::string::npos ? std::string::npos : close - open - 12);
     }
     const auto words = Words(text);
     std::ostringstream content;
@@ -272,16 +277,16 @@ struct OpenAiStub::Impl {
 
   void TranscribeAnswer(const httplib::Request& req, httplib::Response& res, json& entry) {
     if (!req.is_multipart_form_data() || !req.has_file("file")) {
-      SendJson(res, 400, ErrorBody("Could not parse multipart form", "invalid_request_error",
-                                   nullptr));
+      SendJson(res, 400,
+               ErrorBody("Could not parse multipart form", "invalid_request_error", nullptr));
       return;
     }
     const auto file = req.get_file_value("file");
     entry["file_bytes"] = file.content.size();
     entry["filename"] = file.filename;
     if (!req.has_file("model")) {
-      SendJson(res, 400, ErrorBody("you must provide a model parameter", "invalid_request_error",
-                                   nullptr));
+      SendJson(res, 400,
+               ErrorBody("you must provide a model parameter", "invalid_request_error", nullptr));
       return;
     }
     entry["model"] = req.get_file_value("model").content;
@@ -292,8 +297,7 @@ struct OpenAiStub::Impl {
     if (static_cast<long>(file.content.size()) > options.max_file_bytes) {
       SendJson(res, 413,
                ErrorBody("Maximum content size limit (" + std::to_string(options.max_file_bytes) +
-                             ") exceeded (" + std::to_string(file.content.size()) +
-                             " bytes read)",
+                             ") exceeded (" + std::to_string(file.content.size()) + " bytes read)",
                          "server_error", nullptr));
       return;
     }
@@ -345,8 +349,9 @@ struct OpenAiStub::Impl {
   void Routes() {
     server.Post("/v1/chat/completions",
                 [this](const httplib::Request& req, httplib::Response& res) { Chat(req, res); });
-    server.Post("/v1/audio/transcriptions", [this](const httplib::Request& req,
-                                                   httplib::Response& res) { Transcribe(req, res); });
+    server.Post(
+        "/v1/audio/transcriptions",
+        [this](const httplib::Request& req, httplib::Response& res) { Transcribe(req, res); });
     server.Post("/stub/script", [this](const httplib::Request& req, httplib::Response& res) {
       try {
         const auto body = json::parse(req.body);

@@ -50,7 +50,7 @@ struct Multipart {
 // What one call cost in retries (for logs and tests).
 struct CallStats {
   int attempts = 0;
-  int rate_limited = 0;  // 429 answers seen
+  int rate_limited = 0;   // 429 answers seen
   int server_errors = 0;  // 5xx / network failures seen
 };
 

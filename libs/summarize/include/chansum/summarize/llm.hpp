@@ -26,14 +26,15 @@
 namespace chansum::summarize {
 
 struct LlmConfig {
-  std::string api_url;  // LLM_API_URL (required): base URL incl. /v1, e.g. https://api.openai.com/v1
+  std::string
+      api_url;  // LLM_API_URL (required): base URL incl. /v1, e.g. https://api.openai.com/v1
   std::string api_key;  // LLM_API_KEY: bearer token; empty = none (Ollama). Never logged.
-  std::string model = "gpt-4o-mini";                           // LLM_MODEL
-  int max_tokens = 600;                                        // LLM_MAX_TOKENS: per answer
-  int chunk_tokens = 3000;                                     // LLM_CHUNK_TOKENS
-  double temperature = 0.2;                                    // fixed
-  std::chrono::milliseconds timeout{std::chrono::minutes(2)};  // LLM_TIMEOUT: one request
-  int max_retries = 4;                                         // LLM_MAX_RETRIES
+  std::string model = "gpt-4o-mini";                                   // LLM_MODEL
+  int max_tokens = 600;                                                // LLM_MAX_TOKENS: per answer
+  int chunk_tokens = 3000;                                             // LLM_CHUNK_TOKENS
+  double temperature = 0.2;                                            // fixed
+  std::chrono::milliseconds timeout{std::chrono::minutes(2)};          // LLM_TIMEOUT: one request
+  int max_retries = 4;                                                 // LLM_MAX_RETRIES
   std::chrono::milliseconds max_retry_wait{std::chrono::seconds(60)};  // LLM_MAX_RETRY_WAIT
   std::chrono::milliseconds retry_base_delay{std::chrono::seconds(1)};
   std::filesystem::path prompts_dir;  // LLM_PROMPTS_DIR: empty = the built-in prompts

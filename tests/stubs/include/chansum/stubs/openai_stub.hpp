@@ -35,8 +35,8 @@
 namespace chansum::stubs {
 
 struct StubOptions {
-  std::string api_key;              // empty: any (or no) bearer token is accepted
-  long context_tokens = 1'000'000;  // prompt tokens (chars / 4) above which chat answers 400
+  std::string api_key;                     // empty: any (or no) bearer token is accepted
+  long context_tokens = 1'000'000;         // prompt tokens (chars / 4) above which chat answers 400
   long max_file_bytes = 25 * 1024 * 1024;  // OpenAI's documented 25 MB upload limit
 };
 

@@ -7,7 +7,7 @@ SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
 .PHONY: all setup build build-asan test demo stop stack-up stack-down services-up services-down \
-        status format clean help bench
+        status format clean help bench quality
 
 all: build
 
@@ -35,6 +35,10 @@ demo: build
 # Benchmarks (bench/, docs/benchmarks.md); not part of make test. Takes ~15 min on 2 cores.
 bench:
 	@bench/run
+
+# WER and key-word recall of the embedded ASR and summarizer on the demo corpus (docs/quality.md).
+quality: build
+	@build/bin/chansum-quality --out docs/quality.md
 
 stop:
 	@deploy/local/services down

@@ -4,9 +4,22 @@ namespace chansum::asr {
 
 AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
   AsrConfig c;
-  c.engine = env.Choice("ASR_ENGINE", c.engine, {"pocketsphinx"});
+  c.engine = env.Choice("ASR_ENGINE", c.engine, {"pocketsphinx", "openai"});
   c.model_dir = env.String("ASR_MODEL_DIR", kDefaultModelDir);
   c.keep_audio = env.Bool("KEEP_MEDIA", c.keep_audio);
+  if (c.engine == "openai") {
+    c.api_url = env.RequireString("ASR_API_URL",
+                                  "base URL of an OpenAI-compatible API incl. /v1, needed with "
+                                  "ASR_ENGINE=openai");
+    c.api_key = env.String("ASR_API_KEY", "");
+    c.api_model = env.String("ASR_MODEL", c.api_model);
+    c.language = env.String("ASR_LANGUAGE", c.language);
+    // 780 s of 16 kHz 16-bit mono WAV is just under OpenAI's 25 MB upload limit.
+    c.chunk_seconds = static_cast<double>(env.Int("ASR_CHUNK_SECONDS", 600, 5, 780));
+    c.api_timeout = env.Duration("ASR_TIMEOUT", c.api_timeout);
+    c.api_max_retries = static_cast<int>(env.Int("ASR_MAX_RETRIES", c.api_max_retries, 0, 20));
+    c.api_max_retry_wait = env.Duration("ASR_MAX_RETRY_WAIT", c.api_max_retry_wait);
+  }
   return c;
 }
 

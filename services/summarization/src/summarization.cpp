@@ -79,6 +79,8 @@ stage::Handler LlmHandler(const LlmBackend& backend) {
         out.event_data = {{"engine", "openai"},
                           {"model", doc.value("model", "")},
                           {"tokens", doc["usage"]},
+                          {"key_points", doc.contains("key_points") ? doc["key_points"].size() : 0},
+                          {"summary_chars", doc.value("summary", std::string()).size()},
                           {"reused", true}};
         return out;
       }

@@ -1,15 +1,20 @@
 #include "transcription.hpp"
 
 #include <filesystem>
+#include <memory>
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/asr/openai_engine.hpp"
 #include "chansum/asr/pocketsphinx_engine.hpp"
 #include "chansum/asr/transcript.hpp"
 #include "chansum/docstore/docstore.hpp"
 
 namespace chansum::transcription {
 namespace {
+
+using Transcribe = std::function<Result<asr::Transcript>(const std::filesystem::path&,
+                                                         const std::function<bool()>&)>;
 
 void RemoveQuietly(const std::filesystem::path& file) {
   std::error_code ec;
@@ -26,6 +31,31 @@ stage::StageOutput Output(const asr::Transcript& transcript, bool reused) {
   return out;
 }
 
+stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) {
+  return [config, transcribe = std::move(transcribe)](
+             const protocol::Command& cmd, stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    const std::filesystem::path wav = cmd.data.at("audio_path").get<std::string>();
+    // A redelivered command (or a later job on the same channel) finds the stored
+    // transcript and does not transcribe again; the WAV may already be gone.
+    auto existing = ctx.docs->Get("transcripts", cmd.video_id);
+    if (!existing.ok()) return existing.error();
+    if (existing->has_value()) {
+      auto stored = asr::TranscriptFromJson(**existing);
+      if (stored.ok()) {
+        if (!config.keep_audio) RemoveQuietly(wav);
+        return Output(*stored, /*reused=*/true);
+      }
+      // An unreadable stored transcript is replaced by a fresh one.
+    }
+    auto transcript = transcribe(wav, ctx.should_stop);
+    if (!transcript.ok()) return transcript.error();
+    auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(*transcript));
+    if (!stored.ok()) return stored.error();
+    if (!config.keep_audio) RemoveQuietly(wav);
+    return Output(*transcript, /*reused=*/false);
+  };
+}
+
 }  // namespace
 
 stage::StageDefinition Definition() {
@@ -35,6 +65,17 @@ stage::StageDefinition Definition() {
   def.needs_docstore = true;
   def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
     const auto config = asr::AsrConfig::FromEnv(env);
+    if (config.engine == "openai") {
+      spdlog::info("transcription backend openai: {} model {}, chunks of at most {} s",
+                   config.api_url, config.api_model, config.chunk_seconds);
+      return [config] {
+        auto engine = std::make_shared<asr::OpenAiEngine>(config);
+        return MakeHandler(config, [engine](const std::filesystem::path& wav,
+                                            const std::function<bool()>& should_stop) {
+          return engine->Transcribe(wav, should_stop);
+        });
+      };
+    }
     // Load the model once now, so a missing or broken model is a configuration problem reported
     // at start (exit 2) rather than a crash in a worker thread.
     if (auto probe = asr::PocketsphinxEngine::Create(config); !probe.ok()) {
@@ -43,28 +84,10 @@ stage::StageDefinition Definition() {
     return [config] {
       // The model loads once per worker thread; a decoder is not thread-safe.
       auto engine = std::make_shared<asr::PocketsphinxEngine>(config);
-      return [engine, config](const protocol::Command& cmd,
-                              stage::StageContext& ctx) -> Result<stage::StageOutput> {
-        const std::filesystem::path wav = cmd.data.at("audio_path").get<std::string>();
-        // A redelivered command (or a later job on the same channel) finds the stored
-        // transcript and does not transcribe again; the WAV may already be gone.
-        auto existing = ctx.docs->Get("transcripts", cmd.video_id);
-        if (!existing.ok()) return existing.error();
-        if (existing->has_value()) {
-          auto stored = asr::TranscriptFromJson(**existing);
-          if (stored.ok()) {
-            if (!config.keep_audio) RemoveQuietly(wav);
-            return Output(*stored, /*reused=*/true);
-          }
-          // An unreadable stored transcript is replaced by a fresh one.
-        }
-        auto transcript = engine->Transcribe(wav, ctx.should_stop);
-        if (!transcript.ok()) return transcript.error();
-        auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(*transcript));
-        if (!stored.ok()) return stored.error();
-        if (!config.keep_audio) RemoveQuietly(wav);
-        return Output(*transcript, /*reused=*/false);
-      };
+      return MakeHandler(config, [engine](const std::filesystem::path& wav,
+                                          const std::function<bool()>& should_stop) {
+        return engine->Transcribe(wav, should_stop);
+      });
     };
   };
   return def;

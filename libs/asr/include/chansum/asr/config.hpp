@@ -1,4 +1,5 @@
 #pragma once
+#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -8,14 +9,26 @@ namespace chansum::asr {
 
 inline constexpr const char* kDefaultModelDir = "/usr/share/pocketsphinx/model/en-us";
 
-// ASR_ENGINE     engine to use; "pocketsphinx" (embedded, the default; others come later)
+// ASR_ENGINE     engine to use: "pocketsphinx" (embedded, the default) or "openai" (any
+//                OpenAI-compatible POST /v1/audio/transcriptions, see openai_engine.hpp)
 // ASR_MODEL_DIR  pocketsphinx model directory holding en-us/ (acoustic model), en-us.lm.bin and
 //                cmudict-en-us.dict (default: Debian's pocketsphinx-en-us)
 // KEEP_MEDIA     keep the WAV after transcription (default false; read by the transcription stage)
+// With ASR_ENGINE=openai: ASR_API_URL (required), ASR_API_KEY, ASR_MODEL, ASR_LANGUAGE,
+// ASR_CHUNK_SECONDS, ASR_TIMEOUT, ASR_MAX_RETRIES, ASR_MAX_RETRY_WAIT (docs/configuration.md).
 struct AsrConfig {
   std::string engine = "pocketsphinx";
   std::filesystem::path model_dir = kDefaultModelDir;
   bool keep_audio = false;
+  // The OpenAI-compatible backend.
+  std::string api_url;  // base URL incl. /v1
+  std::string api_key;  // never logged
+  std::string api_model = "whisper-1";
+  std::string language = "en";  // ISO-639-1 sent as `language`; empty = let the API detect
+  double chunk_seconds = 600;   // longest upload; 600 s of 16 kHz 16-bit mono is 19.2 MB
+  std::chrono::milliseconds api_timeout{std::chrono::minutes(5)};
+  int api_max_retries = 4;
+  std::chrono::milliseconds api_max_retry_wait{std::chrono::seconds(60)};
 
   [[nodiscard]] std::filesystem::path hmm_dir() const { return model_dir / "en-us"; }
   [[nodiscard]] std::filesystem::path lm_path() const { return model_dir / "en-us.lm.bin"; }

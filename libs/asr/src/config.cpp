@@ -8,9 +8,9 @@ AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
   c.model_dir = env.String("ASR_MODEL_DIR", kDefaultModelDir);
   c.keep_audio = env.Bool("KEEP_MEDIA", c.keep_audio);
   if (c.engine == "openai") {
-    c.api_url = env.RequireString("ASR_API_URL",
-                                  "base URL of an OpenAI-compatible API incl. /v1, needed with "
-                                  "ASR_ENGINE=openai");
+    // Required only with this engine (so not through RequireString, which means "always").
+    c.api_url = env.String("ASR_API_URL", "");
+    if (c.api_url.empty()) env.AddProblem("ASR_API_URL is required with ASR_ENGINE=openai");
     c.api_key = env.String("ASR_API_KEY", "");
     c.api_model = env.String("ASR_MODEL", c.api_model);
     c.language = env.String("ASR_LANGUAGE", c.language);

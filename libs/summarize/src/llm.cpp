@@ -42,9 +42,10 @@ std::vector<std::string> SplitWords(std::string_view s) {
 
 LlmConfig LlmConfig::FromEnv(ConfigReader& env) {
   LlmConfig c;
-  c.api_url = env.RequireString("LLM_API_URL",
-                                "base URL of an OpenAI-compatible API incl. /v1, needed with "
-                                "SUMMARY_BACKEND=openai");
+  // Required only with SUMMARY_BACKEND=openai (so not through RequireString, which means
+  // "always").
+  c.api_url = env.String("LLM_API_URL", "");
+  if (c.api_url.empty()) env.AddProblem("LLM_API_URL is required with SUMMARY_BACKEND=openai");
   c.api_key = env.String("LLM_API_KEY", "");
   c.model = env.String("LLM_MODEL", c.model);
   c.max_tokens = static_cast<int>(env.Int("LLM_MAX_TOKENS", c.max_tokens, 16, 32768));

@@ -1,5 +1,7 @@
 #include "chansum/store/store.hpp"
 
+#include "chansum/store/live.hpp"
+
 #include <algorithm>
 
 namespace chansum::store {
@@ -84,28 +86,7 @@ std::optional<nlohmann::ordered_json> GetJobView(pqxx::work& txn, const std::str
   out["finished_at"] = NullableString(r[11]);
   out["updated_at"] = NullableString(r[12]);
 
-  // Counts: by state overall, and by stage and state.
-  nlohmann::ordered_json by_state = {
-      {"pending", 0}, {"running", 0}, {"done", 0}, {"failed", 0}, {"skipped", 0}};
-  nlohmann::ordered_json by_stage;
-  for (Stage s : protocol::kAllStages) {
-    if (s == Stage::kDiscovery) continue;
-    by_stage[std::string(StageName(s))] = {
-        {"pending", 0}, {"running", 0}, {"done", 0}, {"failed", 0}, {"skipped", 0}};
-  }
-  auto counts = txn.exec_params(
-      "SELECT stage, state, count(*) FROM videos WHERE job_id = $1::uuid GROUP BY stage, state",
-      job_id);
-  int total = 0;
-  for (const auto& c : counts) {
-    const auto stage = c[0].as<std::string>();
-    const auto state = c[1].as<std::string>();
-    const int n = c[2].as<int>();
-    total += n;
-    by_state[state] = by_state[state].get<int>() + n;
-    by_stage[stage][state] = by_stage[stage][state].get<int>() + n;
-  }
-  out["counts"] = {{"total", total}, {"by_state", by_state}, {"by_stage", by_stage}};
+  out["counts"] = GetJobCounts(txn, job_id);
 
   auto videos =
       txn.exec_params("SELECT video_id, title, url, duration_s, " + Ts("published_at") +

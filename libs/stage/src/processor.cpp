@@ -12,6 +12,7 @@
 #include "chansum/outbox/events.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/store/live.hpp"
+#include "chansum/store/reliability.hpp"
 
 namespace chansum::stage {
 namespace {
@@ -198,6 +199,10 @@ ProcessOutcome Processor::Handle(pqxx::connection& conn, const Command& cmd) {
                 ? store::BeginDiscovery(txn, cmd.job_id)
                 : store::BeginVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage,
                                          config_.worker_id, config_.lease_seconds);
+    if (cmd.stage == Stage::kDiscovery && claim.outcome == store::Begin::kProceed) {
+      // Discovery leases its job, so the sweeper can re-enqueue it if this worker dies.
+      store::ClaimDiscoveryLease(txn, cmd.job_id, config_.worker_id, config_.lease_seconds);
+    }
     txn.commit();
   }
   if (claim.outcome != store::Begin::kProceed) {
@@ -210,6 +215,8 @@ ProcessOutcome Processor::Handle(pqxx::connection& conn, const Command& cmd) {
     return {Disposition::kAck, std::string("skipped: ") + store::ToString(claim.outcome),
             "skipped"};
   }
+  // Renewed by the runner's lease thread while the handler runs.
+  LeaseGuard lease(leases_, cmd.job_id, cmd.stage == Stage::kDiscovery ? "" : cmd.video_id);
   // Cancellation: checked on this worker's own connection (the handler runs in this thread and
   // holds no transaction), at most once a second however often the handler asks.
   bool cancelled = false;
@@ -258,6 +265,7 @@ ProcessOutcome Processor::RecordDiscoveryOutcome(pqxx::connection& conn, const C
   std::string summary;
   const char* kind = "done";
   if (result.ok()) {
+    store::ReleaseDiscoveryLease(txn, cmd.job_id);
     auto inserted = store::RecordDiscovery(txn, cmd.job_id, result->discovered);
     // Position in the listing as RecordDiscovery numbered it (first occurrence of an id).
     std::map<std::string, int> positions;
@@ -288,6 +296,7 @@ ProcessOutcome Processor::RecordDiscoveryOutcome(pqxx::connection& conn, const C
               std::to_string(ms) + " ms";
   } else if (result.error().transient() && cmd.attempt < config_.max_attempts) {
     const auto delay = RetryDelay(config_, cmd.attempt);
+    store::ReleaseDiscoveryLease(txn, cmd.job_id);  // the retry command carries it on
     EnqueueRetry(txn, cmd, cmd.attempt + 1, delay);
     kind = "retried";
     summary = "retry " + std::to_string(cmd.attempt + 1) + "/" +
@@ -309,6 +318,13 @@ ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Comma
   pqxx::work txn(conn);
   std::string summary;
   const char* kind = "done";
+  // The sweeper may have given this work to another worker after our lease expired (we stalled):
+  // then the other worker owns the outcome and ours is dropped.
+  if (!store::HoldsVideoLease(txn, cmd.job_id, cmd.video_id, cmd.stage, config_.worker_id)) {
+    txn.abort();
+    return {Disposition::kAck, "duplicate: this worker no longer holds the lease of this stage",
+            "duplicate"};
+  }
   if (result.ok()) {
     store::StageDone done;
     done.next_stage = protocol::NextStage(cmd.stage);

@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <httplib.h>
@@ -28,6 +30,7 @@
 #include "chansum/pg/migrate.hpp"
 #include "chansum/pg/pg.hpp"
 #include "chansum/protocol/events.hpp"
+#include "chansum/stage/leases.hpp"
 #include "chansum/stage/processor.hpp"
 #include "chansum/stage/stage.hpp"
 
@@ -96,6 +99,7 @@ class Exchange {
     Work w = std::move(work_.front());
     work_.pop_front();
     ++busy_;
+    busy_tags_.emplace(w.generation, w.tag);
     return w;
   }
   // Deliveries not yet picked up by a worker (handed back to the broker at shutdown).
@@ -107,6 +111,16 @@ class Exchange {
     std::lock_guard lock(mu_);
     done_.push_back(d);
     --busy_;
+    busy_tags_.erase({d.generation, d.tag});
+  }
+  // Deliveries a worker is processing right now: (generation, tag).
+  std::set<std::pair<std::uint64_t, std::uint64_t>> BusyTags() {
+    std::lock_guard lock(mu_);
+    return busy_tags_;
+  }
+  int Busy() {
+    std::lock_guard lock(mu_);
+    return busy_;
   }
   std::deque<Done> TakeDone() {
     std::lock_guard lock(mu_);
@@ -130,6 +144,7 @@ class Exchange {
   std::deque<Work> work_;
   std::deque<Done> done_;
   int busy_ = 0;
+  std::set<std::pair<std::uint64_t, std::uint64_t>> busy_tags_;
   bool closed_ = false;
 };
 
@@ -183,6 +198,7 @@ struct StageMetrics {
 struct Health {
   std::atomic<bool> amqp_ok{false};
   std::atomic<int> pg_workers_ok{0};
+  std::atomic<bool> pg_probe_ok{false};  // the lease thread's own connection answered lately
   std::atomic<bool> docstore_ok{true};
 };
 
@@ -199,8 +215,9 @@ std::unique_ptr<pqxx::connection> ConnectWithRetry(const pg::PgConfig& config, c
 
 void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
                 const pg::PgConfig& pg_config, docstore::DocStore* docs, Exchange& exchange,
-                Health& health, StageMetrics& stage_metrics) {
+                Health& health, StageMetrics& stage_metrics, LeaseKeeper& leases) {
   Processor processor(config, make_handler(), docs, [] { return StopSignal::Requested(); });
+  processor.SetLeaseKeeper(&leases);
   // Connect before the first message arrives, so readiness reflects the database.
   std::unique_ptr<pqxx::connection> conn = ConnectWithRetry(pg_config, "worker");
   if (conn) health.pg_workers_ok.fetch_add(1);
@@ -228,6 +245,49 @@ void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
     exchange.PushDone(done);
   }
   if (conn) health.pg_workers_ok.fetch_sub(1);
+}
+
+// Renews the leases of the work in progress every lease/3 and, every second, checks PostgreSQL on
+// its own connection, so readiness turns false during an outage even when no worker is busy.
+// Runs on its own thread (never the AMQP I/O thread) until `stop`.
+void LeaseLoop(const pg::PgConfig& pg_config, LeaseKeeper& leases, Health& health,
+               const std::atomic<bool>& stop) {
+  std::unique_ptr<pqxx::connection> conn;
+  Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(5));
+  auto last_renewal = Clock::now() - leases.Interval();
+  while (!stop.load()) {
+    try {
+      if (!conn) {
+        auto c = pg::Connect(pg_config);
+        if (!c.ok()) throw std::runtime_error(c.error().message);
+        conn = std::move(*c);
+      }
+      {
+        pqxx::nontransaction probe(*conn);
+        probe.exec("SELECT 1");
+      }
+      health.pg_probe_ok = true;
+      backoff.Reset();
+      if (Clock::now() - last_renewal >= leases.Interval()) {
+        const int held = leases.Held();
+        const int renewed = leases.RenewOnce(*conn);
+        if (held > 0) spdlog::debug("renewed {} of {} leases", renewed, held);
+        last_renewal = Clock::now();
+      }
+    } catch (const std::exception& e) {
+      if (health.pg_probe_ok.exchange(false) || conn) {
+        spdlog::warn("lease/probe connection: PostgreSQL unavailable ({})", e.what());
+      }
+      conn.reset();
+      for (int i = 0; i < 50 && !stop.load(); ++i) {  // backoff, but stop promptly
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      continue;
+    }
+    for (int i = 0; i < 50 && !stop.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
 }
 
 std::function<std::unique_ptr<pqxx::connection>()> RelayConnector(const pg::PgConfig& pg_config) {
@@ -282,6 +342,7 @@ RunnerConfig RunnerConfig::FromEnv(ConfigReader& env, const StageDefinition& def
   c.lease_seconds = static_cast<int>(env.Int("LEASE_SECONDS", 300, 5, 86400));
   c.health_addr = env.String("HEALTH_ADDR", "127.0.0.1");
   c.health_port = static_cast<int>(env.Int("HEALTH_PORT", 0, 0, 65535));
+  c.shutdown_timeout = std::chrono::seconds(env.Int("SHUTDOWN_TIMEOUT_SECONDS", 30, 1, 3600));
   c.worker_id = WorkerId();
   return c;
 }
@@ -353,6 +414,9 @@ int RunStageService(const StageDefinition& def) {
   }
 
   Health health;
+  LeaseKeeper leases(config.worker_id, config.lease_seconds);
+  std::atomic<bool> lease_stop{false};
+  std::thread lease_thread([&] { LeaseLoop(pg_config, leases, health, lease_stop); });
   std::atomic<bool> relay_stop{false};
   std::thread relay([&] { AmqpRelayLoop(pg_config, amqp_config, config, relay_stop); });
   std::thread kafka_relay([&] { KafkaRelayLoop(pg_config, kafka_config, config, relay_stop); });
@@ -364,7 +428,7 @@ int RunStageService(const StageDefinition& def) {
     http::ConfigureJsonServer(*health_server, http::ServerOptions{64 * 1024, false});
     http::AddHealthRoutes(*health_server, [&] {
       const bool amqp_ok = health.amqp_ok.load();
-      const bool pg_ok = health.pg_workers_ok.load() > 0;
+      const bool pg_ok = health.pg_workers_ok.load() > 0 && health.pg_probe_ok.load();
       const bool doc_ok = !docs || docs->Ping().ok();
       nlohmann::json body = {{"ready", amqp_ok && pg_ok && doc_ok},
                              {"checks", {{"rabbitmq", amqp_ok}, {"postgres", pg_ok}}}};
@@ -388,7 +452,8 @@ int RunStageService(const StageDefinition& def) {
   std::vector<std::thread> workers;
   for (int i = 0; i < config.concurrency; ++i) {
     workers.emplace_back([&] {
-      WorkerLoop(config, make_handler, pg_config, docs.get(), exchange, health, stage_metrics);
+      WorkerLoop(config, make_handler, pg_config, docs.get(), exchange, health, stage_metrics,
+                 leases);
     });
   }
 
@@ -454,18 +519,51 @@ int RunStageService(const StageDefinition& def) {
     }
   }
 
-  // Shutdown: stop taking work, give back what no worker started, let in-flight work finish
-  // (handlers see should_stop and return early), ack what finished, then stop the relay last so
-  // the outcome rows written by the last workers are published too.
-  spdlog::info("stopping: {} deliveries in flight", exchange.InFlight());
+  // Shutdown: stop taking work (basic.cancel), give back what no worker started, and let in-flight
+  // work finish (handlers see should_stop and return early) for at most SHUTDOWN_TIMEOUT_SECONDS
+  // while this thread keeps the connection serviced and acks what finishes. Past the bound, the
+  // deliveries still in progress are nacked with requeue (the broker redelivers them; their rows
+  // stay `running` under a lease that is no longer renewed) and the process exits anyway. The
+  // relays stop last so the outcome rows written by the last workers are published too.
+  spdlog::info("stopping: {} deliveries in flight (bound {} s)", exchange.InFlight(),
+               config.shutdown_timeout.count());
+  health.amqp_ok = false;
+  if (consumer) {
+    if (auto st = consumer->Cancel(); !st.ok()) drop_consumer(st.error().message);
+  }
   for (const auto& w : exchange.TakeUnstarted()) {
     if (consumer && w.generation == generation && consumer->Nack(w.tag, /*requeue=*/true).ok()) {
       stage_metrics.requeued->Inc();
     }
   }
   exchange.Close();
-  for (auto& t : workers) t.join();
+  const auto deadline = Clock::now() + config.shutdown_timeout;
+  while (exchange.Busy() > 0 && Clock::now() < deadline) {
+    settle();
+    if (!consumer) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      continue;
+    }
+    auto delivery = consumer->Next(std::chrono::milliseconds(50));  // heartbeats
+    if (!delivery.ok()) {
+      drop_consumer(delivery.error().message);
+    } else if (delivery->has_value()) {  // raced the cancel: give it back
+      (void)consumer->Nack((*delivery)->delivery_tag, /*requeue=*/true);
+    }
+  }
   settle();
+  const auto stuck = exchange.BusyTags();
+  if (!stuck.empty()) {
+    spdlog::warn("shutdown bound of {} s reached: {} deliveries still in progress are requeued",
+                 config.shutdown_timeout.count(), stuck.size());
+    for (const auto& [gen, tag] : stuck) {
+      if (consumer && gen == generation && consumer->Nack(tag, /*requeue=*/true).ok()) {
+        stage_metrics.requeued->Inc();
+      }
+    }
+  } else {
+    for (auto& t : workers) t.join();
+  }
   consumer.reset();
   // Give the relay a moment to publish what the last transactions wrote (rows it misses stay in
   // the outbox and any other relay, or this service's next start, publishes them).
@@ -473,12 +571,20 @@ int RunStageService(const StageDefinition& def) {
   relay_stop = true;
   relay.join();
   kafka_relay.join();
+  lease_stop = true;
+  lease_thread.join();
   if (health_server) {
     health_server->stop();
     health_thread.join();
   }
   metrics::Registry::Default().RemoveCollector(in_flight_collector);
   metrics::Registry::Default().RemoveCollector(backlog_collector);
+  if (!stuck.empty()) {
+    // The stuck workers cannot be joined: leave without running destructors under them.
+    spdlog::info("stopped (abandoned {} handlers past the shutdown bound)", stuck.size());
+    spdlog::shutdown();
+    std::_Exit(0);
+  }
   spdlog::info("stopped cleanly");
   return 0;
 }

@@ -184,6 +184,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   server.Get(R"(/videos/([^/]+)/summary)", document("summaries", "summary"));
   RegisterDashboardRoutes(server, deps);
   RegisterLiveRoutes(server, deps);
+  RegisterReliabilityRoutes(server, deps);
 }
 
 }  // namespace chansum::orchestrator

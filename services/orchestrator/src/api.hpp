@@ -46,5 +46,7 @@ struct JobRequest {
 
 // Installs every route, the JSON error handler, limits and options on `server`.
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps);
+// GET /dead-letters, POST /jobs/{id}/retry (routes_reliability.cpp).
+void RegisterReliabilityRoutes(httplib::Server& server, const ApiDeps& deps);
 
 }  // namespace chansum::orchestrator

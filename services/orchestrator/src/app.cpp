@@ -24,6 +24,7 @@
 #include "chansum/protocol/events.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/store.hpp"
+#include "reliability.hpp"
 
 namespace chansum::orchestrator {
 
@@ -62,6 +63,7 @@ int Main() {
   const auto amqp_config = amqp::AmqpConfig::FromEnv(env);
   const auto kafka_config = kafka::KafkaConfig::FromEnv(env, "orchestrator");
   const auto doc_config = docstore::DocstoreConfig::FromEnv(env);
+  const auto reliability = ReliabilityConfig::FromEnv(env);
   try {
     env.Finish();
   } catch (const ConfigError& e) {
@@ -109,6 +111,7 @@ int Main() {
   deps.live = config.live;
   deps.live.stopping = [] { return StopSignal::Requested(); };
   std::atomic<bool> amqp_ok{false};
+  std::atomic<bool> dlq_ok{false};
   deps.readiness = [&]() {
     nlohmann::json checks;
     auto pg_ok = pg::WithTransaction(pool, [](pqxx::work& txn) {
@@ -118,6 +121,7 @@ int Main() {
     checks["postgres"] = pg_ok.ok();
     checks["docstore"] = (*docs)->Ping().ok();
     checks["rabbitmq"] = amqp_ok.load();
+    checks["dead_letter_consumer"] = dlq_ok.load();  // informational: not part of "ready"
     const bool ready = pg_ok.ok() && checks["docstore"].get<bool>() && amqp_ok.load();
     return nlohmann::json{{"ready", ready}, {"checks", checks}};
   };
@@ -186,6 +190,12 @@ int Main() {
       }
     }
   });
+  // Reliability loops: the lease sweeper and the dead-letter recorder (reliability.hpp).
+  std::atomic<bool> loops_stop{false};
+  std::thread sweeper([&] { SweeperLoop(pg_config, reliability, loops_stop); });
+  std::thread dead_letters([&] {
+    DeadLetterLoop(amqp_config, pg_config, reliability, config.delivery_limit, loops_stop, dlq_ok);
+  });
 
   httplib::Server server;
   RegisterRoutes(server, deps);
@@ -203,6 +213,9 @@ int Main() {
   stopper.join();
   amqp_probe.join();
   changes_cleanup.join();
+  loops_stop = true;
+  sweeper.join();
+  dead_letters.join();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the relay catch up
   relay_stop = true;
   relay.join();

@@ -10,6 +10,7 @@
 #include <pqxx/pqxx>
 
 #include "chansum/protocol/events.hpp"
+#include "chansum/stage/leases.hpp"
 #include "chansum/stage/stage.hpp"
 
 namespace chansum::stage {
@@ -42,6 +43,10 @@ class Processor {
   // a connection failure, which surfaces as kRequeue).
   ProcessOutcome Process(pqxx::connection& conn, const std::string& body);
 
+  // Registers every claim with `keeper` while its handler runs, so the runner's lease thread
+  // renews it (optional: without one, leases are only set at claim time).
+  void SetLeaseKeeper(LeaseKeeper* keeper) { leases_ = keeper; }
+
  private:
   // Claims the work (quick transaction), runs the handler outside any transaction, then records
   // the outcome with one of the two below.
@@ -67,6 +72,7 @@ class Processor {
   Handler handler_;
   docstore::DocStore* docs_;
   std::function<bool()> should_stop_;
+  LeaseKeeper* leases_ = nullptr;
 };
 
 }  // namespace chansum::stage

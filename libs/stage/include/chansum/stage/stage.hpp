@@ -73,6 +73,9 @@ struct RunnerConfig {
   std::string worker_id;                             // host:pid
   std::string health_addr = "127.0.0.1";             // HEALTH_ADDR
   int health_port = 0;                               // HEALTH_PORT (0 = no health endpoint)
+  // SHUTDOWN_TIMEOUT_SECONDS: after SIGTERM, how long in-flight handlers may take to finish;
+  // past it their deliveries are handed back to the broker (requeued) and the process exits 0.
+  std::chrono::seconds shutdown_timeout{30};
 
   [[nodiscard]] static RunnerConfig FromEnv(ConfigReader& env, const StageDefinition& def);
   [[nodiscard]] std::string Queue() const { return protocol::QueueName(queue_prefix, stage); }

@@ -1,0 +1,183 @@
+// Leases against a real PostgreSQL (private schema): the LeaseKeeper renews exactly the claims it
+// holds, a Processor's claim is renewed while its handler runs, a worker that lost its lease
+// cannot record an outcome, and discovery leases its job.
+#include <atomic>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "chansum/common/ids.hpp"
+#include "chansum/stage/leases.hpp"
+#include "chansum/stage/processor.hpp"
+#include "chansum/store/reliability.hpp"
+#include "test_schema.hpp"
+
+namespace chansum::stage {
+namespace {
+
+using protocol::Stage;
+
+class LeasesTest : public testing::SchemaFixture {
+ protected:
+  void SetUp() override {
+    SchemaFixture::SetUp();
+    if (HasFatalFailure()) return;
+    job_id_ = NewUuid();
+    pqxx::work txn(*conn_);
+    store::NewJob job;
+    job.id = job_id_;
+    job.channel = "@demo";
+    job.channel_url = "http://127.0.0.1:1/feed.xml";
+    job.trace_id = "t";
+    store::InsertJob(txn, job);
+    store::RecordDiscovery(txn, job_id_,
+                           {{"v1", "One", "http://x/1", std::nullopt, ""},
+                            {"v2", "Two", "http://x/2", std::nullopt, ""}});
+    txn.exec("UPDATE jobs SET state = 'running'");
+    txn.commit();
+  }
+
+  // Seconds from now until the video's lease expires (negative: expired).
+  double LeaseLeft(const std::string& video) const {
+    return Query(
+               "SELECT extract(epoch from lease_expires_at - now()) FROM videos WHERE "
+               "video_id = '" +
+               video + "'")[0][0]
+        .as<double>();
+  }
+
+  void Claim(const std::string& video, const std::string& worker, int lease_seconds) {
+    pqxx::work txn(*conn_);
+    auto c = store::BeginVideoStage(txn, job_id_, video, Stage::kDownload, worker, lease_seconds);
+    ASSERT_EQ(c.outcome, store::Begin::kProceed);
+    txn.commit();
+  }
+
+  RunnerConfig Config() const {
+    RunnerConfig c;
+    c.stage = Stage::kDownload;
+    c.service = "download";
+    c.queue_prefix = "lease-" + testing::RandomName() + ".";
+    c.worker_id = "me:1";
+    c.lease_seconds = 2;
+    return c;
+  }
+
+  std::string job_id_;
+};
+
+TEST_F(LeasesTest, KeeperRenewsOnlyWhatItHolds) {
+  Claim("v1", "me:1", 1);
+  Claim("v2", "other:2", 1);
+  LeaseKeeper keeper("me:1", 30);
+  keeper.AddVideo(job_id_, "v1");
+  keeper.AddVideo(job_id_, "v2");  // held by another worker: not renewed
+  EXPECT_EQ(keeper.RenewOnce(*conn_), 1);
+  EXPECT_GT(LeaseLeft("v1"), 25.0);
+  EXPECT_LT(LeaseLeft("v2"), 1.5);
+  keeper.RemoveVideo(job_id_, "v1");
+  keeper.RemoveVideo(job_id_, "v2");
+  EXPECT_EQ(keeper.Held(), 0);
+  EXPECT_EQ(keeper.RenewOnce(*conn_), 0);
+  EXPECT_EQ(keeper.Interval(), std::chrono::seconds(10));
+}
+
+TEST_F(LeasesTest, ClaimIsRenewedWhileTheHandlerRuns) {
+  const RunnerConfig config = Config();  // 2 s lease
+  LeaseKeeper keeper(config.worker_id, config.lease_seconds);
+  std::atomic<bool> stop{false};
+  std::thread renewer([&] {  // what the runner's lease thread does
+    auto conn = Open();
+    while (!stop) {
+      keeper.RenewOnce(*conn);
+      std::this_thread::sleep_for(keeper.Interval());
+    }
+  });
+  double left_late_in_handler = -100;
+  Handler slow = [&](const protocol::Command&, StageContext&) -> Result<StageOutput> {
+    std::this_thread::sleep_for(std::chrono::milliseconds(3500));  // well past the 2 s lease
+    left_late_in_handler = LeaseLeft("v1");
+    StageOutput out;
+    out.next_data = {{"media_path", "/m/v1.mp4"}};
+    out.media_path = "/m/v1.mp4";
+    return out;
+  };
+  Processor processor(config, slow, nullptr, [] { return false; });
+  processor.SetLeaseKeeper(&keeper);
+  auto cmd = protocol::NewCommand(Stage::kDownload, job_id_, "v1", "t", {{"url", "http://x/1"}});
+  auto outcome = processor.Process(*conn_, protocol::Serialize(cmd));
+  stop = true;
+  renewer.join();
+  EXPECT_EQ(outcome.disposition, Disposition::kAck);
+  EXPECT_GT(left_late_in_handler, 0.0) << "the lease expired while the handler was running";
+  EXPECT_EQ(keeper.Held(), 0) << "the claim is released when the handler returns";
+  EXPECT_EQ(Query("SELECT stage || '/' || state FROM videos WHERE video_id = 'v1'")[0][0]
+                .as<std::string>(),
+            "audio_extraction/pending");
+}
+
+TEST_F(LeasesTest, WorkerThatLostItsLeaseRecordsNothing) {
+  const RunnerConfig config = Config();
+  Handler stalls = [&](const protocol::Command&, StageContext&) -> Result<StageOutput> {
+    // Meanwhile the sweeper requeued the work and another worker claimed it.
+    auto other = Open();
+    pqxx::work txn(*other);
+    txn.exec("UPDATE videos SET lease_owner = 'other:2' WHERE video_id = 'v1'");
+    txn.commit();
+    StageOutput out;
+    out.next_data = {{"media_path", "/m/v1.mp4"}};
+    return out;
+  };
+  const auto outbox_before = Query("SELECT count(*) FROM outbox")[0][0].as<int>();
+  Processor processor(config, stalls, nullptr, [] { return false; });
+  auto cmd = protocol::NewCommand(Stage::kDownload, job_id_, "v1", "t", {{"url", "http://x/1"}});
+  auto outcome = processor.Process(*conn_, protocol::Serialize(cmd));
+  EXPECT_EQ(outcome.disposition, Disposition::kAck);
+  EXPECT_NE(outcome.summary.find("no longer holds the lease"), std::string::npos)
+      << outcome.summary;
+  EXPECT_EQ(Query("SELECT stage || '/' || state || '/' || lease_owner FROM videos WHERE "
+                  "video_id = 'v1'")[0][0]
+                .as<std::string>(),
+            "download/running/other:2");
+  EXPECT_EQ(Query("SELECT count(*) FROM outbox")[0][0].as<int>(), outbox_before)
+      << "no next command and no event from the worker that lost its lease";
+}
+
+TEST_F(LeasesTest, DiscoveryLeasesItsJobAndReleasesItWhenRecorded) {
+  // A fresh job (the fixture's one is already discovered).
+  const std::string job = NewUuid();
+  {
+    pqxx::work txn(*conn_);
+    store::NewJob j;
+    j.id = job;
+    j.channel = "@demo";
+    j.channel_url = "http://127.0.0.1:1/feed.xml";
+    j.trace_id = "t";
+    store::InsertJob(txn, j);
+    txn.commit();
+  }
+  RunnerConfig config = Config();
+  config.stage = Stage::kDiscovery;
+  config.service = "discovery";
+  std::string lease_during;
+  Handler discover = [&](const protocol::Command&, StageContext&) -> Result<StageOutput> {
+    lease_during = Query(
+                       "SELECT lease_owner || '/' || discovery_attempts || '/' || "
+                       "(lease_expires_at > now()) FROM jobs WHERE id = '" +
+                       job + "'")[0][0]
+                       .as<std::string>();
+    StageOutput out;
+    out.discovered = {{"d1", "", "http://x/d1", std::nullopt, ""}};
+    return out;
+  };
+  Processor processor(config, discover, nullptr, [] { return false; });
+  auto cmd = protocol::NewCommand(Stage::kDiscovery, job, "", "t",
+                                  {{"channel_url", "http://x/feed"}, {"max_videos", 2}});
+  auto outcome = processor.Process(*conn_, protocol::Serialize(cmd));
+  EXPECT_EQ(outcome.disposition, Disposition::kAck) << outcome.summary;
+  EXPECT_EQ(lease_during, "me:1/1/true");
+  EXPECT_TRUE(Query("SELECT lease_expires_at FROM jobs WHERE id = '" + job + "'")[0][0].is_null());
+}
+
+}  // namespace
+}  // namespace chansum::stage

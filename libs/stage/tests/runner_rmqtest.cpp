@@ -1,0 +1,169 @@
+// The stage runner as a real process (chansum_slow_stage: a download stage whose handler only
+// waits) against the stack's RabbitMQ and PostgreSQL (a private schema, PG_SEARCH_PATH):
+//   - a handler that runs far longer than the AMQP heartbeat keeps its connection (the I/O thread
+//     services heartbeats) and its lease (renewed), and the message is processed once;
+//   - SIGTERM with a handler in flight: it finishes within SHUTDOWN_TIMEOUT_SECONDS and is
+//     recorded, or past the bound the delivery is requeued, the process exits 0 in time and the
+//     next instance finishes the work.
+#include <sys/wait.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include "chansum/common/ids.hpp"
+#include "chansum/outbox/outbox.hpp"
+#include "chansum/store/store.hpp"
+#include "chansum/testing/support.hpp"
+#include "test_schema.hpp"
+
+namespace chansum::stage {
+namespace {
+
+using namespace std::chrono_literals;
+using protocol::Stage;
+
+class RunnerProcessTest : public testing::SchemaFixture {
+ protected:
+  void SetUp() override {
+    SchemaFixture::SetUp();
+    if (HasFatalFailure()) return;
+    for (const char* v : {"AMQP_URL", "KAFKA_BROKERS"}) {
+      const char* value = std::getenv(v);
+      ASSERT_TRUE(value && *value) << v << " is not set: eval \"$(deploy/local/stack env)\"";
+    }
+    prefix_ = "runner-" + testing::RandomName() + ".";
+    dir_ = chansum::testing::MakeTempDir("chansum-runner");
+    job_id_ = NewUuid();
+    pqxx::work txn(*conn_);
+    store::NewJob job;
+    job.id = job_id_;
+    job.channel = "@demo";
+    job.channel_url = "http://127.0.0.1:1/feed.xml";
+    job.trace_id = "t";
+    store::InsertJob(txn, job);
+    store::RecordDiscovery(txn, job_id_, {{"v1", "One", "http://x/1", std::nullopt, ""}});
+    txn.exec("UPDATE jobs SET state = 'running'");
+    // The download command, published by the child's own relay (it reads this schema's outbox).
+    auto cmd = protocol::NewCommand(Stage::kDownload, job_id_, "v1", "t", {{"url", "http://x/1"}});
+    outbox::Message m;
+    m.routing_key = protocol::QueueName(prefix_, Stage::kDownload);
+    m.message_id = cmd.message_id;
+    m.payload = protocol::Serialize(cmd);
+    outbox::Enqueue(txn, m);
+    txn.commit();
+  }
+
+  void TearDown() override {
+    children_.clear();
+    SchemaFixture::TearDown();
+  }
+
+  chansum::testing::ChildProcess& Start(int handler_ms, int shutdown_timeout_s,
+                                        const std::string& name) {
+    health_port_ = chansum::testing::FreePort();
+    std::map<std::string, std::string> env = {
+        {"PG_SEARCH_PATH", schema_},
+        {"QUEUE_PREFIX", prefix_},
+        {"HEALTH_PORT", std::to_string(health_port_)},
+        {"AMQP_HEARTBEAT", "1s"},
+        {"LEASE_SECONDS", "5"},
+        {"SHUTDOWN_TIMEOUT_SECONDS", std::to_string(shutdown_timeout_s)},
+        {"CHANSUM_TEST_HANDLER_MS", std::to_string(handler_ms)},
+        {"CHANSUM_TEST_HONOR_STOP", "0"},
+        {"MEDIA_DIR", (dir_ / "media").string()},
+        {"LOG_LEVEL", "info"},
+    };
+    children_.push_back(std::make_unique<chansum::testing::ChildProcess>(
+        std::vector<std::string>{CHANSUM_SLOW_STAGE_BIN}, env, dir_ / (name + ".log")));
+    return *children_.back();
+  }
+
+  std::string Video(const std::string& expr) const {
+    auto r = Query("SELECT " + expr + " FROM videos WHERE job_id = '" + job_id_ + "'");
+    return r.empty() || r[0][0].is_null() ? std::string() : r[0][0].as<std::string>();
+  }
+  bool WaitVideo(const std::string& expr, const std::string& want, std::chrono::seconds timeout) {
+    return chansum::testing::WaitFor([&] { return Video(expr) == want; }, timeout, 100ms);
+  }
+  bool Ready() const {
+    httplib::Client c("127.0.0.1", health_port_);
+    c.set_connection_timeout(1);
+    auto res = c.Get("/readyz");
+    return res && res->status == 200;
+  }
+  static std::string Read(const std::filesystem::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  int NextCommands() const {
+    return Query("SELECT count(*) FROM outbox WHERE routing_key = '" +
+                 protocol::QueueName(prefix_, Stage::kAudioExtraction) + "'")[0][0]
+        .as<int>();
+  }
+
+  std::string prefix_;
+  std::filesystem::path dir_;
+  std::string job_id_;
+  int health_port_ = 0;
+  std::vector<std::unique_ptr<chansum::testing::ChildProcess>> children_;
+};
+
+TEST_F(RunnerProcessTest, HandlerLongerThanHeartbeatAndLeaseKeepsBoth) {
+  auto& child = Start(/*handler_ms=*/8000, 30, "long");
+  ASSERT_TRUE(WaitVideo("state", "running", 90s)) << child.log_file() << "\n" << child.LogTail();
+  const auto claimed = std::chrono::steady_clock::now();
+  // Past the 5 s lease and many 1 s heartbeats: still ready (consumer connected), lease renewed.
+  std::this_thread::sleep_until(claimed + 6500ms);
+  EXPECT_TRUE(Ready()) << child.LogTail();
+  EXPECT_EQ(Video("stage || '/' || state"), "download/running");
+  EXPECT_EQ(Video("(lease_expires_at > now())::text"), "true") << "lease not renewed";
+  ASSERT_TRUE(WaitVideo("stage || '/' || state", "audio_extraction/pending", 30s))
+      << child.LogTail();
+  EXPECT_EQ(child.Stop(), 0);
+  const auto log = Read(child.log_file());
+  EXPECT_EQ(log.find("RabbitMQ consumer lost"), std::string::npos) << log;
+  EXPECT_EQ(log.find("already_done"), std::string::npos) << "processed twice:\n" << log;
+  EXPECT_EQ(NextCommands(), 1);
+}
+
+TEST_F(RunnerProcessTest, SigtermWithinTheBoundFinishesInFlightWork) {
+  auto& child = Start(/*handler_ms=*/3000, /*shutdown_timeout_s=*/20, "finish");
+  ASSERT_TRUE(WaitVideo("state", "running", 90s)) << child.log_file() << "\n" << child.LogTail();
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = child.Stop(30s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(WIFEXITED(status)) << child.LogTail();
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_LT(took, 10s);
+  // Finished and recorded before exiting; the next command is in the outbox.
+  EXPECT_EQ(Video("stage || '/' || state"), "audio_extraction/pending") << child.LogTail();
+  EXPECT_EQ(NextCommands(), 1);
+}
+
+TEST_F(RunnerProcessTest, SigtermPastTheBoundRequeuesAndExitsZero) {
+  auto& stuck = Start(/*handler_ms=*/120000, /*shutdown_timeout_s=*/2, "stuck");
+  ASSERT_TRUE(WaitVideo("state", "running", 90s)) << stuck.log_file() << "\n" << stuck.LogTail();
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = stuck.Stop(30s);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(WIFEXITED(status)) << "killed instead of exiting:\n" << stuck.LogTail();
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_LT(took, 8s) << "the 2 s shutdown bound was not kept";
+  EXPECT_NE(Read(stuck.log_file()).find("requeued"), std::string::npos) << stuck.LogTail();
+  EXPECT_EQ(Video("stage || '/' || state"), "download/running");  // nothing recorded
+
+  // The delivery went back to the queue: the next instance finishes the work.
+  auto& next = Start(/*handler_ms=*/100, 30, "next");
+  ASSERT_TRUE(WaitVideo("stage || '/' || state", "audio_extraction/pending", 60s))
+      << next.LogTail();
+  EXPECT_EQ(NextCommands(), 1);
+}
+
+}  // namespace
+}  // namespace chansum::stage

@@ -1,0 +1,397 @@
+#include "reliability.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <random>
+#include <regex>
+#include <thread>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "chansum/amqp/connection.hpp"
+#include "chansum/common/signals.hpp"
+#include "chansum/outbox/events.hpp"
+#include "chansum/outbox/outbox.hpp"
+#include "chansum/outbox/topology.hpp"
+#include "chansum/protocol/command.hpp"
+#include "chansum/protocol/events.hpp"
+#include "chansum/store/reliability.hpp"
+#include "chansum/store/store.hpp"
+
+namespace chansum::orchestrator {
+namespace {
+
+using protocol::EventType;
+using protocol::Stage;
+
+const std::regex kUuidRe(
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+
+void EnqueueCommand(pqxx::work& txn, const std::string& prefix, const protocol::Command& cmd) {
+  outbox::Message m;
+  m.destination = outbox::Destination::kAmqp;
+  m.routing_key = protocol::QueueName(prefix, cmd.stage);
+  m.message_id = cmd.message_id;
+  m.payload = protocol::Serialize(cmd);
+  outbox::Enqueue(txn, m);
+}
+
+void Emit(pqxx::work& txn, const std::string& prefix, EventType type, const std::string& job_id,
+          const std::string& video_id, const std::string& trace_id, nlohmann::json data) {
+  outbox::EnqueueEvent(txn, prefix,
+                       protocol::NewEvent(type, job_id, video_id, trace_id, std::move(data)));
+}
+
+std::string JobTrace(pqxx::work& txn, const std::string& job_id) {
+  auto r = txn.exec_params("SELECT trace_id FROM jobs WHERE id = $1::uuid", job_id);
+  return r.empty() ? std::string() : r[0][0].as<std::string>();
+}
+
+// job.completed when the job has just ended (completed, completed_with_errors or failed).
+void EmitJobCompleted(pqxx::work& txn, const std::string& prefix, const std::string& job_id,
+                      const std::string& trace_id) {
+  auto totals = store::GetJobTotals(txn, job_id);
+  if (!totals || (totals->state != "completed" && totals->state != "completed_with_errors" &&
+                  totals->state != "failed")) {
+    return;
+  }
+  Emit(txn, prefix, EventType::kJobCompleted, job_id, "", trace_id,
+       {{"state", totals->state},
+        {"video_count", totals->video_count},
+        {"done", totals->done},
+        {"failed", totals->failed},
+        {"duration_ms", totals->duration_ms}});
+}
+
+void EmitVideoFailed(pqxx::work& txn, const std::string& prefix, const std::string& job_id,
+                     const std::string& video_id, const std::string& trace_id, Stage stage,
+                     const Error& error, int attempts) {
+  Emit(txn, prefix, EventType::kVideoFailed, job_id, video_id, trace_id,
+       {{"stage", protocol::StageName(stage)},
+        {"error_class", ToString(error.cls)},
+        {"error_code", error.code},
+        {"error_message", error.message},
+        {"attempts", std::max(1, attempts)}});
+}
+
+bool SleepUnless(const std::atomic<bool>& stop, std::chrono::milliseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < until) {
+    if (stop.load()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return !stop.load();
+}
+
+std::chrono::milliseconds Jittered(std::chrono::milliseconds d) {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return std::chrono::milliseconds(static_cast<long>(static_cast<double>(d.count()) * jitter(rng)));
+}
+
+}  // namespace
+
+ReliabilityConfig ReliabilityConfig::FromEnv(ConfigReader& env) {
+  ReliabilityConfig c;
+  c.queue_prefix = env.String("QUEUE_PREFIX", "");
+  c.max_attempts = static_cast<int>(env.Int("MAX_ATTEMPTS", 5, 1, 100));
+  c.sweep_interval = env.Duration("SWEEP_INTERVAL", std::chrono::seconds(5));
+  if (c.sweep_interval < std::chrono::milliseconds(100)) {
+    c.sweep_interval = std::chrono::milliseconds(100);
+  }
+  return c;
+}
+
+SweepResult SweepOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
+  SweepResult result;
+  pqxx::work txn(conn);
+  const auto& prefix = config.queue_prefix;
+  for (const auto& v : store::LockExpiredVideoLeases(txn, config.sweep_batch)) {
+    const std::string attempt_text =
+        std::to_string(v.attempts) + "/" + std::to_string(config.max_attempts);
+    const std::string reason =
+        "lease expired: worker " + (v.lease_owner.empty() ? std::string("?") : v.lease_owner) +
+        " stopped renewing it during " + std::string(protocol::StageName(v.stage)) + " (attempt " +
+        attempt_text + ")";
+    auto data = store::StageCommandData(v.stage, v.url, v.title, v.media_path, v.audio_path);
+    if (v.attempts >= config.max_attempts || !data) {
+      const Error error =
+          data ? Error::Transient("lease_expired", reason)
+               : Error::Permanent("lease_expired",
+                                  reason + "; the row lacks the data to run the stage again");
+      if (store::FailVideo(txn, v.job_id, v.video_id, v.stage, error)) {
+        EmitVideoFailed(txn, prefix, v.job_id, v.video_id, v.trace_id, v.stage, error, v.attempts);
+        if (store::FinishJobIfComplete(txn, v.job_id)) {
+          EmitJobCompleted(txn, prefix, v.job_id, v.trace_id);
+        }
+      }
+      spdlog::warn("sweeper: video {} of job {} failed: {}", v.video_id, v.job_id, reason);
+      ++result.failed;
+      continue;
+    }
+    store::RequeueExpiredVideo(txn, v, reason);
+    EnqueueCommand(txn, prefix,
+                   protocol::NewCommand(v.stage, v.job_id, v.video_id, v.trace_id, *data,
+                                        std::min(1000, v.attempts + 1)));
+    spdlog::warn("sweeper: re-enqueued {} of video {} (job {}): {}", protocol::StageName(v.stage),
+                 v.video_id, v.job_id, reason);
+    ++result.requeued;
+  }
+  for (const auto& d : store::LockExpiredDiscoveryLeases(txn, config.sweep_batch)) {
+    const std::string reason =
+        "lease expired: worker " + (d.lease_owner.empty() ? std::string("?") : d.lease_owner) +
+        " stopped renewing it during discovery (attempt " + std::to_string(d.attempts) + "/" +
+        std::to_string(config.max_attempts) + ")";
+    store::ClearDiscoveryLease(txn, d.job_id);
+    if (d.attempts >= config.max_attempts) {
+      store::FailJob(txn, d.job_id, Error::Transient("lease_expired", reason));
+      EmitJobCompleted(txn, prefix, d.job_id, d.trace_id);
+      spdlog::warn("sweeper: job {} failed in discovery: {}", d.job_id, reason);
+      ++result.discovery_failed;
+      continue;
+    }
+    EnqueueCommand(txn, prefix,
+                   protocol::NewCommand(Stage::kDiscovery, d.job_id, "", d.trace_id,
+                                        store::DiscoveryCommandData(d.channel_url, d.options),
+                                        std::min(1000, d.attempts + 1)));
+    spdlog::warn("sweeper: re-enqueued discovery of job {}: {}", d.job_id, reason);
+    ++result.discovery_requeued;
+  }
+  txn.commit();
+  return result;
+}
+
+void SweeperLoop(const pg::PgConfig& pg_config, const ReliabilityConfig& config,
+                 const std::atomic<bool>& stop) {
+  std::unique_ptr<pqxx::connection> conn;
+  std::chrono::milliseconds backoff{500};
+  while (!stop.load()) {
+    try {
+      if (!conn) {
+        auto c = pg::Connect(pg_config);
+        if (!c.ok()) throw std::runtime_error(c.error().message);
+        conn = std::move(*c);
+      }
+      // A full batch means there may be more: sweep again at once.
+      while (!stop.load() && SweepOnce(*conn, config).total() >= config.sweep_batch) {
+      }
+      backoff = std::chrono::milliseconds(500);
+      if (!SleepUnless(stop, config.sweep_interval)) break;
+    } catch (const std::exception& e) {
+      spdlog::warn("sweeper: {} (retrying)", e.what());
+      conn.reset();
+      if (!SleepUnless(stop, Jittered(backoff))) break;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+    }
+  }
+}
+
+DeadLetterOutcome RecordDeadLetter(pqxx::connection& conn, const ReliabilityConfig& config,
+                                   const std::string& queue, const amqp::Delivery& delivery) {
+  DeadLetterOutcome out;
+  store::DeadLetter letter;
+  letter.queue = queue;
+  letter.body = delivery.body;
+  letter.message_id = delivery.message_id;
+  for (const auto& [key, value] : delivery.headers) {
+    if (const auto* s = std::get_if<std::string>(&value)) {
+      letter.headers[key] = *s;
+    } else {
+      letter.headers[key] = std::get<std::int64_t>(value);
+    }
+  }
+  // The stage of the queue: "<prefix><stage>.dlq".
+  std::optional<Stage> queue_stage;
+  for (Stage s : protocol::kAllStages) {
+    if (protocol::QueueName(config.queue_prefix, s) + ".dlq" == queue) queue_stage = s;
+  }
+  if (queue_stage) letter.stage = std::string(protocol::StageName(*queue_stage));
+  // Why: our own reason for a malformed message, else what the broker said (delivery_limit, ...).
+  if (auto r = amqp::HeaderString(delivery.headers, "x-chansum-reason")) {
+    letter.reason = "malformed: " + *r;
+  } else if (auto b = amqp::HeaderString(delivery.headers, "x-first-death-reason")) {
+    letter.reason = *b;
+    if (auto q = amqp::HeaderString(delivery.headers, "x-first-death-queue")) {
+      letter.reason += " (queue " + *q + ")";
+    }
+    if (*b == "delivery_limit") {
+      letter.reason += ": delivered more often than the queue's x-delivery-limit";
+    }
+  } else {
+    letter.reason = "dead-lettered (no reason given)";
+  }
+  // Ids: trusted (used to fail a video) only when the body is a valid command of this queue.
+  auto cmd = protocol::ParseCommand(delivery.body);
+  const bool valid = cmd.ok() && (!queue_stage || cmd->stage == *queue_stage);
+  if (cmd.ok()) {
+    letter.job_id = std::regex_match(cmd->job_id, kUuidRe) ? cmd->job_id : "";
+    letter.video_id = cmd->video_id;
+  } else {
+    auto j = nlohmann::json::parse(delivery.body, nullptr, false);
+    if (j.is_object()) {
+      if (j.contains("job_id") && j["job_id"].is_string() &&
+          std::regex_match(j["job_id"].get<std::string>(), kUuidRe)) {
+        letter.job_id = j["job_id"].get<std::string>();
+      }
+      if (j.contains("video_id") && j["video_id"].is_string()) {
+        letter.video_id = j["video_id"].get<std::string>().substr(0, 256);
+      }
+    }
+  }
+  if (letter.message_id.empty() && valid) letter.message_id = cmd->message_id;
+
+  pqxx::work txn(conn);
+  out.recorded = store::InsertDeadLetter(txn, letter);
+  if (out.recorded && valid && !letter.job_id.empty()) {
+    const std::string why = "dead-lettered from " + queue + ": " + letter.reason;
+    const std::string trace = JobTrace(txn, letter.job_id);
+    if (cmd->stage == Stage::kDiscovery) {
+      if (store::FailDiscoveryDeadLettered(txn, letter.job_id, why)) {
+        out.job_failed = true;
+        out.job_state = "failed";
+        EmitJobCompleted(txn, config.queue_prefix, letter.job_id, trace);
+      }
+    } else if (!letter.video_id.empty()) {
+      if (auto attempts =
+              store::FailVideoDeadLettered(txn, letter.job_id, letter.video_id, cmd->stage, why)) {
+        out.video_failed = true;
+        EmitVideoFailed(txn, config.queue_prefix, letter.job_id, letter.video_id, trace, cmd->stage,
+                        Error::Permanent("dead_lettered", why), *attempts);
+        if (auto state = store::FinishJobIfComplete(txn, letter.job_id)) {
+          out.job_state = *state;
+          EmitJobCompleted(txn, config.queue_prefix, letter.job_id, trace);
+        }
+      }
+    }
+  }
+  txn.commit();
+  return out;
+}
+
+void DeadLetterLoop(const amqp::AmqpConfig& amqp_config, const pg::PgConfig& pg_config,
+                    const ReliabilityConfig& config, int delivery_limit,
+                    const std::atomic<bool>& stop, std::atomic<bool>& ok) {
+  std::vector<std::pair<std::string, std::unique_ptr<amqp::Consumer>>> consumers;
+  for (Stage s : protocol::kAllStages) {
+    consumers.emplace_back(protocol::QueueName(config.queue_prefix, s) + ".dlq", nullptr);
+  }
+  std::unique_ptr<pqxx::connection> conn;
+  std::chrono::milliseconds backoff{200};
+  auto fail_wait = [&] {
+    const bool go_on = SleepUnless(stop, Jittered(backoff));
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(15000));
+    return go_on;
+  };
+  while (!stop.load()) {
+    // (Re)open what is missing: declare the queues first (idempotent), then one consumer each.
+    bool all_open = true;
+    for (auto& [queue, consumer] : consumers) all_open = all_open && consumer && consumer->ok();
+    if (!all_open) {
+      ok = false;
+      auto topo = amqp::Connection::Open(amqp_config, "orchestrator-dlq-topology");
+      Status st = topo.ok()
+                      ? outbox::DeclarePipelineQueues(**topo, config.queue_prefix, delivery_limit)
+                      : Status(topo.error());
+      for (auto& [queue, consumer] : consumers) {
+        if (!st.ok()) break;
+        if (consumer && consumer->ok()) continue;
+        amqp::ConsumerOptions options;
+        options.queue = queue;
+        options.prefetch = 10;
+        auto c = amqp::Consumer::Open(amqp_config, "orchestrator-dlq", options);
+        if (!c.ok()) {
+          st = Status(c.error());
+          break;
+        }
+        consumer = std::move(*c);
+      }
+      if (!st.ok()) {
+        spdlog::warn("dead-letter consumer: RabbitMQ unavailable ({}), retrying",
+                     st.error().message);
+        for (auto& [queue, consumer] : consumers) consumer.reset();
+        if (!fail_wait()) break;
+        continue;
+      }
+      ok = true;
+      backoff = std::chrono::milliseconds(200);
+      spdlog::info("dead-letter consumer: reading the {} .dlq queues", consumers.size());
+    }
+    for (auto& [queue, consumer] : consumers) {
+      if (stop.load() || !consumer) break;
+      auto delivery = consumer->Next(std::chrono::milliseconds(20));
+      if (!delivery.ok()) {
+        spdlog::warn("dead-letter consumer of {} lost: {}", queue, delivery.error().message);
+        consumer.reset();
+        ok = false;
+        continue;
+      }
+      if (!delivery->has_value()) continue;
+      const auto& d = **delivery;
+      bool recorded = false;
+      try {
+        if (!conn || !conn->is_open()) {
+          auto c = pg::Connect(pg_config);
+          if (!c.ok()) throw std::runtime_error(c.error().message);
+          conn = std::move(*c);
+        }
+        auto outcome = RecordDeadLetter(*conn, config, queue, d);
+        recorded = true;
+        if (outcome.recorded) {
+          spdlog::warn("dead letter recorded from {} (message {}){}{}", queue, d.message_id,
+                       outcome.video_failed ? ": video failed" : "",
+                       outcome.job_failed ? ": job failed in discovery" : "");
+        }
+      } catch (const std::exception& e) {
+        spdlog::warn("dead-letter consumer: cannot record a message from {} ({}); requeued", queue,
+                     e.what());
+        conn.reset();
+      }
+      Status st = recorded ? consumer->Ack(d.delivery_tag)
+                           : consumer->Nack(d.delivery_tag, /*requeue=*/true);
+      if (!st.ok()) {
+        consumer.reset();
+        ok = false;
+      }
+      if (!recorded && !SleepUnless(stop, std::chrono::milliseconds(500))) break;
+    }
+  }
+  ok = false;
+}
+
+RetryOutcome RetryJob(pqxx::work& txn, const std::string& queue_prefix, const std::string& job_id) {
+  RetryOutcome out;
+  auto plan = store::PlanJobRetry(txn, job_id);
+  out.found = plan.found;
+  out.state = plan.state;
+  if (!plan.found) return out;
+  if (plan.state == "cancelled") {
+    out.conflict = "job is cancelled";
+    return out;
+  }
+  if (plan.discovery) {
+    store::ReopenJobForRetry(txn, job_id, /*discovery=*/true);
+    EnqueueCommand(
+        txn, queue_prefix,
+        protocol::NewCommand(Stage::kDiscovery, job_id, "", plan.trace_id,
+                             store::DiscoveryCommandData(plan.channel_url, plan.options)));
+    out.requeued = 1;
+    return out;
+  }
+  for (const auto& v : plan.videos) {
+    auto data = store::StageCommandData(v.stage, v.url, v.title, v.media_path, v.audio_path);
+    if (!data) continue;  // cannot run that stage again (its input is unknown)
+    store::ResetVideoForRetry(txn, job_id, v.video_id);
+    EnqueueCommand(txn, queue_prefix,
+                   protocol::NewCommand(v.stage, job_id, v.video_id, plan.trace_id, *data));
+    ++out.requeued;
+  }
+  if (out.requeued == 0) {
+    out.conflict = "nothing to retry: the job has no failed or dead-lettered videos";
+    return out;
+  }
+  store::ReopenJobForRetry(txn, job_id, /*discovery=*/false);
+  return out;
+}
+
+}  // namespace chansum::orchestrator

@@ -87,6 +87,7 @@ std::vector<ExpiredVideo> LockExpiredVideoLeases(pqxx::work& txn, int limit) {
       "j.trace_id, v.url, coalesce(v.title, ''), coalesce(v.media_path, ''), "
       "coalesce(v.audio_path, '') FROM videos v JOIN jobs j ON j.id = v.job_id "
       "WHERE v.state = 'running' AND v.lease_expires_at < now() "
+      "AND j.state IN ('queued', 'running') "  // an ended (cancelled, failed, ...) job: left alone
       "ORDER BY v.lease_expires_at LIMIT $1 FOR UPDATE OF v SKIP LOCKED",
       limit);
   std::vector<ExpiredVideo> out;

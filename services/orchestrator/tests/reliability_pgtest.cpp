@@ -149,6 +149,28 @@ TEST_F(ReliabilityTest, SweeperFailsVideoOutOfAttemptsAndFinishesTheJob) {
   EXPECT_TRUE(Commands(Queue(Stage::kAudioExtraction)).empty());
 }
 
+TEST_F(ReliabilityTest, SweeperLeavesVideosOfEndedJobsAlone) {
+  // A worker died mid-stage, then the job ended (cancelled, or failed/finished otherwise): its
+  // expired lease must not bring the video back to life.
+  for (const std::string state : {"cancelled", "failed", "completed", "completed_with_errors"}) {
+    const auto job = NewJob();
+    AddVideo(job, "v-" + state, "transcription", "running", 1, -5);
+    Exec("UPDATE jobs SET state = '" + state + "', finished_at = now() WHERE id = '" + job + "'");
+  }
+  AddVideo(job_id_, "v-running", "transcription", "running", 1, -5);  // control: still swept
+  auto result = SweepOnce(*conn_, config_);
+  EXPECT_EQ(result.requeued, 1);
+  EXPECT_EQ(result.failed, 0);
+  auto cmds = Commands(Queue(Stage::kTranscription));
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].video_id, "v-running");
+  EXPECT_EQ(Field("SELECT count(*) FROM videos WHERE video_id LIKE 'v-%' AND video_id <> "
+                  "'v-running' AND state = 'running'"),
+            "4");
+  EXPECT_EQ(SweepOnce(*conn_, config_).total(), 0);
+  EXPECT_TRUE(Events(protocol::EventType::kVideoFailed).empty());
+}
+
 TEST_F(ReliabilityTest, SweeperRequeuesAndEventuallyFailsStuckDiscovery) {
   auto leased = [&](int attempts) {
     Exec(

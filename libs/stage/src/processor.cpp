@@ -320,8 +320,11 @@ ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Comma
   const char* kind = "done";
   // The sweeper may have given this work to another worker after our lease expired (we stalled):
   // then the other worker owns the outcome and ours is dropped.
+  // (A cancel that committed meanwhile also took the lease: that work counts as skipped.)
   if (!store::HoldsVideoLease(txn, cmd.job_id, cmd.video_id, cmd.stage, config_.worker_id)) {
+    const bool cancelled = store::IsJobCancelled(txn, cmd.job_id, /*lock=*/false);
     txn.abort();
+    if (cancelled) return {Disposition::kAck, "skipped: job cancelled", "skipped"};
     return {Disposition::kAck, "duplicate: this worker no longer holds the lease of this stage",
             "duplicate"};
   }

@@ -1,10 +1,12 @@
 // The orchestrator's reliability functions against a real PostgreSQL (a private schema per test):
 // the lease sweeper, the dead-letter recorder and the job retry, plus their HTTP routes.
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "chansum/cli/cli.hpp"
 #include "chansum/common/ids.hpp"
 #include "chansum/pg/pg.hpp"
 #include "chansum/protocol/events.hpp"
@@ -437,6 +439,49 @@ TEST_F(ReliabilityApiTest, DeadLettersAndRetryThroughTheApi) {
   ASSERT_TRUE(cancelled);
   EXPECT_EQ(cancelled->status, 409);
   EXPECT_EQ(nlohmann::json::parse(cancelled->body)["error"]["code"], "job_cancelled");
+}
+
+// `chansum retry <job>` (tools/chansum) against these routes: what the CLI prints and its exit
+// codes for a retried job, a job with nothing to retry, a cancelled job and an unknown job.
+TEST_F(ReliabilityApiTest, ChansumRetryCommandThroughTheApi) {
+  AddVideo(job_id_, "v1", "transcription", "failed", 3, 0);
+  AddVideo(job_id_, "v2", "summarization", "done", 1, 0);
+  Exec("UPDATE jobs SET state = 'completed_with_errors', finished_at = now() WHERE id = '" +
+       job_id_ + "'");
+  const cli::Environment env{{"CHANSUM_API", "http://127.0.0.1:" + std::to_string(port_)}};
+  auto run = [&](const std::string& job, std::string* out_text, std::string* err_text) {
+    std::ostringstream out;
+    std::ostringstream err;
+    const int rc = cli::Run({"retry", job}, env, out, err, /*interactive=*/false);
+    *out_text = out.str();
+    *err_text = err.str();
+    return rc;
+  };
+  std::string out;
+  std::string err;
+  EXPECT_EQ(run(job_id_, &out, &err), cli::kExitOk) << err;
+  EXPECT_EQ(out, "job " + job_id_ + ": requeued 1 videos\n");
+  EXPECT_EQ(Field("SELECT state FROM jobs WHERE id = '" + job_id_ + "'"), "running");
+  EXPECT_EQ(Field("SELECT state FROM videos WHERE video_id = 'v1'"), "pending");
+  EXPECT_EQ(Field("SELECT attempts FROM videos WHERE video_id = 'v1'"), "0");
+  EXPECT_EQ(Field("SELECT state FROM videos WHERE video_id = 'v2'"), "done");
+  auto cmds = Commands(Queue(Stage::kTranscription));
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].video_id, "v1");
+
+  // Nothing failed any more: the API refuses (409), the CLI says why and exits 3.
+  EXPECT_EQ(run(job_id_, &out, &err), cli::kExitApiError);
+  EXPECT_EQ(out, "");
+  EXPECT_NE(err.find("nothing to retry"), std::string::npos) << err;
+
+  const std::string cancelled = NewJob();
+  Exec("UPDATE jobs SET state = 'cancelled' WHERE id = '" + cancelled + "'");
+  EXPECT_EQ(run(cancelled, &out, &err), cli::kExitApiError);
+  EXPECT_NE(err.find("cancelled"), std::string::npos) << err;
+
+  EXPECT_EQ(run(NewUuid(), &out, &err), cli::kExitApiError);
+  EXPECT_NE(err.find("no job with id"), std::string::npos) << err;
+  EXPECT_EQ(Commands(Queue(Stage::kTranscription)).size(), 1u);  // the refusals wrote nothing
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build build-asan test demo stop stack-up stack-down services-up services-down \
+.PHONY: all setup build build-asan build-fuzz test demo stop stack-up stack-down services-up services-down \
         status format clean help bench quality
 
 all: build
@@ -26,7 +26,13 @@ build-asan: setup
 	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCHANSUM_SANITIZE=ON >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 
-test: build build-asan
+# libFuzzer targets only (tests/fuzz), with clang; small, its tests carry the label "fuzz".
+build-fuzz: setup
+	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHANSUM_FUZZ=ON \
+	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+
+test: build build-asan build-fuzz
 	@deploy/local/run-tests
 
 demo: build
@@ -59,4 +65,4 @@ format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

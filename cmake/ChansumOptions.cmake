@@ -20,6 +20,18 @@ add_library(chansum_warnings INTERFACE)
 target_compile_options(chansum_warnings INTERFACE -Wall -Wextra -Werror -Wpedantic -Wshadow
                                                   -Wnon-virtual-dtor -Wcast-align -Wunused)
 
+# Fuzz build (clang only): instruments everything for libFuzzer with ASan+UBSan and builds only
+# the libraries the targets in tests/fuzz need, plus those targets; no GoogleTest binaries.
+option(CHANSUM_FUZZ "Build only the libFuzzer targets (tests/fuzz), with clang" OFF)
+if(CHANSUM_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "CHANSUM_FUZZ needs clang: -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_C_COMPILER=clang")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 if(CHANSUM_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)
@@ -43,6 +55,12 @@ function(chansum_test name)
   cmake_parse_arguments(ARG "SERIAL" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
   if(NOT ARG_LABEL)
     message(FATAL_ERROR "chansum_test(${name}): LABEL is required")
+  endif()
+  if(CHANSUM_FUZZ)
+    # The fuzz build runs only fuzz targets: the test binary exists (so the folder's CMakeLists
+    # can set its properties) but is never built or registered.
+    add_executable(${name} EXCLUDE_FROM_ALL ${ARG_SOURCES})
+    return()
   endif()
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 120)

@@ -227,13 +227,15 @@ Result<ChannelRef> NormalizeChannel(std::string_view raw) {
     return std::move(parts).error();
   }
   ref.kind = ChannelKind::kUrl;
-  ref.url = std::string(input);
+  // The scheme in lower case ("HTTP://x" -> "http://x"): it is case-insensitive (RFC 3986), and
+  // everything downstream may then compare it literally. Found by tests/fuzz/channel_fuzz.
+  ref.url = parts->scheme + std::string(input.substr(parts->scheme.size()));
   if (IsYouTubeHost(parts->host) && parts->rest.empty() && IsBareChannelPath(parts->path)) {
     std::string path = parts->path;
     if (path.back() == '/') path.pop_back();
     // Keep scheme and authority as typed; the path starts at the first '/' after "://".
     const auto path_start = input.find('/', parts->scheme.size() + 3);
-    ref.url = std::string(input.substr(0, path_start)) + path + "/videos";
+    ref.url = ref.url.substr(0, path_start) + path + "/videos";
   }
   return ref;
 }

@@ -51,6 +51,17 @@ TEST(NormalizeChannel, AcceptsHandlesIdsAndHttpUrls) {
   EXPECT_STREQ(ToString(trimmed->kind), "handle");
 }
 
+// Regression (tests/fuzz/channel_fuzz): a scheme in another case passed through as typed.
+TEST(NormalizeChannel, LowerCasesTheScheme) {
+  auto feed = NormalizeChannel("httP://127.0.0.1:8099/demo/feed.xml");
+  ASSERT_TRUE(feed.ok()) << feed.error().ToString();
+  EXPECT_EQ(feed->url, "http://127.0.0.1:8099/demo/feed.xml");
+  auto channel = NormalizeChannel("HTTPS://www.youtube.com/@Someone");
+  ASSERT_TRUE(channel.ok()) << channel.error().ToString();
+  EXPECT_EQ(channel->url, "https://www.youtube.com/@Someone/videos");
+  EXPECT_EQ(channel->input, "HTTPS://www.youtube.com/@Someone");
+}
+
 TEST(NormalizeChannel, RejectsInjectionAndBadInput) {
   const std::string rejected[] = {
       "",

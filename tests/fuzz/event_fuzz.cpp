@@ -1,0 +1,22 @@
+// Domain events as the analytics and event_logger consumers parse them. Properties: an event
+// that parses serializes back to one that parses to the same JSON; a failure carries a reason.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "chansum/protocol/events.hpp"
+#include "fuzz_check.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view input(reinterpret_cast<const char*>(data), size);
+  auto event = chansum::protocol::ParseEvent(input);
+  if (!event.ok()) {
+    CHANSUM_FUZZ_CHECK(!event.error().message.empty());
+    return 0;
+  }
+  const auto text = chansum::protocol::Serialize(*event);
+  auto again = chansum::protocol::ParseEvent(text);
+  CHANSUM_FUZZ_CHECK(again.ok());
+  CHANSUM_FUZZ_CHECK(chansum::protocol::ToJson(*again) == chansum::protocol::ToJson(*event));
+  return 0;
+}

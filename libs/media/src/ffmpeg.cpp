@@ -37,6 +37,8 @@ FfmpegOptions FfmpegOptions::FromEnv(ConfigReader& env) {
   o.binary = env.String("FFMPEG_BIN", o.binary);
   o.timeout = env.Duration("FFMPEG_TIMEOUT", o.timeout);
   o.keep_media = env.Bool("KEEP_MEDIA", o.keep_media);
+  o.max_media_seconds =
+      env.Int("MAX_MEDIA_SECONDS", o.max_media_seconds, 0, std::int64_t{7} * 24 * 3600);
   return o;
 }
 
@@ -118,28 +120,32 @@ Result<AudioResult> ExtractWav(const fs::path& input, const fs::path& output_wav
   } cleanup{tmp};
 
   // "file:" keeps ffmpeg from reading a path as another protocol ("concat:", "http:", "-").
-  const std::vector<std::string> argv = {options.binary,
-                                         "-nostdin",
-                                         "-hide_banner",
-                                         "-loglevel",
-                                         "error",
-                                         "-y",
-                                         "-i",
-                                         "file:" + in_path.string(),
-                                         "-map",
-                                         "0:a:0",
-                                         "-vn",
-                                         "-sn",
-                                         "-dn",
-                                         "-ac",
-                                         "1",
-                                         "-ar",
-                                         "16000",
-                                         "-c:a",
-                                         "pcm_s16le",
-                                         "-f",
-                                         "wav",
-                                         "file:" + tmp.string()};
+  std::vector<std::string> argv = {options.binary,
+                                   "-nostdin",
+                                   "-hide_banner",
+                                   "-loglevel",
+                                   "error",
+                                   "-y",
+                                   "-i",
+                                   "file:" + in_path.string(),
+                                   "-map",
+                                   "0:a:0",
+                                   "-vn",
+                                   "-sn",
+                                   "-dn",
+                                   "-ac",
+                                   "1",
+                                   "-ar",
+                                   "16000",
+                                   "-c:a",
+                                   "pcm_s16le",
+                                   "-f",
+                                   "wav",
+                                   "file:" + tmp.string()};
+  if (options.max_media_seconds > 0) {
+    // Output option: stop a second past the limit (enough to tell "longer than" apart).
+    argv.insert(argv.end() - 1, {"-t", std::to_string(options.max_media_seconds + 1)});
+  }
   ProcessOptions popts;
   popts.timeout = options.timeout;
   popts.kill_grace = options.kill_grace;
@@ -165,6 +171,12 @@ Result<AudioResult> ExtractWav(const fs::path& input, const fs::path& output_wav
   }
   if (wav->data_bytes == 0) {
     return Error::Permanent("no_audio", input.string() + " has an empty audio stream");
+  }
+  if (options.max_media_seconds > 0 &&
+      wav->duration_s > static_cast<double>(options.max_media_seconds)) {
+    return Error::Permanent(
+        "media_too_long",
+        fmt::format("media is longer than MAX_MEDIA_SECONDS={} s", options.max_media_seconds));
   }
   const auto bytes = fs::file_size(tmp, ec);
   if (ec) return Error::Transient("io_error", "cannot stat " + tmp.string() + ": " + ec.message());

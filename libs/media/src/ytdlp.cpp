@@ -270,6 +270,9 @@ YtDlpOptions YtDlpOptions::FromEnv(ConfigReader& env) {
   o.download_timeout = env.Duration("YTDLP_TIMEOUT", o.download_timeout);
   o.socket_timeout = env.Duration("YTDLP_SOCKET_TIMEOUT", o.socket_timeout);
   o.format = env.String("YTDLP_FORMAT", o.format);
+  o.max_media_bytes = env.Int("MAX_MEDIA_BYTES", o.max_media_bytes, 0, std::int64_t{1} << 50);
+  o.max_media_seconds =
+      env.Int("MAX_MEDIA_SECONDS", o.max_media_seconds, 0, std::int64_t{7} * 24 * 3600);
   return o;
 }
 
@@ -449,8 +452,16 @@ Result<DownloadResult> Download(const std::string& video_url, const std::string&
   // '%' in the directory would be read as part of yt-dlp's output template.
   const std::string out_template = EscapeTemplate(tmp.string()) + "/media.%(ext)s";
   auto argv = BaseArgs(options);
-  argv.insert(argv.end(), {"--no-playlist", "--no-part", "--restrict-filenames", "--no-mtime", "-f",
-                           options.format, "-o", out_template, "--", video_url});
+  argv.insert(argv.end(), {"--no-playlist", "--no-part", "--restrict-filenames", "--no-mtime"});
+  if (options.max_media_bytes > 0) {
+    argv.insert(argv.end(), {"--max-filesize", std::to_string(options.max_media_bytes)});
+  }
+  if (options.max_media_seconds > 0) {
+    // "<=?": a video whose duration yt-dlp does not know passes here (checked after extraction).
+    argv.insert(argv.end(),
+                {"--match-filter", "duration <=? " + std::to_string(options.max_media_seconds)});
+  }
+  argv.insert(argv.end(), {"-f", options.format, "-o", out_template, "--", video_url});
 
   auto run = RunProcess(argv, MakeProcessOptions(options, options.download_timeout));
   if (!run.ok()) return std::move(run).error();
@@ -468,6 +479,24 @@ Result<DownloadResult> Download(const std::string& video_url, const std::string&
       best = entry.path();
       best_size = size;
     }
+  }
+  // yt-dlp skips a video over a limit and exits 0 without a file; it says so on stdout.
+  const std::string said = run->stdout_data + "\n" + run->stderr_tail;
+  if (best.empty() && Contains(said, "max-filesize")) {
+    return Error::Permanent(
+        "media_too_large",
+        fmt::format("media is larger than MAX_MEDIA_BYTES={}", options.max_media_bytes));
+  }
+  if (best.empty() && Contains(said, "does not pass filter")) {
+    return Error::Permanent(
+        "media_too_long",
+        fmt::format("media is longer than MAX_MEDIA_SECONDS={} s", options.max_media_seconds));
+  }
+  if (!best.empty() && options.max_media_bytes > 0 &&
+      best_size > static_cast<std::uintmax_t>(options.max_media_bytes)) {
+    return Error::Permanent("media_too_large",
+                            fmt::format("media is {} bytes, larger than MAX_MEDIA_BYTES={}",
+                                        best_size, options.max_media_bytes));
   }
   if (best.empty()) {
     return Error::Permanent(

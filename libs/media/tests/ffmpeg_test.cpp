@@ -64,6 +64,27 @@ TEST(ExtractWav, WritesA16kHzMono16BitWav) {
   EXPECT_EQ(again->bytes, r->bytes);
 }
 
+TEST(ExtractWav, MediaOverTheDurationLimitFailsPermanentlyWithoutOutput) {
+  TempDir tmp;
+  const auto video = tmp.path() / "long.mp4";
+  ASSERT_TRUE(MakeTestVideo(video, 3));
+  const auto wav = tmp.path() / "vid" / "audio.wav";
+  FfmpegOptions options;
+  options.max_media_seconds = 1;
+  auto r = ExtractWav(video, wav, options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().cls, ErrorClass::kPermanent);
+  EXPECT_EQ(r.error().code, "media_too_long") << r.error().ToString();
+  EXPECT_NE(r.error().message.find("MAX_MEDIA_SECONDS=1"), std::string::npos);
+  EXPECT_FALSE(fs::exists(wav));
+  EXPECT_TRUE(fs::is_empty(wav.parent_path()));  // no temporary file left
+
+  options.max_media_seconds = 4;
+  auto fits = ExtractWav(video, wav, options);
+  ASSERT_TRUE(fits.ok()) << fits.error().ToString();
+  EXPECT_NEAR(fits->duration_s, 3.0, 0.1);
+}
+
 TEST(ExtractWav, GarbageInputIsPermanentWithFfmpegsMessage) {
   TempDir tmp;
   const auto garbage = tmp.path() / "garbage.mp4";

@@ -106,6 +106,23 @@ TEST_F(YtDlpLocal, UnsafeIdIsSanitizedIntoOneDirectory) {
   EXPECT_EQ(r->path.parent_path().filename(), SanitizeId("../../escape"));
 }
 
+TEST_F(YtDlpLocal, MediaOverTheSizeLimitFailsPermanentlyAndLeavesNothing) {
+  const auto size = static_cast<std::int64_t>(fs::file_size(site_.path() / "v1.mp4"));
+  YtDlpOptions options;
+  options.max_media_bytes = size - 1;
+  auto r = Download(server_->Url("/v1.mp4"), "too-big", media_.path(), options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().cls, ErrorClass::kPermanent);
+  EXPECT_EQ(r.error().code, "media_too_large") << r.error().ToString();
+  EXPECT_NE(r.error().message.find("MAX_MEDIA_BYTES"), std::string::npos) << r.error().message;
+  EXPECT_EQ(CountEntries(media_.path() / "too-big"), 0);  // no media file, no temporary dir
+
+  // At the limit it downloads.
+  options.max_media_bytes = size;
+  auto ok = Download(server_->Url("/v1.mp4"), "just-fits", media_.path(), options);
+  ASSERT_TRUE(ok.ok()) << ok.error().ToString();
+}
+
 TEST_F(YtDlpLocal, MissingVideoIsPermanent) {
   auto r = Download(server_->Url("/missing.mp4"), "gone", media_.path(), YtDlpOptions{});
   ASSERT_FALSE(r.ok());

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "chansum/media/ffmpeg.hpp"
+#include "chansum/media/paths.hpp"
 #include "chansum/media/ytdlp.hpp"
 
 namespace chansum::audio_extraction {
@@ -18,7 +19,11 @@ stage::StageDefinition Definition() {
     return [options] {
       return [options](const protocol::Command& cmd,
                        stage::StageContext& ctx) -> Result<stage::StageOutput> {
-        const std::filesystem::path input = cmd.data.at("media_path").get<std::string>();
+        // The command names the file to read (and delete): only ever one inside MEDIA_DIR.
+        auto confined =
+            media::ConfineToMediaDir(cmd.data.at("media_path").get<std::string>(), ctx.media_dir);
+        if (!confined.ok()) return confined.error();
+        const std::filesystem::path input = *confined;
         const auto output = ctx.media_dir / media::SanitizeId(cmd.video_id) / "audio.wav";
         stage::StageOutput out;
         out.audio_path = output.string();

@@ -9,6 +9,7 @@
 #include "chansum/asr/pocketsphinx_engine.hpp"
 #include "chansum/asr/transcript.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/media/paths.hpp"
 
 namespace chansum::transcription {
 namespace {
@@ -34,7 +35,11 @@ stage::StageOutput Output(const asr::Transcript& transcript, bool reused) {
 stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) {
   return [config, transcribe = std::move(transcribe)](
              const protocol::Command& cmd, stage::StageContext& ctx) -> Result<stage::StageOutput> {
-    const std::filesystem::path wav = cmd.data.at("audio_path").get<std::string>();
+    // The command names the file to read (and delete): only ever one inside MEDIA_DIR.
+    auto confined =
+        media::ConfineToMediaDir(cmd.data.at("audio_path").get<std::string>(), ctx.media_dir);
+    if (!confined.ok()) return confined.error();
+    const std::filesystem::path wav = *confined;
     // A redelivered command (or a later job on the same channel) finds the stored
     // transcript and does not transcribe again; the WAV may already be gone.
     auto existing = ctx.docs->Get("transcripts", cmd.video_id);

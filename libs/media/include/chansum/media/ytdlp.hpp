@@ -22,12 +22,19 @@ namespace chansum::media {
 //   YTDLP_TIMEOUT           limit for one download (default 30m)
 //   YTDLP_SOCKET_TIMEOUT    yt-dlp --socket-timeout (default 30s)
 //   YTDLP_FORMAT            yt-dlp -f (default "bestaudio/best": only the audio is needed)
+//   MAX_MEDIA_BYTES         largest media file downloaded (default 2 GiB; 0 = no limit)
+//   MAX_MEDIA_SECONDS       longest video downloaded, in seconds (default 14400; 0 = no limit)
 struct YtDlpOptions {
   std::string binary = "yt-dlp";
   std::chrono::milliseconds discover_timeout{std::chrono::minutes(5)};
   std::chrono::milliseconds download_timeout{std::chrono::minutes(30)};
   std::chrono::milliseconds socket_timeout{std::chrono::seconds(30)};
   std::string format = "bestaudio/best";
+  // Limits: given to yt-dlp (--max-filesize, --match-filter "duration <=? N") and the size checked
+  // again on the finished file; over a limit the video fails permanently ("media_too_large",
+  // "media_too_long"). A duration yt-dlp does not know is checked by audio extraction. 0 = none.
+  std::int64_t max_media_bytes = std::int64_t{2} << 30;
+  std::int64_t max_media_seconds = 4 * 3600;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(3)};
   // Checked while yt-dlp runs; true stops it (transient "canceled"). E.g. StageContext's.
   std::function<bool()> should_stop;

@@ -19,6 +19,7 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/common/signals.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/http/exposure.hpp"
 #include "chansum/http/json_api.hpp"
 #include "chansum/kafka/config.hpp"
 #include "chansum/metrics/metrics.hpp"
@@ -379,6 +380,9 @@ int RunStageService(const StageDefinition& def) {
   }
   spdlog::info("starting {}: queue {}, concurrency {}, max attempts {}, media dir {}", service,
                config.Queue(), config.concurrency, config.max_attempts, config.media_dir.string());
+  if (config.health_port > 0) {
+    http::WarnIfExposed("HEALTH_ADDR", config.health_addr, "its health endpoints", false);
+  }
 
   // Schema first (idempotent, under an advisory lock), retrying while PostgreSQL is down.
   {

@@ -8,6 +8,7 @@
 
 #include "chansum/common/logging.hpp"
 #include "chansum/common/signals.hpp"
+#include "chansum/http/exposure.hpp"
 #include "chansum/kafka/admin.hpp"
 #include "chansum/pg/pg.hpp"
 #include "event.hpp"
@@ -306,6 +307,7 @@ int Service::Run(const std::function<bool()>& should_stop) {
   bound_port_ = port;
   std::thread http([&server] { server.listen_after_bind(); });
   spdlog::info("analytics HTTP on http://{}:{}", config.http_addr, port);
+  http::WarnIfExposed("ANALYTICS_HTTP_ADDR", config.http_addr, "the analytics API", false);
 
   bool fatal = false;
   if (impl.MigrateWithRetry(should_stop, &fatal)) {

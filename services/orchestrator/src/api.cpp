@@ -4,11 +4,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include "auth.hpp"
 #include "chansum/common/ids.hpp"
 #include "chansum/common/logging.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/json_api.hpp"
-#include "chansum/media/channel.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/store/store.hpp"
@@ -28,47 +28,11 @@ const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
 
 }  // namespace
 
-Result<JobRequest> ParseJobRequest(const std::string& body) {
-  auto bad = [](const std::string& code, const std::string& msg) {
-    return Error::Permanent(code, msg);
-  };
-  if (body.size() > kMaxBodyBytes) {
-    return bad("payload_too_large", "request body is larger than 64 KiB");
-  }
-  auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return bad("invalid_json", "request body is not valid JSON");
-  if (!j.is_object()) return bad("invalid_request", "request body must be a JSON object");
-  for (const auto& [key, _] : j.items()) {
-    if (key != "channel" && key != "max_videos") {
-      return bad("unknown_field", "unknown field \"" + key + "\" (allowed: channel, max_videos)");
-    }
-  }
-  if (!j.contains("channel")) return bad("missing_field", "field \"channel\" is required");
-  if (!j["channel"].is_string()) return bad("invalid_type", "field \"channel\" must be a string");
-  JobRequest req;
-  req.channel = j["channel"].get<std::string>();
-  if (j.contains("max_videos")) {
-    const auto& m = j["max_videos"];
-    if (!m.is_number_integer()) {
-      return bad("invalid_type", "field \"max_videos\" must be an integer");
-    }
-    const auto n = m.get<long long>();
-    if (n < 1 || n > kMaxMaxVideos) {
-      return bad("invalid_value",
-                 "field \"max_videos\" must be between 1 and " + std::to_string(kMaxMaxVideos));
-    }
-    req.max_videos = static_cast<int>(n);
-  }
-  auto ref = media::NormalizeChannel(req.channel);
-  if (!ref.ok()) return bad("invalid_channel", ref.error().message);
-  req.channel_url = ref->url;
-  return req;
-}
-
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   // Bodies over 64 KiB are refused with 413 before the handler runs.
   http::ConfigureJsonServer(server, http::ServerOptions{kMaxBodyBytes});
   http::AddHealthRoutes(server, deps.readiness);
+  InstallAuth(server, deps.api_token);
 
   server.Post("/jobs", [deps](const httplib::Request& req, httplib::Response& res) {
     auto parsed = ParseJobRequest(req.body);
@@ -108,17 +72,14 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   });
 
   server.Get("/jobs", [deps](const httplib::Request& req, httplib::Response& res) {
-    int limit = 20;
+    int limit = kDefaultListLimit;
     if (req.has_param("limit")) {
-      const auto v = req.get_param_value("limit");
-      try {
-        std::size_t used = 0;
-        limit = std::stoi(v, &used);
-        if (used != v.size() || limit < 1 || limit > 100) throw std::out_of_range("limit");
-      } catch (const std::exception&) {
-        SendError(res, 400, "invalid_parameter", "limit must be an integer from 1 to 100");
+      auto parsed = ParseListLimit(req.get_param_value("limit"));
+      if (!parsed.ok()) {
+        SendError(res, 400, parsed.error().code, parsed.error().message);
         return;
       }
+      limit = *parsed;
     }
     const std::string cursor = req.has_param("cursor") ? req.get_param_value("cursor") : "";
     Result<store::JobPage> page = Error::Permanent("unset", "");

@@ -10,6 +10,7 @@
 #include <pqxx/pqxx>
 
 #include "chansum/common/result.hpp"
+#include "job_request.hpp"
 #include "routes_live.hpp"
 
 namespace chansum::docstore {
@@ -17,10 +18,6 @@ class DocStore;
 }
 
 namespace chansum::orchestrator {
-
-inline constexpr std::size_t kMaxBodyBytes = 64 * 1024;
-inline constexpr int kDefaultMaxVideos = 20;
-inline constexpr int kMaxMaxVideos = 500;
 
 // Runs `fn` in a PostgreSQL transaction and commits; connection failures become transient
 // errors (HTTP 503), anything else a permanent one (HTTP 500).
@@ -32,17 +29,8 @@ struct ApiDeps {
   std::string queue_prefix;
   std::function<nlohmann::json()> readiness;  // {"ready": bool, "checks": {...}}
   LiveOptions live;                           // GET /jobs/{id}/events
+  std::string api_token;                      // API_TOKEN: when set, calls need the bearer token
 };
-
-// A validated POST /jobs body.
-struct JobRequest {
-  std::string channel;
-  std::string channel_url;
-  int max_videos = kDefaultMaxVideos;
-};
-// Validates a POST /jobs body: a JSON object with `channel` (string) and optional `max_videos`
-// (integer 1..500); unknown fields are rejected. Errors carry an API error code.
-[[nodiscard]] Result<JobRequest> ParseJobRequest(const std::string& body);
 
 // Installs every route, the JSON error handler, limits and options on `server`.
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps);

@@ -13,6 +13,7 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/common/signals.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/http/exposure.hpp"
 #include "chansum/kafka/config.hpp"
 #include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/amqp_sink.hpp"
@@ -36,6 +37,7 @@ struct OrchestratorConfig {
   int delivery_limit = outbox::kDefaultDeliveryLimit;
   LiveOptions live;
   int job_changes_retention_hours = 24;
+  std::string api_token;  // never logged
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -50,6 +52,7 @@ struct OrchestratorConfig {
     c.live.max_streams = static_cast<int>(env.Int("EVENTS_MAX_STREAMS", 64, 1, 1000));
     c.job_changes_retention_hours =
         static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, 24 * 365));
+    c.api_token = env.String("API_TOKEN", "");
     return c;
   }
 };
@@ -102,6 +105,7 @@ int Main() {
   ApiDeps deps;
   deps.queue_prefix = config.queue_prefix;
   deps.docs = docs->get();
+  deps.api_token = config.api_token;
   deps.txn = [&pool](const std::function<void(pqxx::work&)>& fn) -> Status {
     return pg::WithTransaction(pool, [&](pqxx::work& txn) {
       fn(txn);
@@ -204,7 +208,10 @@ int Main() {
     }
     server.stop();
   });
-  spdlog::info("orchestrator listening on http://{}:{}", config.http_addr, config.http_port);
+  spdlog::info("orchestrator listening on http://{}:{} ({})", config.http_addr, config.http_port,
+               config.api_token.empty() ? "no API_TOKEN: the API is open"
+                                        : "API_TOKEN set: calls need the bearer token");
+  http::WarnIfExposed("HTTP_ADDR", config.http_addr, "the API", !config.api_token.empty());
   const bool listened = server.listen(config.http_addr.c_str(), config.http_port);
   if (!listened && !StopSignal::Requested()) {
     spdlog::critical("cannot listen on {}:{}", config.http_addr, config.http_port);

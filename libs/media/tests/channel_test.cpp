@@ -34,7 +34,7 @@ TEST(NormalizeChannel, AcceptsHandlesIdsAndHttpUrls) {
        ChannelKind::kUrl},
       {"https://www.youtube.com/watch?v=-Xk9_b2QpL0", "https://www.youtube.com/watch?v=-Xk9_b2QpL0",
        ChannelKind::kUrl},
-      {"HTTP://127.0.0.1:8080/feed.xml", "HTTP://127.0.0.1:8080/feed.xml", ChannelKind::kUrl},
+      {"HTTP://127.0.0.1:8080/feed.xml", "http://127.0.0.1:8080/feed.xml", ChannelKind::kUrl},
       {"http://[::1]:9000/feed.rss?x=1#y", "http://[::1]:9000/feed.rss?x=1#y", ChannelKind::kUrl},
       {"https://example.org", "https://example.org", ChannelKind::kUrl},
   };

@@ -22,7 +22,8 @@ inline constexpr std::size_t kMaxChannelInputLength = 2048;
 
 // "@handle"                      -> https://www.youtube.com/@handle/videos
 // "UC" + 22 of [A-Za-z0-9_-]      -> https://www.youtube.com/channel/UC.../videos
-// http(s) URL with a host         -> passed through; a bare YouTube channel URL
+// http(s) URL with a host         -> passed through (scheme lower-cased); a bare YouTube channel
+// URL
 //                                    (/@h, /channel/UC..., /c/x, /user/x) gets "/videos" appended
 // Anything else is a permanent "invalid_channel" error whose message can be shown to the user.
 [[nodiscard]] Result<ChannelRef> NormalizeChannel(std::string_view input);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chansum/testing/rabbitmq.hpp"
 #include "chansum/testing/support.hpp"
 #include "e2e_env.hpp"
 

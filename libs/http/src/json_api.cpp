@@ -145,11 +145,12 @@ void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) 
         spdlog::error("unhandled exception in {} {}: {}", req.method, req.path, what);
         SendError(res, 500, "internal", "internal error");
       });
-  server.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    t_request_started = std::chrono::steady_clock::now();
-    t_unmatched = false;
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  server.set_pre_routing_handler(
+      [pre_routing = options.pre_routing](const httplib::Request& req, httplib::Response& res) {
+        t_request_started = std::chrono::steady_clock::now();
+        t_unmatched = false;
+        return pre_routing ? pre_routing(req, res) : httplib::Server::HandlerResponse::Unhandled;
+      });
   const bool info = options.log_requests_at_info;
   server.set_logger([info](const httplib::Request& req, const httplib::Response& res) {
     RecordRequest(req, res);

@@ -30,9 +30,12 @@ const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
 
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   // Bodies over 64 KiB are refused with 413 before the handler runs.
-  http::ConfigureJsonServer(server, http::ServerOptions{kMaxBodyBytes});
+  // With API_TOKEN set, the bearer check runs before routing (inside the metrics' timing).
+  http::ServerOptions options;
+  options.max_body_bytes = kMaxBodyBytes;
+  options.pre_routing = AuthHandler(deps.api_token);
+  http::ConfigureJsonServer(server, options);
   http::AddHealthRoutes(server, deps.readiness);
-  InstallAuth(server, deps.api_token);
 
   server.Post("/jobs", [deps](const httplib::Request& req, httplib::Response& res) {
     auto parsed = ParseJobRequest(req.body);

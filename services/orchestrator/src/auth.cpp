@@ -34,9 +34,9 @@ bool BearerTokenMatches(std::string_view authorization, std::string_view token) 
   return diff == 0;
 }
 
-void InstallAuth(httplib::Server& server, const std::string& token) {
-  if (token.empty()) return;
-  server.set_pre_routing_handler([token](const httplib::Request& req, httplib::Response& res) {
+httplib::Server::HandlerWithResponse AuthHandler(const std::string& token) {
+  if (token.empty()) return {};
+  return [token](const httplib::Request& req, httplib::Response& res) {
     if (IsPublicRequest(req.method, req.path) ||
         BearerTokenMatches(req.get_header_value("Authorization"), token)) {
       return httplib::Server::HandlerResponse::Unhandled;
@@ -47,7 +47,7 @@ void InstallAuth(httplib::Server& server, const std::string& token) {
                         ? "the bearer token is not valid"
                         : "this API needs an Authorization: Bearer <API_TOKEN> header");
     return httplib::Server::HandlerResponse::Handled;
-  });
+  };
 }
 
 }  // namespace chansum::orchestrator

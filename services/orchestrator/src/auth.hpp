@@ -16,9 +16,10 @@ namespace chansum::orchestrator {
 // the credential equals `token`; compared in time independent of where they differ.
 [[nodiscard]] bool BearerTokenMatches(std::string_view authorization, std::string_view token);
 
-// Installs the check as the server's pre-routing handler (it runs before routes and static
-// files). A request that fails it gets 401 {"error": {"code": "unauthorized", ...}} with
-// `WWW-Authenticate: Bearer realm="chansum"`. An empty token installs nothing (open API).
-void InstallAuth(httplib::Server& server, const std::string& token);
+// The check as a pre-routing handler (it runs before routes and static files; pass it as
+// http::ServerOptions::pre_routing so the request metrics keep timing every request). A request
+// that fails it gets 401 {"error": {"code": "unauthorized", ...}} with
+// `WWW-Authenticate: Bearer realm="chansum"`. An empty token gives an empty handler (open API).
+[[nodiscard]] httplib::Server::HandlerWithResponse AuthHandler(const std::string& token);
 
 }  // namespace chansum::orchestrator

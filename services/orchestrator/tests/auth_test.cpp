@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chansum/metrics/metrics.hpp"
 #include "src/api.hpp"
 
 namespace chansum::orchestrator {
@@ -130,6 +131,43 @@ TEST_F(AuthServer, WithATokenEveryApiCallNeedsIt) {
     ASSERT_TRUE(res) << path;
     EXPECT_NE(res->status, 401) << path;
   }
+}
+
+double Sample(const std::map<std::string, double>& samples, const std::string& series) {
+  auto it = samples.find(series);
+  return it == samples.end() ? 0.0 : it->second;
+}
+
+// The check shares the pre-routing step with the request metrics: refused and admitted calls are
+// both counted and timed, and /metrics stays open.
+TEST_F(AuthServer, RequestsBehindTheCheckAreStillTimed) {
+  const std::string token = "another-t0ken";
+  Start(token);
+  auto c = Client();
+  const std::string timed =
+      "chansum_http_request_duration_seconds_count{method=\"GET\",route=\"/jobs\"}";
+  const std::string refused =
+      "chansum_http_requests_total{method=\"GET\",route=\"/jobs\",status=\"401\"}";
+  auto scrape = [&] {
+    auto r = c.Get("/metrics");
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r ? r->status : 0, 200);
+    return metrics::ParseText(r ? r->body : std::string());
+  };
+  const auto before = scrape();
+  ExpectUnauthorized(c.Get("/jobs"), "GET /jobs without a token");
+  auto listed = c.Get("/jobs", {{"Authorization", "Bearer " + token}});
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->status, 503);
+  // The logger (which records) runs just after the response is written: wait for it.
+  std::map<std::string, double> after;
+  for (int i = 0; i < 200; ++i) {
+    after = scrape();
+    if (Sample(after, timed) - Sample(before, timed) >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(Sample(after, timed) - Sample(before, timed), 2);
+  EXPECT_EQ(Sample(after, refused) - Sample(before, refused), 1);
 }
 
 TEST_F(AuthServer, WithoutATokenTheApiIsOpen) {

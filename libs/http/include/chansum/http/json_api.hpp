@@ -31,12 +31,17 @@ void SendFailure(httplib::Response& res, const Error& error);
 struct ServerOptions {
   std::size_t max_body_bytes = 64 * 1024;
   bool log_requests_at_info = true;  // else debug
+  // Runs before routing, after the request timer started (e.g. an authentication check): return
+  // Handled to answer the request itself (the answer is still logged and counted), Unhandled to
+  // let routing go on. Empty: none.
+  httplib::Server::HandlerWithResponse pre_routing = {};
 };
 
 // set_tcp_nodelay, payload limit, JSON error handler (404/405/413/...), exception handler,
 // request log and request metrics (chansum_http_requests_total{method,route,status} and
-// chansum_http_request_duration_seconds{method,route}, timed from a pre-routing handler: a caller
-// that replaces the pre-routing handler loses the latency histogram, not the counter).
+// chansum_http_request_duration_seconds{method,route}, timed from the pre-routing handler this
+// installs: pass your own check as options.pre_routing, do not call set_pre_routing_handler
+// yourself, or the latency histogram is lost).
 void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options = {});
 
 // Readiness: {"ready": bool, "checks": {"postgres": true, ...}}.

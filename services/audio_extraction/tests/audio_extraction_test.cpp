@@ -41,7 +41,8 @@ class AudioExtractionHandler : public ::testing::Test {
     auto cmd = protocol::NewCommand(protocol::Stage::kAudioExtraction,
                                     "0d9c3a52-6a3e-4f4f-8f0e-2b7d6c5a4e31", "vid", "trace",
                                     {{"media_path", media_path}});
-    stage::StageContext ctx{claim_, media_dir_, nullptr, [] { return false; }};
+    stage::StageContext ctx{claim_, media_dir_, nullptr, [] { return false; },
+                            [] { return false; }};
     return handler_(cmd, ctx);
   }
 

@@ -177,7 +177,7 @@ struct Collector {
     const std::string ie_key = StringField(node, "ie_key");
     auto [clean_url, forced_id] = Unsmuggle(url);
     url = clean_url;
-    if (!IsHttpUrl(url)) {
+    if (!IsHttpUrl(url) || !ValidateHttpUrl(url).ok()) {
       // Older flat YouTube entries carry only the id in "url".
       if (ie_key == "Youtube" && !id.empty()) {
         url = "https://www.youtube.com/watch?v=" + id;
@@ -185,6 +185,9 @@ struct Collector {
         return;
       }
     }
+    // Download refuses a URL ValidateHttpUrl rejects (e.g. "https://www.yout://..."): such an
+    // entry is no video we could fetch (found by playlist_fuzz).
+    if (!ValidateHttpUrl(url).ok()) return;
     if ((type == "url" || type == "url_transparent") && IsPlaylistLink(node, url)) return;
     if (id.empty()) id = forced_id;
     if (id.empty()) id = IdFromUrl(url);

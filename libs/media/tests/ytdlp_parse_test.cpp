@@ -4,6 +4,7 @@
 #include <sstream>
 #include <string>
 
+#include "chansum/media/channel.hpp"
 #include "chansum/media/ytdlp.hpp"
 
 namespace chansum::media {
@@ -113,6 +114,24 @@ TEST(ParsePlaylist, SameIdDifferentUrlsStayDistinct) {
   EXPECT_EQ((*r)[0].id, "video");
   EXPECT_NE((*r)[1].id, "video");
   EXPECT_EQ((*r)[1].id.rfind("video-", 0), 0u);
+}
+
+// Found by playlist_fuzz: an entry URL that starts with "https://" but is no valid URL was listed
+// (and Download then refused it). It is skipped, or rebuilt from the id for a YouTube entry.
+TEST(ParsePlaylist, EntriesWithInvalidUrlsAreSkippedOrRebuilt) {
+  auto r = ParseFlatPlaylist(R"({"_type": "playlist", "entries": [
+      {"_type": "url", "url": "https://www.yout://www.youtube.com/watch?v=dQw4w9WgXcQ"},
+      {"_type": "url", "ie_key": "Youtube", "id": "dQw4w9WgXcQ",
+       "url": "https://www.yout://www.youtube.com/watch?v=dQw4w9WgXcQ"},
+      {"_type": "url", "ie_key": "Youtube", "id": "bad id",
+       "url": "https://www.yout://www.youtube.com/watch?v=x"},
+      {"_type": "url", "url": "http://a/ok/video.mp4"}]})");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0].id, "dQw4w9WgXcQ");
+  EXPECT_EQ((*r)[0].url, "https://www.youtube.com/watch?v=dQw4w9WgXcQ");
+  EXPECT_EQ((*r)[1].url, "http://a/ok/video.mp4");
+  for (const auto& e : *r) EXPECT_TRUE(ValidateHttpUrl(e.url).ok()) << e.url;
 }
 
 TEST(ParsePlaylist, MalformedJsonIsPermanent) {

@@ -103,6 +103,7 @@ TEST_F(AuthE2E, CliSendsTheTokenAndReportsA401InOneLine) {
 
   ExpectRefused(Cli({"show", job_id}), "show without a token");
   ExpectRefused(Cli({"cancel", job_id}), "cancel without a token");
+  ExpectRefused(Cli({"retry", job_id}), "retry without a token");
   ExpectRefused(Cli({"watch", job_id}), "watch (the event stream) without a token");
   ExpectRefused(Cli({"transcript", "someVideo"}), "transcript without a token");
 
@@ -150,7 +151,8 @@ TEST_F(AuthE2E, EventStreamNeedsTheTokenDashboardFilesAndProbesDoNot) {
   ASSERT_TRUE(page);
   EXPECT_NE(page->body.find("/ui/app.js"), std::string::npos);
   // ...while everything else stays closed, including unknown paths and the API under /ui's name.
-  for (const char* path : {"/jobs", "/jobs/" /* list */, "/videos/x/summary", "/uix", "/nope"}) {
+  for (const char* path :
+       {"/jobs", "/jobs/" /* list */, "/videos/x/summary", "/dead-letters", "/uix", "/nope"}) {
     auto res = api.Get(path);
     ASSERT_TRUE(res) << path;
     EXPECT_EQ(res->status, 401) << path;

@@ -126,11 +126,16 @@ TEST_F(JsonServerTest, MetricsCountRequestsByRouteAndStatus) {
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(Client().Post("/echo", "{}", "application/json"));
   ASSERT_TRUE(Client().Get("/no/such/thing"));
   ASSERT_TRUE(Client().Get("/boom"));
-  // The logger (which counts) runs just after the response is written: wait for it.
+  // The logger (which counts) runs just after each response is written, on the server's worker
+  // thread, so under load any of the five may still be uncounted when the client has its answer:
+  // wait (bounded) until every series has moved, then check each moved by exactly its count.
   std::map<std::string, double> after;
-  for (int i = 0; i < 200; ++i) {
+  auto moved = [&](const std::string& series) {
+    return Sample(after, series) - Sample(before, series);
+  };
+  for (int i = 0; i < 500; ++i) {
     after = scrape();
-    if (Sample(after, boom) - Sample(before, boom) >= 1) break;
+    if (moved(ok) >= 3 && moved(latency) >= 3 && moved(unmatched) >= 1 && moved(boom) >= 1) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(Sample(after, ok) - Sample(before, ok), 3);

@@ -1,0 +1,54 @@
+// The transcription handler reads (and, without KEEP_MEDIA, deletes) only a WAV inside MEDIA_DIR:
+// a crafted command naming another file fails permanently before anything touches that file.
+#include "src/transcription.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "chansum/protocol/command.hpp"
+
+namespace chansum::transcription {
+namespace {
+
+namespace fs = std::filesystem;
+
+TEST(TranscriptionHandler, AudioOutsideMediaDirIsNeverReadNorDeleted) {
+  const fs::path root = fs::temp_directory_path() / ("chansum-tr-" + std::to_string(::getpid()) +
+                                                     "-" + std::to_string(std::random_device{}()));
+  const fs::path media_dir = root / "media";
+  fs::create_directories(media_dir / "vid");
+  fs::create_directories(root / "outside");
+  const fs::path secret = root / "outside" / "secret.wav";
+  std::ofstream(secret) << "not yours";
+  fs::create_symlink(secret, media_dir / "vid" / "audio.wav");
+
+  // The HTTP backend needs no model; the confinement check comes before any request is made, and
+  // before the document store is looked at (none here: a check after it would crash the test).
+  ConfigReader env(std::map<std::string, std::string>{
+      {"ASR_ENGINE", "openai"}, {"ASR_API_URL", "http://127.0.0.1:9/v1"}, {"KEEP_MEDIA", "false"}});
+  auto handler = Definition().configure(env)();
+  ASSERT_NO_THROW(env.Finish());
+  store::Claim claim;
+  for (const auto& path : {(media_dir / "vid" / ".." / ".." / "outside" / "secret.wav").string(),
+                           secret.string(), std::string("../outside/secret.wav"),
+                           (media_dir / "vid" / "audio.wav").string() /* symlink leading out */}) {
+    auto cmd = protocol::NewCommand(protocol::Stage::kTranscription,
+                                    "0d9c3a52-6a3e-4f4f-8f0e-2b7d6c5a4e31", "vid", "trace",
+                                    {{"audio_path", path}});
+    stage::StageContext ctx{claim, media_dir, nullptr, [] { return false; }, [] { return false; }};
+    auto r = handler(cmd, ctx);
+    ASSERT_FALSE(r.ok()) << path;
+    EXPECT_FALSE(r.error().transient()) << path;
+    EXPECT_EQ(r.error().code, "path_outside_media_dir") << path << ": " << r.error().message;
+    EXPECT_TRUE(fs::exists(secret)) << path << " deleted a file outside MEDIA_DIR";
+  }
+  std::error_code ec;
+  fs::remove_all(root, ec);
+}
+
+}  // namespace
+}  // namespace chansum::transcription

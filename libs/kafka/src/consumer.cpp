@@ -166,6 +166,16 @@ Status Consumer::Subscribe(const std::vector<std::string>& topics) {
   return OkStatus();
 }
 
+Status Consumer::Ping(std::chrono::milliseconds timeout) {
+  if (closed_) return Error::Permanent("closed", "Kafka consumer is closed");
+  const int ms = static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 1, 3600 * 1000));
+  const rd_kafka_metadata_t* md = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(rk_, 0, nullptr, &md, ms);
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return internal::FromKafkaError(err, "metadata request");
+  return OkStatus();
+}
+
 Result<std::optional<Record>> Consumer::Poll(std::chrono::milliseconds timeout) {
   if (closed_) return Error::Permanent("closed", "Kafka consumer is closed");
   const int ms = static_cast<int>(std::clamp<std::int64_t>(timeout.count(), 0, 3600 * 1000));

@@ -295,6 +295,23 @@ TEST_F(KafkaTest, UnreachableBrokerSurfacesFromConsumerPoll) {
   EXPECT_TRUE(error->transient()) << error->ToString();
 }
 
+TEST_F(KafkaTest, PingAnswersOnlyWhileABrokerDoes) {
+  auto live = Consumer::Create(config_, ConsumerOptions{"test.group.ping." + NewUuid()});
+  ASSERT_TRUE(live.ok());
+  auto ok = (*live)->Ping(10s);
+  EXPECT_TRUE(ok.ok()) << ok.error().ToString();
+
+  KafkaConfig dead;
+  dead.brokers = "127.0.0.1:1";
+  auto consumer = Consumer::Create(dead, ConsumerOptions{"test.group.dead"});
+  ASSERT_TRUE(consumer.ok());
+  const auto t0 = Clock::now();
+  auto down = (*consumer)->Ping(1s);
+  ASSERT_FALSE(down.ok()) << "no broker answers 127.0.0.1:1";
+  EXPECT_TRUE(down.error().transient()) << down.error().ToString();
+  EXPECT_LT(Clock::now() - t0, 5s) << "the timeout was not kept";
+}
+
 TEST_F(KafkaTest, ProducerFromManyThreads) {
   const std::string topic = NewTopic(3);
   auto producer = Producer::Create(config_, ProducerOptions{false});  // caller polls

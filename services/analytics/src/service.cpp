@@ -62,6 +62,12 @@ AnalyticsConfig AnalyticsConfig::FromEnv(ConfigReader& env) {
 
 std::vector<std::string> AnalyticsConfig::Topics() const { return EventTopics(queue_prefix); }
 
+// While no record arrives, Kafka is asked for metadata this often (readiness), waiting this long.
+constexpr std::chrono::seconds kKafkaPingInterval{2};
+constexpr std::chrono::seconds kKafkaPingTimeout{2};
+// A consumer loop that has not come round for this long (ms) makes analytics not ready.
+constexpr std::int64_t kLoopStallMs = 10000;
+
 struct Service::Impl {
   explicit Impl(AnalyticsConfig c)
       : config(std::move(c)),
@@ -71,6 +77,17 @@ struct Service::Impl {
   pg::ConnectionPool pool;
   std::atomic<bool> schema_ok{false};
   std::atomic<bool> kafka_ok{false};
+  // steady_clock time (ms) the consumer loop last came round: a loop stuck in a Kafka call (a
+  // synchronous offset commit waits for the broker without a timeout) is not ready either.
+  std::atomic<std::int64_t> loop_beat_ms{0};
+
+  static std::int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void Beat() { loop_beat_ms = NowMs(); }
+  bool KafkaOk() const { return kafka_ok.load() && NowMs() - loop_beat_ms.load() < kLoopStallMs; }
   std::atomic<bool> apply_ok{true};  // false while applying events fails on PostgreSQL
 
   mutable std::mutex mu;
@@ -89,7 +106,7 @@ struct Service::Impl {
   nlohmann::json Readiness() {
     const bool pg_ok = PgLive() && apply_ok.load();
     const bool schema = schema_ok.load();
-    const bool kafka = kafka_ok.load();
+    const bool kafka = KafkaOk();
     return nlohmann::json{{"ready", pg_ok && schema && kafka},
                           {"checks", {{"postgres", pg_ok}, {"schema", schema}, {"kafka", kafka}}}};
   }
@@ -182,6 +199,10 @@ struct Service::Impl {
     probe_config.message_timeout = std::chrono::seconds(5);
     Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10), should_stop);
     bool need_probe = true;
+    // Whether Kafka answered lately: a record or a metadata round trip (Ping) every
+    // kKafkaPingInterval while idle; librdkafka alone reports a stopped broker late or never.
+    bool reachable = true;
+    auto last_contact = std::chrono::steady_clock::now();
     kafka::Consumer* c = nullptr;
     auto failed_at = std::chrono::steady_clock::now();
     while (!should_stop()) {
@@ -209,9 +230,13 @@ struct Service::Impl {
         consumer = std::move(*created);
         c = consumer.get();
         spdlog::info("consuming {} topics as group {}", topics.size(), config.GroupId());
+        reachable = true;
+        last_contact = std::chrono::steady_clock::now();
       }
-      kafka_ok = true;
+      kafka_ok = reachable;
+      Beat();
       auto rec = c->Poll(config.poll_timeout);
+      Beat();
       if (!rec.ok()) {
         kafka_ok = false;
         spdlog::warn("Kafka poll: {}", rec.error().ToString());
@@ -224,6 +249,18 @@ struct Service::Impl {
         continue;
       }
       if (!rec->has_value()) {
+        if (std::chrono::steady_clock::now() - last_contact >= kKafkaPingInterval) {
+          Status ping = c->Ping(kKafkaPingTimeout);
+          last_contact = std::chrono::steady_clock::now();
+          if (!ping.ok() && reachable) {
+            spdlog::warn("Kafka does not answer ({}): not ready until it does",
+                         ping.error().message);
+          } else if (ping.ok() && !reachable) {
+            spdlog::info("Kafka answers again");
+          }
+          reachable = ping.ok();
+          kafka_ok = reachable;
+        }
         // Ready again once a record applies, or after a quiet spell with partitions assigned
         // (the record that failed would have come back by then).
         if (!apply_ok && std::chrono::steady_clock::now() - failed_at > std::chrono::seconds(5) &&
@@ -232,6 +269,9 @@ struct Service::Impl {
         }
         continue;
       }
+      reachable = true;
+      kafka_ok = true;
+      last_contact = std::chrono::steady_clock::now();
       const kafka::Record& record = **rec;
       Status handled = Handle(record);
       if (!handled.ok()) {
@@ -268,7 +308,7 @@ Service::Service(AnalyticsConfig config) : impl_(std::make_unique<Impl>(std::mov
 Service::~Service() = default;
 
 bool Service::Ready() const noexcept {
-  return impl_->schema_ok.load() && impl_->kafka_ok.load() && impl_->apply_ok.load();
+  return impl_->schema_ok.load() && impl_->KafkaOk() && impl_->apply_ok.load();
 }
 
 ServiceStats Service::Stats() const {

@@ -66,6 +66,12 @@ class Consumer {
   // Poll so far). Nothing to commit counts as success.
   [[nodiscard]] Status CommitAll();
 
+  // Asks a broker for cluster metadata within `timeout` (a round trip on this client's own
+  // connections): an error when no broker answers. librdkafka reports a dead cluster to Poll()
+  // late or not at all, so a consumer that must know (readiness) asks now and then while idle.
+  // Same thread as Poll().
+  [[nodiscard]] Status Ping(std::chrono::milliseconds timeout);
+
   // Partitions currently assigned to this member, sorted.
   [[nodiscard]] std::vector<TopicPartition> Assignment() const;
 

@@ -10,6 +10,40 @@ namespace {
 
 constexpr const char* kChannel = "chansum_outbox";
 
+// Prepared on every relay connection (EnsureConnected).
+constexpr const char* kClaim = "chansum_outbox_claim";
+constexpr const char* kMarkPublished = "chansum_outbox_mark_published";
+constexpr const char* kMarkFailed = "chansum_outbox_mark_failed";
+
+// Claims up to $2 pending rows of destination $1 for this session (lease $3 ms): rows nobody
+// claimed, whose lease ran out, whose claiming session is gone, or that this session claimed in
+// an earlier round that did not finish (a relay runs one round at a time). The row locks are held
+// only for this statement's transaction.
+constexpr const char* kClaimSql =
+    "UPDATE outbox o SET claimed_by = pg_backend_pid(), "
+    "claimed_until = now() + $3::integer * interval '1 millisecond' "
+    "FROM (SELECT id FROM outbox WHERE published_at IS NULL AND destination = $1 "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) "
+    "AND (claimed_by IS NULL OR claimed_until <= now() OR claimed_by = pg_backend_pid() "
+    "OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)) "
+    "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id "
+    "RETURNING o.id, o.exchange, o.routing_key, o.message_id, o.headers::text, "
+    "coalesce(o.expiration_ms, -1), o.payload";
+
+// What the broker has: published (one statement for the batch).
+constexpr const char* kMarkPublishedSql =
+    "UPDATE outbox SET published_at = now(), publish_attempts = publish_attempts + 1, "
+    "last_error = NULL, next_attempt_at = NULL, claimed_by = NULL, claimed_until = NULL "
+    "WHERE id = ANY($1::bigint[]) AND published_at IS NULL";
+
+// The rest waits on its own backoff when $3 (1 s doubling up to 5 min), else keeps its place.
+constexpr const char* kMarkFailedSql =
+    "UPDATE outbox SET publish_attempts = publish_attempts + 1, last_error = $2, "
+    "next_attempt_at = CASE WHEN $3::boolean THEN now() + least(interval '5 minutes', "
+    "interval '1 second' * power(2, least(publish_attempts, 9))) END, "
+    "claimed_by = NULL, claimed_until = NULL "
+    "WHERE id = ANY($1::bigint[]) AND published_at IS NULL";
+
 // Listens for outbox notifications on the relay's connection.
 class Wakeup final : public pqxx::notification_receiver {
  public:
@@ -23,13 +57,17 @@ class Wakeup final : public pqxx::notification_receiver {
 const char* ToString(Destination d) noexcept { return d == Destination::kAmqp ? "amqp" : "kafka"; }
 
 void Enqueue(pqxx::work& txn, const Message& m) {
-  txn.exec_params(
-      "INSERT INTO outbox (destination, exchange, routing_key, message_id, headers, "
-      "expiration_ms, payload) VALUES ($1, $2, $3, $4, $5::jsonb, NULLIF($6, -1), $7)",
-      std::string(ToString(m.destination)), m.exchange, m.routing_key, m.message_id,
-      m.headers.dump(), m.expiration_ms.value_or(-1), m.payload);
-  // Delivered at commit; several NOTIFYs with the same payload in one transaction fold into one.
-  txn.exec(std::string("NOTIFY ") + kChannel);
+  // One round trip per row: the insert and the wake-up in one prepared statement. The NOTIFY is
+  // delivered at commit, and every notification of a transaction (same channel, same payload)
+  // folds into one, so a transaction wakes the relays once however many rows it writes.
+  constexpr const char* kName = "chansum_outbox_enqueue";
+  txn.conn().prepare(
+      kName,
+      "WITH r AS (INSERT INTO outbox (destination, exchange, routing_key, message_id, headers, "
+      "expiration_ms, payload) VALUES ($1, $2, $3, $4, $5::jsonb, NULLIF($6::integer, -1), $7) "
+      "RETURNING 1) SELECT pg_notify('chansum_outbox', '') FROM r");
+  txn.exec_prepared(kName, std::string(ToString(m.destination)), m.exchange, m.routing_key,
+                    m.message_id, m.headers.dump(), m.expiration_ms.value_or(-1), m.payload);
 }
 
 Relay::Relay(std::function<std::unique_ptr<pqxx::connection>()> connect,
@@ -44,7 +82,15 @@ bool Relay::EnsureConnected() {
   if (conn_ && conn_->is_open()) return true;
   try {
     conn_ = connect_();
-    return conn_ && conn_->is_open();
+    if (!conn_ || !conn_->is_open()) return false;
+    // The relay's own commits (claims and marks) need not wait for the WAL flush: losing one in a
+    // PostgreSQL crash only makes a row pending again (published once more; consumers dedupe).
+    // The rows themselves were committed durably by the transaction that wrote them.
+    conn_->set_variable("synchronous_commit", "off");
+    conn_->prepare(kClaim, kClaimSql);
+    conn_->prepare(kMarkPublished, kMarkPublishedSql);
+    conn_->prepare(kMarkFailed, kMarkFailedSql);
+    return true;
   } catch (const std::exception& e) {
     spdlog::warn("outbox relay: cannot connect to PostgreSQL: {}", e.what());
     Disconnect();
@@ -58,29 +104,33 @@ void Relay::Disconnect() {
 }
 
 Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
-  pqxx::work txn(*conn_);
-  auto rows = txn.exec_params(
-      "SELECT id, exchange, routing_key, message_id, headers::text, "
-      "coalesce(expiration_ms, -1), payload FROM outbox "
-      "WHERE published_at IS NULL AND destination = $1 "
-      "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) ORDER BY id LIMIT $2 "
-      "FOR UPDATE SKIP LOCKED",
-      std::string(ToString(destination)), options_.batch_size);
-  if (rows.empty()) return 0;
+  // 1. Claim a batch and commit: no transaction stays open while the broker is waited for.
   std::vector<Row> batch;
-  batch.reserve(rows.size());
-  for (const auto& r : rows) {
-    Row row;
-    row.id = r[0].as<std::int64_t>();
-    row.message.destination = destination;
-    row.message.exchange = r[1].as<std::string>();
-    row.message.routing_key = r[2].as<std::string>();
-    row.message.message_id = r[3].as<std::string>();
-    row.message.headers = nlohmann::json::parse(r[4].c_str(), nullptr, false);
-    if (const int exp = r[5].as<int>(); exp >= 0) row.message.expiration_ms = exp;
-    row.message.payload = r[6].as<std::string>();
-    batch.push_back(std::move(row));
+  {
+    pqxx::work txn(*conn_);
+    auto rows = txn.exec_prepared(kClaim, std::string(ToString(destination)), options_.batch_size,
+                                  static_cast<int>(options_.claim_lease.count()));
+    txn.commit();
+    if (rows.empty()) return 0;
+    batch.reserve(rows.size());
+    for (const auto& r : rows) {
+      Row row;
+      row.id = r[0].as<std::int64_t>();
+      row.message.destination = destination;
+      row.message.exchange = r[1].as<std::string>();
+      row.message.routing_key = r[2].as<std::string>();
+      row.message.message_id = r[3].as<std::string>();
+      row.message.headers = nlohmann::json::parse(r[4].c_str(), nullptr, false);
+      if (const int exp = r[5].as<int>(); exp >= 0) row.message.expiration_ms = exp;
+      row.message.payload = r[6].as<std::string>();
+      batch.push_back(std::move(row));
+    }
+    // UPDATE ... RETURNING does not keep the subquery's order: publish in commit order.
+    std::sort(batch.begin(), batch.end(), [](const Row& a, const Row& b) { return a.id < b.id; });
   }
+  // 2. Publish the whole batch (RabbitMQ: confirms read as a stream; Kafka: all produced, then
+  // the delivery reports). A crash from here until the mark below leaves the rows pending: they
+  // are published again (a duplicate, which the consumers' guards absorb), never lost.
   std::vector<bool> delivered(batch.size(), false);
   auto published = sink.Publish(batch, delivered);
   auto id_array = [&](bool want) {
@@ -94,13 +144,9 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
   };
   const auto delivered_count =
       static_cast<int>(std::count(delivered.begin(), delivered.end(), true));
-  // What the broker has is marked published (one statement for the batch)...
-  if (delivered_count > 0) {
-    txn.exec_params(
-        "UPDATE outbox SET published_at = now(), publish_attempts = publish_attempts + 1, "
-        "last_error = NULL, next_attempt_at = NULL WHERE id = ANY($1::bigint[])",
-        id_array(true));
-  }
+  // 3. Mark, in one transaction: what the broker has is published (one statement)...
+  pqxx::work txn(*conn_);
+  if (delivered_count > 0) txn.exec_prepared(kMarkPublished, id_array(true));
   // ...and the rest waits on its own backoff (1 s doubling up to 5 min), so a row the broker
   // refuses (e.g. its queue does not exist yet) never holds back the rows behind it. When
   // nothing of a larger batch went through, the broker itself is the likely problem: the rows
@@ -109,12 +155,7 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
     const bool row_backoff = delivered_count > 0 || batch.size() == 1;
     const std::string reason =
         published.ok() ? std::string("not confirmed") : published.error().message;
-    txn.exec_params(
-        "UPDATE outbox SET publish_attempts = publish_attempts + 1, last_error = $2, "
-        "next_attempt_at = CASE WHEN $3 THEN now() + least(interval '5 minutes', "
-        "interval '1 second' * power(2, least(publish_attempts, 9))) END "
-        "WHERE id = ANY($1::bigint[])",
-        id_array(false), reason, row_backoff);
+    txn.exec_prepared(kMarkFailed, id_array(false), reason, row_backoff);
   }
   txn.commit();
   if (!published.ok()) {

@@ -2,6 +2,8 @@
 
 #include "bytes.hpp"
 
+#include <poll.h>
+
 namespace chansum::amqp {
 
 using detail::BytesToString;
@@ -45,6 +47,16 @@ Result<std::unique_ptr<Consumer>> Consumer::Open(const AmqpConfig& config, std::
   }
   consumer->consumer_tag_ = BytesToString(ok->consumer_tag);
   return consumer;
+}
+
+bool Consumer::WaitReadable(std::chrono::milliseconds timeout, int wake_fd) {
+  amqp_connection_state_t state = conn_->raw();
+  if (!conn_->ok() || amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0) {
+    return false;  // Next has something to do (or an error to report) right away
+  }
+  pollfd fds[2] = {{amqp_get_sockfd(state), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+  const int rc = poll(fds, wake_fd >= 0 ? 2 : 1, static_cast<int>(timeout.count()));
+  return rc > 0 && wake_fd >= 0 && (fds[1].revents & POLLIN) != 0;
 }
 
 Result<std::optional<Delivery>> Consumer::Next(std::chrono::milliseconds timeout) {

@@ -1,3 +1,4 @@
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -85,6 +86,20 @@ struct Done {
 // Hands deliveries from the AMQP thread to workers and results back.
 class Exchange {
  public:
+  // The AMQP thread sleeps on this eventfd and the consumer's socket together, so a finished
+  // delivery is acked at once (with prefetch = concurrency the broker sends the next one only
+  // then) instead of after the consumer's poll interval.
+  Exchange() : wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~Exchange() {
+    if (wake_fd_ >= 0) close(wake_fd_);
+  }
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+  [[nodiscard]] int wake_fd() const noexcept { return wake_fd_; }
+  void DrainWake() {
+    std::uint64_t n = 0;
+    if (wake_fd_ >= 0) (void)!read(wake_fd_, &n, sizeof(n));
+  }
   void PushWork(Work w) {
     {
       std::lock_guard lock(mu_);
@@ -109,10 +124,14 @@ class Exchange {
     return std::exchange(work_, {});
   }
   void PushDone(Done d) {
-    std::lock_guard lock(mu_);
-    done_.push_back(d);
-    --busy_;
-    busy_tags_.erase({d.generation, d.tag});
+    {
+      std::lock_guard lock(mu_);
+      done_.push_back(d);
+      --busy_;
+      busy_tags_.erase({d.generation, d.tag});
+    }
+    const std::uint64_t one = 1;
+    if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
   }
   // Deliveries a worker is processing right now: (generation, tag).
   std::set<std::pair<std::uint64_t, std::uint64_t>> BusyTags() {
@@ -147,6 +166,7 @@ class Exchange {
   int busy_ = 0;
   std::set<std::pair<std::uint64_t, std::uint64_t>> busy_tags_;
   bool closed_ = false;
+  int wake_fd_ = -1;
 };
 
 // The runner's counters on /metrics, one child per stage looked up once.
@@ -512,7 +532,11 @@ int RunStageService(const StageDefinition& def) {
     }
     settle();
     if (!consumer) continue;
-    auto delivery = consumer->Next(std::chrono::milliseconds(50));
+    if (consumer->WaitReadable(std::chrono::milliseconds(50), exchange.wake_fd())) {
+      exchange.DrainWake();
+      continue;  // a worker finished: settle it first
+    }
+    auto delivery = consumer->Next(std::chrono::milliseconds(0));
     if (!delivery.ok()) {
       drop_consumer(delivery.error().message);
       continue;

@@ -59,6 +59,12 @@ class Consumer {
   // heartbeats while it waits, so call it at least every heartbeat interval.
   [[nodiscard]] Result<std::optional<Delivery>> Next(std::chrono::milliseconds timeout);
 
+  // Waits up to `timeout` until Next has something to read (a frame already buffered, or data on
+  // the socket) or `wake_fd` (e.g. an eventfd other threads write to; -1: none) is readable, so the
+  // owning thread can sleep on both deliveries and its workers' results. Returns true when woken
+  // through `wake_fd` (the caller drains it). Call Next afterwards (with a zero timeout) at least
+  // every heartbeat interval.
+  [[nodiscard]] bool WaitReadable(std::chrono::milliseconds timeout, int wake_fd);
   // basic.ack; multiple=true acks every outstanding delivery up to and including `tag`.
   [[nodiscard]] Status Ack(std::uint64_t tag, bool multiple = false);
   // basic.nack; requeue=false dead-letters (to <queue>.dlq for stage queues).

@@ -1,0 +1,258 @@
+// The relay's claim protocol against a real PostgreSQL (DATABASE_URL), with a recording Sink in
+// place of a broker: a batch is claimed and committed before it is published (no row lock and no
+// transaction held while the broker is waited for), a claim of a live session keeps other relays
+// away while one of a gone session or an expired lease does not, only what the sink delivered is
+// marked published (in one round), and Enqueue wakes listeners once per transaction.
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "chansum/common/config.hpp"
+#include "chansum/outbox/outbox.hpp"
+#include "chansum/pg/pg.hpp"
+#include "chansum/store/store.hpp"
+
+namespace chansum::outbox {
+namespace {
+
+std::string RandomName() {
+  static const char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::random_device rd;
+  std::string s;
+  for (int i = 0; i < 8; ++i) s += kChars[rd() % (sizeof(kChars) - 1)];
+  return s;
+}
+
+// Records every Publish; `during` runs inside Publish (while the relay waits for "the broker");
+// `deliver` decides per row whether the broker has it.
+class RecordingSink final : public Sink {
+ public:
+  Status Publish(const std::vector<Row>& rows, std::vector<bool>& delivered) override {
+    batches.push_back(rows);
+    if (during) during(rows);
+    bool all = true;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      delivered[i] = deliver ? deliver(i) : true;
+      all = all && delivered[i];
+    }
+    if (all) return OkStatus();
+    return Error::Transient("test_nack", "the test broker refused some rows");
+  }
+  std::vector<std::vector<Row>> batches;
+  std::function<void(const std::vector<Row>&)> during;
+  std::function<bool(std::size_t)> deliver;
+};
+
+class RelayClaimTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* url = std::getenv("DATABASE_URL");
+    if (url == nullptr || *url == '\0') {
+      GTEST_FAIL() << "DATABASE_URL is not set: start the stack and run "
+                      "eval \"$(deploy/local/stack env)\" before the integration tests";
+    }
+    ConfigReader env;
+    pg_ = pg::PgConfig::FromEnv(env);
+    env.Finish();
+    // A private schema: the rows of this test are invisible to other relays on the stack.
+    schema_ = "test_claim_" + RandomName();
+    {
+      auto admin = pg::Connect(pg_);
+      ASSERT_TRUE(admin.ok()) << admin.error().ToString();
+      pqxx::work txn(**admin);
+      txn.exec0("CREATE SCHEMA " + txn.quote_name(schema_));
+      txn.commit();
+    }
+    pg_.search_path = schema_;
+    auto conn = pg::Connect(pg_);
+    ASSERT_TRUE(conn.ok()) << conn.error().ToString();
+    auto applied = store::Migrate(**conn);
+    ASSERT_TRUE(applied.ok()) << applied.error().ToString();
+    conn_ = std::move(*conn);
+  }
+
+  void TearDown() override {
+    conn_.reset();
+    if (schema_.empty()) return;
+    pg::PgConfig admin_config = pg_;
+    admin_config.search_path.clear();
+    if (auto admin = pg::Connect(admin_config); admin.ok()) {
+      pqxx::work txn(**admin);
+      txn.exec0("DROP SCHEMA IF EXISTS " + txn.quote_name(schema_) + " CASCADE");
+      txn.commit();
+    }
+  }
+
+  std::function<std::unique_ptr<pqxx::connection>()> Connector() const {
+    return [cfg = pg_]() -> std::unique_ptr<pqxx::connection> {
+      auto c = pg::Connect(cfg);
+      if (!c.ok()) throw std::runtime_error(c.error().message);
+      return std::move(*c);
+    };
+  }
+
+  // Writes `n` amqp rows in one transaction; returns their ids in order.
+  std::vector<std::int64_t> Write(int n) {
+    pqxx::work txn(*conn_);
+    for (int i = 0; i < n; ++i) {
+      Message m;
+      m.routing_key = "q";
+      m.message_id = "m-" + std::to_string(i);
+      m.payload = "{\"i\":" + std::to_string(i) + "}";
+      Enqueue(txn, m);
+    }
+    std::vector<std::int64_t> ids;
+    for (const auto& r :
+         txn.exec("SELECT id FROM outbox ORDER BY id DESC LIMIT " + std::to_string(n))) {
+      ids.insert(ids.begin(), r[0].as<std::int64_t>());
+    }
+    txn.commit();
+    return ids;
+  }
+
+  std::int64_t Count(const std::string& where) {
+    pqxx::work txn(*conn_);
+    return txn.exec1("SELECT count(*) FROM outbox WHERE " + where)[0].as<std::int64_t>();
+  }
+
+  pg::PgConfig pg_;
+  std::string schema_;
+  std::unique_ptr<pqxx::connection> conn_;
+};
+
+TEST_F(RelayClaimTest, PublishesAClaimedBatchWithNoTransactionOpenThenMarksIt) {
+  const auto ids = Write(50);
+  auto sink = std::make_unique<RecordingSink>();
+  RecordingSink* s = sink.get();
+  bool checked = false;
+  s->during = [&](const std::vector<Row>& rows) {
+    // While the relay waits for the broker: its rows are claimed and committed, not locked...
+    pqxx::work txn(*conn_);
+    auto claimed = txn.exec(
+        "SELECT id FROM outbox WHERE claimed_by IS NOT NULL AND claimed_until > now() "
+        "AND published_at IS NULL FOR UPDATE NOWAIT");
+    EXPECT_EQ(claimed.size(), rows.size());
+    // ...and its session holds no transaction open.
+    auto open = txn.exec1(
+        "SELECT count(*) FROM pg_stat_activity WHERE pid IN (SELECT claimed_by FROM outbox) "
+        "AND state LIKE 'idle in transaction%'");
+    EXPECT_EQ(open[0].as<int>(), 0);
+    txn.commit();
+    // A second relay finds nothing to take: the claim of a live session holds.
+    auto other = std::make_unique<RecordingSink>();
+    RecordingSink* o = other.get();
+    Relay second(Connector(), std::move(other), nullptr, RelayOptions{});
+    auto n = second.RelayOnce();
+    ASSERT_TRUE(n.ok()) << n.error().ToString();
+    EXPECT_EQ(*n, 0);
+    EXPECT_TRUE(o->batches.empty());
+    checked = true;
+  };
+  Relay relay(Connector(), std::move(sink), nullptr, RelayOptions{});
+  auto n = relay.RelayOnce();
+  ASSERT_TRUE(n.ok()) << n.error().ToString();
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(*n, 50);
+  // Several rows per round, in commit order.
+  ASSERT_EQ(s->batches.size(), 1U);
+  ASSERT_EQ(s->batches[0].size(), 50U);
+  for (std::size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(s->batches[0][i].id, ids[i]);
+  EXPECT_EQ(s->batches[0][7].message.message_id, "m-7");
+  EXPECT_EQ(Count("published_at IS NOT NULL AND claimed_by IS NULL AND publish_attempts = 1"), 50);
+  // Nothing left: the next round publishes nothing.
+  auto again = relay.RelayOnce();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, 0);
+}
+
+TEST_F(RelayClaimTest, OnlyWhatTheBrokerHasIsMarkedPublished) {
+  Write(4);
+  auto sink = std::make_unique<RecordingSink>();
+  RecordingSink* s = sink.get();
+  s->deliver = [](std::size_t i) { return i % 2 == 0; };
+  Relay relay(Connector(), std::move(sink), nullptr, RelayOptions{});
+  auto n = relay.RelayOnce();
+  ASSERT_TRUE(n.ok()) << n.error().ToString();
+  EXPECT_EQ(*n, 2);
+  EXPECT_EQ(Count("published_at IS NOT NULL"), 2);
+  // The rest stays pending, unclaimed, on its own backoff, with the reason.
+  EXPECT_EQ(Count("published_at IS NULL AND claimed_by IS NULL AND next_attempt_at > now() AND "
+                  "last_error LIKE '%refused%'"),
+            2);
+  // Nothing delivered at all: the rows keep their place (no backoff) and the relay reports the
+  // broker's error so its loop backs off.
+  pqxx::work txn(*conn_);
+  txn.exec0("UPDATE outbox SET next_attempt_at = NULL WHERE published_at IS NULL");
+  txn.commit();
+  s->deliver = [](std::size_t) { return false; };
+  auto failed = relay.RelayOnce();
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(Count("published_at IS NULL AND claimed_by IS NULL AND next_attempt_at IS NULL"), 2);
+}
+
+TEST_F(RelayClaimTest, ClaimsOfGoneSessionsAndExpiredLeasesAreTakenOver) {
+  const auto ids = Write(3);
+  // A live session (this other connection) with a current lease, a session that no longer
+  // exists, and a live session whose lease ran out.
+  auto live = Connector()();
+  const int live_pid = pqxx::work(*live).exec1("SELECT pg_backend_pid()")[0].as<int>();
+  {
+    pqxx::work txn(*conn_);
+    txn.exec_params0(
+        "UPDATE outbox SET claimed_by = $2, claimed_until = now() + interval '1 hour' "
+        "WHERE id = $1",
+        ids[0], live_pid);
+    txn.exec_params0(
+        "UPDATE outbox SET claimed_by = 2147483000, claimed_until = now() + interval '1 hour' "
+        "WHERE id = $1",
+        ids[1]);
+    txn.exec_params0(
+        "UPDATE outbox SET claimed_by = $2, claimed_until = now() - interval '1 second' "
+        "WHERE id = $1",
+        ids[2], live_pid);
+    txn.commit();
+  }
+  auto sink = std::make_unique<RecordingSink>();
+  RecordingSink* s = sink.get();
+  Relay relay(Connector(), std::move(sink), nullptr, RelayOptions{});
+  auto n = relay.RelayOnce();
+  ASSERT_TRUE(n.ok()) << n.error().ToString();
+  EXPECT_EQ(*n, 2);
+  ASSERT_EQ(s->batches.size(), 1U);
+  ASSERT_EQ(s->batches[0].size(), 2U);
+  EXPECT_EQ(s->batches[0][0].id, ids[1]);
+  EXPECT_EQ(s->batches[0][1].id, ids[2]);
+  EXPECT_EQ(Count("published_at IS NULL"), 1);
+  // Once the live session is gone, its row is free at once (no waiting for the lease).
+  live.reset();
+  for (int i = 0; i < 50 && Count("published_at IS NULL") > 0; ++i) {
+    auto more = relay.RelayOnce();
+    ASSERT_TRUE(more.ok()) << more.error().ToString();
+    if (Count("published_at IS NULL") > 0)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(Count("published_at IS NULL"), 0);
+}
+
+TEST_F(RelayClaimTest, EnqueueWakesListenersOncePerTransaction) {
+  auto listener = Connector()();
+  struct Receiver final : pqxx::notification_receiver {
+    explicit Receiver(pqxx::connection_base& c)
+        : pqxx::notification_receiver(c, "chansum_outbox") {}
+    void operator()(const std::string&, int) override { ++count; }
+    int count = 0;
+  } receiver(*listener);
+  Write(5);
+  // Notifications of one transaction arrive together at its commit.
+  for (int i = 0; i < 20 && receiver.count == 0; ++i) listener->await_notification(0, 100'000);
+  listener->get_notifs();
+  EXPECT_EQ(receiver.count, 1);
+  EXPECT_EQ(Count("published_at IS NULL"), 5);
+}
+
+}  // namespace
+}  // namespace chansum::outbox

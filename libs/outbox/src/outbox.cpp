@@ -104,13 +104,14 @@ void Relay::Disconnect() {
 }
 
 Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
-  // 1. Claim a batch and commit: no transaction stays open while the broker is waited for.
+  // 1. Claim a batch and commit: no transaction stays open while the broker is waited for. The
+  // claim is one statement, so it runs as its own transaction (autocommit): one round trip, which
+  // matters because every relay runs it on every wake-up, mostly finding nothing.
   std::vector<Row> batch;
   {
-    pqxx::work txn(*conn_);
+    pqxx::nontransaction txn(*conn_);
     auto rows = txn.exec_prepared(kClaim, std::string(ToString(destination)), options_.batch_size,
                                   static_cast<int>(options_.claim_lease.count()));
-    txn.commit();
     if (rows.empty()) return 0;
     batch.reserve(rows.size());
     for (const auto& r : rows) {
@@ -144,8 +145,8 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
   };
   const auto delivered_count =
       static_cast<int>(std::count(delivered.begin(), delivered.end(), true));
-  // 3. Mark, in one transaction: what the broker has is published (one statement)...
-  pqxx::work txn(*conn_);
+  // 3. Mark: what the broker has is published (one statement, its own transaction)...
+  pqxx::nontransaction txn(*conn_);
   if (delivered_count > 0) txn.exec_prepared(kMarkPublished, id_array(true));
   // ...and the rest waits on its own backoff (1 s doubling up to 5 min), so a row the broker
   // refuses (e.g. its queue does not exist yet) never holds back the rows behind it. When
@@ -157,7 +158,6 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
         published.ok() ? std::string("not confirmed") : published.error().message;
     txn.exec_prepared(kMarkFailed, id_array(false), reason, row_backoff);
   }
-  txn.commit();
   if (!published.ok()) {
     sink.Reset();
     // Nothing went through: the broker is likely down; let the caller back off.

@@ -358,7 +358,39 @@ describe('dashboard', {timeout: 300000}, () => {
     assert.equal(await cancel.isDisabled(), true);
     const {body: job} = await api('/jobs/' + id);
     assert.equal(job.state, 'cancelled');
+    // The server refuses to retry a cancelled job, so the page offers no Retry.
+    assert.equal(await page.getByRole('button', {name: 'Retry failed videos'}).isDisabled(), true);
     await shot('job-cancelled');
+  });
+
+  test('retries the failed videos of a finished job', async () => {
+    assert.ok(finishedJob, 'needs the finished demo job');
+    const {body: before} = await api('/jobs/' + finishedJob.id);
+    const failed = before.videos.filter((v) => v.state === 'failed');
+    assert.ok(failed.length >= 1, 'the demo job has no failed video to retry');
+    await page.goto(apiBase + '/#/jobs/' + finishedJob.id);
+    const retry = page.getByRole('button', {name: 'Retry failed videos'});
+    await page.locator('#job-state[data-state="' + before.state + '"]').waitFor();
+    assert.equal(await retry.isEnabled(), true);
+    await retry.click();
+    await waitFor(async () => /Requeued/.test(await page.locator('#action-status').textContent()),
+                  15000, 'the retry answer');
+    const n = failed.length;
+    assert.equal((await page.locator('#action-status').textContent()).trim(),
+                 'Requeued ' + n + ' video' + (n === 1 ? '' : 's') + '.');
+    // The requeued videos run again (the demo's missing entry fails again) and the page follows
+    // the job to its end without a reload.
+    await waitFor(async () => {
+      const {body: j} = await api('/jobs/' + finishedJob.id);
+      return TERMINAL.includes(j.state) && j.finished_at !== before.finished_at;
+    }, 120000, 'the retried job to end');
+    const {body: after} = await api('/jobs/' + finishedJob.id);
+    await page.locator('#job-state[data-state="' + after.state + '"]').waitFor({timeout: 30000});
+    for (const v of failed) {
+      const again = after.videos.find((x) => x.video_id === v.video_id);
+      assert.ok(['done', 'failed'].includes(again.state), v.video_id + ' ended ' + again.state);
+      assert.notEqual(again.finished_at, v.finished_at, v.video_id + ' was not run again');
+    }
   });
 
   test('a bad channel gets a clear error, by keyboard', async () => {

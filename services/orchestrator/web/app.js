@@ -458,8 +458,10 @@
       }
       const terminal = TERMINAL.has(job.state);
       cancelBtn.disabled = terminal;
-      const retriable = job.videos.some((v) => v.state === 'failed') ||
-                        job.state === 'failed' || job.state === 'completed_with_errors';
+      // The server refuses to retry a cancelled job (409 job_cancelled): no button for it.
+      const retriable = job.state !== 'cancelled' &&
+                        (job.videos.some((v) => v.state === 'failed') ||
+                         job.state === 'failed' || job.state === 'completed_with_errors');
       retryBtn.disabled = !terminal || !retriable;
       const stages = h('ol', {class: 'stages'}, STAGES.map((s) => {
         const c = progress[s];

@@ -62,7 +62,9 @@ class OpenAiBackendsE2E : public ::testing::Test {
                   "application/json");
     ASSERT_TRUE(scripted && scripted->status == 200);
     const std::string api = "http://127.0.0.1:" + std::to_string(stub_port_) + "/v1";
-    for (const auto& [k, v] : std::map<std::string, std::string>{{"ASR_ENGINE", "openai"},
+    // CAPTIONS=false: the captioned demo videos would otherwise skip ASR (captions first).
+    for (const auto& [k, v] : std::map<std::string, std::string>{{"CAPTIONS", "false"},
+                                                                 {"ASR_ENGINE", "openai"},
                                                                  {"ASR_API_URL", api},
                                                                  {"ASR_API_KEY", "sk-e2e"},
                                                                  {"ASR_MODEL", "whisper-e2e"},

@@ -60,7 +60,10 @@ class ScalingE2E : public ::testing::Test {
         },
         std::chrono::seconds(10)));
     // One worker thread per instance, so the instances (not threads) share the queue.
-    services_.extra_env = {{"DOWNLOAD_CONCURRENCY", "1"}, {"TRANSCRIPTION_CONCURRENCY", "1"}};
+    // CAPTIONS=false: every demo video goes through ASR (captioned ones would skip transcription,
+    // and this test counts one transcription per done video).
+    services_.extra_env = {
+        {"DOWNLOAD_CONCURRENCY", "1"}, {"TRANSCRIPTION_CONCURRENCY", "1"}, {"CAPTIONS", "false"}};
     ASSERT_TRUE(
         services_.Start({"discovery", "download", "download#2", "audio_extraction", "transcription",
                          "transcription#2", "transcription#3", "summarization"}));

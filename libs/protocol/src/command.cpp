@@ -48,7 +48,7 @@ std::optional<std::string> ValidateData(Stage stage, const nlohmann::json& data)
   switch (stage) {
     case Stage::kDiscovery: {
       if (auto p = CheckKeys(data, where, {"channel_url", "max_videos"},
-                             {"channel_url", "max_videos"})) {
+                             {"channel_url", "max_videos", "published_after", "max_duration_s"})) {
         return p;
       }
       if (auto p = CheckString(data, "channel_url", where, 2048, true)) return p;
@@ -58,6 +58,11 @@ std::optional<std::string> ValidateData(Stage stage, const nlohmann::json& data)
       const auto& m = data["max_videos"];
       if (!m.is_number_integer() || m.get<long long>() < 1 || m.get<long long>() > 500) {
         return "data.max_videos must be an integer from 1 to 500";
+      }
+      if (auto p = CheckString(data, "published_after", where, 64, false)) return p;
+      if (data.contains("max_duration_s") &&
+          (!data["max_duration_s"].is_number() || data["max_duration_s"].get<double>() <= 0)) {
+        return "data.max_duration_s must be a positive number";
       }
       return std::nullopt;
     }

@@ -13,6 +13,7 @@
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/reliability.hpp"
+#include "chansum/store/sync.hpp"
 
 namespace chansum::stage {
 namespace {
@@ -282,6 +283,11 @@ ProcessOutcome Processor::RecordDiscoveryOutcome(pqxx::connection& conn, const C
                  {"published_at", v.published_at.empty() ? nlohmann::json(nullptr)
                                                          : nlohmann::json(v.published_at)},
                  {"position", positions[v.video_id]}});
+      // Incremental sync: results stored by an earlier job are reused, no stage runs.
+      if (!v.reuse_reason.empty() &&
+          store::MarkVideoReused(txn, cmd.job_id, v.video_id, v.reuse_reason)) {
+        continue;
+      }
       nlohmann::json data = {{"url", v.url}};
       if (!v.title.empty()) data["title"] = v.title;
       auto next = protocol::NewCommand(Stage::kDownload, cmd.job_id, v.video_id, cmd.trace_id,
@@ -330,13 +336,21 @@ ProcessOutcome Processor::RecordVideoOutcome(pqxx::connection& conn, const Comma
   }
   if (result.ok()) {
     store::StageDone done;
-    done.next_stage = protocol::NextStage(cmd.stage);
+    done.next_stage = result->next_stage ? result->next_stage : protocol::NextStage(cmd.stage);
     done.media_path = result->media_path;
     done.audio_path = result->audio_path;
     if (!store::CompleteVideoStage(txn, cmd.job_id, cmd.video_id, cmd.stage, done)) {
       txn.abort();
       return {Disposition::kAck, "duplicate: another delivery already finished this stage",
               "duplicate"};
+    }
+    if (result->next_stage) {  // stages jumped over (e.g. captions make ASR unnecessary)
+      std::vector<Stage> skipped;
+      for (auto s = protocol::NextStage(cmd.stage); s && s != result->next_stage;
+           s = protocol::NextStage(*s)) {
+        skipped.push_back(*s);
+      }
+      store::RecordSkippedStages(txn, cmd.job_id, cmd.video_id, skipped, result->skip_reason);
     }
     if (auto type = protocol::StageCompletedEvent(cmd.stage)) {
       EmitEvent(txn, *type, cmd, claim, StageEventData(cmd.stage, result->event_data, ms));

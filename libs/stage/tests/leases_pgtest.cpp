@@ -31,8 +31,8 @@ class LeasesTest : public testing::SchemaFixture {
     job.trace_id = "t";
     store::InsertJob(txn, job);
     store::RecordDiscovery(txn, job_id_,
-                           {{"v1", "One", "http://x/1", std::nullopt, ""},
-                            {"v2", "Two", "http://x/2", std::nullopt, ""}});
+                           {{"v1", "One", "http://x/1", std::nullopt, "", ""},
+                            {"v2", "Two", "http://x/2", std::nullopt, "", ""}});
     txn.exec("UPDATE jobs SET state = 'running'");
     txn.commit();
   }
@@ -167,7 +167,7 @@ TEST_F(LeasesTest, DiscoveryLeasesItsJobAndReleasesItWhenRecorded) {
                        job + "'")[0][0]
                        .as<std::string>();
     StageOutput out;
-    out.discovered = {{"d1", "", "http://x/d1", std::nullopt, ""}};
+    out.discovered = {{"d1", "", "http://x/d1", std::nullopt, "", ""}};
     return out;
   };
   Processor processor(config, discover, nullptr, [] { return false; });

@@ -39,7 +39,7 @@ class ProcessorCancelTest : public testing::SchemaFixture {
     pqxx::work txn(*conn_);
     ASSERT_EQ(store::BeginDiscovery(txn, job_id_).outcome, store::Begin::kProceed);
     std::vector<store::DiscoveredVideo> list;
-    for (const auto& v : videos) list.push_back({v, "title " + v, "http://x/" + v, {}, ""});
+    for (const auto& v : videos) list.push_back({v, "title " + v, "http://x/" + v, {}, "", ""});
     store::RecordDiscovery(txn, job_id_, list);
     txn.commit();
   }
@@ -150,7 +150,8 @@ TEST_F(ProcessorCancelTest, ADiscoveryThatFinishesAfterTheCancelRecordsNoVideos)
       [&](const Command&, StageContext&) -> Result<StageOutput> {
         EXPECT_EQ(Cancel().outcome, store::CancelOutcome::kCancelled);  // while yt-dlp "runs"
         StageOutput out;
-        out.discovered = {{"a", "A", "http://x/a", {}, ""}, {"b", "B", "http://x/b", {}, ""}};
+        out.discovered = {{"a", "A", "http://x/a", {}, "", ""},
+                          {"b", "B", "http://x/b", {}, "", ""}};
         return out;
       },
       cmd);

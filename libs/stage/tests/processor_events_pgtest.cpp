@@ -170,9 +170,9 @@ Command DiscoveryCommand(const std::string& job_id) {
 }
 
 std::vector<store::DiscoveredVideo> ThreeVideos() {
-  store::DiscoveredVideo a{"vid-a", "Alpha", "http://x/a", 61.5, "2026-11-01T09:30:00Z"};
-  store::DiscoveredVideo b{"vid-b", "", "http://x/b", std::nullopt, ""};
-  store::DiscoveredVideo c{"vid-c", "Gamma", "http://x/c", 12.0, ""};
+  store::DiscoveredVideo a{"vid-a", "Alpha", "http://x/a", 61.5, "2026-11-01T09:30:00Z", ""};
+  store::DiscoveredVideo b{"vid-b", "", "http://x/b", std::nullopt, "", ""};
+  store::DiscoveredVideo c{"vid-c", "Gamma", "http://x/c", 12.0, "", ""};
   return {a, b, c};
 }
 

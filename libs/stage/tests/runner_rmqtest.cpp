@@ -45,7 +45,7 @@ class RunnerProcessTest : public testing::SchemaFixture {
     job.channel_url = "http://127.0.0.1:1/feed.xml";
     job.trace_id = "t";
     store::InsertJob(txn, job);
-    store::RecordDiscovery(txn, job_id_, {{"v1", "One", "http://x/1", std::nullopt, ""}});
+    store::RecordDiscovery(txn, job_id_, {{"v1", "One", "http://x/1", std::nullopt, "", ""}});
     txn.exec("UPDATE jobs SET state = 'running'");
     // The download command, published by the child's own relay (it reads this schema's outbox).
     auto cmd = protocol::NewCommand(Stage::kDownload, job_id_, "v1", "t", {{"url", "http://x/1"}});

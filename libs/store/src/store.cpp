@@ -92,7 +92,8 @@ std::optional<nlohmann::ordered_json> GetJobView(pqxx::work& txn, const std::str
       txn.exec_params("SELECT video_id, title, url, duration_s, " + Ts("published_at") +
                           ", stage, state, attempts, last_error, error_class, timings::text, " +
                           Ts("updated_at") + ", " + Ts("finished_at") +
-                          " FROM videos WHERE job_id = $1::uuid ORDER BY position, video_id",
+                          ", skip_reason FROM videos WHERE job_id = $1::uuid "
+                          "ORDER BY position, video_id",
                       job_id);
   nlohmann::ordered_json list = nlohmann::ordered_json::array();
   for (const auto& v : videos) {
@@ -111,6 +112,19 @@ std::optional<nlohmann::ordered_json> GetJobView(pqxx::work& txn, const std::str
     item["timings"] = Jsonb(v[10]);
     item["updated_at"] = NullableString(v[11]);
     item["finished_at"] = NullableString(v[12]);
+    item["skip_reason"] = NullableString(v[13]);
+    // Stages jumped over (captions first): timings.<stage>.skipped.
+    nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
+    if (item["timings"].is_object()) {
+      for (Stage s : protocol::kAllStages) {
+        const auto& t = item["timings"];
+        const std::string name(StageName(s));
+        if (t.contains(name) && t[name].is_object() && t[name].value("skipped", false)) {
+          skipped.push_back(name);
+        }
+      }
+    }
+    item["skipped_stages"] = std::move(skipped);
     list.push_back(std::move(item));
   }
   out["videos"] = std::move(list);

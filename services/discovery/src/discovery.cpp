@@ -1,13 +1,39 @@
 #include "discovery.hpp"
 
+#include <algorithm>
+
+#include "chansum/docstore/docstore.hpp"
 #include "chansum/media/ytdlp.hpp"
 
 namespace chansum::discovery {
+
+bool PassesFilters(const media::VideoEntry& e, const Filters& filters) {
+  if (e.IsLiveOrUpcoming()) return false;
+  // Unknown dates and durations pass: a feed need not carry them.
+  if (!filters.published_after.empty() && !e.published_at.empty() &&
+      e.published_at < filters.published_after) {
+    return false;
+  }
+  if (filters.max_duration_s && e.duration && *e.duration > *filters.max_duration_s) return false;
+  return true;
+}
+
+Filters FiltersFromCommand(const nlohmann::json& data) {
+  Filters f;
+  if (data.contains("published_after") && data["published_after"].is_string()) {
+    f.published_after = data["published_after"].get<std::string>();
+  }
+  if (data.contains("max_duration_s") && data["max_duration_s"].is_number()) {
+    f.max_duration_s = data["max_duration_s"].get<double>();
+  }
+  return f;
+}
 
 stage::StageDefinition Definition() {
   stage::StageDefinition def;
   def.stage = protocol::Stage::kDiscovery;
   def.default_concurrency = 1;
+  def.needs_docstore = true;  // incremental sync: results stored by earlier jobs
   def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
     const auto options = media::YtDlpOptions::FromEnv(env);
     return [options] {
@@ -15,19 +41,33 @@ stage::StageDefinition Definition() {
                        stage::StageContext& ctx) -> Result<stage::StageOutput> {
         const auto url = cmd.data.at("channel_url").get<std::string>();
         const int max_videos = cmd.data.at("max_videos").get<int>();
+        const auto filters = FiltersFromCommand(cmd.data);
+        // Filters drop entries after listing: list more so max_videos can still be reached.
+        const bool filtering = !filters.published_after.empty() || filters.max_duration_s;
+        const int list_end =
+            filtering ? std::min(2000, std::max(max_videos * 5, max_videos + 50)) : max_videos;
         auto call_options = options;
         call_options.should_stop = ctx.should_stop;  // SIGTERM aborts yt-dlp
-        auto entries = media::Discover(url, max_videos, call_options);
+        auto entries = media::Discover(url, list_end, call_options);
         if (!entries.ok()) return entries.error();
         stage::StageOutput out;
         for (const auto& e : *entries) {
           if (static_cast<int>(out.discovered.size()) >= max_videos) break;
+          if (!PassesFilters(e, filters)) continue;
           store::DiscoveredVideo v;
           v.video_id = e.id;
           v.title = e.title;
           v.url = e.url;
           v.duration_s = e.duration;
           v.published_at = e.published_at;
+          // Incremental sync: a video with a stored transcript and summary is not processed again.
+          auto summary = ctx.docs->Get("summaries", e.id);
+          if (!summary.ok()) return summary.error();
+          if (summary->has_value()) {
+            auto transcript = ctx.docs->Get("transcripts", e.id);
+            if (!transcript.ok()) return transcript.error();
+            if (transcript->has_value()) v.reuse_reason = "already processed";
+          }
           out.discovered.push_back(std::move(v));
         }
         out.event_data = {{"video_count", out.discovered.size()}};

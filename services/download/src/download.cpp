@@ -1,22 +1,66 @@
 #include "download.hpp"
 
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "chansum/asr/transcript.hpp"
+#include "chansum/docstore/docstore.hpp"
+#include "chansum/media/subtitles.hpp"
 #include "chansum/media/ytdlp.hpp"
 
 namespace chansum::download {
+
+asr::Transcript CaptionTranscript(const media::Captions& captions) {
+  asr::Transcript t;
+  t.source = "captions";
+  t.engine = captions.automatic ? "captions:automatic" : "captions:manual";
+  t.language = captions.language;
+  for (const auto& s : captions.segments) {
+    t.segments.push_back({s.start, s.end, s.text});
+    t.audio_seconds = std::max(t.audio_seconds, s.end);
+  }
+  t.text = asr::JoinSegments(t.segments);
+  return t;
+}
 
 stage::StageDefinition Definition() {
   stage::StageDefinition def;
   def.stage = protocol::Stage::kDownload;
   def.default_concurrency = 3;
+  def.needs_docstore = true;  // captions are stored as the video's transcript
   def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
     const auto options = media::YtDlpOptions::FromEnv(env);
-    return [options] {
-      return [options](const protocol::Command& cmd,
-                       stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    const auto captions = media::CaptionOptions::FromEnv(env);
+    return [options, captions] {
+      return [options, captions](const protocol::Command& cmd,
+                                 stage::StageContext& ctx) -> Result<stage::StageOutput> {
         auto call_options = options;
         call_options.should_stop = ctx.should_stop;  // SIGTERM aborts yt-dlp
-        auto file = media::Download(cmd.data.at("url").get<std::string>(), cmd.video_id,
-                                    ctx.media_dir, call_options);
+        const auto url = cmd.data.at("url").get<std::string>();
+        // Captions first: subtitles make the audio stages unnecessary.
+        if (captions.enabled) {
+          auto found =
+              media::FetchCaptions(url, cmd.video_id, ctx.media_dir, call_options, captions);
+          if (!found.ok()) {
+            if (ctx.should_stop && ctx.should_stop()) return found.error();
+            spdlog::warn("no captions ({}); downloading the media for ASR",
+                         found.error().ToString());
+          } else if (found->has_value()) {
+            const auto transcript = CaptionTranscript(**found);
+            auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(transcript));
+            if (!stored.ok()) return stored.error();
+            stage::StageOutput out;
+            out.next_stage = protocol::Stage::kSummarization;
+            out.skip_reason = "captions";
+            out.event_data = {{"bytes", 0}};
+            spdlog::info("{} captions ({}, {} segments): audio stages skipped",
+                         (*found)->automatic ? "automatic" : "manual", (*found)->language,
+                         transcript.segments.size());
+            return out;
+          }
+        }
+        auto file = media::Download(url, cmd.video_id, ctx.media_dir, call_options);
         if (!file.ok()) return file.error();
         stage::StageOutput out;
         out.media_path = file->path.string();

@@ -24,7 +24,6 @@ using nlohmann::json;
 
 const std::regex kUuid(
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
-const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
 
 }  // namespace
 
@@ -49,12 +48,21 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
     job.channel = parsed->channel;
     job.channel_url = parsed->channel_url;
     job.options = {{"max_videos", parsed->max_videos}};
+    json discovery_data = {{"channel_url", parsed->channel_url},
+                           {"max_videos", parsed->max_videos}};
+    if (!parsed->published_after.empty()) {
+      job.options["published_after"] = parsed->published_after;
+      discovery_data["published_after"] = parsed->published_after;
+    }
+    if (parsed->max_duration_s) {
+      job.options["max_duration_s"] = *parsed->max_duration_s;
+      discovery_data["max_duration_s"] = *parsed->max_duration_s;
+    }
     job.trace_id = NewUuid();
     ScopedLogContext ctx(
         std::map<std::string, std::string>{{"job_id", job.id}, {"trace_id", job.trace_id}});
-    auto command = protocol::NewCommand(
-        protocol::Stage::kDiscovery, job.id, "", job.trace_id,
-        {{"channel_url", job.channel_url}, {"max_videos", parsed->max_videos}});
+    auto command = protocol::NewCommand(protocol::Stage::kDiscovery, job.id, "", job.trace_id,
+                                        std::move(discovery_data));
     outbox::Message msg;
     msg.destination = outbox::Destination::kAmqp;
     msg.routing_key = protocol::QueueName(deps.queue_prefix, protocol::Stage::kDiscovery);
@@ -121,31 +129,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
     SendJson(res, 200, *view);
   });
 
-  auto document = [deps](const char* collection, const char* what) {
-    return [deps, collection, what](const httplib::Request& req, httplib::Response& res) {
-      const std::string id = req.matches[1];
-      if (!std::regex_match(id, kVideoId)) {
-        SendError(res, 400, "invalid_video_id", "video id has invalid characters");
-        return;
-      }
-      auto doc = deps.docs->Get(collection, id);
-      if (!doc.ok()) {
-        SendFailure(res, doc.error());
-        return;
-      }
-      if (!doc->has_value()) {
-        SendError(res, 404, std::string(what) + "_not_found",
-                  std::string("no ") + what + " for video " + id);
-        return;
-      }
-      json body = **doc;
-      body["video_id"] = body.contains("_id") ? body["_id"] : json(id);
-      body.erase("_id");
-      SendJson(res, 200, body);
-    };
-  };
-  server.Get(R"(/videos/([^/]+)/transcript)", document("transcripts", "transcript"));
-  server.Get(R"(/videos/([^/]+)/summary)", document("summaries", "summary"));
+  RegisterOutputRoutes(server, deps);  // transcripts, summaries, digests, export
   RegisterDashboardRoutes(server, deps);
   RegisterLiveRoutes(server, deps);
   RegisterReliabilityRoutes(server, deps);

@@ -3,6 +3,7 @@
 // The API reaches the stages only through PostgreSQL (job rows + outbox) and the queues.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <httplib.h>
@@ -34,6 +35,8 @@ struct ApiDeps {
 
 // Installs every route, the JSON error handler, limits and options on `server`.
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps);
+// Output routes (routes_outputs.cpp): transcript/summary formats, digest, export.
+void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps);
 // GET /dead-letters, POST /jobs/{id}/retry (routes_reliability.cpp).
 void RegisterReliabilityRoutes(httplib::Server& server, const ApiDeps& deps);
 

@@ -25,6 +25,7 @@
 #include "chansum/protocol/events.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/store.hpp"
+#include "digest.hpp"
 #include "reliability.hpp"
 
 namespace chansum::orchestrator {
@@ -38,6 +39,7 @@ struct OrchestratorConfig {
   LiveOptions live;
   int job_changes_retention_hours = 24;
   std::string api_token;  // never logged
+  std::chrono::milliseconds digest_interval{2000};
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -53,6 +55,7 @@ struct OrchestratorConfig {
     c.job_changes_retention_hours =
         static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, 24 * 365));
     c.api_token = env.String("API_TOKEN", "");
+    c.digest_interval = env.Duration("DIGEST_INTERVAL", c.digest_interval);
     return c;
   }
 };
@@ -201,6 +204,20 @@ int Main() {
     DeadLetterLoop(amqp_config, pg_config, reliability, config.delivery_limit, loops_stop, dlq_ok);
   });
 
+  // Channel digests of finished jobs (safe with several orchestrators: SKIP LOCKED claims).
+  // Only jobs that finish from now on: older ones (or another deployment's) get theirs on request.
+  const std::string digests_since = NowRfc3339();
+  std::thread digests([&] {
+    while (!StopSignal::WaitFor(config.digest_interval)) {
+      auto built = BuildPendingDigests(deps, 20, digests_since);
+      if (!built.ok()) {
+        spdlog::warn("digest loop: {}", built.error().ToString());
+      } else if (*built > 0) {
+        spdlog::info("built {} channel digests", *built);
+      }
+    }
+  });
+
   httplib::Server server;
   RegisterRoutes(server, deps);
   std::thread stopper([&] {
@@ -223,6 +240,7 @@ int Main() {
   loops_stop = true;
   sweeper.join();
   dead_letters.join();
+  digests.join();
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the relay catch up
   relay_stop = true;
   relay.join();

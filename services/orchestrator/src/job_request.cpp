@@ -1,6 +1,8 @@
 #include "job_request.hpp"
 
 #include <charconv>
+#include <ctime>
+#include <regex>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +11,32 @@
 namespace chansum::orchestrator {
 
 using nlohmann::json;
+
+std::optional<std::string> NormalizePublishedAfter(const std::string& text) {
+  static const std::regex kDate(R"(^(\d{4})-(\d{2})-(\d{2})(T(\d{2}):(\d{2}):(\d{2})Z)?$)");
+  std::smatch m;
+  if (!std::regex_match(text, m, kDate)) return std::nullopt;
+  std::tm tm{};
+  tm.tm_year = std::stoi(m[1]) - 1900;
+  tm.tm_mon = std::stoi(m[2]) - 1;
+  tm.tm_mday = std::stoi(m[3]);
+  if (m[4].matched) {
+    tm.tm_hour = std::stoi(m[5]);
+    tm.tm_min = std::stoi(m[6]);
+    tm.tm_sec = std::stoi(m[7]);
+  }
+  const std::tm given = tm;
+  const std::time_t t = timegm(&tm);
+  // timegm normalizes out-of-range fields (Feb 30 -> Mar 2): a change means an invalid date.
+  if (t == static_cast<std::time_t>(-1) || tm.tm_year != given.tm_year ||
+      tm.tm_mon != given.tm_mon || tm.tm_mday != given.tm_mday || tm.tm_hour != given.tm_hour ||
+      tm.tm_min != given.tm_min || tm.tm_sec != given.tm_sec || tm.tm_year < 0) {
+    return std::nullopt;
+  }
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return std::string(buf);
+}
 
 Result<JobRequest> ParseJobRequest(const std::string& body) {
   auto bad = [](const std::string& code, const std::string& msg) {
@@ -21,8 +49,11 @@ Result<JobRequest> ParseJobRequest(const std::string& body) {
   if (j.is_discarded()) return bad("invalid_json", "request body is not valid JSON");
   if (!j.is_object()) return bad("invalid_request", "request body must be a JSON object");
   for (const auto& [key, _] : j.items()) {
-    if (key != "channel" && key != "max_videos") {
-      return bad("unknown_field", "unknown field \"" + key + "\" (allowed: channel, max_videos)");
+    if (key != "channel" && key != "max_videos" && key != "published_after" &&
+        key != "max_duration_s") {
+      return bad("unknown_field", "unknown field \"" + key +
+                                      "\" (allowed: channel, max_videos, published_after, "
+                                      "max_duration_s)");
     }
   }
   if (!j.contains("channel")) return bad("missing_field", "field \"channel\" is required");
@@ -44,6 +75,27 @@ Result<JobRequest> ParseJobRequest(const std::string& body) {
                  "field \"max_videos\" must be between 1 and " + std::to_string(kMaxMaxVideos));
     }
     req.max_videos = m.get<int>();
+  }
+  if (j.contains("published_after")) {
+    const auto& p = j["published_after"];
+    if (!p.is_string()) return bad("invalid_type", "field \"published_after\" must be a string");
+    auto normalized = NormalizePublishedAfter(p.get<std::string>());
+    if (!normalized) {
+      return bad("invalid_value",
+                 "field \"published_after\" must be a date (2024-03-01) or a UTC time "
+                 "(2024-03-01T10:00:00Z)");
+    }
+    req.published_after = *normalized;
+  }
+  if (j.contains("max_duration_s")) {
+    const auto& d = j["max_duration_s"];
+    if (!d.is_number()) return bad("invalid_type", "field \"max_duration_s\" must be a number");
+    const double v = d.get<double>();
+    if (!(v > 0) || v > 7 * 24 * 3600) {
+      return bad("invalid_value",
+                 "field \"max_duration_s\" must be more than 0 and at most 604800 (7 days)");
+    }
+    req.max_duration_s = v;
   }
   auto ref = media::NormalizeChannel(req.channel);
   if (!ref.ok()) return bad("invalid_channel", ref.error().message);

@@ -1,6 +1,7 @@
 #pragma once
 // Parsing of API request bodies and query parameters: pure functions (no HTTP server, no
 // database), so the unit tests and the libFuzzer targets (tests/fuzz) call them directly.
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,9 +20,16 @@ struct JobRequest {
   std::string channel;
   std::string channel_url;
   int max_videos = kDefaultMaxVideos;
+  std::string published_after;           // RFC 3339 UTC ("2024-03-01T00:00:00Z"), empty = any
+  std::optional<double> max_duration_s;  // seconds, nullopt = any
 };
+// "2024-03-01" or "2024-03-01T10:00:00Z" -> "2024-03-01T00:00:00Z" / as given; nullopt when it is
+// not a valid UTC date (time).
+[[nodiscard]] std::optional<std::string> NormalizePublishedAfter(const std::string& text);
 // Validates a POST /jobs body: a JSON object with `channel` (string) and optional `max_videos`
-// (integer 1..500); unknown fields are rejected. Errors carry an API error code.
+// (integer 1..500), `published_after` (date or RFC 3339 UTC) and `max_duration_s` (positive
+// number of seconds, at most 7 days); unknown fields are rejected. Errors carry an API error
+// code.
 [[nodiscard]] Result<JobRequest> ParseJobRequest(const std::string& body);
 
 // Validates GET /jobs?limit=: a decimal integer from 1 to 100 (no sign, spaces or suffix).

@@ -41,7 +41,7 @@ class DeadLetterConsumerTest : public stage::testing::SchemaFixture {
     job.channel_url = "http://127.0.0.1:1/feed.xml";
     job.trace_id = "t";
     store::InsertJob(txn, job);
-    store::RecordDiscovery(txn, job_id_, {{"poison", "P", "http://x/p", std::nullopt, ""}});
+    store::RecordDiscovery(txn, job_id_, {{"poison", "P", "http://x/p", std::nullopt, "", ""}});
     txn.exec("UPDATE jobs SET state = 'running'");
     txn.commit();
     loop_ = std::thread(

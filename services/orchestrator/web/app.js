@@ -331,9 +331,12 @@
     const out = {};
     const total = job.videos.length;
     for (const [i, s] of STAGES.entries()) {
-      const c = {total, done: 0, running: 0, pending: 0, failed: 0, skipped: 0, stopped: 0};
+      const c = {total, done: 0, running: 0, pending: 0, failed: 0, skipped: 0, stopped: 0,
+                 notNeeded: 0};
       for (const v of job.videos) {
         const j = STAGES.indexOf(v.stage);
+        const t = (v.timings || {})[s];
+        if (j > i && t && t.skipped) c.notNeeded++;  // jumped over (captions first)
         if (j > i) c.done++;
         else if (j === i) c[v.state] = (c[v.state] || 0) + 1;
         else if (v.state === 'failed' || v.state === 'skipped') c.stopped++;
@@ -392,7 +395,9 @@
   }
 
   function videoItem(v, jobId, scaleMs) {
-    const summaryReady = v.stage === 'summarization' && v.state === 'done';
+    // A video skipped with a reason (incremental sync: "already processed") has both documents.
+    const summaryReady = v.stage === 'summarization' &&
+      (v.state === 'done' || (v.state === 'skipped' && !!v.skip_reason));
     const transcriptReady = summaryReady ||
       (v.stage === 'summarization') || (v.stage === 'transcription' && v.state === 'done');
     const q = '?job=' + encodeURIComponent(jobId);
@@ -401,7 +406,8 @@
       transcriptReady ? h('a', {href: '#/videos/' + vid + '/transcript' + q}, 'Transcript') : null,
       summaryReady ? h('a', {href: '#/videos/' + vid + '/summary' + q}, 'Summary') : null);
     const stateText = v.state === 'done' && v.stage === 'summarization'
-      ? 'done' : STAGE_LABEL[v.stage] + ': ' + humanState(v.state);
+      ? 'done' : v.state === 'skipped' && v.skip_reason ? 'skipped: ' + v.skip_reason
+        : STAGE_LABEL[v.stage] + ': ' + humanState(v.state);
     return h('li', {class: 'video', 'data-video-id': v.video_id, 'data-state': v.state,
                     'data-stage': v.stage},
       h('h3', {class: 'title'}, v.title || v.video_id),
@@ -466,6 +472,7 @@
       const stages = h('ol', {class: 'stages'}, STAGES.map((s) => {
         const c = progress[s];
         const parts = [c.done + ' of ' + total + ' done'];
+        if (c.notNeeded) parts.push(c.notNeeded + ' not needed (captions)');
         if (c.running) parts.push(c.running + ' running');
         if (c.pending) parts.push(c.pending + ' waiting');
         if (c.failed) parts.push(c.failed + ' failed');

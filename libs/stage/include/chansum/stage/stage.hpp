@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,11 @@ struct StageOutput {
   std::string media_path;                                // recorded on the video row
   std::string audio_path;                                // recorded on the video row
   nlohmann::json event_data = nlohmann::json::object();  // facts for the domain event
+  // Jumps over stages: e.g. download found captions, so summarization comes next. The stages in
+  // between are recorded as skipped (videos.timings.<stage> = {skipped, reason: skip_reason}) and
+  // emit no event. nullopt: the next stage of the pipeline.
+  std::optional<protocol::Stage> next_stage;
+  std::string skip_reason;
 };
 
 using Handler = std::function<Result<StageOutput>(const protocol::Command&, StageContext&)>;

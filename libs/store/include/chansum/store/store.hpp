@@ -67,6 +67,9 @@ struct DiscoveredVideo {
   std::string url;
   std::optional<double> duration_s;
   std::string published_at;  // RFC 3339 or empty
+  // Non-empty: the video's results already exist (incremental sync); it ends `skipped` with this
+  // reason instead of being downloaded (see store/sync.hpp MarkVideoReused).
+  std::string reuse_reason;
 };
 // Records the videos (idempotent) and the job's video_count. Returns the videos actually inserted.
 std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string& job_id,

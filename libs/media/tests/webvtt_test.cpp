@@ -1,0 +1,109 @@
+#include "chansum/media/webvtt.hpp"
+
+#include <fstream>
+#include <iterator>
+
+#include <gtest/gtest.h>
+
+namespace chansum::media {
+namespace {
+
+std::string Fixture(const std::string& name) {
+  std::ifstream in(std::string(CHANSUM_MEDIA_FIXTURES) + "/" + name, std::ios::binary);
+  EXPECT_TRUE(in) << name;
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+TEST(WebVtt, AutoCaptionsLoseTheirRollingDuplicates) {
+  auto segments = ParseCaptionSegments(Fixture("youtube_auto_captions.en.vtt"));
+  ASSERT_TRUE(segments.ok()) << segments.error().ToString();
+  const std::vector<CaptionSegment> want = {
+      {0.03, 2.47, "hey everyone welcome back"},
+      {2.48, 5.15, "to the channel today"},
+      {5.16, 8.0, "we talk about honeybees"},
+      {8.01, 11.3, "and why [ __ ] flowers need them"},
+  };
+  ASSERT_EQ(segments->size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_NEAR((*segments)[i].start, want[i].start, 1e-9) << i;
+    EXPECT_NEAR((*segments)[i].end, want[i].end, 1e-9) << i;
+    EXPECT_EQ((*segments)[i].text, want[i].text) << i;
+  }
+}
+
+TEST(WebVtt, AutoCaptionCuesKeepEveryRepeatBeforeDeduplication) {
+  auto cues = ParseWebVtt(Fixture("youtube_auto_captions.en.vtt"));
+  ASSERT_TRUE(cues.ok());
+  ASSERT_EQ(cues->size(), 7U);
+  EXPECT_EQ((*cues)[0].lines, std::vector<std::string>{"hey everyone welcome back"});
+  EXPECT_EQ((*cues)[2].lines,
+            (std::vector<std::string>{"hey everyone welcome back", "to the channel today"}));
+  EXPECT_NEAR((*cues)[1].end - (*cues)[1].start, 0.01, 1e-9);
+}
+
+TEST(WebVtt, ManualCaptionsBlocksTagsEntitiesAndBrokenCues) {
+  auto cues = ParseWebVtt(Fixture("manual_captions.en.vtt"));
+  ASSERT_TRUE(cues.ok()) << cues.error().ToString();
+  ASSERT_EQ(cues->size(), 4U);  // STYLE, NOTE and the broken timing are not cues
+  EXPECT_EQ((*cues)[0].lines, std::vector<std::string>{"Honeybees are important for farming."});
+  EXPECT_DOUBLE_EQ((*cues)[0].start, 1.0);
+  EXPECT_DOUBLE_EQ((*cues)[0].end, 4.5);
+  EXPECT_EQ((*cues)[1].lines, (std::vector<std::string>{"A worker bee visits hundreds of flowers",
+                                                        "every day & collects nectar."}));
+  EXPECT_DOUBLE_EQ((*cues)[2].start, 9.25);
+  EXPECT_DOUBLE_EQ((*cues)[2].end, 9.25);  // clamped
+  EXPECT_DOUBLE_EQ((*cues)[3].start, 62.0);
+  EXPECT_DOUBLE_EQ((*cues)[3].end, 65.0);
+
+  auto segments = CaptionSegments(*cues);
+  ASSERT_EQ(segments.size(), 5U);
+  EXPECT_EQ(segments[1].text, "A worker bee visits hundreds of flowers");
+  EXPECT_EQ(segments[2].text, "every day & collects nectar.");
+  EXPECT_DOUBLE_EQ(segments[2].start, 4.5);
+}
+
+TEST(WebVtt, GrowingLinesKeepTheLongestVersion) {
+  const std::string vtt =
+      "WEBVTT\n\n00:00.000 --> 00:01.000\nso today\n\n00:01.000 --> 00:02.000\nso today we\n\n"
+      "00:02.000 --> 00:03.000\nso today we talk\n\n00:03.000 --> 00:04.000\nabout bees\n";
+  auto segments = ParseCaptionSegments(vtt);
+  ASSERT_TRUE(segments.ok());
+  ASSERT_EQ(segments->size(), 2U);
+  EXPECT_EQ((*segments)[0].text, "so today we talk");
+  EXPECT_DOUBLE_EQ((*segments)[0].start, 0.0);
+  EXPECT_DOUBLE_EQ((*segments)[0].end, 3.0);
+  EXPECT_EQ((*segments)[1].text, "about bees");
+}
+
+TEST(WebVtt, CrlfBomAndLongHours) {
+  const std::string vtt =
+      "\xEF\xBB\xBFWEBVTT - title\r\n\r\n100:00:01.500 --> 100:00:02.000\r\nline one\r\n";
+  auto cues = ParseWebVtt(vtt);
+  ASSERT_TRUE(cues.ok());
+  ASSERT_EQ(cues->size(), 1U);
+  EXPECT_DOUBLE_EQ((*cues)[0].start, 360001.5);
+  EXPECT_EQ((*cues)[0].lines, std::vector<std::string>{"line one"});
+}
+
+TEST(WebVtt, RejectsWhatIsNotWebVtt) {
+  EXPECT_FALSE(ParseWebVtt("").ok());
+  EXPECT_FALSE(ParseWebVtt("1\n00:00:01,000 --> 00:00:02,000\nsrt\n").ok());
+  EXPECT_FALSE(ParseWebVtt("WEBVTTX\n").ok());
+  EXPECT_EQ(ParseWebVtt("<html>").error().code, "invalid_webvtt");
+  auto empty = ParseWebVtt("WEBVTT\n");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->empty());
+}
+
+TEST(WebVtt, CleanCueText) {
+  EXPECT_EQ(CleanCueText("so<00:00:00.320><c> today</c>"), "so today");
+  EXPECT_EQ(CleanCueText("<b>bold</b>, &lt;tag&gt; &#233;t&#xE9;"),
+            "bold, <tag> \xC3\xA9t\xC3\xA9");
+  EXPECT_EQ(CleanCueText("  spaced   out  "), "spaced out");
+  EXPECT_EQ(CleanCueText("word</c>."), "word.");
+  EXPECT_EQ(CleanCueText("unterminated <c tag"), "unterminated");
+  EXPECT_EQ(CleanCueText("&unknown; & more"), "&unknown; & more");
+}
+
+}  // namespace
+}  // namespace chansum::media

@@ -1,0 +1,167 @@
+// Outputs: transcripts as txt/srt/vtt/json, summaries as md/json, the channel digest as json/md
+// and the export of a job's Markdown as a tar archive.
+#include <algorithm>
+#include <chrono>
+#include <regex>
+
+#include "api.hpp"
+#include "chansum/docstore/docstore.hpp"
+#include "chansum/http/json_api.hpp"
+#include "digest.hpp"
+#include "outputs.hpp"
+
+namespace chansum::orchestrator {
+namespace {
+
+using http::SendError;
+using http::SendFailure;
+using http::SendJson;
+using nlohmann::json;
+
+const std::regex kUuid(
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
+
+// The ?format= value, checked against `allowed` (the first is the default). nullopt after a 400.
+std::optional<std::string> Format(const httplib::Request& req, httplib::Response& res,
+                                  const std::vector<std::string>& allowed) {
+  if (!req.has_param("format")) return allowed.front();
+  const auto f = req.get_param_value("format");
+  if (std::find(allowed.begin(), allowed.end(), f) != allowed.end()) return f;
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  SendError(res, 400, "invalid_format", "format must be one of: " + list);
+  return std::nullopt;
+}
+
+// The stored document of a video, or nullopt after an error response.
+std::optional<json> VideoDocument(const ApiDeps& deps, const httplib::Request& req,
+                                  httplib::Response& res, const char* collection,
+                                  const std::string& what) {
+  const std::string id = req.matches[1];
+  if (!std::regex_match(id, kVideoId)) {
+    SendError(res, 400, "invalid_video_id", "video id has invalid characters");
+    return std::nullopt;
+  }
+  auto doc = deps.docs->Get(collection, id);
+  if (!doc.ok()) {
+    SendFailure(res, doc.error());
+    return std::nullopt;
+  }
+  if (!doc->has_value()) {
+    SendError(res, 404, what + "_not_found", "no " + what + " for video " + id);
+    return std::nullopt;
+  }
+  json body = **doc;
+  body["video_id"] = body.contains("_id") ? body["_id"] : json(id);
+  body.erase("_id");
+  return body;
+}
+
+std::optional<std::string> JobId(const httplib::Request& req, httplib::Response& res) {
+  const std::string id = req.matches[1];
+  if (!std::regex_match(id, kUuid)) {
+    SendError(res, 400, "invalid_job_id", "job id must be a UUID");
+    return std::nullopt;
+  }
+  return id;
+}
+
+void SendJobError(httplib::Response& res, const Error& e) {
+  if (e.code == "job_not_found") {
+    SendError(res, 404, e.code, e.message);
+  } else if (e.code == "job_not_finished") {
+    SendError(res, 409, e.code, e.message);
+  } else {
+    SendFailure(res, e);
+  }
+}
+
+}  // namespace
+
+void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps) {
+  server.Get(R"(/videos/([^/]+)/transcript)",
+             [deps](const httplib::Request& req, httplib::Response& res) {
+               auto format = Format(req, res, {"json", "txt", "srt", "vtt"});
+               if (!format) return;
+               auto doc = VideoDocument(deps, req, res, "transcripts", "transcript");
+               if (!doc) return;
+               if (*format == "json") {
+                 SendJson(res, 200, *doc);
+               } else if (*format == "txt") {
+                 res.set_content(TranscriptAsText(*doc), "text/plain; charset=utf-8");
+               } else if (*format == "srt") {
+                 res.set_content(TranscriptAsSrt(*doc), "application/x-subrip; charset=utf-8");
+               } else {
+                 res.set_content(TranscriptAsVtt(*doc), "text/vtt; charset=utf-8");
+               }
+             });
+
+  server.Get(R"(/videos/([^/]+)/summary)",
+             [deps](const httplib::Request& req, httplib::Response& res) {
+               auto format = Format(req, res, {"json", "md"});
+               if (!format) return;
+               auto doc = VideoDocument(deps, req, res, "summaries", "summary");
+               if (!doc) return;
+               if (*format == "json") {
+                 SendJson(res, 200, *doc);
+               } else {
+                 res.set_content(SummaryAsMarkdown(*doc, doc->value("video_id", "")),
+                                 "text/markdown; charset=utf-8");
+               }
+             });
+
+  server.Get(R"(/jobs/([^/]+)/digest)",
+             [deps](const httplib::Request& req, httplib::Response& res) {
+               auto id = JobId(req, res);
+               if (!id) return;
+               auto format = Format(req, res, {"json", "md"});
+               if (!format) return;
+               auto digest = EnsureDigest(deps, *id);
+               if (!digest.ok()) {
+                 SendJobError(res, digest.error());
+                 return;
+               }
+               if (*format == "json") {
+                 SendJson(res, 200, *digest);
+               } else {
+                 res.set_content(DigestAsMarkdown(*digest), "text/markdown; charset=utf-8");
+               }
+             });
+
+  server.Get(
+      R"(/jobs/([^/]+)/export)", [deps](const httplib::Request& req, httplib::Response& res) {
+        auto id = JobId(req, res);
+        if (!id) return;
+        auto digest = EnsureDigest(deps, *id);
+        if (!digest.ok()) {
+          SendJobError(res, digest.error());
+          return;
+        }
+        auto docs = LoadJobDocuments(deps, *id, /*with_transcripts=*/true);
+        if (!docs.ok()) {
+          SendJobError(res, docs.error());
+          return;
+        }
+        const std::string root = "chansum-" + id->substr(0, 8) + "/";
+        std::vector<TarEntry> entries;
+        entries.push_back({root + "digest.md", DigestAsMarkdown(*digest)});
+        int position = 0;
+        for (const auto& v : docs->view["videos"]) {
+          const std::string vid = v.value("video_id", "");
+          std::optional<json> summary;
+          std::optional<json> transcript;
+          if (docs->summaries.contains(vid)) summary = docs->summaries[vid];
+          if (docs->transcripts.contains(vid)) transcript = docs->transcripts[vid];
+          entries.push_back({root + "videos/" + ExportFileName(++position, vid),
+                             VideoMarkdown(v, summary, transcript)});
+        }
+        const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+        res.set_header("Content-Disposition", "attachment; filename=\"chansum-" + *id + ".tar\"");
+        res.set_content(MakeTar(entries, now), "application/x-tar");
+      });
+}
+
+}  // namespace chansum::orchestrator

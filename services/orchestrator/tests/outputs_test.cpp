@@ -1,0 +1,115 @@
+#include "src/outputs.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace chansum::orchestrator {
+namespace {
+
+using nlohmann::json;
+
+const json kTranscript = {
+    {"source", "captions"},
+    {"language", "en"},
+    {"engine", "subtitles:manual"},
+    {"text", "Honeybees are important. They visit flowers --> daily."},
+    {"segments",
+     {{{"start", 0.0}, {"end", 2.5}, {"text", "Honeybees are important."}},
+      {{"start", 2.5}, {"end", 3661.0405}, {"text", "They visit flowers --> daily."}},
+      {{"start", 4000.0}, {"end", 4001.0}, {"text", ""}}}}};
+
+TEST(Outputs, CueTimes) {
+  EXPECT_EQ(FormatCueTime(0, ','), "00:00:00,000");
+  EXPECT_EQ(FormatCueTime(3661.0405, '.'), "01:01:01.041");
+  EXPECT_EQ(FormatCueTime(-3, ','), "00:00:00,000");
+  EXPECT_EQ(FormatCueTime(59.9996, ','), "00:01:00,000");
+}
+
+TEST(Outputs, TranscriptFormats) {
+  EXPECT_EQ(TranscriptAsText(kTranscript),
+            "Honeybees are important.\nThey visit flowers --> daily.\n");
+  EXPECT_EQ(TranscriptAsSrt(kTranscript),
+            "1\n00:00:00,000 --> 00:00:02,500\nHoneybees are important.\n\n"
+            "2\n00:00:02,500 --> 01:01:01,041\nThey visit flowers -> daily.\n\n");
+  EXPECT_EQ(TranscriptAsVtt(kTranscript),
+            "WEBVTT\nLanguage: en\n\n00:00:00.000 --> 00:00:02.500\nHoneybees are important.\n\n"
+            "00:00:02.500 --> 01:01:01.041\nThey visit flowers -> daily.\n\n");
+  EXPECT_EQ(TranscriptAsText(json{{"text", "only text"}}), "only text\n");
+  EXPECT_EQ(TranscriptAsSrt(json::object()), "");
+}
+
+TEST(Outputs, SummaryMarkdown) {
+  const json summary = {{"summary", "Bees *pollinate* flowers."},
+                        {"key_points", {"bees", "flowers"}},
+                        {"engine", "textrank"},
+                        {"model", ""}};
+  EXPECT_EQ(SummaryAsMarkdown(summary, "Honeybees # 1"),
+            "# Honeybees \\# 1\n\nBees \\*pollinate\\* flowers.\n\n## Key points\n\n- bees\n"
+            "- flowers\n\n_Summarized by textrank._\n");
+}
+
+TEST(Outputs, DigestRanksSharedKeyPointsAndHasOneLinePerVideo) {
+  const json view = {
+      {"job_id", "j1"},
+      {"channel", "@demo"},
+      {"state", "completed_with_errors"},
+      {"videos",
+       {{{"video_id", "a"}, {"title", "Bees"}, {"state", "done"}},
+        {{"video_id", "b"}, {"title", "Flowers"}, {"state", "done"}},
+        {{"video_id", "c"}, {"title", "Gone"}, {"state", "failed"}, {"last_error", "HTTP 404"}}}}};
+  const json summaries = {{"a",
+                           {{"summary", "Honeybees visit flowers. They carry pollen."},
+                            {"key_points", {"pollen", "honeybees"}}}},
+                          {"b",
+                           {{"summary", "Flowers need pollen to make seeds. Gardens grow."},
+                            {"key_points", {"Pollen", "seeds"}}}}};
+  const json digest = BuildDigest(view, summaries, "2026-01-01T00:00:00Z");
+  ASSERT_GE(digest["themes"].size(), 1U);
+  EXPECT_EQ(digest["themes"][0]["term"], "pollen");
+  EXPECT_EQ(digest["themes"][0]["videos"], 2);
+  ASSERT_EQ(digest["videos"].size(), 3U);
+  EXPECT_EQ(digest["videos"][0]["line"], "Honeybees visit flowers.");
+  EXPECT_EQ(digest["videos"][2]["line"], "failed: HTTP 404");
+  EXPECT_EQ(digest["summarized"], 2);
+  const std::string md = DigestAsMarkdown(digest);
+  EXPECT_NE(md.find("# Channel digest: @demo"), std::string::npos) << md;
+  EXPECT_NE(md.find("- pollen (2 videos)"), std::string::npos) << md;
+  EXPECT_NE(md.find("- **Flowers**: Flowers need pollen to make seeds."), std::string::npos) << md;
+}
+
+TEST(Outputs, TarArchiveReadsBackWithTar) {
+  const std::string big(1500, 'x');
+  const std::string tar =
+      MakeTar({{"digest.md", "# Digest\n"}, {"videos/01-a.md", big}, {"empty.md", ""}}, 1700000000);
+  ASSERT_EQ(tar.size() % 512, 0U);
+  std::mt19937_64 rng{std::random_device{}()};
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("chansum-tar-" + std::to_string(rng()));
+  std::filesystem::create_directories(dir);
+  {
+    std::ofstream out(dir / "a.tar", std::ios::binary);
+    out << tar;
+  }
+  const std::string cmd = "tar -xf '" + (dir / "a.tar").string() + "' -C '" + dir.string() + "'";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  std::ifstream digest(dir / "digest.md");
+  std::string line;
+  std::getline(digest, line);
+  EXPECT_EQ(line, "# Digest");
+  EXPECT_EQ(std::filesystem::file_size(dir / "videos" / "01-a.md"), 1500U);
+  EXPECT_EQ(std::filesystem::file_size(dir / "empty.md"), 0U);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Outputs, ExportFileNames) {
+  EXPECT_EQ(ExportFileName(1, "printing-press"), "01-printing-press.md");
+  EXPECT_EQ(ExportFileName(12, "../a b"), "12-___a_b.md");
+}
+
+}  // namespace
+}  // namespace chansum::orchestrator

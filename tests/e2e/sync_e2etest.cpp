@@ -1,0 +1,285 @@
+// End to end through the HTTP API (issue 6): on the offline demo channel, videos with subtitles
+// are transcribed from their captions (audio stages skipped, source "captions") and the others by
+// ASR; the finished job has a digest (JSON and Markdown), every output format and a tar export;
+// submitting the channel again reuses every finished video ("already processed") and retries only
+// the one that failed; the filters published_after / max_duration_s narrow what is discovered.
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "e2e_env.hpp"
+
+namespace chansum::e2e {
+namespace {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json Scripts() {
+  std::ifstream in(fs::path(CHANSUM_SOURCE_DIR) / "tests/fixtures/demo_channel/scripts.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return json::parse(ss.str());
+}
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+class SyncE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI", "KAFKA_BROKERS"}) {
+      ASSERT_FALSE(testing::RequireEnv(v).empty());
+    }
+    demo_dir_ = testing::MakeTempDir("chansum-sync-demo");
+    const int demo_port = testing::FreePort();
+    base_url_ = "http://127.0.0.1:" + std::to_string(demo_port);
+    std::string out;
+    const int rc = testing::RunCommand(
+        {std::string(CHANSUM_SOURCE_DIR) + "/tests/fixtures/demo_channel/generate",
+         demo_dir_.string(), "--base-url", base_url_},
+        &out);
+    ASSERT_EQ(rc, 0) << "demo channel generation failed:\n" << out;
+    demo_server_ = std::make_unique<testing::ChildProcess>(
+        std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_demo_server", "--root",
+                                 demo_dir_.string(), "--port", std::to_string(demo_port)},
+        std::map<std::string, std::string>{}, demo_dir_ / "server.log");
+    httplib::Client demo("127.0.0.1", demo_port);
+    ASSERT_TRUE(testing::WaitFor(
+        [&] {
+          auto r = demo.Get("/feed.xml");
+          return r && r->status == 200;
+        },
+        std::chrono::seconds(10)))
+        << demo_server_->LogTail();
+    ASSERT_TRUE(services_.Start(
+        {"discovery", "download", "audio_extraction", "transcription", "summarization"}));
+  }
+
+  void TearDown() override {
+    services_.Stop();
+    demo_server_.reset();
+    std::error_code ec;
+    fs::remove_all(demo_dir_, ec);
+    if (HasFailure()) {
+      std::cerr << "service logs kept in " << services_.dir << "\n";
+    } else {
+      fs::remove_all(services_.dir, ec);
+    }
+  }
+
+  // Submits a job and waits until it ends; returns GET /jobs/{id}.
+  json RunJob(const json& request, std::chrono::seconds limit = std::chrono::seconds(480)) {
+    auto api = services_.Api();
+    auto created = api.Post("/jobs", request.dump(), "application/json");
+    EXPECT_TRUE(created);
+    if (!created) return json();
+    EXPECT_EQ(created->status, 202) << created->body;
+    const auto job_id = json::parse(created->body).value("job_id", "");
+    json job;
+    const bool finished = testing::WaitFor(
+        [&] {
+          auto r = api.Get("/jobs/" + job_id);
+          if (!r || r->status != 200) return false;
+          job = json::parse(r->body);
+          const auto state = job.at("state").get<std::string>();
+          return state != "queued" && state != "running";
+        },
+        limit, std::chrono::milliseconds(500));
+    EXPECT_TRUE(finished) << "job did not finish: " << job.dump(2) << "\n" << services_.Logs();
+    return job;
+  }
+
+  fs::path demo_dir_;
+  std::string base_url_;
+  std::unique_ptr<testing::ChildProcess> demo_server_;
+  ServiceSet services_;
+};
+
+TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
+  const auto scripts = Scripts();
+  std::map<std::string, json> by_id;
+  std::set<std::string> captioned;
+  for (const auto& s : scripts.at("videos")) {
+    by_id[s.at("id")] = s;
+    if (!s.value("captions", "").empty()) captioned.insert(s.at("id"));
+  }
+  ASSERT_GE(captioned.size(), 2U) << "the demo channel must carry captions on some videos";
+  ASSERT_LT(captioned.size(), by_id.size()) << "and leave some to ASR";
+  const std::size_t videos = by_id.size();
+  const std::size_t missing = scripts.at("missing").size();
+
+  // ---------------------------------------------------------------- first run
+  const json job = RunJob({{"channel", base_url_ + "/feed.xml"}, {"max_videos", 20}});
+  ASSERT_EQ(job.value("state", ""), "completed_with_errors") << job.dump(2);
+  const auto job_id = job.at("job_id").get<std::string>();
+  ASSERT_EQ(job.at("videos").size(), videos + missing);
+  auto api = services_.Api();
+  for (const auto& v : job.at("videos")) {
+    const auto vid = v.at("video_id").get<std::string>();
+    if (!by_id.count(vid)) {
+      EXPECT_EQ(v.at("state"), "failed") << v.dump();
+      continue;
+    }
+    ASSERT_EQ(v.at("state"), "done") << v.dump();
+    auto tr = api.Get("/videos/" + vid + "/transcript");
+    ASSERT_TRUE(tr);
+    ASSERT_EQ(tr->status, 200) << tr->body;
+    const auto transcript = json::parse(tr->body);
+    const auto text = Lower(transcript.at("text").get<std::string>());
+    for (const auto& word : by_id[vid].at("key_words")) {
+      EXPECT_NE(text.find(Lower(word.get<std::string>())), std::string::npos)
+          << vid << ": " << word << " missing from " << text;
+    }
+    if (captioned.count(vid)) {
+      EXPECT_EQ(transcript.at("source"), "captions") << vid;
+      EXPECT_EQ(transcript.at("language"), "en") << vid;
+      for (const char* stage : {"audio_extraction", "transcription"}) {
+        EXPECT_EQ(v.at("timings").at(stage).value("skipped", false), true) << vid << " " << stage;
+        EXPECT_EQ(v.at("timings").at(stage).value("reason", ""), "captions") << vid;
+      }
+      EXPECT_EQ(v.at("skipped_stages"), json({"audio_extraction", "transcription"})) << vid;
+      // Rolling automatic captions come back with each line once.
+      std::multiset<std::string> lines;
+      for (const auto& seg : transcript.at("segments")) lines.insert(seg.at("text"));
+      for (const auto& l : lines) EXPECT_EQ(lines.count(l), 1U) << vid << ": repeated " << l;
+      EXPECT_EQ(text.find("<c>"), std::string::npos) << text;
+    } else {
+      EXPECT_EQ(transcript.at("source"), "asr") << vid;
+      EXPECT_TRUE(v.at("timings").at("transcription").contains("ms")) << v.dump();
+      EXPECT_TRUE(v.at("skipped_stages").empty()) << v.dump();
+    }
+  }
+
+  // ---------------------------------------------------------------- outputs
+  const std::string some = *captioned.begin();
+  struct Want {
+    std::string format;
+    std::string content_type;
+    std::string starts;
+  };
+  for (const auto& w : std::vector<Want>{{"txt", "text/plain", ""},
+                                         {"srt", "application/x-subrip", "1\n00:00:0"},
+                                         {"vtt", "text/vtt", "WEBVTT\n"},
+                                         {"json", "application/json", "{"}}) {
+    auto r = api.Get("/videos/" + some + "/transcript?format=" + w.format);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << w.format << ": " << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type").rfind(w.content_type, 0), 0U)
+        << w.format << ": " << r->get_header_value("Content-Type");
+    EXPECT_EQ(r->body.rfind(w.starts, 0), 0U) << w.format << ": " << r->body.substr(0, 80);
+  }
+  auto md = api.Get("/videos/" + some + "/summary?format=md");
+  ASSERT_TRUE(md);
+  EXPECT_EQ(md->status, 200);
+  EXPECT_EQ(md->get_header_value("Content-Type").rfind("text/markdown", 0), 0U);
+  EXPECT_EQ(md->body.rfind("# ", 0), 0U) << md->body;
+  auto bad = api.Get("/videos/" + some + "/transcript?format=docx");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+
+  // ---------------------------------------------------------------- digest
+  json digest;
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        auto r = api.Get("/jobs/" + job_id + "/digest");
+        if (!r || r->status != 200) return false;
+        digest = json::parse(r->body);
+        return true;
+      },
+      std::chrono::seconds(30)));
+  EXPECT_EQ(digest.at("job_id"), job_id);
+  EXPECT_EQ(digest.at("videos").size(), videos + missing);
+  EXPECT_EQ(digest.at("summarized"), videos);
+  EXPECT_FALSE(digest.at("themes").empty()) << digest.dump(2);
+  auto digest_md = api.Get("/jobs/" + job_id + "/digest?format=md");
+  ASSERT_TRUE(digest_md);
+  EXPECT_EQ(digest_md->status, 200);
+  EXPECT_EQ(digest_md->get_header_value("Content-Type").rfind("text/markdown", 0), 0U);
+  EXPECT_NE(digest_md->body.find("## Recurring themes"), std::string::npos) << digest_md->body;
+  for (const auto& [vid, s] : by_id) {
+    EXPECT_NE(digest_md->body.find(s.at("title").get<std::string>()), std::string::npos) << vid;
+  }
+
+  // ---------------------------------------------------------------- export
+  auto tar = api.Get("/jobs/" + job_id + "/export");
+  ASSERT_TRUE(tar);
+  ASSERT_EQ(tar->status, 200) << tar->body;
+  EXPECT_EQ(tar->get_header_value("Content-Type"), "application/x-tar");
+  EXPECT_NE(tar->get_header_value("Content-Disposition").find("attachment"), std::string::npos);
+  const auto extract = services_.dir / "export";
+  fs::create_directories(extract);
+  {
+    std::ofstream f(extract / "job.tar", std::ios::binary);
+    f << tar->body;
+  }
+  std::string tar_out;
+  ASSERT_EQ(testing::RunCommand(
+                {"tar", "-xf", (extract / "job.tar").string(), "-C", extract.string()}, &tar_out),
+            0)
+      << tar_out;
+  const auto root = extract / ("chansum-" + job_id.substr(0, 8));
+  ASSERT_TRUE(fs::is_regular_file(root / "digest.md")) << root;
+  std::size_t md_files = 0;
+  for (const auto& e : fs::directory_iterator(root / "videos")) {
+    if (e.path().extension() == ".md") ++md_files;
+  }
+  EXPECT_EQ(md_files, videos + missing);
+
+  // ---------------------------------------------------------------- incremental sync
+  const auto started = std::chrono::steady_clock::now();
+  const json again =
+      RunJob({{"channel", base_url_ + "/feed.xml"}, {"max_videos", 20}}, std::chrono::seconds(120));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_EQ(again.value("state", ""), "completed_with_errors") << again.dump(2);
+  int skipped = 0;
+  for (const auto& v : again.at("videos")) {
+    const auto vid = v.at("video_id").get<std::string>();
+    if (by_id.count(vid)) {
+      EXPECT_EQ(v.at("state"), "skipped") << v.dump();
+      EXPECT_EQ(v.at("skip_reason"), "already processed") << v.dump();
+      EXPECT_FALSE(v.at("timings").contains("download")) << "a reused video ran a stage";
+      ++skipped;
+    } else {
+      // Failed before: tried again (and fails again, its media does not exist).
+      EXPECT_EQ(v.at("state"), "failed") << v.dump();
+      EXPECT_TRUE(v.at("timings").contains("download")) << v.dump();
+    }
+  }
+  EXPECT_EQ(skipped, static_cast<int>(videos));
+  EXPECT_LT(took, std::chrono::seconds(90)) << "reusing results must not transcribe again";
+  auto again_digest = api.Get("/jobs/" + again.at("job_id").get<std::string>() + "/digest");
+  ASSERT_TRUE(again_digest);
+  EXPECT_EQ(again_digest->status, 200);
+  EXPECT_EQ(json::parse(again_digest->body).at("summarized"), videos) << "reused summaries count";
+
+  // ---------------------------------------------------------------- filters
+  // published_after: the feed's dates are in scripts.json; max_duration_s: the clips are 10-20 s.
+  const std::string after = "2024-04-01";
+  std::size_t newer = 0;
+  for (const auto* list : {&scripts.at("videos"), &scripts.at("missing")}) {
+    for (const auto& s : *list) newer += s.at("published").get<std::string>() >= after ? 1 : 0;
+  }
+  const json filtered = RunJob({{"channel", base_url_ + "/feed.xml"}, {"published_after", after}},
+                               std::chrono::seconds(120));
+  EXPECT_EQ(filtered.at("video_count"), newer) << filtered.dump(2);
+  for (const auto& v : filtered.at("videos")) {
+    EXPECT_GE(v.at("published_at").get<std::string>(), after) << v.dump();
+  }
+  const json none = RunJob({{"channel", base_url_ + "/feed.xml"}, {"max_duration_s", 1}},
+                           std::chrono::seconds(120));
+  // Entries without a known duration (the missing one) pass the filter; every real clip is longer.
+  EXPECT_EQ(none.at("video_count"), missing) << none.dump(2);
+  for (const auto& v : none.at("videos")) {
+    EXPECT_FALSE(by_id.count(v.at("video_id").get<std::string>())) << v.dump();
+  }
+}
+
+}  // namespace
+}  // namespace chansum::e2e

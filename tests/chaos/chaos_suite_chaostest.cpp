@@ -59,6 +59,10 @@ std::map<std::string, std::string> ChaosEnv() {
       {"RETRY_BASE_DELAY", "200ms"},
       {"RETRY_MAX_DELAY", "3s"},
       {"MAX_ATTEMPTS", "12"},
+      // The shortest lease and a quick sweeper, so work a killed worker held comes back through
+      // the sweeper as well as through the broker's redelivery (both must be absorbed).
+      {"LEASE_SECONDS", "5"},
+      {"SWEEP_INTERVAL", "1s"},
   };
 }
 

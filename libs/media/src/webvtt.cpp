@@ -18,16 +18,18 @@ std::string_view Trim(std::string_view s) {
 
 // "hh:mm:ss.ttt" or "mm:ss.ttt" (hours may have more than two digits). Advances `s`.
 std::optional<double> ParseTimestamp(std::string_view& s) {
-  int fields[3] = {0, 0, 0};
+  // 64-bit: a field has at most 10 digits, so it never wraps (an int did: 2147483648 hours became
+  // negative times; found by vtt_fuzz).
+  long long fields[3] = {0, 0, 0};
   int count = 0;
   std::size_t i = 0;
   while (true) {
     if (count >= 3) return std::nullopt;
     const std::size_t begin = i;
-    long value = 0;
+    long long value = 0;
     while (i < s.size() && IsDigit(s[i]) && i - begin < 10) value = value * 10 + (s[i++] - '0');
     if (i == begin) return std::nullopt;
-    fields[count++] = static_cast<int>(value);
+    fields[count++] = value;
     if (i < s.size() && s[i] == ':') {
       ++i;
       continue;
@@ -44,9 +46,9 @@ std::optional<double> ParseTimestamp(std::string_view& s) {
     scale /= 10;
   }
   if (i == frac_begin) return std::nullopt;
-  const int hours = count == 3 ? fields[0] : 0;
-  const int minutes = fields[count - 2];
-  const int seconds = fields[count - 1];
+  const long long hours = count == 3 ? fields[0] : 0;
+  const long long minutes = fields[count - 2];
+  const long long seconds = fields[count - 1];
   if (minutes > 59 || seconds > 59) return std::nullopt;
   s.remove_prefix(i);
   return hours * 3600.0 + minutes * 60.0 + seconds + frac;

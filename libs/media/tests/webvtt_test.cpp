@@ -85,6 +85,20 @@ TEST(WebVtt, CrlfBomAndLongHours) {
   EXPECT_EQ((*cues)[0].lines, std::vector<std::string>{"line one"});
 }
 
+// Found by tests/fuzz/vtt_fuzz: the fields were ints, so 2147483648 hours became a negative start
+// and end, and 4294967296 minutes wrapped to 0 and was accepted.
+TEST(WebVtt, TenDigitFieldsNeverWrap) {
+  auto cues =
+      ParseWebVtt("WEBVTT\n\n2147483648:00:00.000 --> 2147483648:00:01.000\nten-digit hours\n");
+  ASSERT_TRUE(cues.ok());
+  ASSERT_EQ(cues->size(), 1U);
+  EXPECT_DOUBLE_EQ((*cues)[0].start, 2147483648.0 * 3600);
+  EXPECT_DOUBLE_EQ((*cues)[0].end, 2147483648.0 * 3600 + 1);
+  auto wrapped = ParseWebVtt("WEBVTT\n\n4294967296:00.000 --> 4294967296:01.000\nwrapped\n");
+  ASSERT_TRUE(wrapped.ok());
+  EXPECT_TRUE(wrapped->empty()) << "minutes over 59 make a malformed timing: the cue is skipped";
+}
+
 TEST(WebVtt, RejectsWhatIsNotWebVtt) {
   EXPECT_FALSE(ParseWebVtt("").ok());
   EXPECT_FALSE(ParseWebVtt("1\n00:00:01,000 --> 00:00:02,000\nsrt\n").ok());

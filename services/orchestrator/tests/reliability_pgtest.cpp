@@ -460,7 +460,7 @@ TEST_F(ReliabilityApiTest, ChansumRetryCommandThroughTheApi) {
   std::string out;
   std::string err;
   EXPECT_EQ(run(job_id_, &out, &err), cli::kExitOk) << err;
-  EXPECT_EQ(out, "job " + job_id_ + ": requeued 1 videos\n");
+  EXPECT_EQ(out, "job " + job_id_ + ": requeued 1 video\n");
   EXPECT_EQ(Field("SELECT state FROM jobs WHERE id = '" + job_id_ + "'"), "running");
   EXPECT_EQ(Field("SELECT state FROM videos WHERE video_id = 'v1'"), "pending");
   EXPECT_EQ(Field("SELECT attempts FROM videos WHERE video_id = 'v1'"), "0");

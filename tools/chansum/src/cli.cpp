@@ -381,8 +381,9 @@ class Session {
     int rc = kExitOk;
     auto j = Call("POST", "/jobs/" + Segment(opts_.args[0]) + "/retry", "{}", 202, &rc);
     if (!j) return rc;
-    out_ << "job " << j->value("job_id", opts_.args[0]) << ": requeued " << j->value("requeued", 0)
-         << " videos\n";
+    const int n = j->value("requeued", 0);
+    out_ << "job " << j->value("job_id", opts_.args[0]) << ": requeued " << n
+         << (n == 1 ? " video\n" : " videos\n");
     return kExitOk;
   }
 

@@ -358,6 +358,9 @@ describe('dashboard', {timeout: 300000}, () => {
     assert.equal(await cancel.isDisabled(), true);
     const {body: job} = await api('/jobs/' + id);
     assert.equal(job.state, 'cancelled');
+    // No alarm for a cancel the user asked for, and no "discovering" once the job has ended.
+    assert.equal(await page.locator('#job-error').count(), 0, 'a cancelled job shows an error');
+    assert.doesNotMatch(await page.locator('#progress-summary').textContent(), /Discovering/);
     // The server refuses to retry a cancelled job, so the page offers no Retry.
     assert.equal(await page.getByRole('button', {name: 'Retry failed videos'}).isDisabled(), true);
     await shot('job-cancelled');

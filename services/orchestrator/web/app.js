@@ -354,7 +354,8 @@
     const failed = job.videos.filter((v) => v.state === 'failed').length;
     let s = 'Job ' + humanState(job.state) + '. ';
     if (job.video_count === null || job.video_count === undefined) {
-      s += 'Discovering videos.';
+      s += TERMINAL.has(job.state) ? 'It ended before its videos were listed.'
+                                   : 'Discovering videos.';
     } else {
       s += done + ' of ' + total + ' videos summarized';
       if (failed) s += ', ' + failed + ' failed';
@@ -489,7 +490,8 @@
         h('dt', {}, 'Channel URL'), h('dd', {}, job.channel_url),
         h('dt', {}, 'Videos'),
         h('dd', {}, job.video_count === null || job.video_count === undefined
-          ? 'discovering…' : String(job.video_count)),
+          ? (TERMINAL.has(job.state) ? 'not listed' : 'discovering…')
+          : String(job.video_count)),
         h('dt', {}, 'Submitted'), h('dd', {}, fmtTime(job.created_at)),
         h('dt', {}, 'Finished'), h('dd', {}, fmtTime(job.finished_at)),
         h('dt', {}, 'Job id'), h('dd', {}, h('code', {}, job.job_id)));
@@ -500,7 +502,8 @@
           h('span', {id: 'job-state', class: 'badge ' + job.state, 'data-state': job.state},
             humanState(job.state)),
           liveNote),
-        job.error
+        // A cancelled job's error is just "cancelled": the badge and the action message say it.
+        job.error && job.state !== 'cancelled'
           ? h('p', {class: 'form-error', id: 'job-error', role: 'alert'},
               'The job ' + (job.state === 'failed' ? 'failed' : 'reports an error') +
                 (job.error_class ? ' (' + job.error_class + ')' : '') + ': ' + job.error)
@@ -516,7 +519,8 @@
           total ? h('ol', {class: 'videos', id: 'videos'},
                     job.videos.map((v) => videoItem(v, job.job_id, scaleMs)))
                 : h('p', {class: 'muted'}, job.video_count === 0 ? 'The channel has no videos.'
-                                                                 : 'No videos discovered yet.')),
+                  : TERMINAL.has(job.state) ? 'No videos were listed before the job ended.'
+                  : 'No videos discovered yet.')),
         h('section', {class: 'card', 'aria-labelledby': 'facts-title'},
           h('h2', {id: 'facts-title'}, 'Details'), facts));
       if (firstRender) {

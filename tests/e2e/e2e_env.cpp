@@ -159,4 +159,29 @@ std::string ServiceSet::Logs() const {
   return out;
 }
 
+std::string DemoChannel::Start(const std::string& temp_prefix) {
+  dir = testing::MakeTempDir(temp_prefix);
+  const int port = testing::FreePort();
+  base_url = "http://127.0.0.1:" + std::to_string(port);
+  std::string out;
+  if (testing::RunCommand(
+          {std::string(CHANSUM_SOURCE_DIR) + "/tests/fixtures/demo_channel/generate", dir.string(),
+           "--base-url", base_url},
+          &out) != 0) {
+    return "demo channel generation failed:\n" + out;
+  }
+  server = std::make_unique<testing::ChildProcess>(
+      std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_demo_server", "--root",
+                               dir.string(), "--port", std::to_string(port)},
+      std::map<std::string, std::string>{}, dir / "server.log");
+  httplib::Client demo("127.0.0.1", port);
+  const bool up = testing::WaitFor(
+      [&] {
+        auto r = demo.Get("/feed.xml");
+        return r && r->status == 200;
+      },
+      std::chrono::seconds(10));
+  return up ? std::string() : "the demo server did not serve its feed:\n" + server->LogTail();
+}
+
 }  // namespace chansum::e2e

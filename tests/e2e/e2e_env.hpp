@@ -53,4 +53,17 @@ struct ServiceSet {
   std::map<std::string, std::map<std::string, std::string>> envs_;
 };
 
+// The offline demo channel (tests/fixtures/demo_channel) generated into a temp dir and served by
+// chansum_demo_server on a free loopback port.
+struct DemoChannel {
+  std::filesystem::path dir;
+  std::string base_url;  // http://127.0.0.1:<port>
+  std::unique_ptr<testing::ChildProcess> server;
+
+  // Generates and serves it, waiting (10 s at most) until the feed answers. Returns what went
+  // wrong (generator output or the server's log), empty on success.
+  [[nodiscard]] std::string Start(const std::string& temp_prefix);
+  [[nodiscard]] std::string FeedUrl() const { return base_url + "/feed.xml"; }
+};
+
 }  // namespace chansum::e2e

@@ -27,34 +27,21 @@ class OpenAiBackendsE2E : public ::testing::Test {
     for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI"}) {
       ASSERT_FALSE(testing::RequireEnv(v).empty());
     }
-    demo_dir_ = testing::MakeTempDir("chansum-demo");
-    const int demo_port = testing::FreePort();
-    base_url_ = "http://127.0.0.1:" + std::to_string(demo_port);
-    std::string out;
-    const int rc = testing::RunCommand(
-        {std::string(CHANSUM_SOURCE_DIR) + "/tests/fixtures/demo_channel/generate",
-         demo_dir_.string(), "--base-url", base_url_},
-        &out);
-    ASSERT_EQ(rc, 0) << "demo channel generation failed:\n" << out;
-    demo_server_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_demo_server", "--root",
-                                 demo_dir_.string(), "--port", std::to_string(demo_port)},
-        std::map<std::string, std::string>{}, demo_dir_ / "server.log");
+    const std::string demo_error = demo_.Start("chansum-demo");
+    ASSERT_TRUE(demo_error.empty()) << demo_error;
     stub_port_ = testing::FreePort();
     stub_ = std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_openai_stub", "--port",
                                  std::to_string(stub_port_), "--api-key", "sk-e2e"},
-        std::map<std::string, std::string>{}, demo_dir_ / "stub.log");
-    httplib::Client demo("127.0.0.1", demo_port);
+        std::map<std::string, std::string>{}, demo_.dir / "stub.log");
     httplib::Client stub("127.0.0.1", stub_port_);
     ASSERT_TRUE(testing::WaitFor(
         [&] {
-          auto r = demo.Get("/feed.xml");
           auto s = stub.Get("/stub/requests");
-          return r && r->status == 200 && s && s->status == 200;
+          return s && s->status == 200;
         },
         std::chrono::seconds(10)))
-        << demo_server_->LogTail() << stub_->LogTail();
+        << stub_->LogTail();
     // One server error for transcription, one rate limit for summarization.
     auto scripted =
         stub.Post("/stub/script",
@@ -82,9 +69,9 @@ class OpenAiBackendsE2E : public ::testing::Test {
   void TearDown() override {
     services_.Stop();
     stub_.reset();
-    demo_server_.reset();
+    demo_.server.reset();
     std::error_code ec;
-    fs::remove_all(demo_dir_, ec);
+    fs::remove_all(demo_.dir, ec);
     if (HasFailure()) {
       std::cerr << "service logs kept in " << services_.dir << "\n";
     } else {
@@ -98,17 +85,15 @@ class OpenAiBackendsE2E : public ::testing::Test {
     return r && r->status == 200 ? json::parse(r->body) : json::array();
   }
 
-  fs::path demo_dir_;
-  std::string base_url_;
+  e2e::DemoChannel demo_;
   int stub_port_ = 0;
-  std::unique_ptr<testing::ChildProcess> demo_server_;
   std::unique_ptr<testing::ChildProcess> stub_;
   ServiceSet services_;
 };
 
 TEST_F(OpenAiBackendsE2E, DemoChannelIsTranscribedAndSummarizedThroughTheStub) {
   auto api = services_.Api();
-  const json request = {{"channel", base_url_ + "/feed.xml"}, {"max_videos", 20}};
+  const json request = {{"channel", demo_.base_url + "/feed.xml"}, {"max_videos", 20}};
   auto created = api.Post("/jobs", request.dump(), "application/json");
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 202) << created->body;

@@ -43,35 +43,16 @@ class PipelineE2E : public ::testing::Test {
     for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI"}) {
       ASSERT_FALSE(testing::RequireEnv(v).empty());
     }
-    demo_dir_ = testing::MakeTempDir("chansum-demo");
-    const int demo_port = testing::FreePort();
-    base_url_ = "http://127.0.0.1:" + std::to_string(demo_port);
-    std::string out;
-    const int rc = testing::RunCommand(
-        {std::string(CHANSUM_SOURCE_DIR) + "/tests/fixtures/demo_channel/generate",
-         demo_dir_.string(), "--base-url", base_url_},
-        &out);
-    ASSERT_EQ(rc, 0) << "demo channel generation failed:\n" << out;
-    demo_server_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_demo_server", "--root",
-                                 demo_dir_.string(), "--port", std::to_string(demo_port)},
-        std::map<std::string, std::string>{}, demo_dir_ / "server.log");
-    httplib::Client demo("127.0.0.1", demo_port);
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          auto r = demo.Get("/feed.xml");
-          return r && r->status == 200;
-        },
-        std::chrono::seconds(10)))
-        << demo_server_->LogTail();
+    const std::string demo_error = demo_.Start("chansum-demo");
+    ASSERT_TRUE(demo_error.empty()) << demo_error;
     ASSERT_TRUE(services_.Start({"discovery", "download", "audio_extraction", "transcription",
                                  "summarization", "analytics", "event_logger"}));
   }
   void TearDown() override {
     services_.Stop();
-    demo_server_.reset();
+    demo_.server.reset();
     std::error_code ec;
-    fs::remove_all(demo_dir_, ec);
+    fs::remove_all(demo_.dir, ec);
     // Keep the services' logs of a failed run for a look afterwards.
     if (HasFailure()) {
       std::cerr << "service logs kept in " << services_.dir << "\n";
@@ -82,15 +63,13 @@ class PipelineE2E : public ::testing::Test {
 
   void CheckDomainEvents(const std::string& job_id, const json& job);
 
-  fs::path demo_dir_;
-  std::string base_url_;
-  std::unique_ptr<testing::ChildProcess> demo_server_;
+  e2e::DemoChannel demo_;
   ServiceSet services_;
 };
 
 TEST_F(PipelineE2E, DemoChannelEndsCompletedWithErrorsWithOnlyTheMissingEntryFailed) {
   auto api = services_.Api();
-  const json request = {{"channel", base_url_ + "/feed.xml"}, {"max_videos", 20}};
+  const json request = {{"channel", demo_.base_url + "/feed.xml"}, {"max_videos", 20}};
   auto created = api.Post("/jobs", request.dump(), "application/json");
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 202) << created->body;

@@ -38,27 +38,8 @@ class ScalingE2E : public ::testing::Test {
     for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI", "KAFKA_BROKERS"}) {
       ASSERT_FALSE(testing::RequireEnv(v).empty());
     }
-    demo_dir_ = testing::MakeTempDir("chansum-demo");
-    const int demo_port = testing::FreePort();
-    base_url_ = "http://127.0.0.1:" + std::to_string(demo_port);
-    std::string out;
-    ASSERT_EQ(testing::RunCommand(
-                  {std::string(CHANSUM_SOURCE_DIR) + "/tests/fixtures/demo_channel/generate",
-                   demo_dir_.string(), "--base-url", base_url_},
-                  &out),
-              0)
-        << out;
-    demo_server_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_demo_server", "--root",
-                                 demo_dir_.string(), "--port", std::to_string(demo_port)},
-        std::map<std::string, std::string>{}, demo_dir_ / "server.log");
-    httplib::Client demo("127.0.0.1", demo_port);
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          auto r = demo.Get("/feed.xml");
-          return r && r->status == 200;
-        },
-        std::chrono::seconds(10)));
+    const std::string demo_error = demo_.Start("chansum-demo");
+    ASSERT_TRUE(demo_error.empty()) << demo_error;
     // One worker thread per instance, so the instances (not threads) share the queue.
     // CAPTIONS=false: every demo video goes through ASR (captioned ones would skip transcription,
     // and this test counts one transcription per done video).
@@ -70,9 +51,9 @@ class ScalingE2E : public ::testing::Test {
   }
   void TearDown() override {
     services_.Stop();
-    demo_server_.reset();
+    demo_.server.reset();
     std::error_code ec;
-    fs::remove_all(demo_dir_, ec);
+    fs::remove_all(demo_.dir, ec);
     if (!HasFailure()) fs::remove_all(services_.dir, ec);
   }
 
@@ -84,9 +65,7 @@ class ScalingE2E : public ::testing::Test {
     return metrics::ParseText(r->body);
   }
 
-  fs::path demo_dir_;
-  std::string base_url_;
-  std::unique_ptr<testing::ChildProcess> demo_server_;
+  e2e::DemoChannel demo_;
   ServiceSet services_;
 };
 
@@ -104,7 +83,7 @@ TEST_F(ScalingE2E, WorkSplitsAcrossInstancesAndEveryStageRunsOncePerVideo) {
   const Samples api_before = Scrape("orchestrator");
 
   auto api = services_.Api();
-  const json request = {{"channel", base_url_ + "/feed.xml"}, {"max_videos", 20}};
+  const json request = {{"channel", demo_.base_url + "/feed.xml"}, {"max_videos", 20}};
   auto created = api.Post("/jobs", request.dump(), "application/json");
   ASSERT_TRUE(created && created->status == 202);
   const auto job_id = json::parse(created->body).at("job_id").get<std::string>();

@@ -37,36 +37,17 @@ class SyncE2E : public ::testing::Test {
     for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI", "KAFKA_BROKERS"}) {
       ASSERT_FALSE(testing::RequireEnv(v).empty());
     }
-    demo_dir_ = testing::MakeTempDir("chansum-sync-demo");
-    const int demo_port = testing::FreePort();
-    base_url_ = "http://127.0.0.1:" + std::to_string(demo_port);
-    std::string out;
-    const int rc = testing::RunCommand(
-        {std::string(CHANSUM_SOURCE_DIR) + "/tests/fixtures/demo_channel/generate",
-         demo_dir_.string(), "--base-url", base_url_},
-        &out);
-    ASSERT_EQ(rc, 0) << "demo channel generation failed:\n" << out;
-    demo_server_ = std::make_unique<testing::ChildProcess>(
-        std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_demo_server", "--root",
-                                 demo_dir_.string(), "--port", std::to_string(demo_port)},
-        std::map<std::string, std::string>{}, demo_dir_ / "server.log");
-    httplib::Client demo("127.0.0.1", demo_port);
-    ASSERT_TRUE(testing::WaitFor(
-        [&] {
-          auto r = demo.Get("/feed.xml");
-          return r && r->status == 200;
-        },
-        std::chrono::seconds(10)))
-        << demo_server_->LogTail();
+    const std::string demo_error = demo_.Start("chansum-sync-demo");
+    ASSERT_TRUE(demo_error.empty()) << demo_error;
     ASSERT_TRUE(services_.Start(
         {"discovery", "download", "audio_extraction", "transcription", "summarization"}));
   }
 
   void TearDown() override {
     services_.Stop();
-    demo_server_.reset();
+    demo_.server.reset();
     std::error_code ec;
-    fs::remove_all(demo_dir_, ec);
+    fs::remove_all(demo_.dir, ec);
     if (HasFailure()) {
       std::cerr << "service logs kept in " << services_.dir << "\n";
     } else {
@@ -96,9 +77,7 @@ class SyncE2E : public ::testing::Test {
     return job;
   }
 
-  fs::path demo_dir_;
-  std::string base_url_;
-  std::unique_ptr<testing::ChildProcess> demo_server_;
+  e2e::DemoChannel demo_;
   ServiceSet services_;
 };
 
@@ -116,7 +95,7 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
   const std::size_t missing = scripts.at("missing").size();
 
   // ---------------------------------------------------------------- first run
-  const json job = RunJob({{"channel", base_url_ + "/feed.xml"}, {"max_videos", 20}});
+  const json job = RunJob({{"channel", demo_.base_url + "/feed.xml"}, {"max_videos", 20}});
   ASSERT_EQ(job.value("state", ""), "completed_with_errors") << job.dump(2);
   const auto job_id = job.at("job_id").get<std::string>();
   ASSERT_EQ(job.at("videos").size(), videos + missing);
@@ -234,8 +213,8 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
 
   // ---------------------------------------------------------------- incremental sync
   const auto started = std::chrono::steady_clock::now();
-  const json again =
-      RunJob({{"channel", base_url_ + "/feed.xml"}, {"max_videos", 20}}, std::chrono::seconds(120));
+  const json again = RunJob({{"channel", demo_.base_url + "/feed.xml"}, {"max_videos", 20}},
+                            std::chrono::seconds(120));
   const auto took = std::chrono::steady_clock::now() - started;
   ASSERT_EQ(again.value("state", ""), "completed_with_errors") << again.dump(2);
   int skipped = 0;
@@ -266,13 +245,14 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
   for (const auto* list : {&scripts.at("videos"), &scripts.at("missing")}) {
     for (const auto& s : *list) newer += s.at("published").get<std::string>() >= after ? 1 : 0;
   }
-  const json filtered = RunJob({{"channel", base_url_ + "/feed.xml"}, {"published_after", after}},
-                               std::chrono::seconds(120));
+  const json filtered =
+      RunJob({{"channel", demo_.base_url + "/feed.xml"}, {"published_after", after}},
+             std::chrono::seconds(120));
   EXPECT_EQ(filtered.at("video_count"), newer) << filtered.dump(2);
   for (const auto& v : filtered.at("videos")) {
     EXPECT_GE(v.at("published_at").get<std::string>(), after) << v.dump();
   }
-  const json none = RunJob({{"channel", base_url_ + "/feed.xml"}, {"max_duration_s", 1}},
+  const json none = RunJob({{"channel", demo_.base_url + "/feed.xml"}, {"max_duration_s", 1}},
                            std::chrono::seconds(120));
   // Entries without a known duration (the missing one) pass the filter; every real clip is longer.
   EXPECT_EQ(none.at("video_count"), missing) << none.dump(2);

@@ -22,14 +22,8 @@ class LeasesTest : public testing::SchemaFixture {
   void SetUp() override {
     SchemaFixture::SetUp();
     if (HasFatalFailure()) return;
-    job_id_ = NewUuid();
     pqxx::work txn(*conn_);
-    store::NewJob job;
-    job.id = job_id_;
-    job.channel = "@demo";
-    job.channel_url = "http://127.0.0.1:1/feed.xml";
-    job.trace_id = "t";
-    store::InsertJob(txn, job);
+    job_id_ = InsertDemoJob(txn);
     store::RecordDiscovery(txn, job_id_,
                            {{"v1", "One", "http://x/1", std::nullopt, "", ""},
                             {"v2", "Two", "http://x/2", std::nullopt, "", ""}});
@@ -145,15 +139,10 @@ TEST_F(LeasesTest, WorkerThatLostItsLeaseRecordsNothing) {
 
 TEST_F(LeasesTest, DiscoveryLeasesItsJobAndReleasesItWhenRecorded) {
   // A fresh job (the fixture's one is already discovered).
-  const std::string job = NewUuid();
+  std::string job;
   {
     pqxx::work txn(*conn_);
-    store::NewJob j;
-    j.id = job;
-    j.channel = "@demo";
-    j.channel_url = "http://127.0.0.1:1/feed.xml";
-    j.trace_id = "t";
-    store::InsertJob(txn, j);
+    job = InsertDemoJob(txn);
     txn.commit();
   }
   RunnerConfig config = Config();

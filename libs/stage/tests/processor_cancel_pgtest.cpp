@@ -24,14 +24,8 @@ class ProcessorCancelTest : public testing::SchemaFixture {
   void SetUp() override {
     SchemaFixture::SetUp();
     if (HasFatalFailure()) return;
-    job_id_ = NewUuid();
     pqxx::work txn(*conn_);
-    store::NewJob job;
-    job.id = job_id_;
-    job.channel = "@demo";
-    job.channel_url = "http://127.0.0.1:1/demo/feed.xml";
-    job.trace_id = "trace";
-    store::InsertJob(txn, job);
+    job_id_ = InsertDemoJob(txn);
     txn.commit();
   }
 

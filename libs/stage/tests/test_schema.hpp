@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include "chansum/common/ids.hpp"
 #include "chansum/pg/pg.hpp"
 #include "chansum/store/store.hpp"
 
@@ -71,6 +72,17 @@ class SchemaFixture : public ::testing::Test {
     auto r = txn.exec(sql);
     txn.commit();
     return r;
+  }
+
+  // Inserts a queued job for "@demo" (the demo feed's URL, trace id "t") and returns its id.
+  static std::string InsertDemoJob(pqxx::work& txn) {
+    store::NewJob job;
+    job.id = NewUuid();
+    job.channel = "@demo";
+    job.channel_url = "http://127.0.0.1:1/demo/feed.xml";
+    job.trace_id = "t";
+    store::InsertJob(txn, job);
+    return job.id;
   }
 
   pg::PgConfig pg_;

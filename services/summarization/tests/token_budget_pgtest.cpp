@@ -16,14 +16,8 @@ class TokenBudgetTest : public stage::testing::SchemaFixture {
   void SetUp() override {
     SchemaFixture::SetUp();
     if (HasFatalFailure()) return;
-    job_id_ = NewUuid();
     pqxx::work txn(*conn_);
-    store::NewJob job;
-    job.id = job_id_;
-    job.channel = "@demo";
-    job.channel_url = "http://127.0.0.1:1/demo/feed.xml";
-    job.trace_id = "t";
-    store::InsertJob(txn, job);
+    job_id_ = InsertDemoJob(txn);
     store::DiscoveredVideo v;
     v.video_id = "vid1";
     v.title = "One";

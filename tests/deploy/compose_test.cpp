@@ -596,6 +596,8 @@ TEST(Dockerfile, RuntimePackagesProvideEveryLibraryTheBinariesLink) {
     }
     for (std::sregex_iterator it(elf.out.begin(), elf.out.end(), needed), end; it != end; ++it) {
       const std::string lib = (*it)[1];
+      // The project's own libraries are shared only in the ASan+UBSan build (static in the image).
+      if (lib.rfind("libchansum_", 0) == 0) continue;
       // The file the loader would use (this architecture's multiarch directory), then its package.
       std::vector<std::string> paths, arch_paths;
       for (const auto& line : Lines(ldconfig)) {

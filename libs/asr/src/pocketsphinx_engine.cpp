@@ -1,11 +1,13 @@
 #include "chansum/asr/pocketsphinx_engine.hpp"
 
 #include <pocketsphinx.h>
+#include <sphinxbase/err.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <limits>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -71,6 +73,19 @@ std::string MissingModelFiles(const AsrConfig& config) {
   return missing;
 }
 
+// sphinxbase (Debian's 5prealpha) keeps ONE process-wide log stream, and ps_init with "-logfn"
+// replaces it without any lock: it opens the new file, swaps the global and fcloses the previous
+// stream. Two engines created at once (the transcription service makes one per worker thread,
+// both at start) could fclose the same FILE twice, or close the stream a decoder in another
+// thread was writing a line to: heap corruption that glibc only noticed when a worker thread
+// exited at SIGTERM ("tcache_thread_shutdown(): unaligned tcache chunk detected"). So no decoder
+// names a log file: sphinxbase's logging is switched off once per process, before the first
+// decoder, and the global is never written again.
+void SilenceSphinxbaseOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { err_set_logfp(nullptr); });
+}
+
 }  // namespace
 
 PocketsphinxEngine::PocketsphinxEngine(const AsrConfig& config, DecodeOptions options)
@@ -85,14 +100,14 @@ PocketsphinxEngine::PocketsphinxEngine(const AsrConfig& config, DecodeOptions op
                              "); install pocketsphinx-en-us or set ASR_MODEL_DIR");
   }
   impl_->options = options;
+  SilenceSphinxbaseOnce();
   const std::string hmm = config.hmm_dir().string();
   const std::string lm = config.lm_path().string();
   const std::string dict = config.dict_path().string();
   // -remove_silence no: with the default voice-activity filter, dropped frames make the
   // ps_seg_frames() numbers drift away from the audio clock; we want exact word times.
-  impl_->config =
-      cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-lm", lm.c_str(), "-dict",
-                  dict.c_str(), "-logfn", "/dev/null", "-remove_silence", "no", nullptr);
+  impl_->config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-lm", lm.c_str(),
+                              "-dict", dict.c_str(), "-remove_silence", "no", nullptr);
   if (impl_->config == nullptr) {
     throw std::runtime_error("pocketsphinx rejected its configuration (model dir " +
                              config.model_dir.string() + ")");

@@ -4,9 +4,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sphinxbase/err.h>
 
+#include <cstdio>
+#include <latch>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "chansum/asr/wav.hpp"
 #include "test_audio.hpp"
@@ -169,6 +174,47 @@ TEST_F(PocketsphinxTest, RejectsWrongAudioFormat) {
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.error().code, "bad_audio");
   EXPECT_THAT(t.error().message, ::testing::HasSubstr("44100 Hz stereo"));
+}
+
+// The transcription service loads one engine at start (to report a broken model), then one per
+// worker thread, the workers' at the same moment, and decodes in all of them at once.
+TEST_F(PocketsphinxTest, EnginesCreatedAndUsedInParallelThreadsDecodeAlike) {
+  PocketsphinxEngine probe(AsrConfig{});
+  auto reference = probe.Transcribe(Speech());
+  ASSERT_TRUE(reference.ok()) << reference.error().ToString();
+  constexpr int kThreads = 2;
+  std::latch start(kThreads);
+  std::vector<std::string> texts(kThreads), errors(kThreads);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      start.arrive_and_wait();
+      PocketsphinxEngine engine(AsrConfig{});
+      auto t = engine.Transcribe(Speech());
+      if (t.ok()) {
+        texts[i] = t->text;
+      } else {
+        errors[i] = t.error().ToString();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < kThreads; ++i) {
+    EXPECT_EQ(errors[i], "") << "thread " << i;
+    EXPECT_EQ(texts[i], reference->text) << "thread " << i;
+  }
+}
+
+// sphinxbase has ONE process-wide log stream. A decoder given "-logfn" replaced it when created and
+// fclosed the previous FILE, without a lock, while decoders in other threads might be writing to
+// it (or closing it too): the heap corruption behind the transcription service's abort at SIGTERM.
+// Creating an engine must leave the stream alone, so another thread's decoder never sees it closed.
+TEST(PocketsphinxThreadingTest, CreatingAnEngineNeverReplacesTheSharedLogStream) {
+  PocketsphinxEngine first(AsrConfig{});
+  std::FILE* const stream = err_get_logfp();
+  PocketsphinxEngine second(AsrConfig{});
+  EXPECT_EQ(err_get_logfp(), stream);
+  EXPECT_EQ(stream, nullptr);  // sphinxbase logs nowhere (it wrote to /dev/null before)
 }
 
 TEST(PocketsphinxConfigTest, MissingModelFailsClearly) {

@@ -26,8 +26,12 @@ DependencyCheck::~DependencyCheck() {
 Status DependencyCheck::Last() const {
   std::lock_guard lock(mu_);
   if (running_since_ && Clock::now() - *running_since_ > options_.deadline) {
-    return Error::Transient(
-        "timeout", "no answer within " + std::to_string(options_.deadline.count()) + " ms");
+    std::string message = "no answer within " + std::to_string(options_.deadline.count()) + " ms";
+    // The previous failure, if any, usually says more (which server, which error).
+    if (!last_.ok() && last_.error().code != "not_checked") {
+      message += " (before: " + last_.error().message + ")";
+    }
+    return Error::Transient("timeout", std::move(message));
   }
   return last_;
 }

@@ -100,6 +100,14 @@ TEST(DependencyCheck, ACheckThatHangsCountsAsFailedAfterTheDeadline) {
   EXPECT_EQ(dep.max_running.load(), 1) << "one check at a time";
   dep.hang = false;
   EXPECT_TRUE(Within(1s, [&] { return check.Last().ok(); }));
+
+  // Refused, then hanging: the timeout still tells the last reason.
+  dep.up = false;
+  ASSERT_TRUE(Within(1s, [&] { return !check.Last().ok(); }));
+  dep.hang = true;
+  ASSERT_TRUE(Within(2s, [&] { return check.Last().error().code == "timeout"; }));
+  EXPECT_EQ(check.Last().error().message, "no answer within 200 ms (before: connection refused)");
+  dep.hang = false;
 }
 
 TEST(DependencyCheck, AnExceptionIsAFailure) {

@@ -462,11 +462,10 @@ int RunStageService(const StageDefinition& def) {
     http::AddHealthRoutes(*health_server, [&] {
       std::vector<std::pair<std::string, Status>> checks = {
           {"rabbitmq", http::FlagCheck(health.amqp_ok.load(), "the consumer is not connected")},
-          {"postgres",
-           !health.pg_probe_ok.load()
-               ? http::FlagCheck(false, "SELECT 1 on the lease thread's connection failed")
-               : http::FlagCheck(health.pg_workers_ok.load() > 0,
-                                 "no worker holds an open connection")}};
+          {"postgres", !health.pg_probe_ok.load()
+                           ? http::FlagCheck(false, "the lease thread's SELECT 1 does not succeed")
+                           : http::FlagCheck(health.pg_workers_ok.load() > 0,
+                                             "no worker holds an open connection")}};
       if (docs_check) checks.emplace_back("docstore", docs_check->Last());
       return http::ReadinessBody(checks);
     });

@@ -6,9 +6,13 @@
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <httplib.h>
 #include <spdlog/spdlog.h>
@@ -22,6 +26,7 @@
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/exposure.hpp"
 #include "chansum/http/json_api.hpp"
+#include "chansum/http/readiness.hpp"
 #include "chansum/kafka/config.hpp"
 #include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/amqp_sink.hpp"
@@ -220,7 +225,6 @@ struct Health {
   std::atomic<bool> amqp_ok{false};
   std::atomic<int> pg_workers_ok{0};
   std::atomic<bool> pg_probe_ok{false};  // the lease thread's own connection answered lately
-  std::atomic<bool> docstore_ok{true};
 };
 
 std::unique_ptr<pqxx::connection> ConnectWithRetry(const pg::PgConfig& config, const char* who) {
@@ -438,6 +442,11 @@ int RunStageService(const StageDefinition& def) {
   }
 
   Health health;
+  // Readiness pings the document store in the background: /readyz never waits for MONGO_TIMEOUT.
+  std::optional<http::DependencyCheck> docs_check;
+  if (docs && config.health_port > 0) {
+    docs_check.emplace("docstore", [&docs] { return docs->Ping(); });
+  }
   LeaseKeeper leases(config.worker_id, config.lease_seconds);
   std::atomic<bool> lease_stop{false};
   std::thread lease_thread([&] { LeaseLoop(pg_config, leases, health, lease_stop); });
@@ -451,13 +460,14 @@ int RunStageService(const StageDefinition& def) {
     health_server = std::make_unique<httplib::Server>();
     http::ConfigureJsonServer(*health_server, http::ServerOptions{64 * 1024, false});
     http::AddHealthRoutes(*health_server, [&] {
-      const bool amqp_ok = health.amqp_ok.load();
-      const bool pg_ok = health.pg_workers_ok.load() > 0 && health.pg_probe_ok.load();
-      const bool doc_ok = !docs || docs->Ping().ok();
-      nlohmann::json body = {{"ready", amqp_ok && pg_ok && doc_ok},
-                             {"checks", {{"rabbitmq", amqp_ok}, {"postgres", pg_ok}}}};
-      if (docs) body["checks"]["docstore"] = doc_ok;
-      return body;
+      std::vector<std::pair<std::string, Status>> checks = {
+          {"rabbitmq", http::FlagCheck(health.amqp_ok.load(), "the consumer is not connected")},
+          {"postgres", !health.pg_probe_ok.load()
+                           ? http::FlagCheck(false, "the lease thread's SELECT 1 does not succeed")
+                           : http::FlagCheck(health.pg_workers_ok.load() > 0,
+                                             "no worker holds an open connection")}};
+      if (docs_check) checks.emplace_back("docstore", docs_check->Last());
+      return http::ReadinessBody(checks);
     });
     health_thread = std::thread([&] {
       if (!health_server->listen(config.health_addr.c_str(), config.health_port)) {

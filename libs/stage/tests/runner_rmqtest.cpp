@@ -4,15 +4,24 @@
 //     services heartbeats) and its lease (renewed), and the message is processed once;
 //   - SIGTERM with a handler in flight: it finishes within SHUTDOWN_TIMEOUT_SECONDS and is
 //     recorded, or past the bound the delivery is requeued, the process exits 0 in time and the
-//     next instance finishes the work.
+//     next instance finishes the work;
+//   - with a document store that never answers (MONGO_TIMEOUT 5 s), GET /readyz still answers
+//     at once: 503, naming the docstore and why.
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <string>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "chansum/common/ids.hpp"
 #include "chansum/outbox/outbox.hpp"
@@ -63,7 +72,8 @@ class RunnerProcessTest : public testing::SchemaFixture {
   }
 
   chansum::testing::ChildProcess& Start(int handler_ms, int shutdown_timeout_s,
-                                        const std::string& name) {
+                                        const std::string& name,
+                                        const std::map<std::string, std::string>& extra_env = {}) {
     health_port_ = chansum::testing::FreePort();
     std::map<std::string, std::string> env = {
         {"PG_SEARCH_PATH", schema_},
@@ -77,6 +87,7 @@ class RunnerProcessTest : public testing::SchemaFixture {
         {"MEDIA_DIR", (dir_ / "media").string()},
         {"LOG_LEVEL", "info"},
     };
+    for (const auto& [k, v] : extra_env) env[k] = v;
     children_.push_back(std::make_unique<chansum::testing::ChildProcess>(
         std::vector<std::string>{CHANSUM_SLOW_STAGE_BIN}, env, dir_ / (name + ".log")));
     return *children_.back();
@@ -94,6 +105,12 @@ class RunnerProcessTest : public testing::SchemaFixture {
     c.set_connection_timeout(1);
     auto res = c.Get("/readyz");
     return res && res->status == 200;
+  }
+  httplib::Result Get(const std::string& path) const {
+    httplib::Client c("127.0.0.1", health_port_);
+    c.set_connection_timeout(1);
+    c.set_read_timeout(10);
+    return c.Get(path.c_str());
   }
   static std::string Read(const std::filesystem::path& p) {
     std::ifstream in(p);
@@ -130,6 +147,92 @@ TEST_F(RunnerProcessTest, HandlerLongerThanHeartbeatAndLeaseKeepsBoth) {
   EXPECT_EQ(log.find("RabbitMQ consumer lost"), std::string::npos) << log;
   EXPECT_EQ(log.find("already_done"), std::string::npos) << "processed twice:\n" << log;
   EXPECT_EQ(NextCommands(), 1);
+}
+
+// A TCP port on 127.0.0.1 that accepts connections (the kernel completes the handshake) and never
+// answers: a hung server, the worst case for a client waiting on its own timeout.
+class SilentServer {
+ public:
+  SilentServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::listen(fd_, 64) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "cannot listen on 127.0.0.1";
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentServer() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  [[nodiscard]] int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+TEST_F(RunnerProcessTest, ReadyzAnswersAtOnceWhileTheDocumentStoreHangs) {
+  SilentServer mongo;
+  ASSERT_GT(mongo.port(), 0);
+  auto& child =
+      Start(/*handler_ms=*/100, 30, "docstore-hangs",
+            {{"CHANSUM_TEST_NEEDS_DOCSTORE", "1"},
+             {"MONGO_URI", "mongodb://127.0.0.1:" + std::to_string(mongo.port()) + "/chansum"},
+             {"MONGO_TIMEOUT", "5s"}});
+  ASSERT_TRUE(chansum::testing::WaitFor(
+      [&] {
+        auto r = Get("/healthz");
+        return r && r->status == 200;
+      },
+      60s))
+      << child.LogTail();
+  // Over more than one MONGO_TIMEOUT, every /readyz answers within 1.5 s: 503, the docstore
+  // failing and why. (A ping per request would take the 5 s of MONGO_TIMEOUT.)
+  const auto until = std::chrono::steady_clock::now() + 7s;
+  int answers = 0;
+  while (std::chrono::steady_clock::now() < until) {
+    const auto sent = std::chrono::steady_clock::now();
+    auto r = Get("/readyz");
+    const auto took = std::chrono::steady_clock::now() - sent;
+    ASSERT_TRUE(r) << "no answer to /readyz\n" << child.LogTail();
+    EXPECT_LT(took, 1500ms);
+    EXPECT_EQ(r->status, 503) << r->body;
+    const auto body = nlohmann::json::parse(r->body);
+    EXPECT_EQ(body["ready"], false);
+    EXPECT_EQ(body["checks"]["docstore"], false) << r->body;
+    EXPECT_TRUE(body.contains("errors") && body["errors"]["docstore"].is_string()) << r->body;
+    ++answers;
+    std::this_thread::sleep_for(250ms);
+  }
+  EXPECT_GE(answers, 5);
+  // The other dependencies are up: only the docstore keeps it not ready.
+  ASSERT_TRUE(chansum::testing::WaitFor(
+      [&] {
+        auto r = Get("/readyz");
+        if (!r) return false;
+        const auto body = nlohmann::json::parse(r->body);
+        return body["checks"]["rabbitmq"] == true && body["checks"]["postgres"] == true;
+      },
+      60s))
+      << child.LogTail();
+  auto r = Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  const auto body = nlohmann::json::parse(r->body);
+  ASSERT_TRUE(body.contains("errors")) << r->body;
+  EXPECT_EQ(body["errors"].size(), 1u) << r->body;
+  EXPECT_TRUE(body["errors"].contains("docstore")) << r->body;
+  const auto stopping = std::chrono::steady_clock::now();
+  EXPECT_EQ(child.Stop(), 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - stopping, 15s);
 }
 
 TEST_F(RunnerProcessTest, SigtermWithinTheBoundFinishesInFlightWork) {

@@ -1,6 +1,7 @@
 // A download stage whose handler only waits, for the runner's process-level tests
 // (runner_rmqtest.cpp): CHANSUM_TEST_HANDLER_MS (how long), CHANSUM_TEST_HONOR_STOP=1 (return
-// early on shutdown like the real handlers; otherwise it ignores should_stop, like a stuck one).
+// early on shutdown like the real handlers; otherwise it ignores should_stop, like a stuck one),
+// CHANSUM_TEST_NEEDS_DOCSTORE=1 (needs the document store, MONGO_URI, like transcription).
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -13,6 +14,8 @@ int main() {
   stage::StageDefinition def;
   def.stage = protocol::Stage::kDownload;
   def.default_concurrency = 1;
+  const char* docstore_text = std::getenv("CHANSUM_TEST_NEEDS_DOCSTORE");
+  def.needs_docstore = docstore_text && std::string(docstore_text) == "1";
   def.configure = [](ConfigReader&) -> stage::HandlerFactory {
     const char* ms_text = std::getenv("CHANSUM_TEST_HANDLER_MS");
     const char* honor_text = std::getenv("CHANSUM_TEST_HONOR_STOP");

@@ -9,6 +9,7 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/common/signals.hpp"
 #include "chansum/http/exposure.hpp"
+#include "chansum/http/readiness.hpp"
 #include "chansum/kafka/admin.hpp"
 #include "chansum/pg/pg.hpp"
 #include "event.hpp"
@@ -87,7 +88,12 @@ struct Service::Impl {
         .count();
   }
   void Beat() { loop_beat_ms = NowMs(); }
-  bool KafkaOk() const { return kafka_ok.load() && NowMs() - loop_beat_ms.load() < kLoopStallMs; }
+  Status KafkaStatus() const {
+    if (!kafka_ok.load()) return http::FlagCheck(false, "not consuming: Kafka does not answer");
+    return http::FlagCheck(NowMs() - loop_beat_ms.load() < kLoopStallMs,
+                           "the consumer loop is stuck in a Kafka call");
+  }
+  bool KafkaOk() const { return KafkaStatus().ok(); }
   std::atomic<bool> apply_ok{true};  // false while applying events fails on PostgreSQL
 
   mutable std::mutex mu;
@@ -99,16 +105,18 @@ struct Service::Impl {
     ++(stats.*field);
   }
 
-  bool PgLive() {
-    return pg::WithTransaction(pool, [](pqxx::work& txn) { txn.exec("SELECT 1"); }).ok();
+  Status PgPing() {
+    return pg::WithTransaction(pool, [](pqxx::work& txn) { txn.exec("SELECT 1"); });
   }
+  bool PgLive() { return PgPing().ok(); }
 
-  nlohmann::json Readiness() {
-    const bool pg_ok = PgLive() && apply_ok.load();
-    const bool schema = schema_ok.load();
-    const bool kafka = KafkaOk();
-    return nlohmann::json{{"ready", pg_ok && schema && kafka},
-                          {"checks", {{"postgres", pg_ok}, {"schema", schema}, {"kafka", kafka}}}};
+  // `pg`: the last answer of the background PostgreSQL check (Run).
+  nlohmann::json Readiness(Status pg) const {
+    if (pg.ok()) pg = http::FlagCheck(apply_ok.load(), "applying the last event failed");
+    return http::ReadinessBody(
+        {{"postgres", std::move(pg)},
+         {"schema", http::FlagCheck(schema_ok.load(), "the analytics schema is not applied yet")},
+         {"kafka", KafkaStatus()}});
   }
 
   // Applies the schema, waiting while PostgreSQL is down. False when stopped or fatal (`fatal`).
@@ -331,7 +339,9 @@ int Service::Run(const std::function<bool()>& should_stop) {
   httplib::Server server;
   ApiDeps deps;
   deps.pool = &impl.pool;
-  deps.readiness = [&impl] { return impl.Readiness(); };
+  // /readyz never waits for PostgreSQL: it reads the last answer of this check.
+  http::DependencyCheck pg_check("postgres", [&impl] { return impl.PgPing(); });
+  deps.readiness = [&impl, &pg_check] { return impl.Readiness(pg_check.Last()); };
   deps.schema_ready = [&impl] { return impl.schema_ok.load(); };
   RegisterRoutes(server, deps);
   int port = config.http_port;

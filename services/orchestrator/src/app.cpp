@@ -1,6 +1,7 @@
 #include "app.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 
 #include <httplib.h>
@@ -14,6 +15,7 @@
 #include "chansum/common/signals.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/exposure.hpp"
+#include "chansum/http/readiness.hpp"
 #include "chansum/kafka/config.hpp"
 #include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/amqp_sink.hpp"
@@ -117,20 +119,38 @@ int Main() {
   };
   deps.live = config.live;
   deps.live.stopping = [] { return StopSignal::Requested(); };
-  std::atomic<bool> amqp_ok{false};
   std::atomic<bool> dlq_ok{false};
-  deps.readiness = [&]() {
-    nlohmann::json checks;
-    auto pg_ok = pg::WithTransaction(pool, [](pqxx::work& txn) {
+  // Readiness: each dependency checked on its own thread, /readyz reads the last answers and never
+  // waits for a server (libs/http/readiness.hpp).
+  http::DependencyCheck pg_check("postgres", [&pool] {
+    return pg::WithTransaction(pool, [](pqxx::work& txn) {
       txn.exec("SELECT 1");
       return Ok{};
     });
-    checks["postgres"] = pg_ok.ok();
-    checks["docstore"] = (*docs)->Ping().ok();
-    checks["rabbitmq"] = amqp_ok.load();
-    checks["dead_letter_consumer"] = dlq_ok.load();  // informational: not part of "ready"
-    const bool ready = pg_ok.ok() && checks["docstore"].get<bool>() && amqp_ok.load();
-    return nlohmann::json{{"ready", ready}, {"checks", checks}};
+  });
+  http::DependencyCheck docs_check("docstore", [&docs] { return (*docs)->Ping(); });
+  // RabbitMQ: a connection opened every 5 s, and the pipeline's queues declared as soon as it is
+  // reachable, so the first discovery command finds its queue even before any stage has started.
+  http::DependencyCheck amqp_check(
+      "rabbitmq",
+      [&amqp_config, &config, declared = false]() mutable -> Status {
+        auto conn = amqp::Connection::Open(amqp_config, "orchestrator-probe");
+        if (!conn.ok()) return conn.error();
+        if (!declared) {
+          auto st =
+              outbox::DeclarePipelineQueues(**conn, config.queue_prefix, config.delivery_limit);
+          if (!st.ok()) return st;
+          declared = true;
+        }
+        return OkStatus();
+      },
+      http::DependencyCheckOptions{std::chrono::seconds(5), std::chrono::seconds(2)});
+  deps.readiness = [&] {
+    nlohmann::json body = http::ReadinessBody({{"postgres", pg_check.Last()},
+                                               {"docstore", docs_check.Last()},
+                                               {"rabbitmq", amqp_check.Last()}});
+    body["checks"]["dead_letter_consumer"] = dlq_ok.load();  // informational: not part of "ready"
+    return body;
   };
 
   // The relays publish the discovery commands that POST /jobs writes to the outbox, and any other
@@ -162,22 +182,6 @@ int Main() {
                     outbox::RelayOptions{});
     r.Run(relay_stop);
   });
-  // Readiness of RabbitMQ, and the pipeline's queues declared as soon as it is reachable, so the
-  // first discovery command finds its queue even before any stage service has started.
-  std::thread amqp_probe([&] {
-    bool declared = false;
-    while (!StopSignal::Requested()) {
-      auto conn = amqp::Connection::Open(amqp_config, "orchestrator-probe");
-      if (conn.ok() && !declared) {
-        auto st = outbox::DeclarePipelineQueues(**conn, config.queue_prefix, config.delivery_limit);
-        declared = st.ok();
-        if (!st.ok()) spdlog::warn("cannot declare the pipeline queues: {}", st.error().message);
-      }
-      amqp_ok = conn.ok() && declared;
-      StopSignal::WaitFor(std::chrono::seconds(5));
-    }
-  });
-
   // GET /metrics: the outbox backlog next to the HTTP metrics (libs/http).
   const int backlog_collector = outbox::RegisterBacklogMetrics(connect);
   // The live stream's change feed keeps JOB_CHANGES_RETENTION_HOURS (idempotent with several
@@ -235,7 +239,6 @@ int Main() {
     StopSignal::Request();
   }
   stopper.join();
-  amqp_probe.join();
   changes_cleanup.join();
   loops_stop = true;
   sweeper.join();

@@ -3,8 +3,10 @@
 // cancelling a job (POST /jobs/{id}/cancel), and the `chansum` CLI binary driving all of it.
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -344,6 +346,27 @@ TEST_F(LiveE2E, CancelStopsTheJobKeepsFinishedVideosAndEndsTheStream) {
   }
   EXPECT_GE(done, 1);
   EXPECT_GE(skipped, 1) << job.dump(2);
+  // The stream says the same: a video skipped by the cancel has the error "cancelled" and no
+  // skip_reason (as in GET /jobs/{id}); `chansum show` gives that as the reason.
+  int skipped_events = 0;
+  for (const auto& e : events) {
+    if (e.type != "video") continue;
+    const auto d = json::parse(e.data);
+    if (d.at("state") != "skipped") continue;
+    ++skipped_events;
+    EXPECT_EQ(d.at("error"), "cancelled") << e.data;
+    ASSERT_TRUE(d.contains("skip_reason")) << e.data;
+    EXPECT_TRUE(d.at("skip_reason").is_null()) << e.data;
+  }
+  EXPECT_GE(skipped_events, 1) << stream.Raw();
+  auto show = Cli({"show", job_id});
+  EXPECT_EQ(show.code, 0) << show.err;
+  for (const auto& v : job.at("videos")) {
+    if (v.at("state") == "skipped") {
+      EXPECT_TRUE(v.at("skip_reason").is_null()) << v.dump();
+    }
+  }
+  EXPECT_NE(show.out.find("skipped (cancelled)"), std::string::npos) << show.out;
 
   // Nothing moves afterwards: queued commands are skipped, in-flight work stops.
   std::this_thread::sleep_for(std::chrono::seconds(4));
@@ -376,6 +399,72 @@ TEST_F(LiveE2E, CancelStopsTheJobKeepsFinishedVideosAndEndsTheStream) {
   auto watch = Cli({"watch", job_id});
   EXPECT_EQ(watch.code, 7) << watch.out << watch.err;
   EXPECT_NE(watch.out.find("job " + job_id + " cancelled"), std::string::npos) << watch.out;
+}
+
+TEST_F(LiveE2E, AReusedVideosSkipReasonReachesTheStreamAndTheCli) {
+  // A first job processes the first entries; the same channel again reuses those that ended done.
+  const auto first_id = Submit(3);
+  ASSERT_FALSE(first_id.empty());
+  const auto first = WaitTerminal(first_id);
+  ASSERT_TRUE(Terminal(first.value("state", ""))) << first.dump(2);
+  std::set<std::string> reused;
+  for (const auto& v : first.at("videos")) {
+    if (v.at("state") == "done") reused.insert(v.at("video_id").get<std::string>());
+  }
+  ASSERT_FALSE(reused.empty()) << first.dump(2);
+  // A feed position before the second job exists (the finished first job's snapshot id):
+  // resuming there replays every change of the second job, whenever discovery ran.
+  StreamReader before(services_->api_port, "/jobs/" + first_id + "/events");
+  ASSERT_TRUE(before.WaitEnd(std::chrono::seconds(30)));
+  ASSERT_FALSE(before.Events().empty()) << before.Raw();
+  const std::string position = before.Events().front().id;
+
+  auto submit = Cli({"submit", base_url_ + "/feed.xml", "--max-videos", "3", "--watch"});
+  std::istringstream lines(submit.out);
+  std::string job_id;
+  std::getline(lines, job_id);
+  ASSERT_EQ(job_id.size(), 36u) << submit.out << submit.err;
+  const auto job = WaitTerminal(job_id);
+  for (const auto& v : job.at("videos")) {
+    const std::string id = v.at("video_id");
+    EXPECT_EQ(v.at("skip_reason").is_string(), reused.count(id) == 1) << v.dump();
+  }
+
+  StreamReader stream(services_->api_port, "/jobs/" + job_id + "/events",
+                      {{"Last-Event-ID", position}});
+  ASSERT_TRUE(stream.WaitEnd(std::chrono::seconds(30))) << stream.Raw();
+  std::map<std::string, json> last_change;  // video -> its last video event
+  for (const auto& e : stream.Events()) {
+    EXPECT_NE(e.type, "snapshot") << stream.Raw();
+    if (e.type != "video") continue;
+    const auto d = json::parse(e.data);
+    ASSERT_TRUE(d.contains("skip_reason")) << e.data;
+    last_change[d.at("video_id").get<std::string>()] = d;
+  }
+  for (const auto& id : reused) {
+    ASSERT_TRUE(last_change.count(id)) << id << " has no video event:\n" << stream.Raw();
+    const auto& d = last_change[id];
+    EXPECT_EQ(d.at("state"), "skipped") << d.dump();
+    EXPECT_EQ(d.at("stage"), "summarization") << d.dump();
+    EXPECT_EQ(d.at("skip_reason"), "already processed") << d.dump();
+  }
+  for (const auto& [id, d] : last_change) {
+    if (reused.count(id) == 0) {
+      EXPECT_TRUE(d.at("skip_reason").is_null()) << d.dump();
+    }
+  }
+
+  // `submit --watch` printed the reason with each reused video (from the stream's events), and
+  // `show` prints it from GET /jobs/{id}.
+  auto show = Cli({"show", job_id});
+  EXPECT_EQ(show.code, 0) << show.err;
+  for (const auto& id : reused) {
+    std::string padded = id;
+    padded.resize(std::max<std::size_t>(id.size(), 24), ' ');
+    const std::string line = padded + "  summarization     skipped (already processed)";
+    EXPECT_NE(submit.out.find(line), std::string::npos) << line << " missing:\n" << submit.out;
+    EXPECT_NE(show.out.find(line), std::string::npos) << line << " missing:\n" << show.out;
+  }
 }
 
 TEST_F(LiveE2E, CliSubmitWatchShowJobsTranscriptSummaryAndErrors) {

@@ -1,8 +1,9 @@
 // Cancelling a job against a real PostgreSQL (private schema): queued work is skipped, in-flight
 // work sees the cancel at its next checkpoint and records nothing, a discovery that finishes after
 // the cancel records no videos, finished videos are kept; and the change feed the live stream
-// reads gets a row per change, written by the same transaction.
+// reads gets a row per change, written by the same transaction, carrying a skipped video's reason.
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -10,6 +11,7 @@
 #include "chansum/common/ids.hpp"
 #include "chansum/stage/processor.hpp"
 #include "chansum/store/live.hpp"
+#include "chansum/store/sync.hpp"
 #include "test_schema.hpp"
 
 namespace chansum::stage {
@@ -206,6 +208,39 @@ TEST_F(ProcessorCancelTest, EveryChangeWritesOneFeedRowInItsTransaction) {
   EXPECT_EQ(counts["total"], 1);
   EXPECT_EQ(counts["by_state"]["skipped"], 1);
   EXPECT_EQ(counts["by_stage"]["download"]["skipped"], 1);
+}
+
+TEST_F(ProcessorCancelTest, FeedRowsCarryTheSkipReasonAsTheJobViewHasIt) {
+  Discover({"a", "b"});
+  {
+    pqxx::work txn(*conn_);
+    ASSERT_TRUE(store::MarkVideoReused(txn, job_id_, "a", "already processed"));
+    txn.commit();
+  }
+  ASSERT_EQ(Cancel().outcome, store::CancelOutcome::kCancelled);
+  pqxx::work txn(*conn_);
+  const auto view = store::GetJobView(txn, job_id_);
+  ASSERT_TRUE(view.has_value());
+  std::map<std::string, nlohmann::ordered_json> in_view;
+  for (const auto& v : (*view)["videos"]) in_view[v["video_id"].get<std::string>()] = v;
+  std::map<std::string, nlohmann::ordered_json> last;  // video -> its last feed row
+  for (const auto& c : store::ReadJobChanges(txn, job_id_, 0, 60000, 100)) {
+    if (c.kind != "video") continue;
+    ASSERT_TRUE(c.payload.contains("skip_reason")) << c.payload.dump();
+    if (c.payload["state"] == "pending") {
+      EXPECT_TRUE(c.payload["skip_reason"].is_null());
+    }
+    last[c.payload["video_id"].get<std::string>()] = c.payload;
+  }
+  // Reused by incremental sync: skipped "already processed", in the feed as in GET /jobs/{id}.
+  EXPECT_EQ(last["a"]["state"], "skipped");
+  EXPECT_EQ(last["a"]["skip_reason"], "already processed");
+  EXPECT_EQ(last["a"]["skip_reason"], in_view["a"]["skip_reason"]);
+  // Skipped by the cancel: no skip_reason, the error says why.
+  EXPECT_EQ(last["b"]["state"], "skipped");
+  EXPECT_EQ(last["b"]["error"], "cancelled");
+  EXPECT_TRUE(last["b"]["skip_reason"].is_null()) << last["b"].dump();
+  EXPECT_EQ(last["b"]["skip_reason"], in_view["b"]["skip_reason"]);
 }
 
 }  // namespace

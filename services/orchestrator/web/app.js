@@ -559,7 +559,8 @@
           v = {video_id: data.video_id, title: data.title, url: '', timings: {}};
           job.videos.push(v);
         }
-        for (const k of ['title', 'stage', 'state', 'attempts', 'updated_at', 'error_class']) {
+        for (const k of ['title', 'stage', 'state', 'attempts', 'updated_at', 'error_class',
+                         'skip_reason']) {
           if (data[k] !== undefined) v[k] = data[k];
         }
         if (data.error !== undefined) v.last_error = data.error;

@@ -55,7 +55,24 @@ std::string Bar(int part, int total, int width) {
          std::string(static_cast<std::size_t>(width - filled), '-') + "]";
 }
 
+// The state column: "done    ", or "skipped (already processed)" for a skipped video with a
+// reason (then not padded, nor cut).
+std::string StateColumn(const VideoProgress& v) {
+  const std::string reason = SkipReason(v);
+  return reason.empty() ? Pad(v.state, 8) : v.state + " (" + reason + ")";
+}
+
+// The error shown after a video's line: none when it is the skip reason already shown.
+std::string ShownError(const VideoProgress& v) {
+  return v.error == SkipReason(v) ? std::string() : v.error;
+}
+
 }  // namespace
+
+std::string SkipReason(const VideoProgress& v) {
+  if (v.state != "skipped") return "";
+  return v.skip_reason.empty() ? v.error : v.skip_reason;
+}
 
 std::optional<double> ParseTimestamp(const std::string& text) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, ms = 0;
@@ -111,6 +128,7 @@ void JobProgress::ApplySnapshot(const json& view) {
       p.stage = Str(v, "stage");
       p.state = Str(v, "state");
       p.error = Str(v, "last_error");
+      p.skip_reason = Str(v, "skip_reason");
       p.attempts = v.value("attempts", 0);
       p.started = FirstStart(v.value("timings", json::object()));
       p.updated = ParseTimestamp(Str(v, "updated_at"));
@@ -131,6 +149,7 @@ std::string JobProgress::ApplyVideo(const json& data) {
   v.stage = Str(data, "stage");
   v.state = Str(data, "state");
   v.error = Str(data, "error");
+  v.skip_reason = Str(data, "skip_reason");
   v.attempts = data.value("attempts", v.attempts);
   if (data.contains("timings")) {
     if (auto s = FirstStart(data["timings"])) v.started = s;
@@ -221,10 +240,10 @@ std::string JobProgress::ProgressLine(double now) const {
 
 std::string JobProgress::VideoLine(const VideoProgress& v) const {
   std::string line = Clock(v.updated) + "  " + Pad(v.video_id, 24) + "  " + Pad(v.stage, 16) +
-                     "  " + Pad(v.state, 8);
+                     "  " + StateColumn(v);
   if (v.started && v.updated) line += "  " + FormatDuration(*v.updated - *v.started);
   if (v.state == "running" && v.attempts > 1) line += "  attempt " + std::to_string(v.attempts);
-  if (!v.error.empty()) line += "  " + v.error;
+  if (const auto error = ShownError(v); !error.empty()) line += "  " + error;
   return line;
 }
 
@@ -246,15 +265,14 @@ std::string JobProgress::RenderBlock(double now, int max_video_lines) const {
       break;
     }
     const auto& v = videos_.at(id);
-    std::string line =
-        "  " + Pad(v.video_id, 24) + "  " + Pad(v.stage, 16) + "  " + Pad(v.state, 8);
+    std::string line = "  " + Pad(v.video_id, 24) + "  " + Pad(v.stage, 16) + "  " + StateColumn(v);
     if (v.started) {
       const double end = (v.state == "done" || v.state == "failed" || v.state == "skipped")
                              ? v.updated.value_or(now)
                              : now;
       line += "  " + FormatDuration(end - *v.started);
     }
-    if (!v.error.empty()) line += "  " + v.error.substr(0, 60);
+    if (const auto error = ShownError(v); !error.empty()) line += "  " + error.substr(0, 60);
     out += line + "\n";
     ++shown;
   }

@@ -83,6 +83,55 @@ TEST(Progress, VideoEventsUpdateStateAndJobEventsEndIt) {
   EXPECT_EQ(p.ApplyJob(json::parse(R"({"job_id":"j1","state":"cancelled","video_count":4})")), "");
 }
 
+TEST(Progress, ASkippedVideoShowsWhyInItsLine) {
+  JobProgress p;
+  p.ApplySnapshot(Snapshot());
+  // Incremental sync: the stream's video event carries the reason as GET /jobs/{id} does.
+  auto reused = p.ApplyVideo(json::parse(
+      R"({"job_id":"j1","video_id":"e","title":"E","stage":"summarization","state":"skipped",
+          "attempts":0,"error":null,"error_class":null,"skip_reason":"already processed",
+          "timings":{},"updated_at":"2026-01-01T12:00:31.000Z"})"));
+  EXPECT_NE(reused.find("e                         summarization     skipped (already processed)"),
+            std::string::npos)
+      << reused;
+  // A cancel skips with no skip_reason and the error "cancelled": shown once, as the reason.
+  auto cancelled = p.ApplyVideo(json::parse(
+      R"({"job_id":"j1","video_id":"d","stage":"download","state":"skipped","attempts":0,
+          "error":"cancelled","error_class":null,"skip_reason":null,"timings":{},
+          "updated_at":"2026-01-01T12:00:32.000Z"})"));
+  EXPECT_NE(cancelled.find("download          skipped (cancelled)"), std::string::npos)
+      << cancelled;
+  EXPECT_EQ(cancelled.find("cancelled"), cancelled.rfind("cancelled")) << cancelled;
+  EXPECT_EQ(p.CountState("skipped"), 2);
+  // A failed video still shows its error after the state.
+  auto failed = p.ApplyVideo(json::parse(
+      R"({"job_id":"j1","video_id":"c","stage":"download","state":"failed","attempts":5,
+          "error":"HTTP 404","skip_reason":null,"updated_at":"2026-01-01T12:00:33.000Z"})"));
+  EXPECT_NE(failed.find("failed    HTTP 404"), std::string::npos) << failed;
+}
+
+TEST(Progress, SnapshotAndShowCarryTheSkipReason) {
+  auto view = Snapshot();
+  view["videos"][3]["state"] = "skipped";
+  view["videos"][3]["stage"] = "summarization";
+  view["videos"][3]["skip_reason"] = "already processed";
+  JobProgress p;
+  p.ApplySnapshot(view);
+  const auto block = p.RenderBlock(*ParseTimestamp("2026-01-01T12:00:40.000Z"), 10);
+  EXPECT_NE(block.find("d                         summarization     skipped (already processed)"),
+            std::string::npos)
+      << block;
+  VideoProgress v;
+  v.state = "done";
+  v.skip_reason = "already processed";
+  EXPECT_EQ(SkipReason(v), "") << "only a skipped video has a skip reason";
+  v.state = "skipped";
+  EXPECT_EQ(SkipReason(v), "already processed");
+  v.skip_reason.clear();
+  v.error = "cancelled";
+  EXPECT_EQ(SkipReason(v), "cancelled");
+}
+
 TEST(Progress, RendersOneBarPerStage) {
   JobProgress p;
   p.ApplySnapshot(Snapshot());

@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
+#include "chansum/cli/progress.hpp"
+
 #include <memory>
 #include <vector>
 
@@ -47,6 +51,40 @@ TEST(SseParser, JoinsDataLinesAndDefaultsTheType) {
 TEST(SseParser, AnEventIsNotDispatchedBeforeItsBlankLine) {
   auto c = ParseAll({"event: job\nid: 3\ndata: {}\n"});
   EXPECT_TRUE(c->events.empty());
+}
+
+TEST(SseParser, AReusedVideosEventReachesTheWatchLineWithItsReason) {
+  // As GET /jobs/{id}/events writes them for a resubmitted channel, split mid-event.
+  const std::string stream =
+      "retry: 2000\n\n"
+      "event: snapshot\nid: 40\ndata: {\"job_id\":\"j2\",\"channel\":\"@demo\","
+      "\"state\":\"running\",\"video_count\":null,\"videos\":[]}\n\n"
+      "event: video\nid: 41\ndata: {\"job_id\":\"j2\",\"video_id\":\"honeybees\","
+      "\"title\":\"Honeybees\",\"stage\":\"download\",\"state\":\"pending\",\"error\":null,"
+      "\"error_class\":null,\"attempts\":0,\"skip_reason\":null,\"timings\":{},"
+      "\"updated_at\":\"2026-01-01T12:00:01.000Z\"}\n\n"
+      "event: video\nid: 42\ndata: {\"job_id\":\"j2\",\"video_id\":\"honeybees\","
+      "\"title\":\"Honeybees\",\"stage\":\"summarization\",\"state\":\"skipped\","
+      "\"error\":null,\"error_class\":null,\"attempts\":0,"
+      "\"skip_reason\":\"already processed\",\"timings\":{},"
+      "\"updated_at\":\"2026-01-01T12:00:01.000Z\"}\n\n";
+  JobProgress progress;
+  std::vector<std::string> lines;
+  SseParser parser([&](const SseEvent& e) {
+    const auto data = nlohmann::json::parse(e.data);
+    if (e.type == "snapshot") progress.ApplySnapshot(data);
+    if (e.type == "video") lines.push_back(progress.ApplyVideo(data));
+  });
+  parser.Feed(stream.substr(0, 300));
+  parser.Feed(stream.substr(300));
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("download          pending"), std::string::npos) << lines[0];
+  EXPECT_EQ(lines[0].find("skipped"), std::string::npos) << lines[0];
+  EXPECT_NE(
+      lines[1].find("honeybees                 summarization     skipped (already processed)"),
+      std::string::npos)
+      << lines[1];
+  EXPECT_EQ(parser.last_event_id(), "42");
 }
 
 }  // namespace

@@ -25,10 +25,15 @@ struct VideoProgress {
   std::string stage;
   std::string state;
   std::string error;
+  std::string skip_reason;  // the API's skip_reason ("already processed"), empty when none
   int attempts = 0;
   std::optional<double> started;  // first stage start (epoch seconds)
   std::optional<double> updated;  // last change
 };
+
+// Why a `skipped` video was skipped: its skip_reason, else its error ("cancelled" when a cancel
+// skipped it). Empty for a video in another state.
+[[nodiscard]] std::string SkipReason(const VideoProgress& v);
 
 struct StageTally {
   int passed = 0;   // finished this stage (or moved beyond it)

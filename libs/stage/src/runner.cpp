@@ -620,7 +620,9 @@ int RunStageService(const StageDefinition& def) {
   if (!stuck.empty()) {
     // The stuck workers cannot be joined: leave without running destructors under them.
     spdlog::info("stopped (abandoned {} handlers past the shutdown bound)", stuck.size());
-    spdlog::shutdown();
+    // Flush, not spdlog::shutdown(): an abandoned handler may still log before _Exit, and after
+    // shutdown() the default logger it would use is gone.
+    spdlog::apply_all([](const std::shared_ptr<spdlog::logger>& logger) { logger->flush(); });
     std::_Exit(0);
   }
   spdlog::info("stopped cleanly");

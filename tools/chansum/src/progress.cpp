@@ -198,7 +198,10 @@ StageTally JobProgress::Tally(const std::string& stage) const {
   const int here = StageIndex(stage);
   for (const auto& [_, v] : videos_) {
     const int at = StageIndex(v.stage);
-    if (at > here || (at == here && v.state == "done")) {
+    // A video skipped with a skip reason ("already processed") has its documents from an earlier
+    // job: it passed every stage, as the dashboard shows it. A cancelled one has none.
+    const bool reused = v.state == "skipped" && !v.skip_reason.empty();
+    if (at > here || (at == here && (v.state == "done" || reused))) {
       ++t.passed;
     } else if (at == here && v.state == "running") {
       ++t.running;

@@ -132,6 +132,22 @@ TEST(Progress, SnapshotAndShowCarryTheSkipReason) {
   EXPECT_EQ(SkipReason(v), "cancelled");
 }
 
+TEST(Progress, AVideoReusedFromAnEarlierJobPassedEveryStageButACancelledOneDidNot) {
+  auto view = Snapshot();
+  view["videos"][3]["state"] = "skipped";
+  view["videos"][3]["stage"] = "summarization";
+  view["videos"][3]["skip_reason"] = "already processed";
+  JobProgress p;
+  p.ApplySnapshot(view);
+  EXPECT_EQ(p.Tally("download").passed, 3);       // a, b and the reused d
+  EXPECT_EQ(p.Tally("summarization").passed, 2);  // a and d
+  view["videos"][3]["skip_reason"] = nullptr;
+  view["videos"][3]["last_error"] = "cancelled";
+  JobProgress cancelled;
+  cancelled.ApplySnapshot(view);
+  EXPECT_EQ(cancelled.Tally("summarization").passed, 1);  // only a
+}
+
 TEST(Progress, RendersOneBarPerStage) {
   JobProgress p;
   p.ApplySnapshot(Snapshot());

@@ -162,6 +162,7 @@ async function startEverything() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
            '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: {width: 1200, height: 900},
+    acceptDownloads: true,
   });
   page = browser.pages()[0] || await browser.newPage();
   page.setDefaultTimeout(15000);
@@ -189,7 +190,7 @@ async function stopEverything() {
 
 // ------------------------------------------------------------------ helpers on the page
 const docShots = new Set(['dashboard-home', 'job-progress', 'job-done', 'summary',
-                          'transcript', 'job-cancelled', 'bad-channel', 'phone-job']);
+                          'transcript', 'job-cancelled', 'bad-channel', 'phone-job', 'digest']);
 
 async function shot(name, opts = {}) {
   const file = path.join(artifacts, name + '.png');
@@ -323,6 +324,43 @@ describe('dashboard', {timeout: 300000}, () => {
     await shot('transcript');
     await page.getByRole('link', {name: '← Back to the job'}).click();
     await page.locator('#job-state').waitFor();
+  });
+
+  test('shows the channel digest and downloads every document as a tar archive', async () => {
+    assert.ok(finishedJob, 'needs the finished demo job');
+    await page.goto(apiBase + '/#/jobs/' + finishedJob.id);
+    await page.getByRole('link', {name: 'Channel digest'}).click();
+    await page.getByRole('heading', {level: 1, name: /^Channel digest: /}).waitFor();
+    const {status, body: digest} = await api('/jobs/' + finishedJob.id + '/digest');
+    assert.equal(status, 200);
+    assert.equal(await page.locator('#digest-videos > li').count(), digest.videos.length);
+    assert.equal(await page.locator('#digest-themes > li').count(), digest.themes.length);
+    assert.match(await page.locator('#digest-counts').textContent(),
+                 new RegExp('^' + digest.summarized + ' of ' + digest.video_count + ' videos'));
+    // A summarized video's line links to its summary; one without a summary has no link.
+    const v = finishedJob.videos[0];
+    const item = page.locator(`#digest-videos > li[data-video-id="${v.video_id}"]`);
+    assert.equal(await item.getByRole('link').count(), 1);
+    for (const missing of digest.videos.filter((x) => !x.summarized)) {
+      assert.equal(await page.locator(`#digest-videos > li[data-video-id="${missing.video_id}"] a`)
+                       .count(), 0, missing.video_id + ' links to a summary it does not have');
+    }
+    await shot('digest');
+    await item.getByRole('link').click();
+    await page.locator('#summary').waitFor();
+
+    await page.goto(apiBase + '/#/jobs/' + finishedJob.id);
+    const [download] = await Promise.all([
+      page.waitForEvent('download'),
+      page.getByRole('button', {name: 'Download all (.tar)'}).click(),
+    ]);
+    assert.equal(download.suggestedFilename(), 'chansum-' + finishedJob.id + '.tar');
+    const file = await download.path();
+    const listing = spawnSync('tar', ['-tf', file], {encoding: 'utf8'});
+    assert.equal(listing.status, 0, listing.stderr);
+    assert.match(listing.stdout, /digest\.md/);
+    assert.match(listing.stdout, new RegExp(v.video_id.replace(/[-]/g, '\\-') + '\\.md'));
+    assert.match(await page.locator('#action-status').textContent(), /Archive downloaded/);
   });
 
   test('readable at phone width (375 px)', async () => {

@@ -206,10 +206,12 @@ json BuildDigest(const json& job_view, const json& summaries_by_video,
       const std::string id = Str(v, "video_id");
       std::string title = Str(v, "title");
       if (title.empty()) title = id;
-      json line = {{"video_id", id}, {"title", title}, {"state", Str(v, "state")}};
+      json line = {
+          {"video_id", id}, {"title", title}, {"state", Str(v, "state")}, {"summarized", false}};
       const auto s = summaries_by_video.find(id);
       if (s != summaries_by_video.end() && s->is_object()) {
         ++summarized;
+        line["summarized"] = true;
         const std::string text = Str(*s, "summary");
         line["line"] = OneLine(FirstSentence(text), 240);
         for (auto& sentence : summarize::SplitSentences(text)) {

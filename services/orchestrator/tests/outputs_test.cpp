@@ -75,6 +75,8 @@ TEST(Outputs, DigestRanksSharedKeyPointsAndHasOneLinePerVideo) {
   ASSERT_EQ(digest["videos"].size(), 3U);
   EXPECT_EQ(digest["videos"][0]["line"], "Honeybees visit flowers.");
   EXPECT_EQ(digest["videos"][2]["line"], "failed: HTTP 404");
+  EXPECT_EQ(digest["videos"][0]["summarized"], true);
+  EXPECT_EQ(digest["videos"][2]["summarized"], false);
   EXPECT_EQ(digest["summarized"], 2);
   const std::string md = DigestAsMarkdown(digest);
   EXPECT_NE(md.find("# Channel digest: @demo"), std::string::npos) << md;

@@ -186,6 +186,7 @@
     const params = new URLSearchParams(query || '');
     let m;
     if ((m = path.match(/^\/jobs\/([0-9a-fA-F-]{36})$/))) return showJob(m[1]);
+    if ((m = path.match(/^\/jobs\/([0-9a-fA-F-]{36})\/digest$/))) return showDigest(m[1]);
     if ((m = path.match(/^\/videos\/([^/]+)\/(summary|transcript)$/))) {
       return showDocument(decodeURIComponent(m[1]), m[2], params.get('job'));
     }
@@ -440,6 +441,10 @@
     const retryBtn = h('button', {type: 'button', id: 'retry-button'}, 'Retry failed videos');
     const cancelBtn = h('button', {type: 'button', id: 'cancel-button', class: 'danger'},
                         'Cancel job');
+    // Once the job has ended: its channel digest, and every document in one tar archive.
+    const digestLink = h('a', {href: '#/jobs/' + id + '/digest', id: 'digest-link'},
+                         'Channel digest');
+    const exportBtn = h('button', {type: 'button', id: 'export-button'}, 'Download all (.tar)');
     const root = h('div', {id: 'job-view', 'data-job-id': id});
     mount(h('p', {class: 'muted'}, 'Loading job…'));
 
@@ -513,6 +518,7 @@
           h('p', {id: 'progress-summary'}, summary),
           stages,
           h('div', {class: 'actions'}, retryBtn, cancelBtn),
+          terminal ? h('p', {class: 'doc-links', id: 'job-outputs'}, digestLink, exportBtn) : null,
           actionMsg),
         h('section', {class: 'card', 'aria-labelledby': 'videos-title'},
           h('h2', {id: 'videos-title'}, 'Videos'),
@@ -691,6 +697,32 @@
       }
     });
 
+    // A plain link could not carry the API token: fetch the archive, then save it.
+    exportBtn.addEventListener('click', async () => {
+      exportBtn.disabled = true;
+      actionMsg.className = '';
+      actionMsg.textContent = 'Preparing the archive…';
+      try {
+        const res = await rawFetch('/jobs/' + id + '/export');
+        if (!res.ok) throw await errorFrom(res);
+        const blob = await res.blob();
+        const named = /filename="?([^";]+)"?/.exec(res.headers.get('Content-Disposition') || '');
+        const a = h('a', {href: URL.createObjectURL(blob),
+                          download: named ? named[1] : 'chansum-' + id.slice(0, 8) + '.tar'});
+        document.body.appendChild(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(a.href), 60000);
+        actionMsg.className = 'notice';
+        actionMsg.textContent = 'Archive downloaded (' + Math.ceil(blob.size / 1024) + ' KB).';
+      } catch (e) {
+        actionMsg.className = 'error';
+        actionMsg.textContent = 'Export refused: ' + e.message;
+      } finally {
+        exportBtn.disabled = false;
+      }
+    });
+
     cancelBtn.addEventListener('click', async () => {
       if (!window.confirm('Cancel this job? Finished videos are kept.')) return;
       cancelBtn.disabled = true;
@@ -729,6 +761,47 @@
       clearTimeout(pollTimer);
       clearTimeout(refreshTimer);
     };
+  }
+
+  // ------------------------------------------------------------------ channel digest
+  async function showDigest(jobId) {
+    setTitle('Channel digest');
+    const back = h('a', {href: '#/jobs/' + encodeURIComponent(jobId)}, '← Back to the job');
+    mount(h('p', {}, back), h('p', {class: 'muted'}, 'Loading the digest…'));
+    let d;
+    try {
+      d = await api('/jobs/' + encodeURIComponent(jobId) + '/digest');
+    } catch (e) {
+      mount(h('p', {}, back), h('h1', {}, 'Digest not available'),
+            h('p', {class: 'error', role: 'alert'},
+              e.code === 'job_not_finished' ? 'The job has not finished yet.' : e.message));
+      focusHeading();
+      return;
+    }
+    setTitle('Digest: ' + d.channel);
+    const q = '?job=' + encodeURIComponent(jobId);
+    mount(h('p', {}, back),
+          h('h1', {}, 'Channel digest: ' + d.channel),
+          h('p', {class: 'muted', id: 'digest-counts'},
+            d.summarized + ' of ' + d.video_count + ' videos summarized · ' + humanState(d.state)),
+          h('section', {class: 'card', 'aria-labelledby': 'themes-title'},
+            h('h2', {id: 'themes-title'}, 'Recurring themes'),
+            d.themes.length
+              ? h('ul', {id: 'digest-themes'}, d.themes.map((t) =>
+                  h('li', {}, t.term + ' ', h('span', {class: 'muted'},
+                    '(' + t.videos + (t.videos === 1 ? ' video)' : ' videos)')))))
+              : h('p', {class: 'muted'}, 'None found.')),
+          h('section', {class: 'card', 'aria-labelledby': 'digest-videos-title'},
+            h('h2', {id: 'digest-videos-title'}, 'Videos'),
+            h('ol', {id: 'digest-videos'}, d.videos.map((v) =>
+              h('li', {'data-video-id': v.video_id},
+                // Digests stored before "summarized" existed: a done video has a summary.
+                (v.summarized ?? v.state === 'done')
+                  ? h('a', {href: '#/videos/' + encodeURIComponent(v.video_id) + '/summary' + q},
+                      v.title)
+                  : h('strong', {}, v.title),
+                ': ' + v.line)))));
+    focusHeading();
   }
 
   // ------------------------------------------------------------------ documents

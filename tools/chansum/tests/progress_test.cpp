@@ -25,6 +25,15 @@ json Snapshot() {
     ]})");
 }
 
+// The snapshot with video d reused from an earlier job (incremental sync).
+json SnapshotWithReusedVideo() {
+  auto view = Snapshot();
+  view["videos"][3]["state"] = "skipped";
+  view["videos"][3]["stage"] = "summarization";
+  view["videos"][3]["skip_reason"] = "already processed";
+  return view;
+}
+
 TEST(Progress, ParsesApiTimestamps) {
   auto t = ParseTimestamp("2026-01-01T00:00:01.500Z");
   ASSERT_TRUE(t.has_value());
@@ -111,10 +120,7 @@ TEST(Progress, ASkippedVideoShowsWhyInItsLine) {
 }
 
 TEST(Progress, SnapshotAndShowCarryTheSkipReason) {
-  auto view = Snapshot();
-  view["videos"][3]["state"] = "skipped";
-  view["videos"][3]["stage"] = "summarization";
-  view["videos"][3]["skip_reason"] = "already processed";
+  auto view = SnapshotWithReusedVideo();
   JobProgress p;
   p.ApplySnapshot(view);
   const auto block = p.RenderBlock(*ParseTimestamp("2026-01-01T12:00:40.000Z"), 10);
@@ -133,10 +139,7 @@ TEST(Progress, SnapshotAndShowCarryTheSkipReason) {
 }
 
 TEST(Progress, AVideoReusedFromAnEarlierJobPassedEveryStageButACancelledOneDidNot) {
-  auto view = Snapshot();
-  view["videos"][3]["state"] = "skipped";
-  view["videos"][3]["stage"] = "summarization";
-  view["videos"][3]["skip_reason"] = "already processed";
+  auto view = SnapshotWithReusedVideo();
   JobProgress p;
   p.ApplySnapshot(view);
   EXPECT_EQ(p.Tally("download").passed, 3);       // a, b and the reused d

@@ -188,6 +188,15 @@ class LiveE2E : public ::testing::Test {
     return r;
   }
 
+  // `chansum submit <demo feed> --max-videos N --watch`; the job id is its output's first line.
+  static CliResult SubmitWatch(int max_videos, std::string* job_id) {
+    auto r = Cli(
+        {"submit", base_url_ + "/feed.xml", "--max-videos", std::to_string(max_videos), "--watch"});
+    std::istringstream lines(r.out);
+    std::getline(lines, *job_id);
+    return r;
+  }
+
   static inline fs::path demo_dir_;
   static inline std::string base_url_;
   static inline testing::ChildProcess* demo_server_ = nullptr;
@@ -419,10 +428,8 @@ TEST_F(LiveE2E, AReusedVideosSkipReasonReachesTheStreamAndTheCli) {
   ASSERT_FALSE(before.Events().empty()) << before.Raw();
   const std::string position = before.Events().front().id;
 
-  auto submit = Cli({"submit", base_url_ + "/feed.xml", "--max-videos", "3", "--watch"});
-  std::istringstream lines(submit.out);
   std::string job_id;
-  std::getline(lines, job_id);
+  auto submit = SubmitWatch(3, &job_id);
   ASSERT_EQ(job_id.size(), 36u) << submit.out << submit.err;
   const auto job = WaitTerminal(job_id);
   for (const auto& v : job.at("videos")) {
@@ -468,10 +475,8 @@ TEST_F(LiveE2E, AReusedVideosSkipReasonReachesTheStreamAndTheCli) {
 }
 
 TEST_F(LiveE2E, CliSubmitWatchShowJobsTranscriptSummaryAndErrors) {
-  auto submit = Cli({"submit", base_url_ + "/feed.xml", "--max-videos", "2", "--watch"});
-  std::istringstream lines(submit.out);
   std::string job_id;
-  std::getline(lines, job_id);
+  auto submit = SubmitWatch(2, &job_id);
   ASSERT_EQ(job_id.size(), 36u) << submit.out << submit.err;
   const auto job = WaitTerminal(job_id);
   const std::string state = job.at("state");

@@ -7,6 +7,19 @@
 
 namespace chansum {
 
+bool IsUuid(std::string_view s) noexcept {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (c != '-') return false;
+    } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 std::string NewUuid() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::array<unsigned char, 16> b{};

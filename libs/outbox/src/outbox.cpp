@@ -56,18 +56,32 @@ class Wakeup final : public pqxx::notification_receiver {
 
 const char* ToString(Destination d) noexcept { return d == Destination::kAmqp ? "amqp" : "kafka"; }
 
-void Enqueue(pqxx::work& txn, const Message& m) {
-  // One round trip per row: the insert and the wake-up in one prepared statement. The NOTIFY is
-  // delivered at commit, and every notification of a transaction (same channel, same payload)
-  // folds into one, so a transaction wakes the relays once however many rows it writes.
-  constexpr const char* kName = "chansum_outbox_enqueue";
+void Enqueue(pqxx::work& txn, const Message& m) { EnqueueMany(txn, {m}); }
+
+void EnqueueMany(pqxx::work& txn, const std::vector<Message>& messages) {
+  if (messages.empty()) return;
+  // The rows travel as one JSON array (safe for any text, no array-literal quoting) that
+  // json_to_recordset expands in order, so ids follow the order given. The NOTIFY is delivered
+  // at commit, and every notification of a transaction (same channel, same payload) folds into
+  // one: a transaction wakes the relays once however many rows it writes.
+  constexpr const char* kName = "chansum_outbox_enqueue_many";
   txn.conn().prepare(
       kName,
       "WITH r AS (INSERT INTO outbox (destination, exchange, routing_key, message_id, headers, "
-      "expiration_ms, payload) VALUES ($1, $2, $3, $4, $5::jsonb, NULLIF($6::integer, -1), $7) "
-      "RETURNING 1) SELECT pg_notify('chansum_outbox', '') FROM r");
-  txn.exec_prepared(kName, std::string(ToString(m.destination)), m.exchange, m.routing_key,
-                    m.message_id, m.headers.dump(), m.expiration_ms.value_or(-1), m.payload);
+      "expiration_ms, payload) SELECT d, e, k, m, h::jsonb, x, p FROM json_to_recordset($1::json) "
+      "AS t(d text, e text, k text, m text, h text, x integer, p text) RETURNING 1) "
+      "SELECT pg_notify('chansum_outbox', '') FROM (SELECT 1 FROM r LIMIT 1) one");
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& m : messages) {
+    rows.push_back({{"d", ToString(m.destination)},
+                    {"e", m.exchange},
+                    {"k", m.routing_key},
+                    {"m", m.message_id},
+                    {"h", m.headers.dump()},
+                    {"x", m.expiration_ms ? nlohmann::json(*m.expiration_ms) : nullptr},
+                    {"p", m.payload}});
+  }
+  txn.exec_prepared(kName, rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 Relay::Relay(std::function<std::unique_ptr<pqxx::connection>()> connect,

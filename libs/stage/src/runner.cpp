@@ -112,28 +112,33 @@ class Exchange {
     }
     work_cv_.notify_one();
   }
-  // Blocks until work arrives or `closed`; nullopt when closed and empty.
-  std::optional<Work> PopWork() {
+  // Blocks until work arrives or `closed`; then takes every delivery that is ready, up to `max`
+  // (never waiting for more: one delivery alone starts at once). Empty when closed and empty.
+  std::vector<Work> PopBatch(int max) {
     std::unique_lock lock(mu_);
     work_cv_.wait(lock, [&] { return closed_ || !work_.empty(); });
-    if (work_.empty()) return std::nullopt;
-    Work w = std::move(work_.front());
-    work_.pop_front();
-    ++busy_;
-    busy_tags_.emplace(w.generation, w.tag);
-    return w;
+    std::vector<Work> batch;
+    while (!work_.empty() && static_cast<int>(batch.size()) < max) {
+      batch.push_back(std::move(work_.front()));
+      work_.pop_front();
+      ++busy_;
+      busy_tags_.emplace(batch.back().generation, batch.back().tag);
+    }
+    return batch;
   }
   // Deliveries not yet picked up by a worker (handed back to the broker at shutdown).
   std::deque<Work> TakeUnstarted() {
     std::lock_guard lock(mu_);
     return std::exchange(work_, {});
   }
-  void PushDone(Done d) {
+  void PushDone(const std::vector<Done>& done) {
     {
       std::lock_guard lock(mu_);
-      done_.push_back(d);
-      --busy_;
-      busy_tags_.erase({d.generation, d.tag});
+      for (const auto& d : done) {
+        done_.push_back(d);
+        --busy_;
+        busy_tags_.erase({d.generation, d.tag});
+      }
     }
     const std::uint64_t one = 1;
     if (wake_fd_ >= 0) (void)!write(wake_fd_, &one, sizeof(one));
@@ -210,6 +215,15 @@ struct StageMetrics {
     workers =
         &r.AddGauge("chansum_stage_workers", "Worker threads (the stage's concurrency).", {"stage"})
              .Labels({stage});
+    ack_frames = &r.AddCounter("chansum_stage_ack_frames_total",
+                               "basic.ack frames sent (one multiple=true frame acks a run of "
+                               "deliveries), by stage.",
+                               {"stage"})
+                      .Labels({stage});
+    batch_size = &r.AddHistogram("chansum_stage_batch_size",
+                                 "Deliveries a worker took and recorded together, by stage.",
+                                 {"stage"}, {1, 2, 5, 10, 20, 50, 100, 200, 500})
+                      .Labels({stage});
   }
   metrics::Counter* consumed;
   metrics::Counter* acked;
@@ -219,6 +233,8 @@ struct StageMetrics {
   metrics::Family<metrics::Counter>* outcomes;
   metrics::Gauge* in_flight;
   metrics::Gauge* workers;
+  metrics::Counter* ack_frames;
+  metrics::Histogram* batch_size;
 };
 
 struct Health {
@@ -246,20 +262,34 @@ void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
   // Connect before the first message arrives, so readiness reflects the database.
   std::unique_ptr<pqxx::connection> conn = ConnectWithRetry(pg_config, "worker");
   if (conn) health.pg_workers_ok.fetch_add(1);
-  while (auto work = exchange.PopWork()) {
-    Done done{work->generation, work->tag, Disposition::kRequeue};
+  // A short stage takes what is ready up to a batch; a long one a delivery at a time (a second
+  // one would wait behind the first instead of going to an idle worker).
+  const int batch_size = config.short_handler ? config.batch_size : 1;
+  for (auto work = exchange.PopBatch(batch_size); !work.empty();
+       work = exchange.PopBatch(batch_size)) {
+    std::vector<Done> done;
+    for (const auto& w : work) done.push_back(Done{w.generation, w.tag, Disposition::kRequeue});
     if (!conn || !conn->is_open()) {
       if (conn) health.pg_workers_ok.fetch_sub(1);
       conn = ConnectWithRetry(pg_config, "worker");
       if (conn) health.pg_workers_ok.fetch_add(1);
     }
     if (conn) {
-      auto outcome = processor.Process(*conn, work->body);
-      done.disposition = outcome.disposition;
-      stage_metrics.outcomes->Labels({config.service, outcome.kind}).Inc();
-      if (std::string_view(outcome.kind) == "retried") stage_metrics.retried->Inc();
-      if (std::string_view(outcome.kind) == "dead_lettered") stage_metrics.dead_lettered->Inc();
-      if (outcome.disposition == Disposition::kRequeue) {
+      std::vector<std::string> bodies;
+      bodies.reserve(work.size());
+      for (auto& w : work) bodies.push_back(std::move(w.body));
+      const auto outcomes = processor.ProcessBatch(*conn, bodies);
+      bool requeued = false;
+      for (std::size_t i = 0; i < outcomes.size(); ++i) {
+        const auto& outcome = outcomes[i];
+        done[i].disposition = outcome.disposition;
+        stage_metrics.outcomes->Labels({config.service, outcome.kind}).Inc();
+        if (std::string_view(outcome.kind) == "retried") stage_metrics.retried->Inc();
+        if (std::string_view(outcome.kind) == "dead_lettered") stage_metrics.dead_lettered->Inc();
+        requeued = requeued || outcome.disposition == Disposition::kRequeue;
+      }
+      stage_metrics.batch_size->Observe(static_cast<double>(work.size()));
+      if (requeued) {
         if (!conn->is_open()) {
           health.pg_workers_ok.fetch_sub(1);
           conn.reset();
@@ -271,6 +301,63 @@ void WorkerLoop(const RunnerConfig& config, const HandlerFactory& make_handler,
   }
   if (conn) health.pg_workers_ok.fetch_sub(1);
 }
+
+// Acks what the workers finished, as few frames as possible: the longest run of outstanding
+// deliveries (in tag order) that are all finished is acked with ONE basic.ack multiple=true; a
+// finished delivery behind one still in progress is acked on its own (so a long handler never
+// holds back the acks, and with them the prefetch window, of the others). Nothing is acked that
+// a worker has not returned, and a worker returns kAck only after its transaction committed.
+class Acker {
+ public:
+  void Delivered(std::uint64_t tag) { outstanding_.insert(tag); }
+  // A delivery handed back outside Settle (shutdown).
+  void Forget(std::uint64_t tag) {
+    outstanding_.erase(tag);
+    acked_.erase(tag);
+  }
+  void Reset() {
+    outstanding_.clear();
+    acked_.clear();
+  }
+  // Applies `done` (of the current connection); false when the connection failed.
+  Status Settle(amqp::Consumer& consumer, const std::deque<Done>& done, StageMetrics& m) {
+    for (const auto& d : done) {
+      if (d.disposition == Disposition::kAck) {
+        acked_.insert(d.tag);
+        continue;
+      }
+      outstanding_.erase(d.tag);
+      if (auto st = consumer.Nack(d.tag, /*requeue=*/true); !st.ok()) return st;
+      m.requeued->Inc();
+    }
+    std::optional<std::uint64_t> upto;
+    int run = 0;
+    for (auto tag : outstanding_) {
+      if (!acked_.count(tag)) break;
+      upto = tag;
+      ++run;
+    }
+    if (upto) {
+      if (auto st = consumer.Ack(*upto, /*multiple=*/true); !st.ok()) return st;
+      outstanding_.erase(outstanding_.begin(), outstanding_.upper_bound(*upto));
+      acked_.erase(acked_.begin(), acked_.upper_bound(*upto));
+      m.acked->Inc(run);
+      m.ack_frames->Inc();
+    }
+    for (auto tag : acked_) {
+      if (auto st = consumer.Ack(tag); !st.ok()) return st;
+      outstanding_.erase(tag);
+      m.acked->Inc();
+      m.ack_frames->Inc();
+    }
+    acked_.clear();
+    return OkStatus();
+  }
+
+ private:
+  std::set<std::uint64_t> outstanding_;  // delivered, not yet acked or nacked
+  std::set<std::uint64_t> acked_;        // finished with kAck, waiting for their frame
+};
 
 // Renews the leases of the work in progress every lease/3 and, every second, checks PostgreSQL on
 // its own connection, so readiness turns false during an outage even when no worker is busy.
@@ -357,6 +444,11 @@ RunnerConfig RunnerConfig::FromEnv(ConfigReader& env, const StageDefinition& def
   c.service = std::string(protocol::StageName(def.stage));
   c.concurrency = static_cast<int>(
       env.Int(ToUpper(c.service) + "_CONCURRENCY", def.default_concurrency, 1, 64));
+  c.short_handler = def.short_handler;
+  c.batch_size = static_cast<int>(env.Int("BATCH_SIZE", 100, 1, 1000));
+  const long default_prefetch =
+      c.short_handler ? std::min(2L * c.concurrency * c.batch_size, 2000L) : c.concurrency;
+  c.prefetch = static_cast<int>(env.Int("PREFETCH", default_prefetch, 1, 65535));
   c.max_attempts = static_cast<int>(env.Int("MAX_ATTEMPTS", 5, 1, 100));
   c.retry_base_delay = env.Duration("RETRY_BASE_DELAY", std::chrono::seconds(1));
   c.retry_max_delay = env.Duration("RETRY_MAX_DELAY", std::chrono::seconds(60));
@@ -372,38 +464,32 @@ RunnerConfig RunnerConfig::FromEnv(ConfigReader& env, const StageDefinition& def
   return c;
 }
 
-std::chrono::milliseconds RetryDelay(const RunnerConfig& config, int attempt) {
-  thread_local std::mt19937 rng{std::random_device{}()};
-  double d = static_cast<double>(config.retry_base_delay.count());
-  for (int i = 1; i < attempt && d < static_cast<double>(config.retry_max_delay.count()); ++i) {
-    d *= 2;
-  }
-  d = std::min(d, static_cast<double>(config.retry_max_delay.count()));
-  std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  return std::chrono::milliseconds(static_cast<long>(d * jitter(rng)));
-}
-
-int RunStageService(const StageDefinition& def) {
+int RunStageService(const StageDefinition& definition) {
   StopSignal::Install();
-  const std::string service(protocol::StageName(def.stage));
+  const std::string service(protocol::StageName(definition.stage));
   InitLoggingFromEnv(service);
 
   ConfigReader env;
+  StageDefinition def = definition;
+  const HandlerFactory make_handler = def.configure(env, def);  // may set def.short_handler
   const RunnerConfig config = RunnerConfig::FromEnv(env, def);
   const auto pg_config = pg::PgConfig::FromEnv(env);
   const auto amqp_config = amqp::AmqpConfig::FromEnv(env);
   const auto kafka_config = kafka::KafkaConfig::FromEnv(env, service);
   std::optional<docstore::DocstoreConfig> doc_config;
   if (def.needs_docstore) doc_config = docstore::DocstoreConfig::FromEnv(env);
-  const HandlerFactory make_handler = def.configure(env);
   try {
     env.Finish();
   } catch (const ConfigError& e) {
     spdlog::critical("{}", e.what());
     return 2;
   }
-  spdlog::info("starting {}: queue {}, concurrency {}, max attempts {}, media dir {}", service,
-               config.Queue(), config.concurrency, config.max_attempts, config.media_dir.string());
+  spdlog::info(
+      "starting {}: queue {}, concurrency {}, {} handler (batches of {}), prefetch {}, max "
+      "attempts {}, media dir {}",
+      service, config.Queue(), config.concurrency, config.short_handler ? "short" : "long",
+      config.short_handler ? config.batch_size : 1, config.prefetch, config.max_attempts,
+      config.media_dir.string());
   if (config.health_port > 0) {
     http::WarnIfExposed("HEALTH_ADDR", config.health_addr, "its health endpoints", false);
   }
@@ -495,24 +581,24 @@ int RunStageService(const StageDefinition& def) {
   // never blocking for long, hands deliveries to the workers and acks what they finish.
   std::uint64_t generation = 0;
   std::unique_ptr<amqp::Consumer> consumer;
+  Acker acker;
   Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(15));
   auto drop_consumer = [&](const std::string& why) {
     spdlog::warn("RabbitMQ consumer lost: {}", why);
     consumer.reset();
+    acker.Reset();
     health.amqp_ok = false;
     ++generation;  // acks for deliveries of the old connection are void; they will be redelivered
     for (auto& w : exchange.TakeUnstarted()) (void)w;
   };
   auto settle = [&] {
+    std::deque<Done> done;
     for (const auto& d : exchange.TakeDone()) {
-      if (!consumer || d.generation != generation) continue;
-      const bool ack = d.disposition == Disposition::kAck;
-      Status st = ack ? consumer->Ack(d.tag) : consumer->Nack(d.tag, /*requeue=*/true);
-      if (!st.ok()) {
-        drop_consumer(st.error().message);
-        return;
-      }
-      (ack ? stage_metrics.acked : stage_metrics.requeued)->Inc();
+      if (consumer && d.generation == generation) done.push_back(d);
+    }
+    if (done.empty() || !consumer) return;
+    if (Status st = acker.Settle(*consumer, done, stage_metrics); !st.ok()) {
+      drop_consumer(st.error().message);
     }
   };
   while (!StopSignal::Requested()) {
@@ -528,7 +614,7 @@ int RunStageService(const StageDefinition& def) {
       }
       amqp::ConsumerOptions options;
       options.queue = config.Queue();
-      options.prefetch = static_cast<std::uint16_t>(config.concurrency);
+      options.prefetch = static_cast<std::uint16_t>(config.prefetch);
       auto c = amqp::Consumer::Open(amqp_config, service + "-consumer", options);
       if (!c.ok()) {
         spdlog::warn("cannot consume from {} ({}), retrying", config.Queue(), c.error().message);
@@ -538,7 +624,7 @@ int RunStageService(const StageDefinition& def) {
       consumer = std::move(*c);
       health.amqp_ok = true;
       backoff.Reset();
-      spdlog::info("consuming from {} with prefetch {}", config.Queue(), config.concurrency);
+      spdlog::info("consuming from {} with prefetch {}", config.Queue(), config.prefetch);
     }
     settle();
     if (!consumer) continue;
@@ -553,6 +639,7 @@ int RunStageService(const StageDefinition& def) {
     }
     if (delivery->has_value()) {
       stage_metrics.consumed->Inc();
+      acker.Delivered((*delivery)->delivery_tag);
       exchange.PushWork(Work{generation, (*delivery)->delivery_tag, std::move((*delivery)->body)});
     }
   }
@@ -570,6 +657,7 @@ int RunStageService(const StageDefinition& def) {
     if (auto st = consumer->Cancel(); !st.ok()) drop_consumer(st.error().message);
   }
   for (const auto& w : exchange.TakeUnstarted()) {
+    acker.Forget(w.tag);
     if (consumer && w.generation == generation && consumer->Nack(w.tag, /*requeue=*/true).ok()) {
       stage_metrics.requeued->Inc();
     }
@@ -595,6 +683,7 @@ int RunStageService(const StageDefinition& def) {
     spdlog::warn("shutdown bound of {} s reached: {} deliveries still in progress are requeued",
                  config.shutdown_timeout.count(), stuck.size());
     for (const auto& [gen, tag] : stuck) {
+      acker.Forget(tag);
       if (consumer && gen == generation && consumer->Nack(tag, /*requeue=*/true).ok()) {
         stage_metrics.requeued->Inc();
       }

@@ -16,7 +16,7 @@ int main() {
   def.default_concurrency = 1;
   const char* docstore_text = std::getenv("CHANSUM_TEST_NEEDS_DOCSTORE");
   def.needs_docstore = docstore_text && std::string(docstore_text) == "1";
-  def.configure = [](ConfigReader&) -> stage::HandlerFactory {
+  def.configure = [](ConfigReader&, stage::StageDefinition&) -> stage::HandlerFactory {
     const char* ms_text = std::getenv("CHANSUM_TEST_HANDLER_MS");
     const char* honor_text = std::getenv("CHANSUM_TEST_HONOR_STOP");
     const auto work = std::chrono::milliseconds(ms_text ? std::atol(ms_text) : 100);

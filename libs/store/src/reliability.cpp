@@ -1,5 +1,7 @@
 #include "chansum/store/reliability.hpp"
 
+#include "chansum/store/store.hpp"
+
 #include <algorithm>
 
 namespace chansum::store {
@@ -74,11 +76,7 @@ int RenewJobLeases(pqxx::work& txn, const std::vector<std::string>& job_ids,
 
 bool HoldsVideoLease(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
                      Stage stage, const std::string& worker) {
-  auto r = txn.exec_params(
-      "SELECT 1 FROM videos WHERE job_id = $1::uuid AND video_id = $2 AND stage = $3 "
-      "AND state = 'running' AND lease_owner = $4 FOR UPDATE",
-      job_id, video_id, std::string(StageName(stage)), worker);
-  return !r.empty();
+  return HeldVideoLeases(txn, {{job_id, video_id}}, stage, worker).front();
 }
 
 std::vector<ExpiredVideo> LockExpiredVideoLeases(pqxx::work& txn, int limit) {

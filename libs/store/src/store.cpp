@@ -3,6 +3,7 @@
 #include "chansum/store/live.hpp"
 
 #include <algorithm>
+#include <set>
 
 namespace chansum::store {
 namespace {
@@ -208,16 +209,31 @@ Claim BeginDiscovery(pqxx::work& txn, const std::string& job_id) {
 
 std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string& job_id,
                                              const std::vector<DiscoveredVideo>& videos) {
+  // One statement for the whole listing; position = index in the listing (the first occurrence
+  // of an id wins, later ones conflict and are dropped).
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::size_t i = 0; i < videos.size(); ++i) {
+    const auto& v = videos[i];
+    rows.push_back({{"o", i},
+                    {"v", v.video_id},
+                    {"t", v.title},
+                    {"u", v.url},
+                    {"d", v.duration_s ? std::to_string(*v.duration_s) : std::string()},
+                    {"p", v.published_at}});
+  }
   std::vector<DiscoveredVideo> inserted;
-  int position = 0;
-  for (const auto& v : videos) {
+  if (!videos.empty()) {
     auto r = txn.exec_params(
         "INSERT INTO videos (job_id, video_id, position, title, url, duration_s, published_at) "
-        "VALUES ($1::uuid, $2, $3, NULLIF($4, ''), $5, NULLIF($6, '')::double precision, "
-        "NULLIF($7, '')::timestamptz) ON CONFLICT (job_id, video_id) DO NOTHING RETURNING 1",
-        job_id, v.video_id, position++, v.title, v.url,
-        v.duration_s ? std::to_string(*v.duration_s) : std::string(), v.published_at);
-    if (!r.empty()) inserted.push_back(v);
+        "SELECT $1::uuid, r.v, r.o, NULLIF(r.t, ''), r.u, NULLIF(r.d, '')::double precision, "
+        "NULLIF(r.p, '')::timestamptz FROM json_to_recordset($2::json) "
+        "AS r(o integer, v text, t text, u text, d text, p text) ORDER BY r.o "
+        "ON CONFLICT (job_id, video_id) DO NOTHING RETURNING position",
+        job_id, rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    std::vector<std::size_t> positions;
+    for (const auto& row : r) positions.push_back(row[0].as<std::size_t>());
+    std::sort(positions.begin(), positions.end());
+    for (auto p : positions) inserted.push_back(videos[p]);
   }
   txn.exec_params(
       "UPDATE jobs SET video_count = (SELECT count(*) FROM videos WHERE job_id = $1::uuid), "
@@ -226,73 +242,139 @@ std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string&
   return inserted;
 }
 
-Claim BeginVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
-                      Stage stage, const std::string& worker, int lease_seconds) {
-  Claim claim;
+namespace {
+
+// The keys as a JSON array of {o: position, j: job id, v: video id} for json_to_recordset: one
+// parameter for the whole batch, safe for any video id.
+std::string KeysJson(const std::vector<VideoKey>& keys) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    rows.push_back({{"o", i}, {"j", keys[i].job_id}, {"v", keys[i].video_id}});
+  }
+  return rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+constexpr const char* kKeysRecordset = "json_to_recordset($1::json) AS r(o integer, j uuid, v text)";
+
+}  // namespace
+
+std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>& keys,
+                                    Stage stage, const std::string& worker, int lease_seconds) {
+  std::vector<Claim> claims(keys.size());
+  if (keys.empty()) return claims;
+  const std::string keys_json = KeysJson(keys);
   auto rows = txn.exec_params(
-      "SELECT v.stage, v.state, j.state, v.attempts, coalesce(v.title, ''), j.trace_id, "
-      "j.options::text FROM videos v JOIN jobs j ON j.id = v.job_id "
-      "WHERE v.job_id = $1::uuid AND v.video_id = $2 FOR UPDATE OF v",
-      job_id, video_id);
-  if (rows.empty()) return claim;
-  const auto& r = rows[0];
-  const auto row_stage = r[0].as<std::string>();
-  const auto row_state = r[1].as<std::string>();
-  const auto job_state = r[2].as<std::string>();
-  claim.title = r[4].as<std::string>();
-  claim.job_trace_id = r[5].as<std::string>();
-  claim.job_options = Jsonb(r[6]);
-  if (job_state == "cancelled" || job_state == "failed") {
-    claim.outcome = Begin::kJobClosed;
-    return claim;
-  }
+      std::string("SELECT r.o, v.stage, v.state, j.state, coalesce(v.title, ''), j.trace_id, "
+                  "j.options::text FROM ") +
+          kKeysRecordset +
+          " JOIN videos v ON v.job_id = r.j AND v.video_id = r.v JOIN jobs j ON j.id = v.job_id "
+          "ORDER BY v.job_id, v.video_id, r.o FOR UPDATE OF v",
+      keys_json);
   const int here = static_cast<int>(stage);
-  const int there = StageIndex(row_stage);
-  // A failed or skipped video never resumes (only an explicit retry resets it); a stage behind
-  // the row's stage, or one already done, is a redelivery.
-  if (row_state == "failed" || row_state == "skipped" || there > here ||
-      (there == here && row_state == "done")) {
-    claim.outcome = Begin::kAlreadyDone;
-    return claim;
+  nlohmann::json proceed = nlohmann::json::array();
+  std::vector<bool> seen(keys.size(), false);
+  std::set<std::pair<std::string, std::string>> taken;
+  for (const auto& r : rows) {
+    const auto o = r[0].as<std::size_t>();
+    if (o >= claims.size() || seen[o]) continue;
+    seen[o] = true;
+    Claim& claim = claims[o];
+    const auto row_stage = r[1].as<std::string>();
+    const auto row_state = r[2].as<std::string>();
+    const auto job_state = r[3].as<std::string>();
+    claim.title = r[4].as<std::string>();
+    claim.job_trace_id = r[5].as<std::string>();
+    claim.job_options = Jsonb(r[6]);
+    const int there = StageIndex(row_stage);
+    if (job_state == "cancelled" || job_state == "failed") {
+      claim.outcome = Begin::kJobClosed;
+    } else if (row_state == "failed" || row_state == "skipped" || there > here ||
+               (there == here && row_state == "done") ||
+               !taken.emplace(keys[o].job_id, keys[o].video_id).second) {
+      // A failed or skipped video never resumes (only an explicit retry resets it); a stage
+      // behind the row's stage, one already done, or a second copy in this batch: a redelivery.
+      claim.outcome = Begin::kAlreadyDone;
+    } else {
+      claim.outcome = Begin::kProceed;
+      proceed.push_back({{"o", o}, {"j", keys[o].job_id}, {"v", keys[o].video_id}});
+    }
   }
+  if (proceed.empty()) return claims;
   const std::string name(StageName(stage));
   auto updated = txn.exec_params(
-      "UPDATE videos SET stage = $3, state = 'running', "
-      "attempts = CASE WHEN stage = $3 THEN attempts + 1 ELSE 1 END, "
-      "lease_owner = $4, lease_expires_at = now() + make_interval(secs => $5), "
-      "timings = jsonb_set(timings, ARRAY[$3], coalesce(timings->$3, '{}'::jsonb) || "
+      "UPDATE videos v SET stage = $2, state = 'running', "
+      "attempts = CASE WHEN v.stage = $2 THEN v.attempts + 1 ELSE 1 END, "
+      "lease_owner = $3, lease_expires_at = now() + make_interval(secs => $4), "
+      "timings = jsonb_set(v.timings, ARRAY[$2], coalesce(v.timings->$2, '{}'::jsonb) || "
       "  jsonb_build_object('started_at', " +
+          Ts("now()") + ")), updated_at = now() FROM " + kKeysRecordset +
+          " WHERE v.job_id = r.j AND v.video_id = r.v RETURNING r.o, v.attempts",
+      proceed.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), name, worker,
+      lease_seconds);
+  for (const auto& r : updated) claims[r[0].as<std::size_t>()].attempts = r[1].as<int>();
+  return claims;
+}
+
+Claim BeginVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
+                      Stage stage, const std::string& worker, int lease_seconds) {
+  return ClaimVideoStages(txn, {{job_id, video_id}}, stage, worker, lease_seconds).front();
+}
+
+std::vector<bool> CompleteVideoStages(pqxx::work& txn, Stage stage,
+                                      const std::vector<std::pair<VideoKey, StageDone>>& done) {
+  std::vector<bool> completed(done.size(), false);
+  if (done.empty()) return completed;
+  const std::string name(StageName(stage));
+  nlohmann::json rows = nlohmann::json::array();
+  for (std::size_t i = 0; i < done.size(); ++i) {
+    const auto& [key, d] = done[i];
+    rows.push_back({{"o", i},
+                    {"j", key.job_id},
+                    {"v", key.video_id},
+                    {"n", d.next_stage ? std::string(StageName(*d.next_stage)) : name},
+                    {"s", d.next_stage ? "pending" : "done"},
+                    {"m", d.media_path},
+                    {"a", d.audio_path}});
+  }
+  auto r = txn.exec_params(
+      "UPDATE videos v SET stage = r.n, state = r.s, "
+      "attempts = CASE WHEN r.n = $2 THEN v.attempts ELSE 0 END, "
+      "last_error = NULL, error_class = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+      "media_path = coalesce(NULLIF(r.m, ''), v.media_path), "
+      "audio_path = coalesce(NULLIF(r.a, ''), v.audio_path), "
+      "timings = jsonb_set(v.timings, ARRAY[$2], coalesce(v.timings->$2, '{}'::jsonb) || "
+      "  jsonb_build_object('finished_at', " +
           Ts("now()") +
-          ")), updated_at = now() "
-          "WHERE job_id = $1::uuid AND video_id = $2 RETURNING attempts",
-      job_id, video_id, name, worker, lease_seconds);
-  claim.attempts = updated[0][0].as<int>();
-  claim.outcome = Begin::kProceed;
-  return claim;
+          ", 'ms', round(extract(epoch from (now() - coalesce((v.timings->$2->>'started_at')"
+          "::timestamptz, now()))) * 1000))), "
+          "finished_at = CASE WHEN r.s = 'done' THEN now() ELSE v.finished_at END, "
+          "updated_at = now() "
+          "FROM json_to_recordset($1::json) AS r(o integer, j uuid, v text, n text, s text, "
+          "m text, a text) "
+          "WHERE v.job_id = r.j AND v.video_id = r.v AND v.stage = $2 AND v.state = 'running' "
+          "RETURNING r.o",
+      rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), name);
+  for (const auto& row : r) completed[row[0].as<std::size_t>()] = true;
+  return completed;
 }
 
 bool CompleteVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
                         Stage stage, const StageDone& done) {
-  const std::string name(StageName(stage));
-  const std::string next = done.next_stage ? std::string(StageName(*done.next_stage)) : name;
-  const std::string state = done.next_stage ? "pending" : "done";
-  auto r = txn.exec_params(
-      "UPDATE videos SET stage = $4, state = $5, "
-      "attempts = CASE WHEN $4 = $3 THEN attempts ELSE 0 END, "
-      "last_error = NULL, error_class = NULL, lease_owner = NULL, lease_expires_at = NULL, "
-      "media_path = coalesce(NULLIF($6, ''), media_path), "
-      "audio_path = coalesce(NULLIF($7, ''), audio_path), "
-      "timings = jsonb_set(timings, ARRAY[$3], coalesce(timings->$3, '{}'::jsonb) || "
-      "  jsonb_build_object('finished_at', " +
-          Ts("now()") +
-          ", 'ms', round(extract(epoch from (now() - coalesce((timings->$3->>'started_at')"
-          "::timestamptz, now()))) * 1000))), "
-          "finished_at = CASE WHEN $5 = 'done' THEN now() ELSE finished_at END, "
-          "updated_at = now() "
-          "WHERE job_id = $1::uuid AND video_id = $2 AND stage = $3 AND state = 'running' "
-          "RETURNING 1",
-      job_id, video_id, name, next, state, done.media_path, done.audio_path);
-  return !r.empty();
+  return CompleteVideoStages(txn, stage, {{VideoKey{job_id, video_id}, done}}).front();
+}
+
+std::vector<bool> HeldVideoLeases(pqxx::work& txn, const std::vector<VideoKey>& keys, Stage stage,
+                                  const std::string& worker) {
+  std::vector<bool> held(keys.size(), false);
+  if (keys.empty()) return held;
+  auto rows = txn.exec_params(
+      std::string("SELECT r.o FROM ") + kKeysRecordset +
+          " JOIN videos v ON v.job_id = r.j AND v.video_id = r.v "
+          "WHERE v.stage = $2 AND v.state = 'running' AND v.lease_owner = $3 "
+          "ORDER BY v.job_id, v.video_id, r.o FOR UPDATE OF v",
+      KeysJson(keys), std::string(StageName(stage)), worker);
+  for (const auto& r : rows) held[r[0].as<std::size_t>()] = true;
+  return held;
 }
 
 bool RetryVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,

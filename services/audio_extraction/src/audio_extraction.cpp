@@ -14,7 +14,7 @@ stage::StageDefinition Definition() {
   stage::StageDefinition def;
   def.stage = protocol::Stage::kAudioExtraction;
   def.default_concurrency = 2;
-  def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
+  def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
     const auto options = media::FfmpegOptions::FromEnv(env);
     return [options] {
       return [options](const protocol::Command& cmd,

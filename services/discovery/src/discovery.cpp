@@ -34,7 +34,7 @@ stage::StageDefinition Definition() {
   def.stage = protocol::Stage::kDiscovery;
   def.default_concurrency = 1;
   def.needs_docstore = true;  // incremental sync: results stored by earlier jobs
-  def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
+  def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
     const auto options = media::YtDlpOptions::FromEnv(env);
     return [options] {
       return [options](const protocol::Command& cmd,

@@ -29,7 +29,7 @@ stage::StageDefinition Definition() {
   def.stage = protocol::Stage::kDownload;
   def.default_concurrency = 3;
   def.needs_docstore = true;  // captions are stored as the video's transcript
-  def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
+  def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
     const auto options = media::YtDlpOptions::FromEnv(env);
     const auto captions = media::CaptionOptions::FromEnv(env);
     return [options, captions] {

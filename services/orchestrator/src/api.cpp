@@ -9,7 +9,7 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/json_api.hpp"
-#include "chansum/outbox/outbox.hpp"
+#include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/store/store.hpp"
 #include "routes_dashboard.hpp"
@@ -63,14 +63,11 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
         std::map<std::string, std::string>{{"job_id", job.id}, {"trace_id", job.trace_id}});
     auto command = protocol::NewCommand(protocol::Stage::kDiscovery, job.id, "", job.trace_id,
                                         std::move(discovery_data));
-    outbox::Message msg;
-    msg.destination = outbox::Destination::kAmqp;
-    msg.routing_key = protocol::QueueName(deps.queue_prefix, protocol::Stage::kDiscovery);
-    msg.message_id = command.message_id;
-    msg.payload = protocol::Serialize(command);
+    pipeline::Effects effects(deps.queue_prefix);
+    effects.Command(command);
     auto st = deps.txn([&](pqxx::work& txn) {
       store::InsertJob(txn, job);
-      outbox::Enqueue(txn, msg);
+      effects.Flush(txn);
     });
     if (!st.ok()) {
       SendFailure(res, st.error());

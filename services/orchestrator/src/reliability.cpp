@@ -11,8 +11,7 @@
 
 #include "chansum/amqp/connection.hpp"
 #include "chansum/common/signals.hpp"
-#include "chansum/outbox/events.hpp"
-#include "chansum/outbox/outbox.hpp"
+#include "chansum/pipeline/pipeline.hpp"
 #include "chansum/outbox/topology.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/protocol/events.hpp"
@@ -28,51 +27,9 @@ using protocol::Stage;
 const std::regex kUuidRe(
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 
-void EnqueueCommand(pqxx::work& txn, const std::string& prefix, const protocol::Command& cmd) {
-  outbox::Message m;
-  m.destination = outbox::Destination::kAmqp;
-  m.routing_key = protocol::QueueName(prefix, cmd.stage);
-  m.message_id = cmd.message_id;
-  m.payload = protocol::Serialize(cmd);
-  outbox::Enqueue(txn, m);
-}
-
-void Emit(pqxx::work& txn, const std::string& prefix, EventType type, const std::string& job_id,
-          const std::string& video_id, const std::string& trace_id, nlohmann::json data) {
-  outbox::EnqueueEvent(txn, prefix,
-                       protocol::NewEvent(type, job_id, video_id, trace_id, std::move(data)));
-}
-
 std::string JobTrace(pqxx::work& txn, const std::string& job_id) {
   auto r = txn.exec_params("SELECT trace_id FROM jobs WHERE id = $1::uuid", job_id);
   return r.empty() ? std::string() : r[0][0].as<std::string>();
-}
-
-// job.completed when the job has just ended (completed, completed_with_errors or failed).
-void EmitJobCompleted(pqxx::work& txn, const std::string& prefix, const std::string& job_id,
-                      const std::string& trace_id) {
-  auto totals = store::GetJobTotals(txn, job_id);
-  if (!totals || (totals->state != "completed" && totals->state != "completed_with_errors" &&
-                  totals->state != "failed")) {
-    return;
-  }
-  Emit(txn, prefix, EventType::kJobCompleted, job_id, "", trace_id,
-       {{"state", totals->state},
-        {"video_count", totals->video_count},
-        {"done", totals->done},
-        {"failed", totals->failed},
-        {"duration_ms", totals->duration_ms}});
-}
-
-void EmitVideoFailed(pqxx::work& txn, const std::string& prefix, const std::string& job_id,
-                     const std::string& video_id, const std::string& trace_id, Stage stage,
-                     const Error& error, int attempts) {
-  Emit(txn, prefix, EventType::kVideoFailed, job_id, video_id, trace_id,
-       {{"stage", protocol::StageName(stage)},
-        {"error_class", ToString(error.cls)},
-        {"error_code", error.code},
-        {"error_message", error.message},
-        {"attempts", std::max(1, attempts)}});
 }
 
 bool SleepUnless(const std::atomic<bool>& stop, std::chrono::milliseconds d) {
@@ -106,7 +63,7 @@ ReliabilityConfig ReliabilityConfig::FromEnv(ConfigReader& env) {
 SweepResult SweepOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
   SweepResult result;
   pqxx::work txn(conn);
-  const auto& prefix = config.queue_prefix;
+  pipeline::Effects effects(config.queue_prefix);
   for (const auto& v : store::LockExpiredVideoLeases(txn, config.sweep_batch)) {
     const std::string attempt_text =
         std::to_string(v.attempts) + "/" + std::to_string(config.max_attempts);
@@ -120,20 +77,15 @@ SweepResult SweepOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
           data ? Error::Transient("lease_expired", reason)
                : Error::Permanent("lease_expired",
                                   reason + "; the row lacks the data to run the stage again");
-      if (store::FailVideo(txn, v.job_id, v.video_id, v.stage, error)) {
-        EmitVideoFailed(txn, prefix, v.job_id, v.video_id, v.trace_id, v.stage, error, v.attempts);
-        if (store::FinishJobIfComplete(txn, v.job_id)) {
-          EmitJobCompleted(txn, prefix, v.job_id, v.trace_id);
-        }
-      }
+      pipeline::FailVideo(txn, effects, v.job_id, v.video_id, v.trace_id, v.stage, error,
+                          v.attempts);
       spdlog::warn("sweeper: video {} of job {} failed: {}", v.video_id, v.job_id, reason);
       ++result.failed;
       continue;
     }
     store::RequeueExpiredVideo(txn, v, reason);
-    EnqueueCommand(txn, prefix,
-                   protocol::NewCommand(v.stage, v.job_id, v.video_id, v.trace_id, *data,
-                                        std::min(1000, v.attempts + 1)));
+    effects.Command(protocol::NewCommand(v.stage, v.job_id, v.video_id, v.trace_id, *data,
+                                         std::min(1000, v.attempts + 1)));
     spdlog::warn("sweeper: re-enqueued {} of video {} (job {}): {}", protocol::StageName(v.stage),
                  v.video_id, v.job_id, reason);
     ++result.requeued;
@@ -146,18 +98,18 @@ SweepResult SweepOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
     store::ClearDiscoveryLease(txn, d.job_id);
     if (d.attempts >= config.max_attempts) {
       store::FailJob(txn, d.job_id, Error::Transient("lease_expired", reason));
-      EmitJobCompleted(txn, prefix, d.job_id, d.trace_id);
+      pipeline::EmitJobCompleted(txn, effects, d.job_id, d.trace_id);
       spdlog::warn("sweeper: job {} failed in discovery: {}", d.job_id, reason);
       ++result.discovery_failed;
       continue;
     }
-    EnqueueCommand(txn, prefix,
-                   protocol::NewCommand(Stage::kDiscovery, d.job_id, "", d.trace_id,
-                                        store::DiscoveryCommandData(d.channel_url, d.options),
-                                        std::min(1000, d.attempts + 1)));
+    effects.Command(protocol::NewCommand(Stage::kDiscovery, d.job_id, "", d.trace_id,
+                                         store::DiscoveryCommandData(d.channel_url, d.options),
+                                         std::min(1000, d.attempts + 1)));
     spdlog::warn("sweeper: re-enqueued discovery of job {}: {}", d.job_id, reason);
     ++result.discovery_requeued;
   }
+  effects.Flush(txn);
   txn.commit();
   return result;
 }
@@ -242,6 +194,7 @@ DeadLetterOutcome RecordDeadLetter(pqxx::connection& conn, const ReliabilityConf
   if (letter.message_id.empty() && valid) letter.message_id = cmd->message_id;
 
   pqxx::work txn(conn);
+  pipeline::Effects effects(config.queue_prefix);
   out.recorded = store::InsertDeadLetter(txn, letter);
   if (out.recorded && valid && !letter.job_id.empty()) {
     const std::string why = "dead-lettered from " + queue + ": " + letter.reason;
@@ -250,21 +203,20 @@ DeadLetterOutcome RecordDeadLetter(pqxx::connection& conn, const ReliabilityConf
       if (store::FailDiscoveryDeadLettered(txn, letter.job_id, why)) {
         out.job_failed = true;
         out.job_state = "failed";
-        EmitJobCompleted(txn, config.queue_prefix, letter.job_id, trace);
+        pipeline::EmitJobCompleted(txn, effects, letter.job_id, trace);
       }
     } else if (!letter.video_id.empty()) {
       if (auto attempts =
               store::FailVideoDeadLettered(txn, letter.job_id, letter.video_id, cmd->stage, why)) {
         out.video_failed = true;
-        EmitVideoFailed(txn, config.queue_prefix, letter.job_id, letter.video_id, trace, cmd->stage,
-                        Error::Permanent("dead_lettered", why), *attempts);
-        if (auto state = store::FinishJobIfComplete(txn, letter.job_id)) {
-          out.job_state = *state;
-          EmitJobCompleted(txn, config.queue_prefix, letter.job_id, trace);
-        }
+        effects.VideoFailed(letter.job_id, letter.video_id, trace, cmd->stage,
+                            Error::Permanent("dead_lettered", why), *attempts);
+        const auto ended = pipeline::FinishJobs(txn, effects, {{letter.job_id, trace}});
+        if (!ended.empty()) out.job_state = ended.begin()->second;
       }
     }
   }
+  effects.Flush(txn);
   txn.commit();
   return out;
 }
@@ -361,6 +313,7 @@ void DeadLetterLoop(const amqp::AmqpConfig& amqp_config, const pg::PgConfig& pg_
 
 RetryOutcome RetryJob(pqxx::work& txn, const std::string& queue_prefix, const std::string& job_id) {
   RetryOutcome out;
+  pipeline::Effects effects(queue_prefix);
   auto plan = store::PlanJobRetry(txn, job_id);
   out.found = plan.found;
   out.state = plan.state;
@@ -371,10 +324,10 @@ RetryOutcome RetryJob(pqxx::work& txn, const std::string& queue_prefix, const st
   }
   if (plan.discovery) {
     store::ReopenJobForRetry(txn, job_id, /*discovery=*/true);
-    EnqueueCommand(
-        txn, queue_prefix,
-        protocol::NewCommand(Stage::kDiscovery, job_id, "", plan.trace_id,
-                             store::DiscoveryCommandData(plan.channel_url, plan.options)));
+    effects.Command(protocol::NewCommand(Stage::kDiscovery, job_id, "", plan.trace_id,
+                                         store::DiscoveryCommandData(plan.channel_url,
+                                                                     plan.options)));
+    effects.Flush(txn);
     out.requeued = 1;
     return out;
   }
@@ -382,8 +335,7 @@ RetryOutcome RetryJob(pqxx::work& txn, const std::string& queue_prefix, const st
     auto data = store::StageCommandData(v.stage, v.url, v.title, v.media_path, v.audio_path);
     if (!data) continue;  // cannot run that stage again (its input is unknown)
     store::ResetVideoForRetry(txn, job_id, v.video_id);
-    EnqueueCommand(txn, queue_prefix,
-                   protocol::NewCommand(v.stage, job_id, v.video_id, plan.trace_id, *data));
+    effects.Command(protocol::NewCommand(v.stage, job_id, v.video_id, plan.trace_id, *data));
     ++out.requeued;
   }
   if (out.requeued == 0) {
@@ -391,6 +343,7 @@ RetryOutcome RetryJob(pqxx::work& txn, const std::string& queue_prefix, const st
     return out;
   }
   store::ReopenJobForRetry(txn, job_id, /*discovery=*/false);
+  effects.Flush(txn);
   return out;
 }
 

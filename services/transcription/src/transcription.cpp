@@ -68,7 +68,7 @@ stage::StageDefinition Definition() {
   def.stage = protocol::Stage::kTranscription;
   def.default_concurrency = 2;
   def.needs_docstore = true;
-  def.configure = [](ConfigReader& env) -> stage::HandlerFactory {
+  def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
     const auto config = asr::AsrConfig::FromEnv(env);
     if (config.engine == "openai") {
       spdlog::info("transcription backend openai: {} model {}, chunks of at most {} s",

@@ -244,8 +244,13 @@ stage::StageDefinition Definition(protocol::Stage stage) {
   def.default_concurrency = stage == protocol::Stage::kDiscovery ? 1 : 2;
   def.needs_docstore =
       stage == protocol::Stage::kTranscription || stage == protocol::Stage::kSummarization;
-  def.configure = [stage](ConfigReader& env) -> stage::HandlerFactory {
+  def.configure = [stage](ConfigReader& env, stage::StageDefinition& self) -> stage::HandlerFactory {
     const auto max_delay = env.Duration("INSTANT_MAX_DELAY", std::chrono::milliseconds(0));
+    // The video stages' handlers take microseconds: short (batch claimed and recorded in one
+    // transaction) unless INSTANT_LEASED=1 asks for the long path of the media stages (a claim
+    // commit with a lease, one delivery per worker at a time). Discovery is always long.
+    const bool leased = env.Bool("INSTANT_LEASED", false);
+    self.short_handler = stage != protocol::Stage::kDiscovery && !leased;
     const Body body = BodyOf(stage);
     return [max_delay, body] {
       return [max_delay, body](const protocol::Command& cmd,

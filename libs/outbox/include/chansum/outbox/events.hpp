@@ -1,10 +1,12 @@
 #pragma once
 // Domain events through the transactional outbox: the one place that turns an event into its
 // outbox rows, so every emitter writes them the same way.
+#include <array>
 #include <string_view>
 
 #include <pqxx/pqxx>
 
+#include "chansum/outbox/outbox.hpp"
 #include "chansum/protocol/events.hpp"
 
 namespace chansum::outbox {
@@ -15,5 +17,8 @@ namespace chansum::outbox {
 //   amqp:  fanout exchange "<prefix>events", routing key = type, message_id = event_id
 // Both carry the serialized envelope; message_id = event_id on both rows.
 void EnqueueEvent(pqxx::work& txn, std::string_view prefix, const protocol::Event& event);
+// The two outbox messages of an event (Kafka first, then the fanout), for batched writers.
+[[nodiscard]] std::array<Message, 2> EventMessages(std::string_view prefix,
+                                                   const protocol::Event& event);
 
 }  // namespace chansum::outbox

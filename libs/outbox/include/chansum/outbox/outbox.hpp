@@ -39,6 +39,10 @@ struct Row {
 
 // Writes the message in the caller's transaction and wakes relays (NOTIFY on commit).
 void Enqueue(pqxx::work& txn, const Message& message);
+// Writes every message in ONE statement (a multi-row INSERT, rows in the order given) and one
+// wake-up for the relays: what a batched transition writes costs one round trip however many
+// commands and events it causes. Nothing is written for an empty list.
+void EnqueueMany(pqxx::work& txn, const std::vector<Message>& messages);
 
 // Where the relay sends rows. Publish returns OK only when the broker has every row of the batch
 // (RabbitMQ confirms / Kafka delivery reports); any error leaves the whole batch pending.

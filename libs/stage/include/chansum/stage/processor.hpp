@@ -1,14 +1,17 @@
 #pragma once
-// One delivered command, processed start to finish against PostgreSQL (no AMQP in here, so the
+// Delivered commands, processed start to finish against PostgreSQL (no AMQP in here, so the
 // whole state machine is testable with a real database and no broker).
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include <pqxx/pqxx>
 
+#include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/events.hpp"
 #include "chansum/stage/leases.hpp"
 #include "chansum/stage/stage.hpp"
@@ -21,26 +24,28 @@ enum class Disposition {
 };
 
 struct ProcessOutcome {
-  Disposition disposition = Disposition::kAck;
+  Disposition disposition = Disposition::kRequeue;
   std::string summary;  // one line for the log: "done", "retry 2/5 in 1.8s: ...", ...
   // For metrics: done | retried | failed | skipped | duplicate | dead_lettered | requeued.
-  const char* kind = "done";
+  const char* kind = "requeued";
 };
 
-// The data of the event that ends `stage` (video.downloaded, audio.extracted, ...): the contract's
-// fields taken from the handler's StageOutput::event_data (bytes, audio_seconds, engine, segments,
-// key_points, summary_chars) plus duration_ms. A fact the handler did not report (e.g. a reused
-// result) gets a neutral value (0, or "unknown" for the engine); other keys are dropped.
-[[nodiscard]] nlohmann::json StageEventData(protocol::Stage stage, const nlohmann::json& facts,
-                                            std::int64_t duration_ms);
+using pipeline::StageEventData;
 
 class Processor {
  public:
   Processor(const RunnerConfig& config, Handler handler, docstore::DocStore* docs,
             std::function<bool()> should_stop);
 
-  // Processes one message body. `conn` is this worker's connection (reopened by the caller after
-  // a connection failure, which surfaces as kRequeue).
+  // Processes a batch of message bodies of this stage's queue; the outcomes come back in the same
+  // order. `conn` is this worker's connection (reopened by the caller after a connection failure,
+  // which surfaces as kRequeue). A batch of video commands is claimed with one statement and
+  // recorded with one transaction (a stage whose handler is short claims and records in the same
+  // transaction); kAck is returned only for what that commit made durable: when it fails, every
+  // delivery of the batch is requeued.
+  std::vector<ProcessOutcome> ProcessBatch(pqxx::connection& conn,
+                                           const std::vector<std::string>& bodies);
+  // One message (a batch of one).
   ProcessOutcome Process(pqxx::connection& conn, const std::string& body);
 
   // Registers every claim with `keeper` while its handler runs, so the runner's lease thread
@@ -48,27 +53,18 @@ class Processor {
   void SetLeaseKeeper(LeaseKeeper* keeper) { leases_ = keeper; }
 
  private:
-  // Claims the work (quick transaction), runs the handler outside any transaction, then records
-  // the outcome with one of the two below.
-  ProcessOutcome Handle(pqxx::connection& conn, const protocol::Command& cmd);
-  ProcessOutcome RecordDiscoveryOutcome(pqxx::connection& conn, const protocol::Command& cmd,
-                                        const store::Claim& claim, Result<StageOutput>& result,
-                                        std::int64_t ms);
-  ProcessOutcome RecordVideoOutcome(pqxx::connection& conn, const protocol::Command& cmd,
-                                    const store::Claim& claim, Result<StageOutput>& result,
-                                    std::int64_t ms);
-  ProcessOutcome DeadLetter(pqxx::connection& conn, const std::string& body,
-                            const std::string& reason);
-  void EnqueueCommand(pqxx::work& txn, const protocol::Command& cmd, const std::string& queue,
-                      std::optional<int> expiration_ms);
-  void EnqueueRetry(pqxx::work& txn, const protocol::Command& cmd, int next_attempt,
-                    std::chrono::milliseconds delay);
-  // Domain events, written in the caller's transaction (see outbox::EnqueueEvent).
-  void EmitEvent(pqxx::work& txn, protocol::EventType type, const protocol::Command& cmd,
-                 const store::Claim& claim, nlohmann::json data);
-  void EmitJobCompleted(pqxx::work& txn, const protocol::Command& cmd, const store::Claim& claim);
+  // Each sets the outcomes of its items once their transaction committed.
+  void DeadLetter(pqxx::connection& conn,
+                  const std::vector<std::pair<std::size_t, std::string>>& malformed,
+                  const std::vector<std::string>& bodies, std::vector<ProcessOutcome>& outcomes);
+  void HandleVideos(pqxx::connection& conn, std::vector<pipeline::VideoWork>& batch);
+  void HandleDiscovery(pqxx::connection& conn, pipeline::VideoWork& work);
+  // Runs the handler of one claimed item outside any transaction of its own (the short path runs
+  // it inside the batch's transaction, so it then checks no cancellation).
+  void RunHandler(pqxx::connection& conn, pipeline::VideoWork& work, bool in_transaction);
 
   const RunnerConfig& config_;
+  pipeline::RetryPolicy policy_;
   Handler handler_;
   docstore::DocStore* docs_;
   std::function<bool()> should_stop_;

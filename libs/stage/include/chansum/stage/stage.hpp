@@ -19,6 +19,7 @@
 #include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
 #include "chansum/protocol/command.hpp"
+#include "chansum/pipeline/pipeline.hpp"
 #include "chansum/store/store.hpp"
 
 namespace chansum::docstore {
@@ -39,18 +40,7 @@ struct StageContext {
   std::function<bool()> cancelled;
 };
 
-struct StageOutput {
-  std::vector<store::DiscoveredVideo> discovered;        // discovery: one download each
-  nlohmann::json next_data = nlohmann::json::object();   // data of the next stage's command
-  std::string media_path;                                // recorded on the video row
-  std::string audio_path;                                // recorded on the video row
-  nlohmann::json event_data = nlohmann::json::object();  // facts for the domain event
-  // Jumps over stages: e.g. download found captions, so summarization comes next. The stages in
-  // between are recorded as skipped (videos.timings.<stage> = {skipped, reason: skip_reason}) and
-  // emit no event. nullopt: the next stage of the pipeline.
-  std::optional<protocol::Stage> next_stage;
-  std::string skip_reason;
-};
+using StageOutput = pipeline::StageOutput;
 
 using Handler = std::function<Result<StageOutput>(const protocol::Command&, StageContext&)>;
 // Called once per worker thread, so a handler may keep per-thread state (e.g. an ASR decoder).
@@ -60,15 +50,31 @@ struct StageDefinition {
   protocol::Stage stage = protocol::Stage::kDiscovery;
   int default_concurrency = 1;
   bool needs_docstore = false;
+  // A short handler takes milliseconds (e.g. the embedded TextRank summarizer, the instant test
+  // handlers): the runner claims a batch, runs its handlers and records them in ONE transaction,
+  // with no lease (a crash rolls the claim back and the broker redelivers). A long handler (media
+  // work, remote APIs) claims with a lease in its own commit, so the sweeper can recover work
+  // whose worker died, and runs one delivery at a time per worker. Set by `configure` when it
+  // depends on the settings (e.g. summarization with a remote LLM is long).
+  bool short_handler = false;
   // Reads the handler's own settings at start (problems are collected in `env` and reported
-  // together with the runner's) and returns the factory of per-thread handlers.
-  std::function<HandlerFactory(ConfigReader& env)> configure;
+  // together with the runner's) and returns the factory of per-thread handlers. It may change
+  // the definition (e.g. short_handler) before the runner reads it.
+  std::function<HandlerFactory(ConfigReader& env, StageDefinition& def)> configure;
 };
 
 struct RunnerConfig {
   std::string service;  // e.g. "download"
   protocol::Stage stage = protocol::Stage::kDiscovery;
-  int concurrency = 1;   // <STAGE>_CONCURRENCY: worker threads = prefetch
+  int concurrency = 1;   // <STAGE>_CONCURRENCY: worker threads
+  bool short_handler = false;  // from the StageDefinition
+  // BATCH_SIZE: most deliveries one worker of a short stage takes at once (every delivery that
+  // is ready, up to this; one alone is never held back to wait for more). Long stages take one.
+  int batch_size = 100;
+  // PREFETCH: unacked deliveries the broker hands this process (basic.qos). Default: long stages
+  // = concurrency (a slow stage scales out across instances); short stages = 2 batches per
+  // worker, so the next batch is already here while one commits.
+  int prefetch = 1;
   int max_attempts = 5;  // MAX_ATTEMPTS: tries for transient failures
   std::chrono::milliseconds retry_base_delay{1000};  // RETRY_BASE_DELAY
   std::chrono::milliseconds retry_max_delay{60000};  // RETRY_MAX_DELAY
@@ -90,6 +96,7 @@ struct RunnerConfig {
 // Delay before retry number `attempt` (1-based): base * 2^(attempt-1), capped, with jitter in
 // [50%, 100%] of that.
 [[nodiscard]] std::chrono::milliseconds RetryDelay(const RunnerConfig& config, int attempt);
+[[nodiscard]] pipeline::RetryPolicy Policy(const RunnerConfig& config);
 
 // Runs a stage service until SIGTERM/SIGINT: reads the environment, logs as JSON, migrates the
 // schema, starts the outbox relay, the AMQP consumer and `concurrency` workers. Returns the exit

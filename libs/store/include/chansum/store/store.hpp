@@ -75,7 +75,20 @@ struct DiscoveredVideo {
 std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string& job_id,
                                              const std::vector<DiscoveredVideo>& videos);
 
-// A video stage: pending -> running with a lease; counts the attempt.
+// A video of a job, as commands name it.
+struct VideoKey {
+  std::string job_id;  // a UUID (callers check: a malformed one fails the whole statement)
+  std::string video_id;
+};
+
+// A batch of video stages: pending -> running with `worker`'s lease, the attempt counted, all in
+// one statement. Rows are locked in (job, video) order so concurrent batches cannot deadlock on
+// them. The claims come back in the order of `keys`; a key that occurs again in the batch gets
+// kAlreadyDone (the first occurrence runs).
+[[nodiscard]] std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>& keys,
+                                                  protocol::Stage stage, const std::string& worker,
+                                                  int lease_seconds);
+// One video (ClaimVideoStages of one key).
 [[nodiscard]] Claim BeginVideoStage(pqxx::work& txn, const std::string& job_id,
                                     const std::string& video_id, protocol::Stage stage,
                                     const std::string& worker, int lease_seconds);
@@ -85,10 +98,19 @@ struct StageDone {
   std::string media_path;                     // set when non-empty
   std::string audio_path;                     // set when non-empty
 };
-// running -> (next stage, pending) or done. False when the row was not running this stage (a
-// duplicate delivery finished it first); then the caller emits nothing.
+// running -> (next stage, pending) or done, for a batch in one statement. completed[i] is false
+// when the row was not running this stage (a duplicate delivery finished it first); then the
+// caller emits nothing for it.
+[[nodiscard]] std::vector<bool> CompleteVideoStages(
+    pqxx::work& txn, protocol::Stage stage,
+    const std::vector<std::pair<VideoKey, StageDone>>& completions);
+// One video (CompleteVideoStages of one).
 bool CompleteVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
                         protocol::Stage stage, const StageDone& done);
+// held[i]: the video is `running` at `stage` under `worker`'s lease. Locks those rows (FOR
+// UPDATE, in key order), so the caller's outcome cannot race with the sweeper requeueing them.
+[[nodiscard]] std::vector<bool> HeldVideoLeases(pqxx::work& txn, const std::vector<VideoKey>& keys,
+                                                protocol::Stage stage, const std::string& worker);
 // running -> pending with the error recorded (a retry is scheduled by the caller).
 bool RetryVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
                      protocol::Stage stage, const Error& error);

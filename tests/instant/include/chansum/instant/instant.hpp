@@ -16,6 +16,9 @@
 //
 // INSTANT_MAX_DELAY (duration, default 0): each handler call sleeps a random time in
 // [0, INSTANT_MAX_DELAY], so faults injected by a test land while work is in flight.
+// INSTANT_LEASED (bool, default false): the video stages run as long stages (claim commit with a
+// lease, one delivery per worker at a time) instead of short ones (a batch claimed, handled and
+// recorded in one transaction), so tests cover both paths of the runner.
 #include <optional>
 #include <string>
 #include <string_view>

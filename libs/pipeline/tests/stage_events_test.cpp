@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
 #include "chansum/protocol/events.hpp"
-#include "chansum/stage/processor.hpp"
+#include "chansum/pipeline/pipeline.hpp"
 
-namespace chansum::stage {
+namespace chansum::pipeline {
 namespace {
 
 using protocol::Stage;
@@ -60,4 +60,4 @@ TEST(StageEventDataTest, MissingOrOddFactsStillMakeAValidEvent) {
 }
 
 }  // namespace
-}  // namespace chansum::stage
+}  // namespace chansum::pipeline

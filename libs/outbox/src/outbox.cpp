@@ -237,6 +237,15 @@ void Relay::Run(const std::atomic<bool>& stop) {
   }
 }
 
+std::int64_t DeletePublished(pqxx::work& txn, std::chrono::seconds older_than, int window) {
+  auto r = txn.exec_params(
+      "WITH oldest AS (SELECT id FROM outbox ORDER BY id LIMIT $2) "
+      "DELETE FROM outbox o USING oldest WHERE o.id = oldest.id AND o.published_at IS NOT NULL "
+      "AND o.published_at < now() - make_interval(secs => $1)",
+      static_cast<double>(older_than.count()), window);
+  return static_cast<std::int64_t>(r.affected_rows());
+}
+
 Result<std::int64_t> Relay::Backlog() {
   if (!EnsureConnected()) {
     return Error::Transient("postgres_unavailable", "outbox relay cannot reach PostgreSQL");

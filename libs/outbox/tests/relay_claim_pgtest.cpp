@@ -254,5 +254,57 @@ TEST_F(RelayClaimTest, EnqueueWakesListenersOncePerTransaction) {
   EXPECT_EQ(Count("published_at IS NULL"), 5);
 }
 
+TEST_F(RelayClaimTest, EnqueueManyWritesRowsInOrderInOneStatement) {
+  std::vector<Message> messages;
+  for (int i = 0; i < 5; ++i) {
+    Message m;
+    m.routing_key = "q";
+    m.message_id = "many-" + std::to_string(i);
+    m.headers = {{"x-n", i}};
+    if (i == 2) m.expiration_ms = 1500;
+    // Any text survives, quotes and backslashes included.
+    m.payload = "{\"i\":" + std::to_string(i) + ",\"s\":\"a\\\\b \\\"q\\\"\"}";
+    messages.push_back(m);
+  }
+  {
+    pqxx::work txn(*conn_);
+    EnqueueMany(txn, messages);
+    EnqueueMany(txn, {});  // nothing
+    txn.commit();
+  }
+  pqxx::work txn(*conn_);
+  auto rows = txn.exec(
+      "SELECT message_id, payload, headers->>'x-n', coalesce(expiration_ms, -1) FROM outbox "
+      "ORDER BY id");
+  ASSERT_EQ(rows.size(), messages.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i][0].as<std::string>(), messages[i].message_id);
+    EXPECT_EQ(rows[i][1].as<std::string>(), messages[i].payload);
+    EXPECT_EQ(rows[i][2].as<int>(), static_cast<int>(i));
+    EXPECT_EQ(rows[i][3].as<int>(), i == 2 ? 1500 : -1);
+  }
+}
+
+TEST_F(RelayClaimTest, DeletePublishedRemovesOnlyOldPublishedRows) {
+  const auto ids = Write(30);
+  {
+    pqxx::work txn(*conn_);
+    // 10 published long ago, 10 published just now, 10 still pending.
+    txn.exec_params("UPDATE outbox SET published_at = now() - interval '2 hours' WHERE id <= $1",
+                    ids[9]);
+    txn.exec_params("UPDATE outbox SET published_at = now() WHERE id > $1 AND id <= $2", ids[9],
+                    ids[19]);
+    txn.commit();
+  }
+  {
+    pqxx::work txn(*conn_);
+    EXPECT_EQ(DeletePublished(txn, std::chrono::hours(1), /*window=*/25), 10);
+    txn.commit();
+  }
+  EXPECT_EQ(Count("true"), 20);
+  EXPECT_EQ(Count("published_at IS NULL"), 10);
+  EXPECT_EQ(Count("id <= " + std::to_string(ids[9])), 0);
+}
+
 }  // namespace
 }  // namespace chansum::outbox

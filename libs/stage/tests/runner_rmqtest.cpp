@@ -6,7 +6,11 @@
 //     recorded, or past the bound the delivery is requeued, the process exits 0 in time and the
 //     next instance finishes the work;
 //   - with a document store that never answers (MONGO_TIMEOUT 5 s), GET /readyz still answers
-//     at once: 503, naming the docstore and why.
+//     at once: 503, naming the docstore and why;
+//   - batches (a short handler, BATCH_SIZE 100): one delivery alone completes at once (never held
+//     back to wait for a batch); while commits fail, nothing is acked and every delivery is
+//     redelivered; once they succeed, each video is recorded once and runs of deliveries are
+//     acked with one basic.ack multiple=true frame.
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -266,6 +270,90 @@ TEST_F(RunnerProcessTest, SigtermPastTheBoundRequeuesAndExitsZero) {
   ASSERT_TRUE(WaitVideo("stage || '/' || state", "audio_extraction/pending", 60s))
       << next.LogTail();
   EXPECT_EQ(NextCommands(), 1);
+}
+
+// The value of an unlabelled-by-us metric line "<name>{stage=\"download\"} <value>" on /metrics.
+double Metric(const std::string& text, const std::string& name) {
+  const std::string key = name + "{stage=\"download\"} ";
+  const auto at = text.find(key);
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + key.size()));
+}
+
+TEST_F(RunnerProcessTest, OneDeliveryAloneIsNotHeldBackForABatch) {
+  auto& child = Start(/*handler_ms=*/0, 30, "alone",
+                      {{"CHANSUM_TEST_SHORT", "1"}, {"BATCH_SIZE", "100"}});
+  // The one command of this job completes although a batch could hold 100 (no batch timer).
+  ASSERT_TRUE(WaitVideo("stage || '/' || state", "audio_extraction/pending", 60s))
+      << child.LogTail();
+  EXPECT_EQ(NextCommands(), 1);
+  EXPECT_EQ(child.Stop(), 0);
+}
+
+TEST_F(RunnerProcessTest, NothingIsAckedBeforeItsCommitAndRunsAreAckedTogether) {
+  constexpr int kMore = 20;  // plus v1 of the fixture
+  {
+    pqxx::work txn(*conn_);
+    std::vector<store::DiscoveredVideo> videos = {{"v1", "One", "http://x/1", std::nullopt, "", ""}};
+    for (int i = 2; i <= kMore + 1; ++i) {
+      videos.push_back({"v" + std::to_string(i), "V", "http://x/" + std::to_string(i),
+                        std::nullopt, "", ""});
+    }
+    store::RecordDiscovery(txn, job_id_, videos);
+    for (int i = 2; i <= kMore + 1; ++i) {
+      auto cmd = protocol::NewCommand(Stage::kDownload, job_id_, "v" + std::to_string(i), "t",
+                                      {{"url", "http://x/" + std::to_string(i)}});
+      outbox::Message m;
+      m.routing_key = protocol::QueueName(prefix_, Stage::kDownload);
+      m.message_id = cmd.message_id;
+      m.payload = protocol::Serialize(cmd);
+      outbox::Enqueue(txn, m);
+    }
+    // From here on every commit that writes an outbox row fails AT COMMIT (a deferred
+    // constraint trigger), after all of the batch's statements succeeded.
+    txn.exec(
+        "CREATE TABLE fail_commits (on_ boolean);"
+        "INSERT INTO fail_commits VALUES (true);"
+        "CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "  IF EXISTS (SELECT 1 FROM fail_commits) THEN "
+        "    RAISE EXCEPTION 'commit refused by the test'; END IF; RETURN NULL; END $$;"
+        "CREATE CONSTRAINT TRIGGER outbox_fail_commit AFTER INSERT ON outbox "
+        "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit();");
+    txn.commit();
+  }
+  auto& child = Start(/*handler_ms=*/0, 30, "batch",
+                      {{"CHANSUM_TEST_SHORT", "1"}, {"BATCH_SIZE", "100"}, {"DELIVERY_LIMIT", "100"}});
+  // Every delivery comes back at least once, and not one is acked meanwhile.
+  std::string metrics;
+  ASSERT_TRUE(chansum::testing::WaitFor(
+      [&] {
+        auto r = Get("/metrics");
+        if (!r || r->status != 200) return false;
+        metrics = r->body;
+        return Metric(metrics, "chansum_stage_messages_requeued_total") >= kMore + 1;
+      },
+      60s))
+      << metrics << child.LogTail();
+  EXPECT_EQ(Metric(metrics, "chansum_stage_messages_acked_total"), 0) << metrics;
+  EXPECT_EQ(std::stoi(Video("count(*) FILTER (WHERE stage <> 'download')")), 0);
+  EXPECT_EQ(NextCommands(), 0);
+
+  Query("DELETE FROM fail_commits");
+  ASSERT_TRUE(WaitVideo("count(*) FILTER (WHERE stage = 'audio_extraction')",
+                        std::to_string(kMore + 1), 60s))
+      << child.LogTail();
+  EXPECT_EQ(NextCommands(), kMore + 1);  // each video recorded once
+  ASSERT_TRUE(chansum::testing::WaitFor(
+      [&] {
+        auto r = Get("/metrics");
+        if (!r) return false;
+        metrics = r->body;
+        return Metric(metrics, "chansum_stage_messages_acked_total") == kMore + 1;
+      },
+      30s))
+      << metrics;
+  // The redelivered deliveries came back as one batch: fewer ack frames than deliveries.
+  EXPECT_LT(Metric(metrics, "chansum_stage_ack_frames_total"), kMore + 1) << metrics;
+  EXPECT_EQ(child.Stop(), 0);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // A download stage whose handler only waits, for the runner's process-level tests
 // (runner_rmqtest.cpp): CHANSUM_TEST_HANDLER_MS (how long), CHANSUM_TEST_HONOR_STOP=1 (return
 // early on shutdown like the real handlers; otherwise it ignores should_stop, like a stuck one),
-// CHANSUM_TEST_NEEDS_DOCSTORE=1 (needs the document store, MONGO_URI, like transcription).
+// CHANSUM_TEST_NEEDS_DOCSTORE=1 (needs the document store, MONGO_URI, like transcription),
+// CHANSUM_TEST_SHORT=1 (a short handler: batches claimed, handled and recorded in one transaction).
 #include <chrono>
 #include <cstdlib>
 #include <string>
@@ -16,6 +17,8 @@ int main() {
   def.default_concurrency = 1;
   const char* docstore_text = std::getenv("CHANSUM_TEST_NEEDS_DOCSTORE");
   def.needs_docstore = docstore_text && std::string(docstore_text) == "1";
+  const char* short_text = std::getenv("CHANSUM_TEST_SHORT");
+  def.short_handler = short_text && std::string(short_text) == "1";
   def.configure = [](ConfigReader&, stage::StageDefinition&) -> stage::HandlerFactory {
     const char* ms_text = std::getenv("CHANSUM_TEST_HANDLER_MS");
     const char* honor_text = std::getenv("CHANSUM_TEST_HONOR_STOP");

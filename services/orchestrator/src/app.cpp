@@ -40,6 +40,7 @@ struct OrchestratorConfig {
   int delivery_limit = outbox::kDefaultDeliveryLimit;
   LiveOptions live;
   int job_changes_retention_hours = 24;
+  std::chrono::seconds outbox_retention{3600};
   std::string api_token;  // never logged
   std::chrono::milliseconds digest_interval{2000};
 
@@ -56,6 +57,8 @@ struct OrchestratorConfig {
     c.live.max_streams = static_cast<int>(env.Int("EVENTS_MAX_STREAMS", 64, 1, 1000));
     c.job_changes_retention_hours =
         static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, 24 * 365));
+    c.outbox_retention = std::chrono::duration_cast<std::chrono::seconds>(
+        env.Duration("OUTBOX_RETENTION", std::chrono::hours(1)));
     c.api_token = env.String("API_TOKEN", "");
     c.digest_interval = env.Duration("DIGEST_INTERVAL", c.digest_interval);
     return c;
@@ -184,11 +187,28 @@ int Main() {
   });
   // GET /metrics: the outbox backlog next to the HTTP metrics (libs/http).
   const int backlog_collector = outbox::RegisterBacklogMetrics(connect);
-  // The live stream's change feed keeps JOB_CHANGES_RETENTION_HOURS (idempotent with several
-  // orchestrators).
+  // The live stream's change feed keeps JOB_CHANGES_RETENTION_HOURS, the outbox its published
+  // rows for OUTBOX_RETENTION (both idempotent with several orchestrators).
   std::thread changes_cleanup([&] {
     auto next = std::chrono::steady_clock::now();
+    auto next_outbox = std::chrono::steady_clock::now();
     while (!StopSignal::WaitFor(std::chrono::seconds(1))) {
+      if (std::chrono::steady_clock::now() >= next_outbox) {
+        next_outbox = std::chrono::steady_clock::now() + std::chrono::minutes(1);
+        std::int64_t total = 0;
+        for (int round = 0; round < 100 && !StopSignal::Requested(); ++round) {
+          auto deleted = pg::WithTransaction(pool, [&](pqxx::work& txn) {
+            return outbox::DeletePublished(txn, config.outbox_retention);
+          });
+          if (!deleted.ok()) {
+            spdlog::warn("outbox cleanup: {}", deleted.error().message);
+            break;
+          }
+          total += *deleted;
+          if (*deleted < 10000) break;
+        }
+        if (total > 0) spdlog::info("outbox cleanup: deleted {} published rows", total);
+      }
       if (std::chrono::steady_clock::now() < next) continue;
       next = std::chrono::steady_clock::now() + std::chrono::minutes(10);
       auto deleted = pg::WithTransaction(pool, [&](pqxx::work& txn) {

@@ -102,4 +102,9 @@ class Relay {
 
 [[nodiscard]] const char* ToString(Destination d) noexcept;
 
+// Deletes rows published more than `older_than` ago, among the `window` oldest rows of the table
+// (the primary key walks them; rows still pending are left alone). Returns how many went; call
+// again while it returns a full window's worth. Keeps the table from growing forever.
+std::int64_t DeletePublished(pqxx::work& txn, std::chrono::seconds older_than, int window = 10000);
+
 }  // namespace chansum::outbox

@@ -13,6 +13,9 @@
 // per video (counted in the workers) and every queue holds exactly VIDEOS completed jobs, none
 // failed, waiting, active or delayed.
 //
+// CPU: node_cpu_s = user+system seconds of the Node process(es) from the start of the clock to
+// the end, redis_cpu_s = Redis' own (INFO cpu) over the same interval.
+//
 // Environment: REDIS_PORT (required), VIDEOS (default 2000), WORKERS (default 1), PROCESSES (5 =
 // one Node process per stage like the project's five stage services, the default; 1 = all five
 // Workers in one process), PREFIX (BullMQ key prefix, default "bench"), TIMEOUT_S (default 300).
@@ -21,6 +24,7 @@
 import { fork } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 
 const stages = ['discovery', 'download', 'audio_extraction', 'transcription', 'summarization'];
 const env = (k, d) => process.env[k] ?? d;
@@ -37,6 +41,10 @@ if (!redisPort || !(videos > 0) || !(workers > 0) || ![1, 5].includes(processes)
 // Workers block on Redis: ioredis must retry forever (BullMQ's requirement for Worker connections).
 const connection = { host: '127.0.0.1', port: redisPort, maxRetriesPerRequest: null };
 const log = (...a) => console.error('[bullmq]', ...a);
+const cpuS = (since) => {
+  const u = process.cpuUsage(since);
+  return (u.user + u.system) / 1e6;
+};
 
 // One stage's Worker; counts processor runs per video for the exactly-once check.
 async function startStage(stage) {
@@ -54,6 +62,7 @@ async function startStage(stage) {
   worker.on('error', (e) => log(stage, 'worker error:', e.message));
   await worker.waitUntilReady();
   if (next) await next.waitUntilReady();
+  const cpu0 = process.cpuUsage();
   return {
     async stop() {
       await worker.close();
@@ -61,7 +70,7 @@ async function startStage(stage) {
       let once = 0;
       let extra = 0;
       for (const n of runs.values()) (n === 1 ? once++ : (extra += n - 1));
-      return { stage, distinct: runs.size, once, extra };
+      return { stage, distinct: runs.size, once, extra, cpu_s: cpuS(cpu0) };
     },
   };
 }
@@ -105,8 +114,16 @@ async function main() {
   const first = queues[0];
   const last = queues[stages.length - 1];
 
+  const redis = new Redis(connection);
+  const redisCpu = async () => {
+    const info = await redis.info('cpu');
+    const v = (k) => Number((info.match(new RegExp(`^${k}:([0-9.]+)`, 'm')) ?? [0, 0])[1]);
+    return v('used_cpu_user') + v('used_cpu_sys');
+  };
   const ids = Array.from({ length: videos }, (_, i) => `v${i + 1}`);
   const chunk = 1000;  // addBulk is one MULTI per call; keep each one a reasonable size
+  const redisCpu0 = await redisCpu();
+  const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   for (let i = 0; i < ids.length; i += chunk) {
     await first.addBulk(ids.slice(i, i + chunk).map((id) => (
@@ -118,6 +135,9 @@ async function main() {
     await new Promise((r) => setTimeout(r, 20));
   }
   const finished = done >= videos;
+  const mainCpu = cpuS(cpu0);
+  const redisCpuS = (await redisCpu()) - redisCpu0;
+  redis.disconnect();
   if (!finished) log(`only ${done} of ${videos} videos done after ${timeoutS} s`);
 
   // Timing and per-video latency from the jobs themselves (creation in the first queue, finish
@@ -148,12 +168,16 @@ async function main() {
   for (const p of problems) log('check:', p);
   const ok = finished && problems.length === 0 ? 1 : 0;
   const makespan = (tEnd - t0) / 1000;
+  // In one process the stages' CPU is the main process's; with five, add the children's.
+  const nodeCpuS = processes === 1 ? mainCpu : mainCpu + reports.reduce((a, r) => a + r.cpu_s, 0);
   const version = (m) => JSON.parse(
     readFileSync(new URL(`./node_modules/${m}/package.json`, import.meta.url))).version;
   console.log([
     'BENCH bullmq_reference', `videos=${videos}`, `workers=${workers}`,
     `videos_per_s=${finished && makespan > 0 ? (videos / makespan).toFixed(1) : 0}`,
     `makespan_s=${makespan.toFixed(2)}`, `video_p50_ms=${pct(0.5)}`, `video_p99_ms=${pct(0.99)}`,
+    `node_cpu_s=${nodeCpuS.toFixed(2)}`, `redis_cpu_s=${redisCpuS.toFixed(2)}`,
+    `cpu_ms_per_video=${((nodeCpuS + redisCpuS) * 1000 / videos).toFixed(3)}`,
     `processes=${processes}`, `bullmq=${version('bullmq')}`, `ioredis=${version('ioredis')}`,
     `node=${process.versions.node}`, `ok=${ok}`,
   ].join(' '));

@@ -162,7 +162,8 @@ async function main() {
   });
   for (const r of reports) {
     if (r.distinct !== videos || r.once !== videos || r.extra) {
-      problems.push(`${r.stage}: ran for ${r.distinct} videos, ${r.once} once, ${r.extra} extra runs`);
+      problems.push(
+        `${r.stage}: ran for ${r.distinct} videos, ${r.once} once, ${r.extra} extra runs`);
     }
   }
   for (const p of problems) log('check:', p);
@@ -175,7 +176,8 @@ async function main() {
   console.log([
     'BENCH bullmq_reference', `videos=${videos}`, `workers=${workers}`,
     `videos_per_s=${finished && makespan > 0 ? (videos / makespan).toFixed(1) : 0}`,
-    `videos_done=${lastJobs.length}`, `makespan_s=${makespan.toFixed(2)}`, `video_p50_ms=${pct(0.5)}`, `video_p99_ms=${pct(0.99)}`,
+    `videos_done=${lastJobs.length}`, `makespan_s=${makespan.toFixed(2)}`,
+    `video_p50_ms=${pct(0.5)}`, `video_p99_ms=${pct(0.99)}`,
     `node_cpu_s=${nodeCpuS.toFixed(2)}`, `redis_cpu_s=${redisCpuS.toFixed(2)}`,
     `cpu_ms_per_video=${((nodeCpuS + redisCpuS) * 1000 / videos).toFixed(3)}`,
     `processes=${processes}`, `bullmq=${version('bullmq')}`, `ioredis=${version('ioredis')}`,

@@ -16,9 +16,9 @@
 // CPU: node_cpu_s = user+system seconds of the Node process(es) from the start of the clock to
 // the end, redis_cpu_s = Redis' own (INFO cpu) over the same interval.
 //
-// Environment: REDIS_PORT (required), VIDEOS (default 2000), WORKERS (default 1), PROCESSES (5 =
-// one Node process per stage like the project's five stage services, the default; 1 = all five
-// Workers in one process), PREFIX (BullMQ key prefix, default "bench"), TIMEOUT_S (default 300).
+// Environment: REDIS_PORT (required), VIDEOS (default 2000), WORKERS (default 1), PROCESSES (1 =
+// the five Workers in one process, the default; 5 = one Node process per stage like the project's
+// five stage services), PREFIX (BullMQ key prefix, default "bench"), TIMEOUT_S (default 300).
 // Prints one line on stdout:
 //   BENCH bullmq_reference videos=N workers=W videos_per_s=X makespan_s=.. ... ok=1
 import { fork } from 'node:child_process';
@@ -31,7 +31,7 @@ const env = (k, d) => process.env[k] ?? d;
 const redisPort = Number(env('REDIS_PORT', ''));
 const videos = Number(env('VIDEOS', '2000'));
 const workers = Number(env('WORKERS', '1'));
-const processes = Number(env('PROCESSES', '5'));
+const processes = Number(env('PROCESSES', '1'));
 const prefix = env('PREFIX', 'bench');
 const timeoutS = Number(env('TIMEOUT_S', '300'));
 if (!redisPort || !(videos > 0) || !(workers > 0) || ![1, 5].includes(processes)) {

@@ -1,7 +1,9 @@
 // The chaos suite (ctest label `chaos`). Each test brings up a stack of its own (own run
 // directory, shifted ports; the shared stack is never touched), starts the orchestrator, the five
 // stages, analytics and event_logger, and runs one job per scenario while faults are injected:
-// kill -9 of every service at random moments (restarted like a supervisor would), RabbitMQ
+// kill -9 of every service at random moments (restarted like a supervisor would), kill -9 of
+// each video stage while it holds a batch (short stages hold a whole batch in one open
+// transaction, long ones a claimed lease), RabbitMQ
 // restarted, PostgreSQL stopped 10 s, Kafka stopped 30 s, the Mongo-wire server stopped 10 s,
 // duplicate deliveries, malformed messages on every queue. After each, the checker (chaos_run.cpp)
 // requires every video terminal, none lost or stuck, one transcript and one summary per done
@@ -163,6 +165,13 @@ TEST_F(Chaos, InstantMediaJobsSurviveEveryFault) {
   }
   services_.extra_env = ChaosEnv();
   services_.extra_env["INSTANT_MAX_DELAY"] = "150ms";
+  // Both paths of the stage runner under every fault: download and transcription run as long
+  // stages (claims with leases committed first, one delivery per worker), audio extraction and
+  // summarization as short ones (batches of up to BATCH_SIZE claimed, handled and recorded in one
+  // transaction, acked with multiple=true after the commit).
+  services_.extra_env["download:INSTANT_LEASED"] = "1";
+  services_.extra_env["transcription:INSTANT_LEASED"] = "1";
+  services_.extra_env["BATCH_SIZE"] = "20";
   ASSERT_TRUE(services_.Start(std::vector<std::string>(kServices.begin() + 1, kServices.end())));
 
   ChaosRun run(services_);
@@ -192,6 +201,17 @@ TEST_F(Chaos, InstantMediaJobsSurviveEveryFault) {
     }
     return faults;
   });
+  scenario("kill_batch", "kill -9 of each video stage while it holds a batch",
+           [&](const std::string&) {
+             int faults = 0;
+             for (const char* s : {"audio_extraction", "summarization", "download",
+                                   "transcription", "audio_extraction", "summarization"}) {
+               run.Pump(RandomMs(400, 900));
+               run.KillAndRestart(s, RandomMs(0, 200));
+               ++faults;
+             }
+             return faults;
+           });
   scenario("rabbitmq", "RabbitMQ restarted",
            [&](const std::string&) { return Outage(stack_, run, "rabbitmq", milliseconds(0)); });
   scenario("postgres", "PostgreSQL stopped 10 s",

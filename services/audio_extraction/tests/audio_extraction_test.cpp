@@ -25,7 +25,8 @@ class AudioExtractionHandler : public ::testing::Test {
     fs::create_directories(media_dir_);
     fs::create_directories(root_ / "outside");
     ConfigReader env(std::map<std::string, std::string>{});
-    handler_ = Definition().configure(env)();
+    auto def = Definition();
+    handler_ = def.configure(env, def)();
   }
   void TearDown() override {
     std::error_code ec;

@@ -30,7 +30,8 @@ TEST(TranscriptionHandler, AudioOutsideMediaDirIsNeverReadNorDeleted) {
   // before the document store is looked at (none here: a check after it would crash the test).
   ConfigReader env(std::map<std::string, std::string>{
       {"ASR_ENGINE", "openai"}, {"ASR_API_URL", "http://127.0.0.1:9/v1"}, {"KEEP_MEDIA", "false"}});
-  auto handler = Definition().configure(env)();
+  auto def = Definition();
+  auto handler = def.configure(env, def)();
   ASSERT_NO_THROW(env.Finish());
   store::Claim claim;
   for (const auto& path : {(media_dir / "vid" / ".." / ".." / "outside" / "secret.wav").string(),

@@ -45,7 +45,8 @@ class InstantHandlers : public ::testing::Test {
 
   Result<stage::StageOutput> Run(protocol::Stage s, const protocol::Command& cmd) {
     stage::StageContext ctx{claim_, dir_, nullptr, [] { return false; }, [] { return false; }};
-    auto factory = Definition(s).configure(env_);
+    auto def = Definition(s);
+    auto factory = def.configure(env_, def);
     return factory()(cmd, ctx);
   }
 

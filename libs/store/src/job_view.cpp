@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <stdexcept>
 
 #include "chansum/protocol/command.hpp"
 #include "chansum/store/live.hpp"
@@ -194,18 +195,33 @@ ChangeFeedStep FollowJobChanges(pqxx::transaction_base& tx, const std::string& p
   for (std::size_t i = 0; i < load.size(); ++i) ids += (i ? "," : "") + load[i];
   ids += "}";
   // One statement, so one snapshot: pg_current_snapshot() is the snapshot every part reads.
-  auto rows = tx.exec_params(
-      std::string("SELECT 's', pg_current_snapshot()::text, 0::bigint, ''::text "
-                  "UNION ALL "
-                  "SELECT 'c', c.job_id::text, c.seq, '' FROM job_changes c "
-                  "WHERE $1 <> '' AND (c.xid >= pg_snapshot_xmax(nullif($1, '')::pg_snapshot) "
-                  "OR c.xid = ANY(ARRAY(SELECT pg_snapshot_xip(nullif($1, '')::pg_snapshot)))) "
-                  "UNION ALL "
-                  "SELECT 'l', j.id::text, count(c.seq), ") +
-          kSeqSum +
-          " FROM unnest($2::uuid[]) AS j(id) LEFT JOIN job_changes c ON c.job_id = j.id "
-          "GROUP BY j.id",
-      previous_snapshot, ids);
+  std::string sql =
+      "SELECT 's', pg_current_snapshot()::text, 0::bigint, ''::text "
+      "UNION ALL "
+      "SELECT 'l', j.id::text, count(c.seq), " +
+      std::string(kSeqSum) +
+      " FROM unnest($1::uuid[]) AS j(id) LEFT JOIN job_changes c ON c.job_id = j.id "
+      "GROUP BY j.id";
+  pqxx::result rows;
+  if (previous_snapshot.empty()) {
+    rows = tx.exec_params(sql, ids);
+  } else {
+    // The previous snapshot's xmax and in-progress xids ("xmin:xmax:xip,xip,..."), passed as
+    // values so that the planner sees them and scans job_changes_xid_idx (with the snapshot's
+    // functions in the query it cannot estimate the rows and reads the whole table).
+    const auto first = previous_snapshot.find(':');
+    const auto second = previous_snapshot.find(':', first + 1);
+    if (first == std::string::npos || second == std::string::npos) {
+      throw std::invalid_argument("not a pg_snapshot: " + previous_snapshot);
+    }
+    const std::string xmax = previous_snapshot.substr(first + 1, second - first - 1);
+    const std::string xip = "{" + previous_snapshot.substr(second + 1) + "}";
+    sql +=
+        " UNION ALL "
+        "SELECT 'c', c.job_id::text, c.seq, '' FROM job_changes c "
+        "WHERE c.xid >= $2::xid8 OR c.xid = ANY($3::xid8[])";
+    rows = tx.exec_params(sql, ids, xmax, xip);
+  }
   ChangeFeedStep step;
   for (const auto& r : rows) {
     const std::string kind = r[0].as<std::string>();

@@ -18,7 +18,12 @@
 -- The version of a job's view is then (count(*), sum(seq)) of its job_changes rows as one snapshot
 -- sees them: it changes whenever a row commits (rows are only ever added, or deleted by retention
 -- when more than a day old, so an added row always moves the sum up).
-ALTER TABLE job_changes ADD COLUMN xid xid8 NOT NULL DEFAULT pg_current_xact_id();
+--
+-- Rows written before this migration keep xid NULL (no table rewrite): the ALTER waits for every
+-- transaction that wrote one, so they are all committed, visible to every snapshot the feed
+-- takes, and never "new" to it.
+ALTER TABLE job_changes ADD COLUMN xid xid8;
+ALTER TABLE job_changes ALTER COLUMN xid SET DEFAULT pg_current_xact_id();
 CREATE INDEX job_changes_xid_idx ON job_changes (xid);
 
 -- True when this transaction already wrote a change row for the job.

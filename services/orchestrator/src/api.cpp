@@ -1,5 +1,7 @@
 #include "api.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <regex>
 
 #include <spdlog/spdlog.h>
@@ -11,7 +13,9 @@
 #include "chansum/http/json_api.hpp"
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
+#include "chansum/store/job_view.hpp"
 #include "chansum/store/store.hpp"
+#include "job_versions.hpp"
 #include "routes_dashboard.hpp"
 
 namespace chansum::orchestrator {
@@ -107,14 +111,60 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
     SendJson(res, 200, body);
   });
 
+  // GET /jobs/{id}?limit=&cursor=: the job, its counts and a page of its videos, with a strong
+  // ETag. If-None-Match is answered from the versions kept in memory (job_versions.hpp) without a
+  // database round trip when they are current; otherwise from one snapshot of the database.
   server.Get(R"(/jobs/([^/]+))", [deps](const httplib::Request& req, httplib::Response& res) {
-    const std::string id = req.matches[1];
+    std::string id = req.matches[1];
     if (!std::regex_match(id, kUuid)) {
       SendError(res, 400, "invalid_job_id", "job id must be a UUID");
       return;
     }
+    std::transform(id.begin(), id.end(), id.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    int limit = kDefaultVideoLimit;
+    if (req.has_param("limit")) {
+      auto parsed = ParseListLimit(req.get_param_value("limit"), kMaxVideoLimit);
+      if (!parsed.ok()) {
+        SendError(res, 400, parsed.error().code, parsed.error().message);
+        return;
+      }
+      limit = *parsed;
+    }
+    const std::string cursor = req.has_param("cursor") ? req.get_param_value("cursor") : "";
+    std::optional<store::VideoCursor> after;
+    if (!cursor.empty()) {
+      auto parsed = store::ParseVideoCursor(cursor);
+      if (!parsed.ok()) {
+        SendError(res, 400, "invalid_parameter", parsed.error().message);
+        return;
+      }
+      after = std::move(*parsed);
+    }
+    const std::string if_none_match = req.get_header_value("If-None-Match");
+    auto not_modified = [&](const std::string& etag) {
+      res.status = 304;
+      res.set_header("ETag", etag);
+      res.set_header("Cache-Control", "no-cache");
+    };
+    if (deps.job_versions != nullptr) {
+      // Also asks for the job to be followed, so that the client's next poll is answered here.
+      auto version = deps.job_versions->Current(id);
+      if (version && !if_none_match.empty()) {
+        const std::string etag = JobViewEtag(id, *version, limit, cursor);
+        if (IfNoneMatchLists(if_none_match, etag)) {
+          not_modified(etag);
+          return;
+        }
+      }
+    }
     std::optional<nlohmann::ordered_json> view;
-    auto st = deps.txn([&](pqxx::work& txn) { view = store::GetJobView(txn, id); });
+    store::JobVersion version;
+    auto st = deps.txn([&](pqxx::work& txn) {
+      store::UseOneSnapshot(txn);  // the view and its version from the same snapshot
+      view = store::GetJobViewPage(txn, id, limit, after ? &*after : nullptr);
+      if (view) version = store::ReadJobVersion(txn, id);
+    });
     if (!st.ok()) {
       SendFailure(res, st.error());
       return;
@@ -123,6 +173,13 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
       SendError(res, 404, "job_not_found", "no job with id " + id);
       return;
     }
+    const std::string etag = JobViewEtag(id, version, limit, cursor);
+    if (if_none_match == "*" || IfNoneMatchLists(if_none_match, etag)) {
+      not_modified(etag);
+      return;
+    }
+    res.set_header("ETag", etag);
+    res.set_header("Cache-Control", "no-cache");
     SendJson(res, 200, *view);
   });
 

@@ -20,6 +20,8 @@ class DocStore;
 
 namespace chansum::orchestrator {
 
+class JobVersions;
+
 // Runs `fn` in a PostgreSQL transaction and commits; connection failures become transient
 // errors (HTTP 503), anything else a permanent one (HTTP 500).
 using TxnRunner = std::function<Status(const std::function<void(pqxx::work&)>& fn)>;
@@ -31,6 +33,9 @@ struct ApiDeps {
   std::function<nlohmann::json()> readiness;  // {"ready": bool, "checks": {...}}
   LiveOptions live;                           // GET /jobs/{id}/events
   std::string api_token;                      // API_TOKEN: when set, calls need the bearer token
+  // Versions of polled jobs kept in memory (GET /jobs/{id} + If-None-Match -> 304 without a
+  // database round trip). Null: every request reads the database.
+  JobVersions* job_versions = nullptr;
 };
 
 // Installs every route, the JSON error handler, limits and options on `server`.

@@ -28,6 +28,7 @@
 #include "chansum/store/live.hpp"
 #include "chansum/store/store.hpp"
 #include "digest.hpp"
+#include "job_versions.hpp"
 #include "reliability.hpp"
 
 namespace chansum::orchestrator {
@@ -43,6 +44,7 @@ struct OrchestratorConfig {
   std::chrono::seconds outbox_retention{3600};
   std::string api_token;  // never logged
   std::chrono::milliseconds digest_interval{2000};
+  JobVersionOptions job_versions;  // GET /jobs/{id} + If-None-Match from memory
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -61,6 +63,12 @@ struct OrchestratorConfig {
         env.Duration("OUTBOX_RETENTION", std::chrono::hours(1)));
     c.api_token = env.String("API_TOKEN", "");
     c.digest_interval = env.Duration("DIGEST_INTERVAL", c.digest_interval);
+    c.job_versions.poll_interval =
+        std::chrono::milliseconds(env.Int("JOB_VERSIONS_POLL_MS", 10, 1, 1000));
+    c.job_versions.max_lag =
+        std::chrono::milliseconds(env.Int("JOB_VERSIONS_MAX_LAG_MS", 250, 10, 10000));
+    c.job_versions.max_jobs =
+        static_cast<std::size_t>(env.Int("JOB_VERSIONS_MAX_JOBS", 10000, 0, 1000000));
     return c;
   }
 };
@@ -242,6 +250,16 @@ int Main() {
     }
   });
 
+  // Versions of the jobs clients poll, followed from job_changes (JOB_VERSIONS_MAX_JOBS=0: off).
+  std::unique_ptr<JobVersions> job_versions;
+  std::atomic<bool> versions_stop{false};
+  std::thread versions_thread;
+  if (config.job_versions.max_jobs > 0) {
+    job_versions = std::make_unique<JobVersions>(connect, config.job_versions);
+    deps.job_versions = job_versions.get();
+    versions_thread = std::thread([&] { job_versions->Run(versions_stop); });
+  }
+
   httplib::Server server;
   RegisterRoutes(server, deps);
   std::thread stopper([&] {
@@ -259,6 +277,8 @@ int Main() {
     StopSignal::Request();
   }
   stopper.join();
+  versions_stop = true;
+  if (versions_thread.joinable()) versions_thread.join();
   changes_cleanup.join();
   loops_stop = true;
   sweeper.join();

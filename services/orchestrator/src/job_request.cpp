@@ -103,14 +103,14 @@ Result<JobRequest> ParseJobRequest(const std::string& body) {
   return req;
 }
 
-Result<int> ParseListLimit(std::string_view value) {
+Result<int> ParseListLimit(std::string_view value, int max) {
   int limit = 0;
   const char* end = value.data() + value.size();
   auto [ptr, ec] = std::from_chars(value.data(), end, limit);
   if (value.empty() || value.front() == '-' || ec != std::errc() || ptr != end || limit < 1 ||
-      limit > kMaxListLimit) {
+      limit > max) {
     return Error::Permanent("invalid_parameter",
-                            "limit must be an integer from 1 to " + std::to_string(kMaxListLimit));
+                            "limit must be an integer from 1 to " + std::to_string(max));
   }
   return limit;
 }

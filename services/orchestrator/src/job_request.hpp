@@ -14,6 +14,9 @@ inline constexpr int kDefaultMaxVideos = 20;
 inline constexpr int kMaxMaxVideos = 500;
 inline constexpr int kDefaultListLimit = 20;
 inline constexpr int kMaxListLimit = 100;
+// GET /jobs/{id}?limit=: videos per page.
+inline constexpr int kDefaultVideoLimit = 500;
+inline constexpr int kMaxVideoLimit = 1000;
 
 // A validated POST /jobs body.
 struct JobRequest {
@@ -32,8 +35,9 @@ struct JobRequest {
 // code.
 [[nodiscard]] Result<JobRequest> ParseJobRequest(const std::string& body);
 
-// Validates GET /jobs?limit=: a decimal integer from 1 to 100 (no sign, spaces or suffix).
+// Validates GET /jobs?limit= (and GET /jobs/{id}?limit= with max kMaxVideoLimit): a decimal
+// integer from 1 to `max` (no sign, spaces or suffix).
 // Permanent "invalid_parameter" otherwise.
-[[nodiscard]] Result<int> ParseListLimit(std::string_view value);
+[[nodiscard]] Result<int> ParseListLimit(std::string_view value, int max = kMaxListLimit);
 
 }  // namespace chansum::orchestrator

@@ -540,8 +540,40 @@
       }
     }
 
+    // GET /jobs/{id} page by page (videos_next_cursor), each page revalidated with the ETag it
+    // came with: a 304 reuses the page already here, so polling an unchanged job costs the server
+    // no database read. Renders only when a page changed.
+    const pages = new Map();  // path -> {etag, body}
+    let fetched = null;       // the view last built from the pages
     async function fetchJob() {
-      job = await api('/jobs/' + id);
+      let path = '/jobs/' + id;
+      let first = null;
+      let changed = false;
+      const videos = [];
+      for (let n = 0; n < 10000; n++) {
+        const cached = pages.get(path);
+        const headers = cached ? {'If-None-Match': cached.etag} : {};
+        const res = await rawFetch(path, {headers, cache: 'no-store'});
+        let body;
+        if (res.status === 304 && cached) {
+          body = cached.body;
+        } else if (res.ok) {
+          body = await res.json();
+          const etag = res.headers.get('ETag');
+          if (etag) pages.set(path, {etag, body});
+          changed = true;
+        } else {
+          throw await errorFrom(res);
+        }
+        if (!first) first = body;
+        videos.push(...body.videos);
+        if (!body.videos_next_cursor) break;
+        path = '/jobs/' + id + '?cursor=' + encodeURIComponent(body.videos_next_cursor);
+      }
+      if (!changed && job && job === fetched) return;
+      // A copy: live events edit `job` in place, the cached pages stay as the server sent them.
+      job = structuredClone(Object.assign({}, first, {videos, videos_next_cursor: null}));
+      fetched = job;
       render();
     }
 

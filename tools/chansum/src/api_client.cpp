@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cctype>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -64,6 +66,38 @@ Error TransportError(CURLcode rc, const std::string& url) {
                           "cannot reach the API at " + url + ": " + curl_easy_strerror(rc));
 }
 
+// Keeps the ETag response header.
+size_t KeepEtag(char* data, size_t size, size_t n, void* user) {
+  const std::string line(data, size * n);
+  static const std::string kName = "etag:";
+  if (line.size() > kName.size() &&
+      std::equal(kName.begin(), kName.end(), line.begin(),
+                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+    std::string value = line.substr(kName.size());
+    const auto first = value.find_first_not_of(" \t");
+    const auto last = value.find_last_not_of(" \t\r\n");
+    *static_cast<std::string*>(user) =
+        first == std::string::npos ? std::string() : value.substr(first, last - first + 1);
+  }
+  return size * n;
+}
+
+// Percent-encodes everything but unreserved characters (RFC 3986).
+std::string QueryValue(const std::string& s) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
 std::string ContentType(CURL* curl) {
   char* ct = nullptr;
   curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &ct);
@@ -82,18 +116,25 @@ Result<HttpResponse> ApiClient::Get(const std::string& path) const {
   return Perform("GET", path, nullptr);
 }
 
+Result<HttpResponse> ApiClient::Get(const std::string& path,
+                                    const std::vector<std::string>& headers) const {
+  return Perform("GET", path, nullptr, headers);
+}
+
 Result<HttpResponse> ApiClient::Post(const std::string& path, const std::string& json) const {
   return Perform("POST", path, &json);
 }
 
 Result<HttpResponse> ApiClient::Perform(const std::string& method, const std::string& path,
-                                        const std::string* body) const {
+                                        const std::string* body,
+                                        const std::vector<std::string>& extra_headers) const {
   CurlPtr curl(curl_easy_init());
   if (!curl) return Error::Permanent("curl", "curl_easy_init failed");
   const std::string url = base_url_ + path;
   HttpResponse response;
   std::vector<std::string> extra = {"Accept: application/json"};
   if (body != nullptr) extra.emplace_back("Content-Type: application/json");
+  extra.insert(extra.end(), extra_headers.begin(), extra_headers.end());
   auto headers = Headers(token_, extra);
   curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
@@ -102,6 +143,8 @@ Result<HttpResponse> ApiClient::Perform(const std::string& method, const std::st
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, 60L);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, AppendBody);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERFUNCTION, KeepEtag);
+  curl_easy_setopt(curl.get(), CURLOPT_HEADERDATA, &response.etag);
   if (method == "POST") {
     curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body->c_str());
@@ -143,6 +186,51 @@ Result<HttpResponse> ApiClient::Stream(const std::string& path, const std::strin
   if (state.stopped) return response;
   if (rc != CURLE_OK) return TransportError(rc, base_url_);
   return response;
+}
+
+JobFetcher::JobFetcher(const ApiClient& client, std::string job_id)
+    : client_(client), job_id_(std::move(job_id)) {}
+
+Result<nlohmann::json> JobFetcher::Fetch(HttpResponse* failed, bool* changed) {
+  const std::string base = "/jobs/" + job_id_;
+  std::string path = base;
+  nlohmann::json view;
+  nlohmann::json videos = nlohmann::json::array();
+  bool any_changed = false;
+  for (int page = 0; page < 100000; ++page) {
+    auto it = pages_.find(path);
+    std::vector<std::string> headers;
+    if (it != pages_.end() && !it->second.etag.empty()) {
+      headers.push_back("If-None-Match: " + it->second.etag);
+    }
+    auto r = client_.Get(path, headers);
+    if (!r.ok()) return r.error();
+    const nlohmann::json* body = nullptr;
+    if (r->status == 304 && it != pages_.end() && !it->second.etag.empty()) {
+      body = &it->second.body;
+    } else if (r->status == 200) {
+      auto parsed = nlohmann::json::parse(r->body, nullptr, false);
+      if (!parsed.is_object()) {
+        return Error::Transient("invalid_json", "the API answered " + path + " with invalid JSON");
+      }
+      any_changed = true;
+      body = &(pages_[path] = Page{r->etag, std::move(parsed)}).body;
+    } else {
+      if (failed != nullptr) *failed = std::move(*r);
+      return Error::Permanent("http_status", "HTTP " + std::to_string(r->status));
+    }
+    if (view.is_null()) view = *body;
+    if (body->contains("videos") && (*body)["videos"].is_array()) {
+      for (const auto& v : (*body)["videos"]) videos.push_back(v);
+    }
+    const auto next = body->value("videos_next_cursor", nlohmann::json());
+    if (!next.is_string()) break;
+    path = base + "?cursor=" + QueryValue(next.get<std::string>());
+  }
+  view["videos"] = std::move(videos);
+  view["videos_next_cursor"] = nullptr;
+  if (changed != nullptr) *changed = any_changed;
+  return view;
 }
 
 std::string ApiErrorMessage(const HttpResponse& response) {

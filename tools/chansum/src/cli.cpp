@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <ctime>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <set>
@@ -322,9 +323,14 @@ class Session {
   }
 
   int Show() {
-    int rc = kExitOk;
-    auto j = Call("GET", "/jobs/" + Segment(opts_.args[0]), "", 200, &rc);
-    if (!j) return rc;
+    // Every video, page by page (GET /jobs/{id} pages them, videos_next_cursor).
+    JobFetcher fetcher(client_, Segment(opts_.args[0]));
+    HttpResponse failed;
+    auto j = fetcher.Fetch(&failed);
+    if (!j.ok()) {
+      if (failed.status != 0) return FailResponse(failed);
+      return Fail(kExitUnavailable, j.error().message);
+    }
     if (opts_.flags.count("json")) {
       out_ << j->dump(2) << "\n";
       return kExitOk;
@@ -404,6 +410,33 @@ class Session {
     return kExitInternal;
   }
 
+  // Polls GET /jobs/{id} (every page) once a second until the job finishes, revalidating with
+  // If-None-Match: an unchanged job is a 304 the server answers from memory. `on_change` runs after
+  // each change was applied to `progress`.
+  int PollUntilFinished(const std::string& job_id, JobProgress& progress,
+                        const std::function<void()>& on_change) {
+    JobFetcher fetcher(client_, Segment(job_id));
+    int failures = 0;
+    while (true) {
+      HttpResponse failed;
+      bool changed = false;
+      auto view = fetcher.Fetch(&failed, &changed);
+      if (view.ok()) {
+        failures = 0;
+        if (changed) {
+          progress.ApplySnapshot(*view);
+          on_change();
+        }
+        if (progress.Terminal()) return kExitOk;
+      } else if (failed.status != 0 && failed.status != 503) {
+        return FailResponse(failed);
+      } else if (++failures > 20) {
+        return Fail(kExitUnavailable, "cannot follow the job: " + view.error().message);
+      }
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+
   int Watch(const std::string& job_id) {
     JobProgress progress;
     bool have_snapshot = false;
@@ -449,6 +482,19 @@ class Session {
         return !progress.Terminal();
       });
       if (progress.Terminal()) break;
+      if (r.ok() && r->status == 503) {
+        // No room for another stream (EVENTS_MAX_STREAMS): poll GET /jobs/{id} instead.
+        const int polled = PollUntilFinished(job_id, progress, [&] {
+          have_snapshot = true;
+          if (!interactive_) {
+            out_ << "job " << progress.job_id() << " " << progress.ProgressLine(Now()) << "\n";
+            out_.flush();
+          }
+          redraw(progress.Terminal());
+        });
+        if (polled != kExitOk) return polled;
+        break;
+      }
       if (r.ok() && r->status != 200) return FailResponse(r);
       // The connection dropped (or the server ended early): resume after the last event id.
       if (++failures > 20) {

@@ -2,7 +2,11 @@
 // A small HTTP client of the orchestrator's API over libcurl: JSON requests and the
 // Server-Sent Events stream of GET /jobs/{id}/events.
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "chansum/common/result.hpp"
 
@@ -11,6 +15,7 @@ namespace chansum::cli {
 struct HttpResponse {
   long status = 0;
   std::string content_type;
+  std::string etag;  // the ETag header, when the server sent one
   std::string body;
 };
 
@@ -22,6 +27,9 @@ class ApiClient {
   // Transport failures (connection refused, timeout) are transient errors; any HTTP status is a
   // response.
   [[nodiscard]] Result<HttpResponse> Get(const std::string& path) const;
+  // GET with extra request headers ("If-None-Match: \"...\"").
+  [[nodiscard]] Result<HttpResponse> Get(const std::string& path,
+                                         const std::vector<std::string>& headers) const;
   [[nodiscard]] Result<HttpResponse> Post(const std::string& path, const std::string& json) const;
 
   // Opens the event stream at `path` and hands every received chunk to `on_data` until the server
@@ -37,10 +45,32 @@ class ApiClient {
 
  private:
   Result<HttpResponse> Perform(const std::string& method, const std::string& path,
-                               const std::string* body) const;
+                               const std::string* body,
+                               const std::vector<std::string>& extra_headers = {}) const;
 
   std::string base_url_;
   std::string token_;
+};
+
+// GET /jobs/{id} with every video: follows videos_next_cursor page by page and revalidates each
+// page it fetched before with If-None-Match, so polling an unchanged job costs the server no
+// database read (a 304 reuses the page kept here).
+class JobFetcher {
+ public:
+  JobFetcher(const ApiClient& client, std::string job_id);
+  // The whole view ("videos" of every page, "videos_next_cursor" null). A non-200/304 answer is
+  // returned in `failed` (and the result is an error); `changed` tells whether any page changed
+  // since the previous call.
+  [[nodiscard]] Result<nlohmann::json> Fetch(HttpResponse* failed, bool* changed = nullptr);
+
+ private:
+  struct Page {
+    std::string etag;
+    nlohmann::json body;
+  };
+  const ApiClient& client_;
+  std::string job_id_;
+  std::map<std::string, Page> pages_;  // by path
 };
 
 // The message of an API error body {"error": {"code", "message"}}, else a short description.

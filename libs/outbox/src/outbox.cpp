@@ -11,37 +11,41 @@ namespace {
 constexpr const char* kChannel = "chansum_outbox";
 
 // Prepared on every relay connection (EnsureConnected).
-constexpr const char* kClaim = "chansum_outbox_claim";
+constexpr const char* kTakeTurn = "chansum_outbox_take_turn";
+constexpr const char* kGiveTurn = "chansum_outbox_give_turn";
+constexpr const char* kPending = "chansum_outbox_pending";
 constexpr const char* kMarkPublished = "chansum_outbox_mark_published";
 constexpr const char* kMarkFailed = "chansum_outbox_mark_failed";
 
-// Claims up to $2 pending rows of destination $1 for this session (lease $3 ms): rows nobody
-// claimed, whose lease ran out, whose claiming session is gone, or that this session claimed in
-// an earlier round that did not finish (a relay runs one round at a time). The row locks are held
-// only for this statement's transaction.
-constexpr const char* kClaimSql =
-    "UPDATE outbox o SET claimed_by = pg_backend_pid(), "
-    "claimed_until = now() + $3::integer * interval '1 millisecond' "
-    "FROM (SELECT id FROM outbox WHERE published_at IS NULL AND destination = $1 "
-    "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) "
-    "AND (claimed_by IS NULL OR claimed_until <= now() OR claimed_by = pg_backend_pid() "
-    "OR claimed_by NOT IN (SELECT pid FROM pg_stat_activity WHERE pid IS NOT NULL)) "
-    "ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) c WHERE o.id = c.id "
-    "RETURNING o.id, o.exchange, o.routing_key, o.message_id, o.headers::text, "
-    "coalesce(o.expiration_ms, -1), o.payload";
+// One relay at a time publishes a destination: the one whose session holds this advisory lock
+// (per database, schema and destination). The others stand by and try again every idle_wait; when
+// the holder's session ends (its process died, its connection broke) the lock is free at once.
+// No row is claimed one by one, so publishing costs no write per row besides marking it.
+constexpr const char* kTakeTurnSql =
+    "SELECT pg_try_advisory_lock(hashtext('chansum_outbox_relay:' || current_schema() || ':' || "
+    "$1))";
+constexpr const char* kGiveTurnSql =
+    "SELECT pg_advisory_unlock(hashtext('chansum_outbox_relay:' || current_schema() || ':' || "
+    "$1))";
+
+// Up to $2 pending rows of destination $1 in commit order, read without a lock (only the turn's
+// holder reads them).
+constexpr const char* kPendingSql =
+    "SELECT id, exchange, routing_key, message_id, headers::text, coalesce(expiration_ms, -1), "
+    "payload FROM outbox WHERE published_at IS NULL AND destination = $1 "
+    "AND (next_attempt_at IS NULL OR next_attempt_at <= now()) ORDER BY id LIMIT $2";
 
 // What the broker has: published (one statement for the batch).
 constexpr const char* kMarkPublishedSql =
     "UPDATE outbox SET published_at = now(), publish_attempts = publish_attempts + 1, "
-    "last_error = NULL, next_attempt_at = NULL, claimed_by = NULL, claimed_until = NULL "
+    "last_error = NULL, next_attempt_at = NULL "
     "WHERE id = ANY($1::bigint[]) AND published_at IS NULL";
 
 // The rest waits on its own backoff when $3 (1 s doubling up to 5 min), else keeps its place.
 constexpr const char* kMarkFailedSql =
     "UPDATE outbox SET publish_attempts = publish_attempts + 1, last_error = $2, "
     "next_attempt_at = CASE WHEN $3::boolean THEN now() + least(interval '5 minutes', "
-    "interval '1 second' * power(2, least(publish_attempts, 9))) END, "
-    "claimed_by = NULL, claimed_until = NULL "
+    "interval '1 second' * power(2, least(publish_attempts, 9))) END "
     "WHERE id = ANY($1::bigint[]) AND published_at IS NULL";
 
 // Listens for outbox notifications on the relay's connection.
@@ -97,11 +101,13 @@ bool Relay::EnsureConnected() {
   try {
     conn_ = connect_();
     if (!conn_ || !conn_->is_open()) return false;
-    // The relay's own commits (claims and marks) need not wait for the WAL flush: losing one in a
+    // The relay's own commits (its marks) need not wait for the WAL flush: losing one in a
     // PostgreSQL crash only makes a row pending again (published once more; consumers dedupe).
     // The rows themselves were committed durably by the transaction that wrote them.
     conn_->set_variable("synchronous_commit", "off");
-    conn_->prepare(kClaim, kClaimSql);
+    conn_->prepare(kTakeTurn, kTakeTurnSql);
+    conn_->prepare(kGiveTurn, kGiveTurnSql);
+    conn_->prepare(kPending, kPendingSql);
     conn_->prepare(kMarkPublished, kMarkPublishedSql);
     conn_->prepare(kMarkFailed, kMarkFailedSql);
     return true;
@@ -118,14 +124,15 @@ void Relay::Disconnect() {
 }
 
 Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
-  // 1. Claim a batch and commit: no transaction stays open while the broker is waited for. The
-  // claim is one statement, so it runs as its own transaction (autocommit): one round trip, which
-  // matters because every relay runs it on every wake-up, mostly finding nothing.
+  const std::string dest(ToString(destination));
+  // 1. This relay's turn for the destination (kept until its session ends or a publish fails),
+  // then a batch of pending rows. Both are single statements in autocommit: no transaction stays
+  // open while the broker is waited for, and nothing is written to read the batch.
   std::vector<Row> batch;
   {
     pqxx::nontransaction txn(*conn_);
-    auto rows = txn.exec_prepared(kClaim, std::string(ToString(destination)), options_.batch_size,
-                                  static_cast<int>(options_.claim_lease.count()));
+    if (!txn.exec_prepared1(kTakeTurn, dest)[0].as<bool>()) return 0;  // another relay's turn
+    auto rows = txn.exec_prepared(kPending, dest, options_.batch_size);
     if (rows.empty()) return 0;
     batch.reserve(rows.size());
     for (const auto& r : rows) {
@@ -140,8 +147,6 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
       row.message.payload = r[6].as<std::string>();
       batch.push_back(std::move(row));
     }
-    // UPDATE ... RETURNING does not keep the subquery's order: publish in commit order.
-    std::sort(batch.begin(), batch.end(), [](const Row& a, const Row& b) { return a.id < b.id; });
   }
   // 2. Publish the whole batch (RabbitMQ: confirms read as a stream; Kafka: all produced, then
   // the delivery reports). A crash from here until the mark below leaves the rows pending: they
@@ -174,6 +179,8 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
   }
   if (!published.ok()) {
     sink.Reset();
+    // Give the turn away: another process may reach the broker when this one cannot.
+    txn.exec_prepared(kGiveTurn, std::string(ToString(destination)));
     // Nothing went through: the broker is likely down; let the caller back off.
     if (delivered_count == 0) return published.error();
     spdlog::warn("outbox relay: {} of {} {} rows not published, retried later: {}",

@@ -1,8 +1,9 @@
-// The relay's claim protocol against a real PostgreSQL (DATABASE_URL), with a recording Sink in
-// place of a broker: a batch is claimed and committed before it is published (no row lock and no
-// transaction held while the broker is waited for), a claim of a live session keeps other relays
-// away while one of a gone session or an expired lease does not, only what the sink delivered is
-// marked published (in one round), and Enqueue wakes listeners once per transaction.
+// The relay's protocol against a real PostgreSQL (DATABASE_URL), with a recording Sink in place of
+// a broker: a batch is read and published with no row lock and no transaction held while the
+// broker is waited for, one relay at a time has the turn (another takes it when the holder's
+// session is gone or its publish failed), only what the sink delivered is marked published (in
+// one round), Enqueue wakes listeners once per transaction, EnqueueMany keeps order and text, and
+// DeletePublished removes only old published rows.
 #include <cstdlib>
 #include <functional>
 #include <random>
@@ -124,25 +125,26 @@ class RelayClaimTest : public ::testing::Test {
   std::unique_ptr<pqxx::connection> conn_;
 };
 
-TEST_F(RelayClaimTest, PublishesAClaimedBatchWithNoTransactionOpenThenMarksIt) {
+TEST_F(RelayClaimTest, PublishesABatchWithNoTransactionOpenThenMarksIt) {
   const auto ids = Write(50);
   auto sink = std::make_unique<RecordingSink>();
   RecordingSink* s = sink.get();
   bool checked = false;
   s->during = [&](const std::vector<Row>& rows) {
-    // While the relay waits for the broker: its rows are claimed and committed, not locked...
+    // While the relay waits for the broker: no row is locked...
     pqxx::work txn(*conn_);
-    auto claimed = txn.exec(
-        "SELECT id FROM outbox WHERE claimed_by IS NOT NULL AND claimed_until > now() "
-        "AND published_at IS NULL FOR UPDATE NOWAIT");
-    EXPECT_EQ(claimed.size(), rows.size());
-    // ...and its session holds no transaction open.
+    auto unlocked = txn.exec("SELECT id FROM outbox WHERE published_at IS NULL FOR UPDATE NOWAIT");
+    EXPECT_EQ(unlocked.size(), rows.size());
+    // ...and the relay's session (the holder of the turn) has no transaction open.
     auto open = txn.exec1(
-        "SELECT count(*) FROM pg_stat_activity WHERE pid IN (SELECT claimed_by FROM outbox) "
-        "AND state LIKE 'idle in transaction%'");
+        "SELECT count(*) FROM pg_stat_activity WHERE pid IN (SELECT pid FROM pg_locks WHERE "
+        "locktype = 'advisory' AND granted) AND state LIKE 'idle in transaction%'");
     EXPECT_EQ(open[0].as<int>(), 0);
+    auto holders =
+        txn.exec1("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted");
+    EXPECT_GE(holders[0].as<int>(), 1);
     txn.commit();
-    // A second relay finds nothing to take: the claim of a live session holds.
+    // A second relay finds nothing to do: it is not its turn.
     auto other = std::make_unique<RecordingSink>();
     RecordingSink* o = other.get();
     Relay second(Connector(), std::move(other), nullptr, RelayOptions{});
@@ -162,7 +164,7 @@ TEST_F(RelayClaimTest, PublishesAClaimedBatchWithNoTransactionOpenThenMarksIt) {
   ASSERT_EQ(s->batches[0].size(), 50U);
   for (std::size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(s->batches[0][i].id, ids[i]);
   EXPECT_EQ(s->batches[0][7].message.message_id, "m-7");
-  EXPECT_EQ(Count("published_at IS NOT NULL AND claimed_by IS NULL AND publish_attempts = 1"), 50);
+  EXPECT_EQ(Count("published_at IS NOT NULL AND publish_attempts = 1"), 50);
   // Nothing left: the next round publishes nothing.
   auto again = relay.RelayOnce();
   ASSERT_TRUE(again.ok());
@@ -194,47 +196,48 @@ TEST_F(RelayClaimTest, OnlyWhatTheBrokerHasIsMarkedPublished) {
   EXPECT_EQ(Count("published_at IS NULL AND claimed_by IS NULL AND next_attempt_at IS NULL"), 2);
 }
 
-TEST_F(RelayClaimTest, ClaimsOfGoneSessionsAndExpiredLeasesAreTakenOver) {
-  const auto ids = Write(3);
-  // A live session (this other connection) with a current lease, a session that no longer
-  // exists, and a live session whose lease ran out.
-  auto live = Connector()();
-  const int live_pid = pqxx::work(*live).exec1("SELECT pg_backend_pid()")[0].as<int>();
-  {
-    pqxx::work txn(*conn_);
-    txn.exec_params0(
-        "UPDATE outbox SET claimed_by = $2, claimed_until = now() + interval '1 hour' "
-        "WHERE id = $1",
-        ids[0], live_pid);
-    txn.exec_params0(
-        "UPDATE outbox SET claimed_by = 2147483000, claimed_until = now() + interval '1 hour' "
-        "WHERE id = $1",
-        ids[1]);
-    txn.exec_params0(
-        "UPDATE outbox SET claimed_by = $2, claimed_until = now() - interval '1 second' "
-        "WHERE id = $1",
-        ids[2], live_pid);
-    txn.commit();
+TEST_F(RelayClaimTest, AnotherRelayTakesTheTurnWhenTheHolderIsGone) {
+  Write(3);
+  auto first_sink = std::make_unique<RecordingSink>();
+  auto first = std::make_unique<Relay>(Connector(), std::move(first_sink), nullptr, RelayOptions{});
+  auto n = first->RelayOnce();
+  ASSERT_TRUE(n.ok()) << n.error().ToString();
+  EXPECT_EQ(*n, 3);
+  // The first relay keeps its turn: a second one publishes nothing of the new rows...
+  Write(2);
+  auto second_sink = std::make_unique<RecordingSink>();
+  RecordingSink* s = second_sink.get();
+  Relay second(Connector(), std::move(second_sink), nullptr, RelayOptions{});
+  auto none = second.RelayOnce();
+  ASSERT_TRUE(none.ok()) << none.error().ToString();
+  EXPECT_EQ(*none, 0);
+  EXPECT_EQ(Count("published_at IS NULL"), 2);
+  // ...until the first one's session is gone (its process died): then at once.
+  first.reset();
+  for (int i = 0; i < 50 && Count("published_at IS NULL") > 0; ++i) {
+    auto more = second.RelayOnce();
+    ASSERT_TRUE(more.ok()) << more.error().ToString();
+    if (Count("published_at IS NULL") > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
   }
-  auto sink = std::make_unique<RecordingSink>();
-  RecordingSink* s = sink.get();
-  Relay relay(Connector(), std::move(sink), nullptr, RelayOptions{});
-  auto n = relay.RelayOnce();
+  EXPECT_EQ(Count("published_at IS NULL"), 0);
+  ASSERT_EQ(s->batches.size(), 1U);
+  EXPECT_EQ(s->batches[0].size(), 2U);
+}
+
+TEST_F(RelayClaimTest, AFailedPublishGivesTheTurnAway) {
+  Write(2);
+  auto failing_sink = std::make_unique<RecordingSink>();
+  failing_sink->deliver = [](std::size_t) { return false; };
+  Relay failing(Connector(), std::move(failing_sink), nullptr, RelayOptions{});
+  EXPECT_FALSE(failing.RelayOnce().ok());
+  // Its broker is unreachable, another relay's is not: that one publishes.
+  auto ok_sink = std::make_unique<RecordingSink>();
+  Relay working(Connector(), std::move(ok_sink), nullptr, RelayOptions{});
+  auto n = working.RelayOnce();
   ASSERT_TRUE(n.ok()) << n.error().ToString();
   EXPECT_EQ(*n, 2);
-  ASSERT_EQ(s->batches.size(), 1U);
-  ASSERT_EQ(s->batches[0].size(), 2U);
-  EXPECT_EQ(s->batches[0][0].id, ids[1]);
-  EXPECT_EQ(s->batches[0][1].id, ids[2]);
-  EXPECT_EQ(Count("published_at IS NULL"), 1);
-  // Once the live session is gone, its row is free at once (no waiting for the lease).
-  live.reset();
-  for (int i = 0; i < 50 && Count("published_at IS NULL") > 0; ++i) {
-    auto more = relay.RelayOnce();
-    ASSERT_TRUE(more.ok()) << more.error().ToString();
-    if (Count("published_at IS NULL") > 0)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
   EXPECT_EQ(Count("published_at IS NULL"), 0);
 }
 

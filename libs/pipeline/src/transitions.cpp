@@ -44,8 +44,8 @@ std::string Retrying(int next_attempt, int max_attempts, std::chrono::millisecon
 }  // namespace
 
 void ClaimVideos(pqxx::work& txn, Stage stage, std::vector<VideoWork>& batch,
-                 const std::string& worker, int lease_seconds) {
-  auto claims = store::ClaimVideoStages(txn, Keys(batch), stage, worker, lease_seconds);
+                 const std::string& worker, int lease_seconds, bool in_place) {
+  auto claims = store::ClaimVideoStages(txn, Keys(batch), stage, worker, lease_seconds, in_place);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     auto& w = batch[i];
     w.claim = std::move(claims[i]);
@@ -87,7 +87,7 @@ void KeepHeldVideos(pqxx::work& txn, Stage stage, std::vector<VideoWork>& batch,
 }
 
 void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& policy, Stage stage,
-                         std::vector<VideoWork>& batch) {
+                         std::vector<VideoWork>& batch, bool in_place) {
   // 1. Every success in one statement.
   std::vector<std::size_t> ok_index;
   std::vector<std::pair<store::VideoKey, store::StageDone>> completions;
@@ -99,10 +99,11 @@ void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& p
     done.next_stage = out.next_stage ? out.next_stage : protocol::NextStage(stage);
     done.media_path = out.media_path;
     done.audio_path = out.audio_path;
+    done.attempts = w.claim.attempts;
     ok_index.push_back(i);
     completions.emplace_back(store::VideoKey{w.cmd.job_id, w.cmd.video_id}, done);
   }
-  const auto completed = store::CompleteVideoStages(txn, stage, completions);
+  const auto completed = store::CompleteVideoStages(txn, stage, completions, in_place);
   std::map<std::string, std::string> jobs_to_finish;
   for (std::size_t k = 0; k < ok_index.size(); ++k) {
     auto& w = batch[ok_index[k]];
@@ -141,7 +142,8 @@ void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& p
     if (!Pending(w) || w.result->ok()) continue;
     const Error& error = w.result->error();
     if (error.transient() && w.claim.attempts < policy.max_attempts) {
-      if (!store::RetryVideoStage(txn, w.cmd.job_id, w.cmd.video_id, stage, error)) {
+      if (!store::RetryVideoStage(txn, w.cmd.job_id, w.cmd.video_id, stage, error,
+                                  in_place ? w.claim.attempts : 0)) {
         w.kind = "duplicate";
         w.summary = "duplicate: another delivery already settled this stage";
         continue;
@@ -155,7 +157,8 @@ void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& p
       w.summary = Retrying(w.claim.attempts + 1, policy.max_attempts, delay, error);
       continue;
     }
-    if (store::FailVideo(txn, w.cmd.job_id, w.cmd.video_id, stage, error)) {
+    if (store::FailVideo(txn, w.cmd.job_id, w.cmd.video_id, stage, error,
+                         in_place ? w.claim.attempts : 0)) {
       effects.VideoFailed(w.cmd.job_id, w.cmd.video_id, Trace(w), stage, error,
                           std::max(1, w.claim.attempts));
     }

@@ -187,7 +187,8 @@ void Processor::HandleVideos(pqxx::connection& conn, std::vector<pipeline::Video
   const bool short_work = config_.short_handler;
   std::optional<pqxx::work> txn;
   txn.emplace(conn);
-  pipeline::ClaimVideos(*txn, config_.stage, batch, config_.worker_id, config_.lease_seconds);
+  pipeline::ClaimVideos(*txn, config_.stage, batch, config_.worker_id, config_.lease_seconds,
+                        /*in_place=*/short_work);
   // Long work: the claims (with their leases) commit before the handlers run, so the sweeper
   // can hand the work to another worker if this one dies; the lease thread renews them meanwhile.
   std::list<LeaseGuard> leases;
@@ -208,7 +209,8 @@ void Processor::HandleVideos(pqxx::connection& conn, std::vector<pipeline::Video
     txn.emplace(conn);
     pipeline::KeepHeldVideos(*txn, config_.stage, batch, config_.worker_id);
   }
-  pipeline::RecordVideoOutcomes(*txn, effects, policy_, config_.stage, batch);
+  pipeline::RecordVideoOutcomes(*txn, effects, policy_, config_.stage, batch,
+                                /*in_place=*/short_work);
   effects.Flush(*txn);
   txn->commit();
 }

@@ -190,13 +190,14 @@ constexpr const char* kKeysRecordset = "json_to_recordset($1::json) AS r(o integ
 }  // namespace
 
 std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>& keys,
-                                    Stage stage, const std::string& worker, int lease_seconds) {
+                                    Stage stage, const std::string& worker, int lease_seconds,
+                                    bool in_place) {
   std::vector<Claim> claims(keys.size());
   if (keys.empty()) return claims;
   const std::string keys_json = KeysJson(keys);
   auto rows = txn.exec_params(
       std::string("SELECT r.o, v.stage, v.state, j.state, coalesce(v.title, ''), j.trace_id, "
-                  "j.options::text FROM ") +
+                  "j.options::text, v.attempts FROM ") +
           kKeysRecordset +
           " JOIN videos v ON v.job_id = r.j AND v.video_id = r.v JOIN jobs j ON j.id = v.job_id "
           "ORDER BY v.job_id, v.video_id, r.o FOR UPDATE OF v",
@@ -227,10 +228,11 @@ std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>
       claim.outcome = Begin::kAlreadyDone;
     } else {
       claim.outcome = Begin::kProceed;
+      claim.attempts = there == here ? r[7].as<int>() + 1 : 1;
       proceed.push_back({{"o", o}, {"j", keys[o].job_id}, {"v", keys[o].video_id}});
     }
   }
-  if (proceed.empty()) return claims;
+  if (proceed.empty() || in_place) return claims;
   const std::string name(StageName(stage));
   auto updated = txn.exec_params(
       "UPDATE videos v SET stage = $2, state = 'running', "
@@ -252,7 +254,8 @@ Claim BeginVideoStage(pqxx::work& txn, const std::string& job_id, const std::str
 }
 
 std::vector<bool> CompleteVideoStages(pqxx::work& txn, Stage stage,
-                                      const std::vector<std::pair<VideoKey, StageDone>>& done) {
+                                      const std::vector<std::pair<VideoKey, StageDone>>& done,
+                                      bool in_place) {
   std::vector<bool> completed(done.size(), false);
   if (done.empty()) return completed;
   const std::string name(StageName(stage));
@@ -265,26 +268,31 @@ std::vector<bool> CompleteVideoStages(pqxx::work& txn, Stage stage,
                     {"n", d.next_stage ? std::string(StageName(*d.next_stage)) : name},
                     {"s", d.next_stage ? "pending" : "done"},
                     {"m", d.media_path},
-                    {"a", d.audio_path}});
+                    {"a", d.audio_path},
+                    {"t", d.attempts}});
   }
+  // In place (claimed by this transaction, still pending): the claim's attempt number and start
+  // time are written here, with the outcome.
   auto r = txn.exec_params(
       "UPDATE videos v SET stage = r.n, state = r.s, "
-      "attempts = CASE WHEN r.n = $2 THEN v.attempts ELSE 0 END, "
+      "attempts = CASE WHEN r.n <> $2 THEN 0 WHEN $3 THEN r.t ELSE v.attempts END, "
       "last_error = NULL, error_class = NULL, lease_owner = NULL, lease_expires_at = NULL, "
       "media_path = coalesce(NULLIF(r.m, ''), v.media_path), "
       "audio_path = coalesce(NULLIF(r.a, ''), v.audio_path), "
       "timings = jsonb_set(v.timings, ARRAY[$2], coalesce(v.timings->$2, '{}'::jsonb) || "
-      "  jsonb_build_object('finished_at', " +
+      "  CASE WHEN $3 THEN jsonb_build_object('started_at', " +
           Ts("now()") +
-          ", 'ms', round(extract(epoch from (now() - coalesce((v.timings->$2->>'started_at')"
-          "::timestamptz, now()))) * 1000))), "
+          ") ELSE '{}'::jsonb END || jsonb_build_object('finished_at', " + Ts("now()") +
+          ", 'ms', CASE WHEN $3 THEN 0 ELSE round(extract(epoch from (now() - "
+          "coalesce((v.timings->$2->>'started_at')::timestamptz, now()))) * 1000) END)), "
           "finished_at = CASE WHEN r.s = 'done' THEN now() ELSE v.finished_at END, "
           "updated_at = now() "
           "FROM json_to_recordset($1::json) AS r(o integer, j uuid, v text, n text, s text, "
-          "m text, a text) "
-          "WHERE v.job_id = r.j AND v.video_id = r.v AND v.stage = $2 AND v.state = 'running' "
-          "RETURNING r.o",
-      rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), name);
+          "m text, a text, t integer) "
+          "WHERE v.job_id = r.j AND v.video_id = r.v AND v.stage = $2 "
+          "AND v.state = ANY(CASE WHEN $3 THEN ARRAY['pending', 'running'] ELSE ARRAY['running'] "
+          "END) RETURNING r.o",
+      rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), name, in_place);
   for (const auto& row : r) completed[row[0].as<std::size_t>()] = true;
   return completed;
 }
@@ -309,24 +317,29 @@ std::vector<bool> HeldVideoLeases(pqxx::work& txn, const std::vector<VideoKey>& 
 }
 
 bool RetryVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
-                     Stage stage, const Error& error) {
+                     Stage stage, const Error& error, int attempts) {
   auto r = txn.exec_params(
       "UPDATE videos SET state = 'pending', last_error = $4, error_class = $5, "
+      "attempts = CASE WHEN $6 > 0 THEN $6 ELSE attempts END, "
       "lease_owner = NULL, lease_expires_at = NULL, updated_at = now() "
-      "WHERE job_id = $1::uuid AND video_id = $2 AND stage = $3 AND state = 'running' "
-      "RETURNING 1",
-      job_id, video_id, std::string(StageName(stage)), error.message, ToString(error.cls));
+      "WHERE job_id = $1::uuid AND video_id = $2 AND stage = $3 "
+      "AND state = ANY(CASE WHEN $6 > 0 THEN ARRAY['pending', 'running'] ELSE ARRAY['running'] "
+      "END) RETURNING 1",
+      job_id, video_id, std::string(StageName(stage)), error.message, ToString(error.cls),
+      attempts);
   return !r.empty();
 }
 
 bool FailVideo(pqxx::work& txn, const std::string& job_id, const std::string& video_id, Stage stage,
-               const Error& error) {
+               const Error& error, int attempts) {
   auto r = txn.exec_params(
       "UPDATE videos SET stage = $3, state = 'failed', last_error = $4, error_class = $5, "
+      "attempts = CASE WHEN $6 > 0 THEN $6 ELSE attempts END, "
       "lease_owner = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now() "
       "WHERE job_id = $1::uuid AND video_id = $2 AND stage = $3 "
       "AND state IN ('pending', 'running') RETURNING 1",
-      job_id, video_id, std::string(StageName(stage)), error.message, ToString(error.cls));
+      job_id, video_id, std::string(StageName(stage)), error.message, ToString(error.cls),
+      attempts);
   return !r.empty();
 }
 

@@ -61,19 +61,16 @@ struct RelayOptions {
   int batch_size = 500;
   std::chrono::milliseconds idle_wait{200};      // longest sleep when idle (NOTIFY wakes earlier)
   std::chrono::milliseconds error_backoff{500};  // first backoff after a failure (doubles, capped)
-  // How long a claimed batch belongs to its relay. Another relay takes the rows over earlier only
-  // when the claiming PostgreSQL session is gone; a lease that runs out while the broker is still
-  // being waited for only causes a duplicate. Longer than the sinks' longest wait (RabbitMQ's
-  // AMQP_RPC_TIMEOUT, Kafka's message timeout + margin).
-  std::chrono::milliseconds claim_lease{120'000};
 };
 
-// Publishes pending rows. Several relays (one per service process) may run at once. A round claims
-// a batch (claimed_by/claimed_until, FOR UPDATE SKIP LOCKED) in a short transaction and commits,
-// publishes it with no transaction open, then marks what the broker confirmed published in one
-// statement. A row is never marked before the broker has it; a crash between publish and mark
-// publishes it again (at least once). The relay's commits are asynchronous (synchronous_commit
-// off): losing one in a database crash only makes rows pending again.
+// Publishes pending rows. Several relays (one per service process) may run at once; one at a
+// time publishes each destination (its "turn": a session-level advisory lock per database, schema
+// and destination, free again the moment its session ends, and given away when a publish fails),
+// the others stand by. A round reads a batch of pending rows in id order (one statement, no
+// transaction open and nothing written), publishes it, then marks what the broker confirmed
+// published in one statement. A row is never marked before the broker has it; a crash between
+// publish and mark publishes it again (at least once). The relay's commits are asynchronous
+// (synchronous_commit off): losing one in a database crash only makes rows pending again.
 class Relay {
  public:
   // `connect` opens a PostgreSQL connection (called again after a connection loss).

@@ -116,8 +116,11 @@ struct VideoWork {
 // in (job, video) order, pending -> running with `worker`'s lease, the attempt counted. Each
 // work item's claim says whether to run the handler. A second command for the same video in the
 // batch is a duplicate (kAlreadyDone). Videos of a cancelled job still pending are skipped here.
+// `in_place` (a short stage: claim and outcome in one transaction): the rows are locked, not
+// marked running, and no lease is written (see store::ClaimVideoStages); RecordVideoOutcomes must
+// then be called with `in_place` too, in the same transaction.
 void ClaimVideos(pqxx::work& txn, protocol::Stage stage, std::vector<VideoWork>& batch,
-                 const std::string& worker, int lease_seconds);
+                 const std::string& worker, int lease_seconds, bool in_place = false);
 
 // Keeps only the work `worker` still holds (running at `stage` under its lease), locking those
 // rows: the sweeper may have handed a stalled worker's video to another one, and a cancel takes
@@ -129,7 +132,8 @@ void KeepHeldVideos(pqxx::work& txn, protocol::Stage stage, std::vector<VideoWor
 // or done), retries with their delayed command, failures with video.failed, each stage's
 // completion event and next command, and job.completed for the jobs that ended.
 void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& policy,
-                         protocol::Stage stage, std::vector<VideoWork>& batch);
+                         protocol::Stage stage, std::vector<VideoWork>& batch,
+                         bool in_place = false);
 
 // ------------------------------------------------------------------ discovery (job level)
 // queued -> running and the job's discovery lease (the sweeper re-enqueues discovery when its

@@ -85,9 +85,14 @@ struct VideoKey {
 // one statement. Rows are locked in (job, video) order so concurrent batches cannot deadlock on
 // them. The claims come back in the order of `keys`; a key that occurs again in the batch gets
 // kAlreadyDone (the first occurrence runs).
+//
+// `in_place` (a short stage, whose claim and outcome commit together): the rows are only locked
+// and left `pending`, no lease is written; the attempt number is computed, and the outcome
+// (CompleteVideoStages / RetryVideoStage / FailVideo with `in_place`) records it. One row version
+// and one change-feed row per video instead of two.
 [[nodiscard]] std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>& keys,
                                                   protocol::Stage stage, const std::string& worker,
-                                                  int lease_seconds);
+                                                  int lease_seconds, bool in_place = false);
 // One video (ClaimVideoStages of one key).
 [[nodiscard]] Claim BeginVideoStage(pqxx::work& txn, const std::string& job_id,
                                     const std::string& video_id, protocol::Stage stage,
@@ -97,13 +102,15 @@ struct StageDone {
   std::optional<protocol::Stage> next_stage;  // nullopt: the video is done
   std::string media_path;                     // set when non-empty
   std::string audio_path;                     // set when non-empty
+  int attempts = 0;                           // in place: the claim's attempt number
 };
 // running -> (next stage, pending) or done, for a batch in one statement. completed[i] is false
 // when the row was not running this stage (a duplicate delivery finished it first); then the
 // caller emits nothing for it.
+// `in_place`: the rows were claimed in place in this transaction (still `pending`).
 [[nodiscard]] std::vector<bool> CompleteVideoStages(
     pqxx::work& txn, protocol::Stage stage,
-    const std::vector<std::pair<VideoKey, StageDone>>& completions);
+    const std::vector<std::pair<VideoKey, StageDone>>& completions, bool in_place = false);
 // One video (CompleteVideoStages of one).
 bool CompleteVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
                         protocol::Stage stage, const StageDone& done);
@@ -111,13 +118,15 @@ bool CompleteVideoStage(pqxx::work& txn, const std::string& job_id, const std::s
 // UPDATE, in key order), so the caller's outcome cannot race with the sweeper requeueing them.
 [[nodiscard]] std::vector<bool> HeldVideoLeases(pqxx::work& txn, const std::vector<VideoKey>& keys,
                                                 protocol::Stage stage, const std::string& worker);
-// running -> pending with the error recorded (a retry is scheduled by the caller).
+// running -> pending with the error recorded (a retry is scheduled by the caller). `attempts` > 0:
+// claimed in place (still pending), the attempt number to record.
 bool RetryVideoStage(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
-                     protocol::Stage stage, const Error& error);
-// pending/running at `stage` -> failed with the error and its class. False when the row is not at
+                     protocol::Stage stage, const Error& error, int attempts = 0);
+// pending/running at `stage` -> failed with the error and its class (and `attempts` when > 0: a
+// claim in place). False when the row is not at
 // that stage (a late duplicate of an earlier stage must not fail a video that moved on).
 bool FailVideo(pqxx::work& txn, const std::string& job_id, const std::string& video_id,
-               protocol::Stage stage, const Error& error);
+               protocol::Stage stage, const Error& error, int attempts = 0);
 
 // Job-level failure (discovery failed): the job ends `failed` with the reason.
 void FailJob(pqxx::work& txn, const std::string& job_id, const Error& error);

@@ -78,7 +78,7 @@ std::vector<ProcessOutcome> Processor::ProcessBatch(pqxx::connection& conn,
   std::string failure;  // why the deliveries not yet settled go back to the queue
   try {
     if (!malformed.empty()) DeadLetter(conn, malformed, bodies, outcomes);
-    if (config_.stage == Stage::kDiscovery) {
+    if (config_.job_level) {
       for (std::size_t k = 0; k < batch.size(); ++k) {
         HandleDiscovery(conn, batch[k]);
         outcomes[index[k]] = Acked(batch[k]);

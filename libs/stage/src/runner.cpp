@@ -445,6 +445,7 @@ RunnerConfig RunnerConfig::FromEnv(ConfigReader& env, const StageDefinition& def
   c.concurrency = static_cast<int>(
       env.Int(ToUpper(c.service) + "_CONCURRENCY", def.default_concurrency, 1, 64));
   c.short_handler = def.short_handler;
+  c.job_level = def.job_level;
   c.batch_size = static_cast<int>(env.Int("BATCH_SIZE", 100, 1, 1000));
   const long default_prefetch =
       c.short_handler ? std::min(2L * c.concurrency * c.batch_size, 2000L) : c.concurrency;

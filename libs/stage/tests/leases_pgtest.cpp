@@ -147,6 +147,7 @@ TEST_F(LeasesTest, DiscoveryLeasesItsJobAndReleasesItWhenRecorded) {
   }
   RunnerConfig config = Config();
   config.stage = Stage::kDiscovery;
+  config.job_level = true;
   config.service = "discovery";
   std::string lease_during;
   Handler discover = [&](const protocol::Command&, StageContext&) -> Result<StageOutput> {

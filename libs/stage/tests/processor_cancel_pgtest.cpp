@@ -43,6 +43,7 @@ class ProcessorCancelTest : public testing::SchemaFixture {
   ProcessOutcome Run(Stage stage, Handler handler, const Command& cmd) {
     RunnerConfig c;
     c.stage = stage;
+    c.job_level = stage == Stage::kDiscovery;
     c.service = std::string(protocol::StageName(stage));
     c.queue_prefix = "cancel-test.";
     c.worker_id = "test:1";

@@ -45,6 +45,7 @@ class ProcessorEventsTest : public testing::SchemaFixture {
   RunnerConfig Config(Stage stage) const {
     RunnerConfig c;
     c.stage = stage;
+    c.job_level = stage == Stage::kDiscovery;
     c.service = std::string(protocol::StageName(stage));
     c.queue_prefix = prefix_;
     c.max_attempts = 2;

@@ -242,6 +242,7 @@ stage::StageDefinition Definition(protocol::Stage stage) {
   stage::StageDefinition def;
   def.stage = stage;
   def.default_concurrency = stage == protocol::Stage::kDiscovery ? 1 : 2;
+  def.job_level = stage == protocol::Stage::kDiscovery;
   def.needs_docstore =
       stage == protocol::Stage::kTranscription || stage == protocol::Stage::kSummarization;
   def.configure = [stage](ConfigReader& env, stage::StageDefinition& self) -> stage::HandlerFactory {

@@ -57,6 +57,9 @@ struct StageDefinition {
   // whose worker died, and runs one delivery at a time per worker. Set by `configure` when it
   // depends on the settings (e.g. summarization with a remote LLM is long).
   bool short_handler = false;
+  // A job-level stage (discovery): its commands name a job, not a video, and its handler lists
+  // the job's videos (StageOutput::discovered) instead of producing one video's next step.
+  bool job_level = false;
   // Reads the handler's own settings at start (problems are collected in `env` and reported
   // together with the runner's) and returns the factory of per-thread handlers. It may change
   // the definition (e.g. short_handler) before the runner reads it.
@@ -68,6 +71,7 @@ struct RunnerConfig {
   protocol::Stage stage = protocol::Stage::kDiscovery;
   int concurrency = 1;   // <STAGE>_CONCURRENCY: worker threads
   bool short_handler = false;  // from the StageDefinition
+  bool job_level = false;      // from the StageDefinition
   // BATCH_SIZE: most deliveries one worker of a short stage takes at once (every delivery that
   // is ready, up to this; one alone is never held back to wait for more). Long stages take one.
   int batch_size = 100;

@@ -8,8 +8,13 @@
 // MONGO_KILL9_SERVER replaces the server with any shell command ({port} and {dir}, a scratch
 // directory, are substituted), e.g. to run the same check against another Mongo-wire server:
 // mongo-java-server 1.46 with its H2 backend, the server this one replaced, kept 0 of 300.
+//
+// MongoLeftoverTest checks the stack's own FerretDB: a write to a collection whose creation was
+// interrupted earlier succeeds (deploy/local/ferretdb/leftovers.sql).
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -71,6 +76,11 @@ std::string WithDatabase(const std::string& url, const std::string& db) {
          (query == std::string::npos ? "" : url.substr(query));
 }
 
+int Psql(const std::string& url, const std::string& sql, std::string* out) {
+  return testing::RunCommand({"/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql},
+                             out);
+}
+
 class MongoKill9Test : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -99,11 +109,6 @@ class MongoKill9Test : public ::testing::Test {
     }
     std::error_code ec;
     if (!HasFailure()) fs::remove_all(dir_, ec);
-  }
-
-  static int Psql(const std::string& url, const std::string& sql, std::string* out) {
-    return testing::RunCommand(
-        {"/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql}, out);
   }
 
   // Starts the server (again) and waits until it answers a ping.
@@ -184,6 +189,47 @@ TEST_F(MongoKill9Test, EveryAcknowledgedUpsertSurvivesSigkill) {
     seen[static_cast<std::size_t>(n)] = true;
   }
   EXPECT_EQ(std::count(seen.begin(), seen.end(), true), kDocuments);
+}
+
+// The stack's FerretDB (MONGO_URI; its PostgreSQL database `ferretdb` next to DATABASE_URL's)
+// over a table left behind by an interrupted collection creation (PostgreSQL stopped between
+// FerretDB's CREATE TABLE and the INSERT of the collection's metadata): without the stack's
+// clean-up trigger (deploy/local/ferretdb/leftovers.sql) every write to that collection fails
+// with "relation ... already exists"; with it the first write succeeds.
+TEST(MongoLeftoverTest, WriteSucceedsOverATableAnInterruptedCreationLeftBehind) {
+  const std::string mongo_uri = testing::RequireEnv("MONGO_URI");
+  const std::string pg_url = testing::RequireEnv("DATABASE_URL");
+  ASSERT_FALSE(mongo_uri.empty() || pg_url.empty()) << "eval \"$(deploy/local/stack env)\"";
+  docstore::DocstoreConfig config;
+  config.database = "chansum_test_leftover";
+  config.uri = WithDatabase(mongo_uri, config.database);
+  auto opened = docstore::DocStore::Open(config);
+  ASSERT_TRUE(opened.ok()) << opened.error().ToString();
+  auto& store = **opened;
+  // The Mongo database (a PostgreSQL schema with FerretDB's metadata table) exists.
+  ASSERT_TRUE(store.Upsert("anchor", "a", {{"n", 1}}).ok());
+
+  // FerretDB's table name for a collection: the lower-case name, '_', FNV-1a 32 of the name.
+  std::string collection = "leftover";
+  for (char c : testing::RandomSuffix(8)) collection += static_cast<char>('a' + (c % 26));
+  std::uint32_t hash = 2166136261u;
+  for (unsigned char c : collection) hash = (hash ^ c) * 16777619u;
+  char suffix[10];
+  std::snprintf(suffix, sizeof(suffix), "_%08x", hash);
+  const std::string table = collection + suffix;
+  std::string out;
+  ASSERT_EQ(Psql(WithDatabase(pg_url, "ferretdb"),
+                 "create table \"" + config.database + "\".\"" + table + "\" (_jsonb jsonb)", &out),
+            0)
+      << out;
+
+  auto s = store.Upsert(collection, "vid-1", {{"summary", "after the leftover"}});
+  EXPECT_TRUE(s.ok()) << s.error().ToString();
+  auto got = store.Get(collection, "vid-1");
+  ASSERT_TRUE(got.ok()) << got.error().ToString();
+  EXPECT_TRUE(got->has_value());
+  EXPECT_TRUE(store.Drop(collection).ok());
+  EXPECT_TRUE(store.Drop("anchor").ok());
 }
 
 }  // namespace

@@ -115,7 +115,7 @@ status=$(timeout 30 "$stack" status) || fail "'stack status' exited non-zero aft
 echo "$status"
 [ "$(grep -c ' up ' <<<"$status")" = 4 ] || fail "status does not list 4 servers up"
 for want in "postgres .*:$CHANSUM_PG_PORT" "rabbitmq .*:$CHANSUM_AMQP_PORT" \
-  "kafka .*:$CHANSUM_KAFKA_PORT" "mongo .*:$CHANSUM_MONGO_PORT"; do
+  "kafka .*:$CHANSUM_KAFKA_PORT" "mongo .*:$CHANSUM_MONGO_PORT .*FerretDB"; do
   grep -q "$want" <<<"$status" || fail "status has no line matching '$want'"
 done
 envout=$(timeout 30 "$stack" env)

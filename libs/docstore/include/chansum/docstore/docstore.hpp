@@ -8,8 +8,8 @@
 // are transient ("unavailable"), everything else (bad document, duplicate key, unsupported
 // command) permanent, with libmongoc's message.
 //
-// Only commands that both MongoDB and the local test server (mongo-java-server) understand are
-// used: replace with upsert, find, delete, createIndexes, aggregate-based count, drop, ping.
+// Only commands that both MongoDB and the local stack's server (FerretDB) understand are used:
+// replace with upsert, find, delete, createIndexes, aggregate-based count, drop, ping.
 #include <chrono>
 #include <cstdint>
 #include <memory>

@@ -128,14 +128,7 @@ TEST_P(ProcessorBatchTest, ACommitThatFailsRequeuesTheWholeBatchAndRecordsNothin
   // after the batch's statements all succeeded: the worst moment for an ack to slip out early.
   {
     pqxx::work txn(*conn_);
-    txn.exec(
-        "CREATE TABLE fail_commits (on_ boolean);"
-        "INSERT INTO fail_commits VALUES (true);"
-        "CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "  IF EXISTS (SELECT 1 FROM fail_commits) THEN "
-        "    RAISE EXCEPTION 'commit refused by the test'; END IF; RETURN NULL; END $$;"
-        "CREATE CONSTRAINT TRIGGER outbox_fail_commit AFTER INSERT ON outbox "
-        "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit();");
+    FailCommitsThatWriteTheOutbox(txn);
     txn.commit();
   }
   const RunnerConfig config = Config();

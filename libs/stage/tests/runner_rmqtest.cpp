@@ -310,14 +310,7 @@ TEST_F(RunnerProcessTest, NothingIsAckedBeforeItsCommitAndRunsAreAckedTogether) 
     }
     // From here on every commit that writes an outbox row fails AT COMMIT (a deferred
     // constraint trigger), after all of the batch's statements succeeded.
-    txn.exec(
-        "CREATE TABLE fail_commits (on_ boolean);"
-        "INSERT INTO fail_commits VALUES (true);"
-        "CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-        "  IF EXISTS (SELECT 1 FROM fail_commits) THEN "
-        "    RAISE EXCEPTION 'commit refused by the test'; END IF; RETURN NULL; END $$;"
-        "CREATE CONSTRAINT TRIGGER outbox_fail_commit AFTER INSERT ON outbox "
-        "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit();");
+    FailCommitsThatWriteTheOutbox(txn);
     txn.commit();
   }
   auto& child = Start(/*handler_ms=*/0, 30, "batch",

@@ -85,6 +85,20 @@ class SchemaFixture : public ::testing::Test {
     return job.id;
   }
 
+  // From here on every commit that wrote an outbox row fails AT COMMIT (a deferred constraint
+  // trigger), after all of its statements succeeded, until the test deletes the row of
+  // `fail_commits`: the worst moment for an ack to slip out before its commit.
+  static void FailCommitsThatWriteTheOutbox(pqxx::work& txn) {
+    txn.exec(
+        "CREATE TABLE fail_commits (on_ boolean);"
+        "INSERT INTO fail_commits VALUES (true);"
+        "CREATE FUNCTION fail_commit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "  IF EXISTS (SELECT 1 FROM fail_commits) THEN "
+        "    RAISE EXCEPTION 'commit refused by the test'; END IF; RETURN NULL; END $$;"
+        "CREATE CONSTRAINT TRIGGER outbox_fail_commit AFTER INSERT ON outbox "
+        "  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_commit();");
+  }
+
   pg::PgConfig pg_;
   std::string schema_;
   std::unique_ptr<pqxx::connection> conn_;

@@ -204,8 +204,8 @@ TEST_F(Chaos, InstantMediaJobsSurviveEveryFault) {
   scenario("kill_batch", "kill -9 of each video stage while it holds a batch",
            [&](const std::string&) {
              int faults = 0;
-             for (const char* s : {"audio_extraction", "summarization", "download",
-                                   "transcription", "audio_extraction", "summarization"}) {
+             for (const char* s : {"audio_extraction", "summarization", "download", "transcription",
+                                   "audio_extraction", "summarization"}) {
                run.Pump(RandomMs(400, 900));
                run.KillAndRestart(s, RandomMs(0, 200));
                ++faults;

@@ -268,8 +268,7 @@ TEST_F(LiveE2E, StreamGivesSnapshotChangesHeartbeatsAndEndsWithTheJob) {
     EXPECT_EQ(seen.back(),
               v.at("stage").get<std::string>() + "/" + v.at("state").get<std::string>());
     if (v.at("state") == "done") {
-      for (const char* s :
-           {"download/running", "summarization/pending", "summarization/done"}) {
+      for (const char* s : {"download/running", "summarization/pending", "summarization/done"}) {
         EXPECT_NE(std::find(seen.begin(), seen.end(), s), seen.end())
             << v.at("video_id") << " never showed " << s;
       }

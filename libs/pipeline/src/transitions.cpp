@@ -170,8 +170,8 @@ void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& p
   const auto ended = FinishJobs(txn, effects, jobs_to_finish);
   for (auto& w : batch) {
     auto it = ended.find(w.cmd.job_id);
-    if (it != ended.end() && (std::string_view(w.kind) == "done" ||
-                              std::string_view(w.kind) == "failed")) {
+    if (it != ended.end() &&
+        (std::string_view(w.kind) == "done" || std::string_view(w.kind) == "failed")) {
       if (w.summary.find(", job ") == std::string::npos) w.summary += ", job " + it->second;
     }
   }

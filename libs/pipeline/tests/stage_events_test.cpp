@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "chansum/protocol/events.hpp"
 #include "chansum/pipeline/pipeline.hpp"
+#include "chansum/protocol/events.hpp"
 
 namespace chansum::pipeline {
 namespace {

@@ -100,11 +100,10 @@ std::vector<ProcessOutcome> Processor::ProcessBatch(pqxx::connection& conn,
   // Logged inside each message's context, so the line carries job_id, video_id, ...
   for (std::size_t k = 0; k < batch.size(); ++k) {
     const auto& cmd = batch[k].cmd;
-    ScopedLogContext message_ctx(std::map<std::string, std::string>{
-        {"job_id", cmd.job_id},
-        {"video_id", cmd.video_id},
-        {"message_id", cmd.message_id},
-        {"trace_id", cmd.trace_id}});
+    ScopedLogContext message_ctx(std::map<std::string, std::string>{{"job_id", cmd.job_id},
+                                                                    {"video_id", cmd.video_id},
+                                                                    {"message_id", cmd.message_id},
+                                                                    {"trace_id", cmd.trace_id}});
     const auto& o = outcomes[index[k]];
     if (o.disposition == Disposition::kAck) {
       spdlog::info("{}", o.summary);
@@ -163,11 +162,11 @@ void Processor::RunHandler(pqxx::connection& conn, pipeline::VideoWork& w, bool 
                    is_cancelled};
   const auto started = std::chrono::steady_clock::now();
   {
-    ScopedLogContext message_ctx(std::map<std::string, std::string>{
-        {"job_id", w.cmd.job_id},
-        {"video_id", w.cmd.video_id},
-        {"message_id", w.cmd.message_id},
-        {"trace_id", w.cmd.trace_id}});
+    ScopedLogContext message_ctx(
+        std::map<std::string, std::string>{{"job_id", w.cmd.job_id},
+                                           {"video_id", w.cmd.video_id},
+                                           {"message_id", w.cmd.message_id},
+                                           {"trace_id", w.cmd.trace_id}});
     w.result = handler_(w.cmd, ctx);
   }
   const auto took = std::chrono::steady_clock::now() - started;
@@ -218,8 +217,7 @@ void Processor::HandleVideos(pqxx::connection& conn, std::vector<pipeline::Video
 void Processor::HandleDiscovery(pqxx::connection& conn, pipeline::VideoWork& w) {
   {
     pqxx::work txn(conn);
-    w.claim =
-        pipeline::ClaimDiscovery(txn, w.cmd.job_id, config_.worker_id, config_.lease_seconds);
+    w.claim = pipeline::ClaimDiscovery(txn, w.cmd.job_id, config_.worker_id, config_.lease_seconds);
     txn.commit();
   }
   if (w.claim.outcome != store::Begin::kProceed) {

@@ -29,8 +29,8 @@ class ProcessorBatchTest : public testing::SchemaFixture,
     job_id_ = InsertDemoJob(txn);
     std::vector<store::DiscoveredVideo> videos;
     for (int i = 0; i < kVideos; ++i) {
-      videos.push_back({Id(i), "Video " + std::to_string(i), "http://x/" + Id(i), std::nullopt,
-                        "", ""});
+      videos.push_back(
+          {Id(i), "Video " + std::to_string(i), "http://x/" + Id(i), std::nullopt, "", ""});
     }
     store::RecordDiscovery(txn, job_id_, videos);
     txn.exec("UPDATE jobs SET state = 'running'");
@@ -72,8 +72,9 @@ class ProcessorBatchTest : public testing::SchemaFixture,
 
   long Count(const std::string& sql) const { return Query(sql)[0][0].as<long>(); }
   long Downloaded() const {
-    return Count("SELECT count(*) FROM videos WHERE stage = 'audio_extraction' AND state = "
-                 "'pending'");
+    return Count(
+        "SELECT count(*) FROM videos WHERE stage = 'audio_extraction' AND state = "
+        "'pending'");
   }
   long NextCommands() const {
     return Count("SELECT count(*) FROM outbox WHERE routing_key = '" +
@@ -192,7 +193,7 @@ TEST_P(ProcessorBatchTest, FailuresAndRetriesInOneBatch) {
 INSTANTIATE_TEST_SUITE_P(ShortAndLong, ProcessorBatchTest, ::testing::Values(true, false),
                          [](const ::testing::TestParamInfo<bool>& param_info) {
                            return param_info.param ? std::string("ShortHandler")
-                                             : std::string("LongHandler");
+                                                   : std::string("LongHandler");
                          });
 
 }  // namespace

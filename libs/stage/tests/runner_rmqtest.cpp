@@ -280,8 +280,8 @@ double Metric(const std::string& text, const std::string& name) {
 }
 
 TEST_F(RunnerProcessTest, OneDeliveryAloneIsNotHeldBackForABatch) {
-  auto& child = Start(/*handler_ms=*/0, 30, "alone",
-                      {{"CHANSUM_TEST_SHORT", "1"}, {"BATCH_SIZE", "100"}});
+  auto& child =
+      Start(/*handler_ms=*/0, 30, "alone", {{"CHANSUM_TEST_SHORT", "1"}, {"BATCH_SIZE", "100"}});
   // The one command of this job completes although a batch could hold 100 (no batch timer).
   ASSERT_TRUE(WaitVideo("stage || '/' || state", "audio_extraction/pending", 60s))
       << child.LogTail();
@@ -293,10 +293,11 @@ TEST_F(RunnerProcessTest, NothingIsAckedBeforeItsCommitAndRunsAreAckedTogether) 
   constexpr int kMore = 20;  // plus v1 of the fixture
   {
     pqxx::work txn(*conn_);
-    std::vector<store::DiscoveredVideo> videos = {{"v1", "One", "http://x/1", std::nullopt, "", ""}};
+    std::vector<store::DiscoveredVideo> videos = {
+        {"v1", "One", "http://x/1", std::nullopt, "", ""}};
     for (int i = 2; i <= kMore + 1; ++i) {
-      videos.push_back({"v" + std::to_string(i), "V", "http://x/" + std::to_string(i),
-                        std::nullopt, "", ""});
+      videos.push_back(
+          {"v" + std::to_string(i), "V", "http://x/" + std::to_string(i), std::nullopt, "", ""});
     }
     store::RecordDiscovery(txn, job_id_, videos);
     for (int i = 2; i <= kMore + 1; ++i) {
@@ -313,8 +314,9 @@ TEST_F(RunnerProcessTest, NothingIsAckedBeforeItsCommitAndRunsAreAckedTogether) 
     FailCommitsThatWriteTheOutbox(txn);
     txn.commit();
   }
-  auto& child = Start(/*handler_ms=*/0, 30, "batch",
-                      {{"CHANSUM_TEST_SHORT", "1"}, {"BATCH_SIZE", "100"}, {"DELIVERY_LIMIT", "100"}});
+  auto& child =
+      Start(/*handler_ms=*/0, 30, "batch",
+            {{"CHANSUM_TEST_SHORT", "1"}, {"BATCH_SIZE", "100"}, {"DELIVERY_LIMIT", "100"}});
   // Every delivery comes back at least once, and not one is acked meanwhile.
   std::string metrics;
   ASSERT_TRUE(chansum::testing::WaitFor(

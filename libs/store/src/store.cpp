@@ -185,13 +185,13 @@ std::string KeysJson(const std::vector<VideoKey>& keys) {
   return rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-constexpr const char* kKeysRecordset = "json_to_recordset($1::json) AS r(o integer, j uuid, v text)";
+constexpr const char* kKeysRecordset =
+    "json_to_recordset($1::json) AS r(o integer, j uuid, v text)";
 
 }  // namespace
 
-std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>& keys,
-                                    Stage stage, const std::string& worker, int lease_seconds,
-                                    bool in_place) {
+std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>& keys, Stage stage,
+                                    const std::string& worker, int lease_seconds, bool in_place) {
   std::vector<Claim> claims(keys.size());
   if (keys.empty()) return claims;
   const std::string keys_json = KeysJson(keys);
@@ -281,8 +281,8 @@ std::vector<bool> CompleteVideoStages(pqxx::work& txn, Stage stage,
       "audio_path = coalesce(NULLIF(r.a, ''), v.audio_path), "
       "timings = jsonb_set(v.timings, ARRAY[$2], coalesce(v.timings->$2, '{}'::jsonb) || "
       "  CASE WHEN $3 THEN jsonb_build_object('started_at', " +
+          Ts("now()") + ") ELSE '{}'::jsonb END || jsonb_build_object('finished_at', " +
           Ts("now()") +
-          ") ELSE '{}'::jsonb END || jsonb_build_object('finished_at', " + Ts("now()") +
           ", 'ms', CASE WHEN $3 THEN 0 ELSE round(extract(epoch from (now() - "
           "coalesce((v.timings->$2->>'started_at')::timestamptz, now()))) * 1000) END)), "
           "finished_at = CASE WHEN r.s = 'done' THEN now() ELSE v.finished_at END, "
@@ -306,12 +306,12 @@ std::vector<bool> HeldVideoLeases(pqxx::work& txn, const std::vector<VideoKey>& 
                                   const std::string& worker) {
   std::vector<bool> held(keys.size(), false);
   if (keys.empty()) return held;
-  auto rows = txn.exec_params(
-      std::string("SELECT r.o FROM ") + kKeysRecordset +
-          " JOIN videos v ON v.job_id = r.j AND v.video_id = r.v "
-          "WHERE v.stage = $2 AND v.state = 'running' AND v.lease_owner = $3 "
-          "ORDER BY v.job_id, v.video_id, r.o FOR UPDATE OF v",
-      KeysJson(keys), std::string(StageName(stage)), worker);
+  auto rows =
+      txn.exec_params(std::string("SELECT r.o FROM ") + kKeysRecordset +
+                          " JOIN videos v ON v.job_id = r.j AND v.video_id = r.v "
+                          "WHERE v.stage = $2 AND v.state = 'running' AND v.lease_owner = $3 "
+                          "ORDER BY v.job_id, v.video_id, r.o FOR UPDATE OF v",
+                      KeysJson(keys), std::string(StageName(stage)), worker);
   for (const auto& r : rows) held[r[0].as<std::size_t>()] = true;
   return held;
 }

@@ -33,7 +33,7 @@ stage::StageDefinition Definition() {
   stage::StageDefinition def;
   def.stage = protocol::Stage::kDiscovery;
   def.default_concurrency = 1;
-  def.job_level = true;  // one command per job; the handler lists its videos
+  def.job_level = true;       // one command per job; the handler lists its videos
   def.needs_docstore = true;  // incremental sync: results stored by earlier jobs
   def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
     const auto options = media::YtDlpOptions::FromEnv(env);

@@ -11,8 +11,8 @@
 
 #include "chansum/amqp/connection.hpp"
 #include "chansum/common/signals.hpp"
-#include "chansum/pipeline/pipeline.hpp"
 #include "chansum/outbox/topology.hpp"
+#include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/protocol/events.hpp"
 #include "chansum/store/reliability.hpp"
@@ -324,9 +324,9 @@ RetryOutcome RetryJob(pqxx::work& txn, const std::string& queue_prefix, const st
   }
   if (plan.discovery) {
     store::ReopenJobForRetry(txn, job_id, /*discovery=*/true);
-    effects.Command(protocol::NewCommand(Stage::kDiscovery, job_id, "", plan.trace_id,
-                                         store::DiscoveryCommandData(plan.channel_url,
-                                                                     plan.options)));
+    effects.Command(
+        protocol::NewCommand(Stage::kDiscovery, job_id, "", plan.trace_id,
+                             store::DiscoveryCommandData(plan.channel_url, plan.options)));
     effects.Flush(txn);
     out.requeued = 1;
     return out;

@@ -245,7 +245,8 @@ stage::StageDefinition Definition(protocol::Stage stage) {
   def.job_level = stage == protocol::Stage::kDiscovery;
   def.needs_docstore =
       stage == protocol::Stage::kTranscription || stage == protocol::Stage::kSummarization;
-  def.configure = [stage](ConfigReader& env, stage::StageDefinition& self) -> stage::HandlerFactory {
+  def.configure = [stage](ConfigReader& env,
+                          stage::StageDefinition& self) -> stage::HandlerFactory {
     const auto max_delay = env.Duration("INSTANT_MAX_DELAY", std::chrono::milliseconds(0));
     // The video stages' handlers take microseconds: short (batch claimed and recorded in one
     // transaction) unless INSTANT_LEASED=1 asks for the long path of the media stages (a claim

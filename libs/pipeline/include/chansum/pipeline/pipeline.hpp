@@ -144,7 +144,6 @@ void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& p
 // for each (or the video reused from an earlier job), job.completed for an empty channel; or a
 // delayed retry; or the job failed. Sets work.summary and work.kind. False when the job was
 // cancelled meanwhile (nothing recorded).
-bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& policy,
-                     VideoWork& work);
+bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& policy, VideoWork& work);
 
 }  // namespace chansum::pipeline

@@ -18,8 +18,8 @@
 
 #include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
-#include "chansum/protocol/command.hpp"
 #include "chansum/pipeline/pipeline.hpp"
+#include "chansum/protocol/command.hpp"
 #include "chansum/store/store.hpp"
 
 namespace chansum::docstore {
@@ -69,7 +69,7 @@ struct StageDefinition {
 struct RunnerConfig {
   std::string service;  // e.g. "download"
   protocol::Stage stage = protocol::Stage::kDiscovery;
-  int concurrency = 1;   // <STAGE>_CONCURRENCY: worker threads
+  int concurrency = 1;         // <STAGE>_CONCURRENCY: worker threads
   bool short_handler = false;  // from the StageDefinition
   bool job_level = false;      // from the StageDefinition
   // BATCH_SIZE: most deliveries one worker of a short stage takes at once (every delivery that
@@ -79,7 +79,7 @@ struct RunnerConfig {
   // = concurrency (a slow stage scales out across instances); short stages = 2 batches per
   // worker, so the next batch is already here while one commits.
   int prefetch = 1;
-  int max_attempts = 5;  // MAX_ATTEMPTS: tries for transient failures
+  int max_attempts = 5;                              // MAX_ATTEMPTS: tries for transient failures
   std::chrono::milliseconds retry_base_delay{1000};  // RETRY_BASE_DELAY
   std::chrono::milliseconds retry_max_delay{60000};  // RETRY_MAX_DELAY
   int delivery_limit = 10;                           // DELIVERY_LIMIT: deliveries before the DLQ

@@ -90,7 +90,8 @@ struct VideoKey {
 // and left `pending`, no lease is written; the attempt number is computed, and the outcome
 // (CompleteVideoStages / RetryVideoStage / FailVideo with `in_place`) records it. One row version
 // and one change-feed row per video instead of two.
-[[nodiscard]] std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>& keys,
+[[nodiscard]] std::vector<Claim> ClaimVideoStages(pqxx::work& txn,
+                                                  const std::vector<VideoKey>& keys,
                                                   protocol::Stage stage, const std::string& worker,
                                                   int lease_seconds, bool in_place = false);
 // One video (ClaimVideoStages of one key).

@@ -119,6 +119,7 @@ bool Relay::EnsureConnected() {
 }
 
 void Relay::Disconnect() {
+  has_turn_[0] = has_turn_[1] = false;  // a session that ends releases its advisory locks
   wakeup_.reset();
   conn_.reset();
 }
@@ -131,7 +132,9 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
   std::vector<Row> batch;
   {
     pqxx::nontransaction txn(*conn_);
-    if (!txn.exec_prepared1(kTakeTurn, dest)[0].as<bool>()) return 0;  // another relay's turn
+    bool& has_turn = has_turn_[static_cast<int>(destination)];
+    if (!has_turn) has_turn = txn.exec_prepared1(kTakeTurn, dest)[0].as<bool>();
+    if (!has_turn) return 0;  // another relay's turn
     auto rows = txn.exec_prepared(kPending, dest, options_.batch_size);
     if (rows.empty()) return 0;
     batch.reserve(rows.size());
@@ -181,6 +184,7 @@ Result<int> Relay::RelayDestination(Destination destination, Sink& sink) {
     sink.Reset();
     // Give the turn away: another process may reach the broker when this one cannot.
     txn.exec_prepared(kGiveTurn, std::string(ToString(destination)));
+    has_turn_[static_cast<int>(destination)] = false;
     // Nothing went through: the broker is likely down; let the caller back off.
     if (delivered_count == 0) return published.error();
     spdlog::warn("outbox relay: {} of {} {} rows not published, retried later: {}",

@@ -228,12 +228,20 @@ TEST_F(RelayClaimTest, AnotherRelayTakesTheTurnWhenTheHolderIsGone) {
 }
 
 TEST_F(RelayClaimTest, AFailedPublishGivesTheTurnAway) {
-  Write(2);
   auto failing_sink = std::make_unique<RecordingSink>();
-  failing_sink->deliver = [](std::size_t) { return false; };
+  RecordingSink* f = failing_sink.get();
   Relay failing(Connector(), std::move(failing_sink), nullptr, RelayOptions{});
+  // It has published several rounds (its turn is taken once, not once per round)...
+  for (int i = 0; i < 3; ++i) {
+    Write(1);
+    auto n = failing.RelayOnce();
+    ASSERT_TRUE(n.ok()) << n.error().ToString();
+    EXPECT_EQ(*n, 1);
+  }
+  // ...then its broker becomes unreachable while another relay's is not: that one publishes.
+  Write(2);
+  f->deliver = [](std::size_t) { return false; };
   EXPECT_FALSE(failing.RelayOnce().ok());
-  // Its broker is unreachable, another relay's is not: that one publishes.
   auto ok_sink = std::make_unique<RecordingSink>();
   Relay working(Connector(), std::move(ok_sink), nullptr, RelayOptions{});
   auto n = working.RelayOnce();

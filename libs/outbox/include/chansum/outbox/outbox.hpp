@@ -95,6 +95,9 @@ class Relay {
   RelayOptions options_;
   std::unique_ptr<pqxx::connection> conn_;
   std::unique_ptr<pqxx::notification_receiver> wakeup_;  // LISTEN on conn_
+  // Destinations whose turn this relay's session holds (the advisory lock is re-entrant: it is
+  // taken once and released once, never stacked).
+  bool has_turn_[2] = {false, false};
 };
 
 [[nodiscard]] const char* ToString(Destination d) noexcept;

@@ -1,25 +1,26 @@
 # Channel Summarizer — the two commands of the quick start:
 #   make demo   installs what is missing, builds, starts the local stack and the services, runs a
 #               job on the offline demo channel and prints the summaries
-#   make test   installs what is missing, builds (normal + ASan/UBSan), starts what tests need and
-#               runs every test
+#   make test   installs what is missing, builds (normal + ASan/UBSan), runs `make check`, starts
+#               what tests need and runs every test
+#   make check  the fast loop before make test: clang-format, clang-tidy on changed files, unit tests
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build build-asan build-fuzz test demo stop stack-up stack-down services-up services-down \
+.PHONY: all setup build build-asan build-fuzz check test demo stop stack-up stack-down services-up services-down \
         status format clean help bench quality
 
 all: build
 
 help:
 	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
-	@echo; echo "Other targets: bench setup build build-asan stack-up stack-down services-up services-down status stop format clean"
+	@echo; echo "Other targets: check bench setup build build-asan stack-up stack-down services-up services-down status stop format clean"
 
 setup:
 	@deploy/local/setup
 
 build: setup
-	@cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >/dev/null
 	@cmake --build build -j $(JOBS)
 
 build-asan: setup
@@ -32,8 +33,13 @@ build-fuzz: setup
 	  -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 
-test: build build-asan build-fuzz
-	@deploy/local/run-tests
+# Under 3 minutes after a build on 2 cores (deploy/local/check says what it runs).
+check: build
+	@deploy/local/check
+
+# check first (it runs the unit tests of the normal build, so run-tests does not repeat them).
+test: check build-asan build-fuzz
+	@CHANSUM_UNIT_DONE=1 deploy/local/run-tests
 
 demo: build
 	@deploy/local/demo

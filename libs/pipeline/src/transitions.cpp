@@ -188,13 +188,18 @@ store::Claim ClaimDiscovery(pqxx::work& txn, const std::string& job_id, const st
 }
 
 bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& policy,
-                     VideoWork& work) {
+                     const std::string& worker, VideoWork& work) {
   const Command& cmd = work.cmd;
   // The job row locked first: a cancel that committed meanwhile wins, one that comes later waits
   // and then skips the videos recorded here.
   if (store::IsJobCancelled(txn, cmd.job_id, /*lock=*/true)) {
     work.kind = "skipped";
     work.summary = "skipped: job cancelled during discovery";
+    return false;
+  }
+  if (!store::HoldsDiscoveryLease(txn, cmd.job_id, worker)) {
+    work.kind = "duplicate";
+    work.summary = "duplicate: this worker no longer holds the discovery lease";
     return false;
   }
   auto& result = *work.result;

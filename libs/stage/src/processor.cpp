@@ -232,7 +232,7 @@ void Processor::HandleDiscovery(pqxx::connection& conn, pipeline::VideoWork& w) 
   if (!w.result) return;  // cancelled
   pqxx::work txn(conn);
   pipeline::Effects effects(config_.queue_prefix);
-  if (!pipeline::RecordDiscovery(txn, effects, policy_, w)) {
+  if (!pipeline::RecordDiscovery(txn, effects, policy_, config_.worker_id, w)) {
     txn.abort();
     return;
   }

@@ -169,5 +169,95 @@ TEST_F(LeasesTest, DiscoveryLeasesItsJobAndReleasesItWhenRecorded) {
   EXPECT_TRUE(Query("SELECT lease_expires_at FROM jobs WHERE id = '" + job + "'")[0][0].is_null());
 }
 
+TEST_F(LeasesTest, ADeliveryOfWorkLeasedElsewhereRunsNothingUntilTheLeaseExpires) {
+  Claim("v1", "other:2", 60);  // another worker downloads v1 right now
+  int runs = 0;
+  Handler count = [&](const protocol::Command&, StageContext&) -> Result<StageOutput> {
+    ++runs;
+    StageOutput out;
+    out.next_data = {{"media_path", "/m/v1.mp4"}};
+    out.media_path = "/m/v1.mp4";
+    return out;
+  };
+  const RunnerConfig config = Config();
+  Processor processor(config, count, nullptr, [] { return false; });
+  auto cmd = protocol::NewCommand(Stage::kDownload, job_id_, "v1", "t", {{"url", "http://x/1"}});
+  auto outcome = processor.Process(*conn_, protocol::Serialize(cmd));  // e.g. a redelivery
+  EXPECT_EQ(outcome.disposition, Disposition::kAck);
+  EXPECT_NE(outcome.summary.find("leased_elsewhere"), std::string::npos) << outcome.summary;
+  EXPECT_EQ(runs, 0) << "a duplicate delivery ran the handler of work leased elsewhere";
+  EXPECT_EQ(Query("SELECT state || '/' || lease_owner || '/' || attempts FROM videos WHERE "
+                  "video_id = 'v1'")[0][0]
+                .as<std::string>(),
+            "running/other:2/1")
+      << "the live lease keeps its owner and attempt count";
+
+  Query("UPDATE videos SET lease_expires_at = now() - interval '1 second' WHERE video_id = 'v1'");
+  outcome = processor.Process(*conn_, protocol::Serialize(cmd));  // that worker died
+  EXPECT_EQ(runs, 1) << outcome.summary;
+  EXPECT_EQ(Query("SELECT stage || '/' || state FROM videos WHERE video_id = 'v1'")[0][0]
+                .as<std::string>(),
+            "audio_extraction/pending");
+}
+
+TEST_F(LeasesTest, ADuplicateDiscoveryNeitherRunsNorFailsNorGrowsTheJob) {
+  std::string job;
+  {
+    pqxx::work txn(*conn_);
+    job = InsertDemoJob(txn);
+    txn.commit();
+  }
+  RunnerConfig config = Config();
+  config.stage = Stage::kDiscovery;
+  config.job_level = true;
+  config.service = "discovery";
+  auto cmd = protocol::NewCommand(Stage::kDiscovery, job, "", "t",
+                                  {{"channel_url", "http://x/feed"}, {"max_videos", 2}});
+  int runs = 0;
+  std::function<void()> during = [] {};
+  Result<StageOutput> result = Error::Permanent("not_found", "no such channel");
+  Handler discover = [&](const protocol::Command&, StageContext&) -> Result<StageOutput> {
+    ++runs;
+    during();
+    return result;
+  };
+  Processor processor(config, discover, nullptr, [] { return false; });
+
+  // 1. Another worker's discovery of this job is live: a copy of the command runs nothing.
+  Query(
+      "UPDATE jobs SET state = 'running', lease_owner = 'other:2', lease_expires_at = now() + "
+      "interval '60 seconds' WHERE id = '" +
+      job + "'");
+  auto outcome = processor.Process(*conn_, protocol::Serialize(cmd));
+  EXPECT_EQ(outcome.disposition, Disposition::kAck);
+  EXPECT_EQ(runs, 0) << outcome.summary;
+
+  // 2. This worker's lease expired and the sweeper gave the job to another worker while the
+  // listing ran: neither its failure nor its listing is recorded.
+  Query("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = '" + job + "'");
+  during = [&] {
+    Query(
+        "UPDATE jobs SET lease_owner = 'other:2', lease_expires_at = now() + interval '60 "
+        "seconds' WHERE id = '" +
+        job + "'");
+  };
+  outcome = processor.Process(*conn_, protocol::Serialize(cmd));
+  EXPECT_EQ(runs, 1);
+  EXPECT_NE(outcome.summary.find("no longer holds the discovery lease"), std::string::npos)
+      << outcome.summary;
+  EXPECT_EQ(Query("SELECT state FROM jobs WHERE id = '" + job + "'")[0][0].as<std::string>(),
+            "running")
+      << "a duplicate discovery failed the job";
+  StageOutput listing;
+  listing.discovered = {{"d1", "", "http://x/d1", std::nullopt, "", ""},
+                        {"d2", "", "http://x/d2", std::nullopt, "", ""}};
+  result = listing;
+  Query("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = '" + job + "'");
+  outcome = processor.Process(*conn_, protocol::Serialize(cmd));
+  EXPECT_EQ(runs, 2);
+  EXPECT_EQ(Query("SELECT count(*) FROM videos WHERE job_id = '" + job + "'")[0][0].as<int>(), 0)
+      << "a duplicate discovery added videos";
+}
+
 }  // namespace
 }  // namespace chansum::stage

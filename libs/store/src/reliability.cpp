@@ -45,6 +45,14 @@ void ReleaseDiscoveryLease(pqxx::work& txn, const std::string& job_id) {
                   job_id);
 }
 
+bool HoldsDiscoveryLease(pqxx::work& txn, const std::string& job_id, const std::string& worker) {
+  return !txn.exec_params(
+                 "SELECT 1 FROM jobs WHERE id = $1::uuid AND video_count IS NULL AND "
+                 "lease_owner = $2 FOR UPDATE",
+                 job_id, worker)
+              .empty();
+}
+
 int RenewVideoLeases(pqxx::work& txn,
                      const std::vector<std::pair<std::string, std::string>>& job_video_ids,
                      const std::string& worker, int lease_seconds) {
@@ -164,12 +172,18 @@ std::optional<nlohmann::json> StageCommandData(Stage stage, const std::string& u
 }
 
 nlohmann::json DiscoveryCommandData(const std::string& channel_url, const nlohmann::json& options) {
-  nlohmann::json data = {{"channel_url", channel_url}};
-  if (options.is_object() && options.contains("max_videos") &&
-      options["max_videos"].is_number_integer()) {
-    data["max_videos"] = options["max_videos"];
-  } else {
-    data["max_videos"] = 20;
+  nlohmann::json data = {{"channel_url", channel_url}, {"max_videos", 20}};
+  if (!options.is_object()) return data;
+  // Every filter the job was created with: a retried or re-enqueued discovery lists the same
+  // videos as the first one.
+  if (auto m = options.find("max_videos"); m != options.end() && m->is_number_integer()) {
+    data["max_videos"] = *m;
+  }
+  if (auto p = options.find("published_after"); p != options.end() && p->is_string()) {
+    data["published_after"] = *p;
+  }
+  if (auto d = options.find("max_duration_s"); d != options.end() && d->is_number_integer()) {
+    data["max_duration_s"] = *d;
   }
   return data;
 }

@@ -48,6 +48,8 @@ const char* ToString(Begin b) noexcept {
       return "not_found";
     case Begin::kJobClosed:
       return "job_closed";
+    case Begin::kLeased:
+      return "leased_elsewhere";
   }
   return "unknown";
 }
@@ -114,8 +116,8 @@ Result<JobPage> ListJobs(pqxx::work& txn, int limit, const std::string& before) 
 Claim BeginDiscovery(pqxx::work& txn, const std::string& job_id) {
   Claim claim;
   auto rows = txn.exec_params(
-      "SELECT state, video_count, trace_id, options::text FROM jobs WHERE id = $1::uuid FOR "
-      "UPDATE",
+      "SELECT state, video_count, trace_id, options::text, "
+      "coalesce(lease_expires_at > now(), false) FROM jobs WHERE id = $1::uuid FOR UPDATE",
       job_id);
   if (rows.empty()) return claim;
   const auto state = rows[0][0].as<std::string>();
@@ -127,6 +129,10 @@ Claim BeginDiscovery(pqxx::work& txn, const std::string& job_id) {
   }
   if (!rows[0][1].is_null()) {
     claim.outcome = Begin::kAlreadyDone;
+    return claim;
+  }
+  if (rows[0][4].as<bool>()) {  // a duplicate command while a live discovery runs elsewhere
+    claim.outcome = Begin::kLeased;
     return claim;
   }
   txn.exec_params(
@@ -197,7 +203,8 @@ std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>
   const std::string keys_json = KeysJson(keys);
   auto rows = txn.exec_params(
       std::string("SELECT r.o, v.stage, v.state, j.state, coalesce(v.title, ''), j.trace_id, "
-                  "j.options::text, v.attempts FROM ") +
+                  "j.options::text, v.attempts, coalesce(v.lease_expires_at > now(), false) "
+                  "FROM ") +
           kKeysRecordset +
           " JOIN videos v ON v.job_id = r.j AND v.video_id = r.v JOIN jobs j ON j.id = v.job_id "
           "ORDER BY v.job_id, v.video_id, r.o FOR UPDATE OF v",
@@ -226,6 +233,10 @@ std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>
       // A failed or skipped video never resumes (only an explicit retry resets it); a stage
       // behind the row's stage, one already done, or a second copy in this batch: a redelivery.
       claim.outcome = Begin::kAlreadyDone;
+    } else if (there == here && row_state == "running" && r[8].as<bool>()) {
+      // A redelivery (or a copy) while a worker runs this stage under a live lease: running it
+      // again would download, transcribe or spend tokens twice. An expired lease is taken over.
+      claim.outcome = Begin::kLeased;
     } else {
       claim.outcome = Begin::kProceed;
       claim.attempts = there == here ? r[7].as<int>() + 1 : 1;

@@ -14,6 +14,7 @@
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/store/job_view.hpp"
+#include "chansum/store/reliability.hpp"
 #include "chansum/store/store.hpp"
 #include "job_versions.hpp"
 #include "routes_dashboard.hpp"
@@ -52,21 +53,13 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
     job.channel = parsed->channel;
     job.channel_url = parsed->channel_url;
     job.options = {{"max_videos", parsed->max_videos}};
-    json discovery_data = {{"channel_url", parsed->channel_url},
-                           {"max_videos", parsed->max_videos}};
-    if (!parsed->published_after.empty()) {
-      job.options["published_after"] = parsed->published_after;
-      discovery_data["published_after"] = parsed->published_after;
-    }
-    if (parsed->max_duration_s) {
-      job.options["max_duration_s"] = *parsed->max_duration_s;
-      discovery_data["max_duration_s"] = *parsed->max_duration_s;
-    }
+    if (!parsed->published_after.empty()) job.options["published_after"] = parsed->published_after;
+    if (parsed->max_duration_s) job.options["max_duration_s"] = *parsed->max_duration_s;
     job.trace_id = NewUuid();
     ScopedLogContext ctx(
         std::map<std::string, std::string>{{"job_id", job.id}, {"trace_id", job.trace_id}});
     auto command = protocol::NewCommand(protocol::Stage::kDiscovery, job.id, "", job.trace_id,
-                                        std::move(discovery_data));
+                                        store::DiscoveryCommandData(job.channel_url, job.options));
     pipeline::Effects effects(deps.queue_prefix);
     effects.Command(command);
     auto st = deps.txn([&](pqxx::work& txn) {

@@ -37,7 +37,7 @@ class ReliabilityTest : public stage::testing::SchemaFixture {
     job.id = NewUuid();
     job.channel = "@demo";
     job.channel_url = "http://127.0.0.1:1/demo/feed.xml";
-    job.options = {{"max_videos", 7}};
+    job.options = {{"max_videos", 7}, {"published_after", "2024-05-01"}, {"max_duration_s", 600}};
     job.trace_id = "trace-" + job.id;
     store::InsertJob(txn, job);
     txn.commit();
@@ -188,6 +188,8 @@ TEST_F(ReliabilityTest, SweeperRequeuesAndEventuallyFailsStuckDiscovery) {
   EXPECT_EQ(cmds[0].attempt, 2);
   EXPECT_EQ(cmds[0].data["channel_url"], "http://127.0.0.1:1/demo/feed.xml");
   EXPECT_EQ(cmds[0].data["max_videos"], 7);
+  EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01") << "the sweeper keeps the filters";
+  EXPECT_EQ(cmds[0].data["max_duration_s"], 600);
   EXPECT_EQ(Field("SELECT lease_expires_at FROM jobs WHERE id = '" + job_id_ + "'"), "");
   EXPECT_EQ(SweepOnce(*conn_, config_).total(), 0) << "a requeued discovery is not swept again";
 
@@ -348,7 +350,11 @@ TEST_F(ReliabilityTest, RetryOfFailedDiscoveryRunsDiscoveryAgain) {
   txn.commit();
   EXPECT_EQ(out.requeued, 1);
   EXPECT_EQ(Field("SELECT state FROM jobs WHERE id = '" + job_id_ + "'"), "queued");
-  ASSERT_EQ(Commands(Queue(Stage::kDiscovery)).size(), 1u);
+  auto cmds = Commands(Queue(Stage::kDiscovery));
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].data["max_videos"], 7);
+  EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01") << "a retry keeps the filters";
+  EXPECT_EQ(cmds[0].data["max_duration_s"], 600);
 }
 
 // The HTTP routes over a pool on the private schema.

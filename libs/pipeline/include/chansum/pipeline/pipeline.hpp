@@ -142,8 +142,11 @@ void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& p
                                           const std::string& worker, int lease_seconds);
 // Records discovery's result: the videos, video.discovered for each new one, a download command
 // for each (or the video reused from an earlier job), job.completed for an empty channel; or a
-// delayed retry; or the job failed. Sets work.summary and work.kind. False when the job was
-// cancelled meanwhile (nothing recorded).
-bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& policy, VideoWork& work);
+// delayed retry; or the job failed. Sets work.summary and work.kind. False when nothing is
+// recorded: the job was cancelled meanwhile, or `worker` no longer holds the discovery lease (the
+// sweeper gave the work to another worker, which owns the outcome — a duplicate must neither
+// fail a job another discovery finished nor add videos to it).
+bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& policy,
+                     const std::string& worker, VideoWork& work);
 
 }  // namespace chansum::pipeline

@@ -21,6 +21,10 @@ int ClaimDiscoveryLease(pqxx::work& txn, const std::string& job_id, const std::s
                         int lease_seconds);
 // Clears the job's lease (discovery recorded its outcome).
 void ReleaseDiscoveryLease(pqxx::work& txn, const std::string& job_id);
+// True when `worker` still holds the discovery lease of a job not yet discovered (locks the job
+// row): only then may it record discovery's outcome.
+[[nodiscard]] bool HoldsDiscoveryLease(pqxx::work& txn, const std::string& job_id,
+                                       const std::string& worker);
 
 // Pushes lease_expires_at to now + lease_seconds for the given rows that `worker` still holds
 // (videos `running`, jobs `running` without video_count). Returns how many rows were renewed.
@@ -72,7 +76,8 @@ void ClearDiscoveryLease(pqxx::work& txn, const std::string& job_id);
                                                              const std::string& title,
                                                              const std::string& media_path,
                                                              const std::string& audio_path);
-// The `data` of a discovery command rebuilt from the job row.
+// The `data` of a discovery command from the job's channel URL and options (max_videos and every
+// filter): POST /jobs, the sweeper and retry all build it here.
 [[nodiscard]] nlohmann::json DiscoveryCommandData(const std::string& channel_url,
                                                   const nlohmann::json& options);
 

@@ -47,6 +47,8 @@ enum class Begin {
   kAlreadyDone,  // this stage already finished (redelivery): ack and do nothing
   kNotFound,     // no such job/video row
   kJobClosed,    // the job is cancelled or finished: skip
+  kLeased,       // another delivery holds a live lease on this work: it (or, if its worker dies,
+                 // the sweeper) carries it on, so this one runs nothing
 };
 [[nodiscard]] const char* ToString(Begin b) noexcept;
 

@@ -179,7 +179,7 @@ void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& p
 
 store::Claim ClaimDiscovery(pqxx::work& txn, const std::string& job_id, const std::string& worker,
                             int lease_seconds) {
-  auto claim = store::BeginDiscovery(txn, job_id);
+  auto claim = store::BeginDiscovery(txn, job_id, worker);
   if (claim.outcome == store::Begin::kProceed) {
     // Discovery leases its job, so the sweeper can re-enqueue it if this worker dies.
     store::ClaimDiscoveryLease(txn, job_id, worker, lease_seconds);

@@ -50,6 +50,21 @@ int LeaseKeeper::RenewOnce(pqxx::connection& conn) {
   return renewed;
 }
 
+int LeaseKeeper::ReleaseAll(pqxx::connection& conn) {
+  std::vector<std::pair<std::string, std::string>> videos;
+  std::vector<std::string> jobs;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, _] : videos_) videos.push_back(key);
+    for (const auto& [key, _] : jobs_) jobs.push_back(key);
+  }
+  if (videos.empty() && jobs.empty()) return 0;
+  pqxx::work txn(conn);
+  const int released = store::ReleaseLeases(txn, videos, jobs, worker_);
+  txn.commit();
+  return released;
+}
+
 std::chrono::milliseconds LeaseKeeper::Interval() const {
   return std::max(std::chrono::milliseconds(1000),
                   std::chrono::milliseconds(lease_seconds_ * 1000L / 3));

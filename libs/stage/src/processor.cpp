@@ -1,5 +1,7 @@
 #include "chansum/stage/processor.hpp"
 
+#include <atomic>
+
 #include <list>
 #include <map>
 #include <optional>
@@ -37,6 +39,10 @@ pipeline::RetryPolicy Policy(const RunnerConfig& config) {
   return {config.max_attempts, config.retry_base_delay, config.retry_max_delay};
 }
 
+namespace {
+std::atomic<int> next_processor{0};
+}  // namespace
+
 std::chrono::milliseconds RetryDelay(const RunnerConfig& config, int attempt) {
   return pipeline::RetryDelay(Policy(config), attempt);
 }
@@ -44,6 +50,7 @@ std::chrono::milliseconds RetryDelay(const RunnerConfig& config, int attempt) {
 Processor::Processor(const RunnerConfig& config, Handler handler, docstore::DocStore* docs,
                      std::function<bool()> should_stop)
     : config_(config),
+      owner_(config.worker_id + "/" + std::to_string(next_processor.fetch_add(1))),
       policy_(Policy(config)),
       handler_(std::move(handler)),
       docs_(docs),
@@ -186,7 +193,7 @@ void Processor::HandleVideos(pqxx::connection& conn, std::vector<pipeline::Video
   const bool short_work = config_.short_handler;
   std::optional<pqxx::work> txn;
   txn.emplace(conn);
-  pipeline::ClaimVideos(*txn, config_.stage, batch, config_.worker_id, config_.lease_seconds,
+  pipeline::ClaimVideos(*txn, config_.stage, batch, owner_, config_.lease_seconds,
                         /*in_place=*/short_work);
   // Long work: the claims (with their leases) commit before the handlers run, so the sweeper
   // can hand the work to another worker if this one dies; the lease thread renews them meanwhile.
@@ -206,7 +213,7 @@ void Processor::HandleVideos(pqxx::connection& conn, std::vector<pipeline::Video
   pipeline::Effects effects(config_.queue_prefix);
   if (!short_work) {
     txn.emplace(conn);
-    pipeline::KeepHeldVideos(*txn, config_.stage, batch, config_.worker_id);
+    pipeline::KeepHeldVideos(*txn, config_.stage, batch, owner_);
   }
   pipeline::RecordVideoOutcomes(*txn, effects, policy_, config_.stage, batch,
                                 /*in_place=*/short_work);
@@ -217,7 +224,7 @@ void Processor::HandleVideos(pqxx::connection& conn, std::vector<pipeline::Video
 void Processor::HandleDiscovery(pqxx::connection& conn, pipeline::VideoWork& w) {
   {
     pqxx::work txn(conn);
-    w.claim = pipeline::ClaimDiscovery(txn, w.cmd.job_id, config_.worker_id, config_.lease_seconds);
+    w.claim = pipeline::ClaimDiscovery(txn, w.cmd.job_id, owner_, config_.lease_seconds);
     txn.commit();
   }
   if (w.claim.outcome != store::Begin::kProceed) {
@@ -232,7 +239,7 @@ void Processor::HandleDiscovery(pqxx::connection& conn, pipeline::VideoWork& w) 
   if (!w.result) return;  // cancelled
   pqxx::work txn(conn);
   pipeline::Effects effects(config_.queue_prefix);
-  if (!pipeline::RecordDiscovery(txn, effects, policy_, config_.worker_id, w)) {
+  if (!pipeline::RecordDiscovery(txn, effects, policy_, owner_, w)) {
     txn.abort();
     return;
   }

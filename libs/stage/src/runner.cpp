@@ -649,7 +649,7 @@ int RunStageService(const StageDefinition& definition) {
   // work finish (handlers see should_stop and return early) for at most SHUTDOWN_TIMEOUT_SECONDS
   // while this thread keeps the connection serviced and acks what finishes. Past the bound, the
   // deliveries still in progress are nacked with requeue (the broker redelivers them; their rows
-  // stay `running` under a lease that is no longer renewed) and the process exits anyway. The
+  // go back to `pending`, their leases released) and the process exits anyway. The
   // relays stop last so the outcome rows written by the last workers are published too.
   spdlog::info("stopping: {} deliveries in flight (bound {} s)", exchange.InFlight(),
                config.shutdown_timeout.count());
@@ -683,6 +683,18 @@ int RunStageService(const StageDefinition& definition) {
   if (!stuck.empty()) {
     spdlog::warn("shutdown bound of {} s reached: {} deliveries still in progress are requeued",
                  config.shutdown_timeout.count(), stuck.size());
+    // Their leases first: a redelivery must not find them live (it would run nothing and wait for
+    // the sweeper). Without PostgreSQL the leases expire and the sweeper re-enqueues the work.
+    try {
+      auto conn = pg::Connect(pg_config);
+      if (!conn.ok()) throw std::runtime_error(conn.error().ToString());
+      spdlog::info("released {} leases of abandoned work", leases.ReleaseAll(**conn));
+    } catch (const std::exception& e) {
+      spdlog::warn(
+          "could not release the leases of abandoned work ({}): the sweeper takes them "
+          "over when they expire",
+          e.what());
+    }
     for (const auto& [gen, tag] : stuck) {
       acker.Forget(tag);
       if (consumer && gen == generation && consumer->Nack(tag, /*requeue=*/true).ok()) {

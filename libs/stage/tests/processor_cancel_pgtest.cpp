@@ -33,7 +33,7 @@ class ProcessorCancelTest : public testing::SchemaFixture {
 
   void Discover(const std::vector<std::string>& videos) {
     pqxx::work txn(*conn_);
-    ASSERT_EQ(store::BeginDiscovery(txn, job_id_).outcome, store::Begin::kProceed);
+    ASSERT_EQ(store::BeginDiscovery(txn, job_id_, "me:1").outcome, store::Begin::kProceed);
     std::vector<store::DiscoveredVideo> list;
     for (const auto& v : videos) list.push_back({v, "title " + v, "http://x/" + v, {}, "", ""});
     store::RecordDiscovery(txn, job_id_, list);

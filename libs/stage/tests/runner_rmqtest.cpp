@@ -263,7 +263,12 @@ TEST_F(RunnerProcessTest, SigtermPastTheBoundRequeuesAndExitsZero) {
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_LT(took, 8s) << "the 2 s shutdown bound was not kept";
   EXPECT_NE(Read(stuck.log_file()).find("requeued"), std::string::npos) << stuck.LogTail();
-  EXPECT_EQ(Video("stage || '/' || state"), "download/running");  // nothing recorded
+  // Nothing recorded, and the lease given back so the redelivery runs at once (a live lease of
+  // another worker would make it run nothing until the lease expired).
+  EXPECT_EQ(Video("stage || '/' || state || '/' || coalesce(lease_owner, '-')"),
+            "download/pending/-");
+  EXPECT_NE(Read(stuck.log_file()).find("released 1 leases of abandoned work"), std::string::npos)
+      << stuck.LogTail();
 
   // The delivery went back to the queue: the next instance finishes the work.
   auto& next = Start(/*handler_ms=*/100, 30, "next");

@@ -53,6 +53,39 @@ bool HoldsDiscoveryLease(pqxx::work& txn, const std::string& job_id, const std::
               .empty();
 }
 
+namespace {
+
+// A lease of the process `worker` names: its own or one of its threads' ("<worker>/<n>").
+std::string OwnedBy(const std::string& param) {
+  return "(lease_owner = " + param + " OR starts_with(lease_owner, " + param + " || '/'))";
+}
+
+}  // namespace
+
+int ReleaseLeases(pqxx::work& txn,
+                  const std::vector<std::pair<std::string, std::string>>& job_video_ids,
+                  const std::vector<std::string>& job_ids, const std::string& worker) {
+  int released = 0;
+  for (const auto& [job_id, video_id] : job_video_ids) {
+    released += static_cast<int>(
+        txn.exec_params("UPDATE videos SET state = 'pending', lease_owner = NULL, "
+                        "lease_expires_at = NULL, updated_at = now() WHERE job_id = $1::uuid AND "
+                        "video_id = $2 AND state = 'running' AND " +
+                            OwnedBy("$3") + " RETURNING 1",
+                        job_id, video_id, worker)
+            .size());
+  }
+  for (const auto& job_id : job_ids) {
+    released += static_cast<int>(
+        txn.exec_params("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = "
+                        "$1::uuid AND video_count IS NULL AND " +
+                            OwnedBy("$2") + " RETURNING 1",
+                        job_id, worker)
+            .size());
+  }
+  return released;
+}
+
 int RenewVideoLeases(pqxx::work& txn,
                      const std::vector<std::pair<std::string, std::string>>& job_video_ids,
                      const std::string& worker, int lease_seconds) {
@@ -60,8 +93,8 @@ int RenewVideoLeases(pqxx::work& txn,
   for (const auto& [job_id, video_id] : job_video_ids) {
     auto r = txn.exec_params(
         "UPDATE videos SET lease_expires_at = now() + make_interval(secs => $4) "
-        "WHERE job_id = $1::uuid AND video_id = $2 AND state = 'running' AND lease_owner = $3 "
-        "RETURNING 1",
+        "WHERE job_id = $1::uuid AND video_id = $2 AND state = 'running' AND " +
+            OwnedBy("$3") + " RETURNING 1",
         job_id, video_id, worker, lease_seconds);
     renewed += static_cast<int>(r.size());
   }
@@ -74,8 +107,8 @@ int RenewJobLeases(pqxx::work& txn, const std::vector<std::string>& job_ids,
   for (const auto& job_id : job_ids) {
     auto r = txn.exec_params(
         "UPDATE jobs SET lease_expires_at = now() + make_interval(secs => $3) "
-        "WHERE id = $1::uuid AND state = 'running' AND video_count IS NULL AND lease_owner = $2 "
-        "RETURNING 1",
+        "WHERE id = $1::uuid AND state = 'running' AND video_count IS NULL AND " +
+            OwnedBy("$2") + " RETURNING 1",
         job_id, worker, lease_seconds);
     renewed += static_cast<int>(r.size());
   }

@@ -113,12 +113,13 @@ Result<JobPage> ListJobs(pqxx::work& txn, int limit, const std::string& before) 
   return page;
 }
 
-Claim BeginDiscovery(pqxx::work& txn, const std::string& job_id) {
+Claim BeginDiscovery(pqxx::work& txn, const std::string& job_id, const std::string& worker) {
   Claim claim;
   auto rows = txn.exec_params(
       "SELECT state, video_count, trace_id, options::text, "
-      "coalesce(lease_expires_at > now(), false) FROM jobs WHERE id = $1::uuid FOR UPDATE",
-      job_id);
+      "coalesce(lease_expires_at > now() AND lease_owner <> $2, false) FROM jobs "
+      "WHERE id = $1::uuid FOR UPDATE",
+      job_id, worker);
   if (rows.empty()) return claim;
   const auto state = rows[0][0].as<std::string>();
   claim.job_trace_id = S(rows[0][2]);
@@ -203,12 +204,12 @@ std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>
   const std::string keys_json = KeysJson(keys);
   auto rows = txn.exec_params(
       std::string("SELECT r.o, v.stage, v.state, j.state, coalesce(v.title, ''), j.trace_id, "
-                  "j.options::text, v.attempts, coalesce(v.lease_expires_at > now(), false) "
-                  "FROM ") +
+                  "j.options::text, v.attempts, "
+                  "coalesce(v.lease_expires_at > now() AND v.lease_owner <> $2, false) FROM ") +
           kKeysRecordset +
           " JOIN videos v ON v.job_id = r.j AND v.video_id = r.v JOIN jobs j ON j.id = v.job_id "
           "ORDER BY v.job_id, v.video_id, r.o FOR UPDATE OF v",
-      keys_json);
+      keys_json, worker);
   const int here = static_cast<int>(stage);
   nlohmann::json proceed = nlohmann::json::array();
   std::vector<bool> seen(keys.size(), false);
@@ -234,8 +235,10 @@ std::vector<Claim> ClaimVideoStages(pqxx::work& txn, const std::vector<VideoKey>
       // behind the row's stage, one already done, or a second copy in this batch: a redelivery.
       claim.outcome = Begin::kAlreadyDone;
     } else if (there == here && row_state == "running" && r[8].as<bool>()) {
-      // A redelivery (or a copy) while a worker runs this stage under a live lease: running it
-      // again would download, transcribe or spend tokens twice. An expired lease is taken over.
+      // A redelivery (or a copy) while another worker runs this stage under a live lease:
+      // running it again would download, transcribe or spend tokens twice. An expired lease is
+      // taken over (its worker died or stalled), and so is a live one of this very worker (its
+      // own earlier try whose outcome did not commit).
       claim.outcome = Begin::kLeased;
     } else {
       claim.outcome = Begin::kProceed;

@@ -28,6 +28,9 @@ class LeaseKeeper {
   // Renews every held lease in one transaction; returns the rows renewed. Throws what libpqxx
   // throws (the caller reconnects).
   int RenewOnce(pqxx::connection& conn);
+  // Gives back every held lease (store::ReleaseLeases): called at shutdown for handlers abandoned
+  // past the bound, before their deliveries are requeued. Returns the rows released.
+  int ReleaseAll(pqxx::connection& conn);
   // How often to renew: a third of the lease, at least 1 s.
   [[nodiscard]] std::chrono::milliseconds Interval() const;
 

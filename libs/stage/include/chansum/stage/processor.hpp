@@ -64,6 +64,9 @@ class Processor {
   void RunHandler(pqxx::connection& conn, pipeline::VideoWork& work, bool in_transaction);
 
   const RunnerConfig& config_;
+  // The lease owner of this processor's claims: "<worker_id>/<n>", one per processor (thread),
+  // so a claim of another thread of the same process counts as someone else's live work.
+  const std::string owner_;
   pipeline::RetryPolicy policy_;
   Handler handler_;
   docstore::DocStore* docs_;

@@ -26,7 +26,15 @@ void ReleaseDiscoveryLease(pqxx::work& txn, const std::string& job_id);
 [[nodiscard]] bool HoldsDiscoveryLease(pqxx::work& txn, const std::string& job_id,
                                        const std::string& worker);
 
-// Pushes lease_expires_at to now + lease_seconds for the given rows that `worker` still holds
+// Gives back the leases a process holds (its handlers were abandoned at shutdown): the videos go
+// back to `pending`, the jobs lose their lease, so the requeued deliveries run at once on another
+// worker instead of waiting for the leases to expire. Returns the rows released.
+int ReleaseLeases(pqxx::work& txn,
+                  const std::vector<std::pair<std::string, std::string>>& job_video_ids,
+                  const std::vector<std::string>& job_ids, const std::string& worker);
+
+// Pushes lease_expires_at to now + lease_seconds for the given rows that `worker` (the process, or
+// one of its threads "<worker>/<n>") still holds
 // (videos `running`, jobs `running` without video_count). Returns how many rows were renewed.
 int RenewVideoLeases(pqxx::work& txn,
                      const std::vector<std::pair<std::string, std::string>>& job_video_ids,

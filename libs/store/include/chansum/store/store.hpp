@@ -47,8 +47,9 @@ enum class Begin {
   kAlreadyDone,  // this stage already finished (redelivery): ack and do nothing
   kNotFound,     // no such job/video row
   kJobClosed,    // the job is cancelled or finished: skip
-  kLeased,       // another delivery holds a live lease on this work: it (or, if its worker dies,
-                 // the sweeper) carries it on, so this one runs nothing
+  kLeased,       // another worker holds a live lease on this work: it (or, if it dies, the
+                 // sweeper) carries it on, so this delivery runs nothing. A live lease of the
+                 // claiming worker itself is a leftover of its own earlier try and is taken over
 };
 [[nodiscard]] const char* ToString(Begin b) noexcept;
 
@@ -60,8 +61,10 @@ struct Claim {
   nlohmann::json job_options = nlohmann::json::object();
 };
 
-// Discovery (job level): queued -> running. kAlreadyDone when videos were already recorded.
-[[nodiscard]] Claim BeginDiscovery(pqxx::work& txn, const std::string& job_id);
+// Discovery (job level): queued -> running. kAlreadyDone when videos were already recorded,
+// kLeased while another worker's discovery of the job holds a live lease.
+[[nodiscard]] Claim BeginDiscovery(pqxx::work& txn, const std::string& job_id,
+                                   const std::string& worker);
 
 struct DiscoveredVideo {
   std::string video_id;

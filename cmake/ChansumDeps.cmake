@@ -6,6 +6,8 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(CURL REQUIRED)
+find_package(OpenSSL REQUIRED)  # libcrypto: SHA-256 of migrations
+find_package(LibArchive REQUIRED)  # the export's tar archives
 
 pkg_check_modules(RABBITMQ REQUIRED IMPORTED_TARGET librabbitmq)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)

@@ -3,10 +3,10 @@
 #include <fmt/format.h>
 #include <array>
 #include <fstream>
-#include <random>
 #include <system_error>
 
 #include "chansum/media/process.hpp"
+#include "scratch_dir.hpp"
 
 namespace chansum::media {
 namespace {
@@ -23,11 +23,6 @@ std::uint16_t Le16(const unsigned char* p) {
 
 Error InvalidWav(const fs::path& path, const std::string& why) {
   return Error::Permanent("invalid_wav", path.string() + " is not a usable WAV file: " + why);
-}
-
-std::string RandomSuffix() {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{:012x}", rng() & 0xffffffffffffULL);
 }
 
 }  // namespace

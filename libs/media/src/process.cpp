@@ -184,16 +184,233 @@ int PidfdOpen(pid_t pid) {
 #endif
 }
 
-std::string SignalName(int sig) {
-  const char* abbrev = ::sigabbrev_np(sig);
-  if (abbrev != nullptr) return std::string("SIG") + abbrev;
-  return std::to_string(sig);
+// Everything the child needs, prepared before the fork: between fork and exec the child only
+// makes async-signal-safe calls (no allocation, no locks).
+struct ChildPlan {
+  std::string path;  // the resolved program
+  std::vector<std::string> env;
+  bool has_cwd = false;
+  std::string cwd;
+  std::vector<char*> c_argv;
+  std::vector<char*> c_env;
+  struct sigaction default_action {};
+  sigset_t empty_mask{};
+};
+
+ChildPlan PrepareChild(const std::vector<std::string>& argv, const std::string& path,
+                       const ProcessOptions& options) {
+  ChildPlan plan;
+  plan.path = path;
+  plan.c_argv.reserve(argv.size() + 1);
+  for (const auto& arg : argv) plan.c_argv.push_back(const_cast<char*>(arg.c_str()));
+  plan.c_argv.push_back(nullptr);
+  plan.env = BuildEnvironment(options);
+  plan.c_env.reserve(plan.env.size() + 1);
+  for (const auto& e : plan.env) plan.c_env.push_back(const_cast<char*>(e.c_str()));
+  plan.c_env.push_back(nullptr);
+  plan.has_cwd = options.working_dir.has_value();
+  if (plan.has_cwd) plan.cwd = options.working_dir->string();
+  plan.default_action.sa_handler = SIG_DFL;
+  sigemptyset(&plan.default_action.sa_mask);
+  sigemptyset(&plan.empty_mask);
+  return plan;
 }
 
-}  // namespace
+struct Pipes {
+  Fd out_r, out_w, err_r, err_w;
+  Fd status_r, status_w;  // the child's ChildFailure when it fails before exec; closed by exec
+};
 
-Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
-                                 const ProcessOptions& options) {
+// In the child: own process group, default signal handlers, stdin /dev/null, stdout and stderr
+// to the pipes, then exec. Never returns.
+[[noreturn]] void ExecChild(const ChildPlan& plan, const Pipes& pipes) {
+  const int status_fd = pipes.status_w.get();
+  ::setpgid(0, 0);
+  for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) {
+    ::sigaction(sig, &plan.default_action, nullptr);
+  }
+  ::sigprocmask(SIG_SETMASK, &plan.empty_mask, nullptr);
+  if (plan.has_cwd && ::chdir(plan.cwd.c_str()) != 0) ChildFail(status_fd, 1);
+  const int devnull = ::open("/dev/null", O_RDONLY);
+  if (devnull < 0) ChildFail(status_fd, 2);
+  if (::dup2(devnull, 0) < 0 || ::dup2(pipes.out_w.get(), 1) < 0 ||
+      ::dup2(pipes.err_w.get(), 2) < 0) {
+    ChildFail(status_fd, 3);
+  }
+  CloseRangeCloexec();
+  ::execve(plan.path.c_str(), plan.c_argv.data(), plan.c_env.data());
+  ChildFail(status_fd, 4);
+}
+
+// In the parent: waits until the child has exec'd (the status pipe closes) or failed before it
+// (reaps it and returns the error).
+std::optional<Error> AwaitExec(pid_t pid, Fd& status_r, const std::string& program,
+                               const std::string& cwd) {
+  ChildFailure failure{};
+  ssize_t n;
+  do {
+    n = ::read(status_r.get(), &failure, sizeof failure);
+  } while (n < 0 && errno == EINTR);
+  status_r.Reset();
+  if (n != static_cast<ssize_t>(sizeof failure)) return std::nullopt;
+  int ignored_status;
+  while (::waitpid(pid, &ignored_status, 0) < 0 && errno == EINTR) {
+  }
+  if (failure.stage == 4 && failure.err == ENOENT) {
+    return Error::Permanent("program_not_found", program + ": not found");
+  }
+  const std::string what = failure.stage == 1   ? "cannot change directory to " + cwd + ": "
+                           : failure.stage == 4 ? std::string("cannot execute: ")
+                                                : std::string("cannot set up stdio: ");
+  return Error::Permanent("exec_failed", program + ": " + what + std::strerror(failure.err));
+}
+
+// Follows a started child until it has exited and its pipes are drained: reads stdout (bounded)
+// and the stderr tail, enforces the timeout, the stop predicate and the output bound (SIGTERM to
+// the group, SIGKILL after the grace), and kills what the child left in its group when it exits.
+class ChildWatch {
+ public:
+  ChildWatch(pid_t pid, Pipes& pipes, const ProcessOptions& options, Clock::time_point start)
+      : pid_(pid),
+        pidfd_(PidfdOpen(pid)),
+        out_r_(pipes.out_r),
+        err_r_(pipes.err_r),
+        options_(options),
+        deadline_(options.timeout.count() > 0 ? start + options.timeout : Clock::time_point::max()),
+        buffer_(64 * 1024, '\0') {}
+
+  // Runs until the end; then result(), overflow() and wait_status() tell how it went.
+  void Run() {
+    while (true) {
+      if (!leader_reaped_) ReapIfExited();
+      if (leader_reaped_ && out_r_.get() < 0 && err_r_.get() < 0) break;
+      const auto now = Clock::now();
+      if (leader_reaped_ && now >= drain_deadline_) break;
+      if (!leader_reaped_) EnforceLimits(now);
+      PollAndRead(now);
+    }
+  }
+
+  [[nodiscard]] ProcessResult& result() { return result_; }
+  [[nodiscard]] bool overflow() const { return overflow_; }
+  [[nodiscard]] int wait_status() const { return wait_status_; }
+
+ private:
+  enum class KillStage { kNone, kTerm, kKill };
+
+  void ReapIfExited() {
+    siginfo_t info{};
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+        info.si_pid != pid_) {
+      return;
+    }
+    // The child exited but is not reaped yet, so its group id stays ours: kill whatever it left
+    // behind in the group, then reap it.
+    KillGroup(pid_, SIGKILL);
+    while (::waitpid(pid_, &wait_status_, 0) < 0 && errno == EINTR) {
+    }
+    leader_reaped_ = true;
+    pidfd_.Reset();
+    drain_deadline_ = Clock::now() + kDrainAfterExit;
+  }
+
+  void EnforceLimits(Clock::time_point now) {
+    if (kill_stage_ == KillStage::kTerm && now >= term_at_ + options_.kill_grace) {
+      KillGroup(pid_, SIGKILL);
+      kill_stage_ = KillStage::kKill;
+    }
+    if (kill_stage_ != KillStage::kNone) return;
+    if (overflow_) {
+      // stop below
+    } else if (now >= deadline_) {
+      result_.timed_out = true;
+    } else if (options_.should_stop && options_.should_stop()) {
+      result_.canceled = true;
+    } else {
+      return;
+    }
+    KillGroup(pid_, SIGTERM);
+    kill_stage_ = KillStage::kTerm;
+    term_at_ = now;
+  }
+
+  // How long poll may sleep. Without a pidfd the child's exit is only seen by checking, so check
+  // often.
+  [[nodiscard]] int PollTimeoutMs(Clock::time_point now) const {
+    const auto slice = (!leader_reaped_ && pidfd_.get() < 0) ? kPollSliceNoPidfd : kPollSlice;
+    auto until = now + slice;
+    if (!leader_reaped_ && kill_stage_ == KillStage::kNone) until = std::min(until, deadline_);
+    if (kill_stage_ == KillStage::kTerm) until = std::min(until, term_at_ + options_.kill_grace);
+    if (leader_reaped_) until = std::min(until, drain_deadline_);
+    return static_cast<int>(
+        std::max<long long>(0, std::chrono::ceil<std::chrono::milliseconds>(until - now).count()));
+  }
+
+  void PollAndRead(Clock::time_point now) {
+    pollfd fds[3];
+    int nfds = 0;
+    int out_idx = -1, err_idx = -1;
+    if (out_r_.get() >= 0) {
+      out_idx = nfds;
+      fds[nfds++] = {out_r_.get(), POLLIN, 0};
+    }
+    if (err_r_.get() >= 0) {
+      err_idx = nfds;
+      fds[nfds++] = {err_r_.get(), POLLIN, 0};
+    }
+    // A readable pidfd just ends the poll; ReapIfExited does the rest.
+    if (!leader_reaped_ && pidfd_.get() >= 0) fds[nfds++] = {pidfd_.get(), POLLIN, 0};
+    const int ready = ::poll(fds, static_cast<nfds_t>(nfds), PollTimeoutMs(now));
+    if (ready < 0) {
+      if (errno != EINTR) ::usleep(10000);  // should not happen; avoid a busy loop
+      return;
+    }
+    if (out_idx >= 0) Read(fds[out_idx], out_r_, true);
+    if (err_idx >= 0) Read(fds[err_idx], err_r_, false);
+  }
+
+  void Read(const pollfd& polled, Fd& fd, bool is_stdout) {
+    if ((polled.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) == 0) return;
+    const ssize_t got = ::read(fd.get(), buffer_.data(), buffer_.size());
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN) return;
+      fd.Reset();
+      return;
+    }
+    if (got == 0) {
+      fd.Reset();
+      return;
+    }
+    const std::string_view data(buffer_.data(), static_cast<std::size_t>(got));
+    if (!is_stdout) {
+      AppendTail(result_.stderr_tail, data, options_.stderr_tail_bytes, result_.stderr_truncated);
+      return;
+    }
+    if (overflow_) return;  // keep draining so the child is not blocked, drop the data
+    if (result_.stdout_data.size() + data.size() > options_.max_stdout_bytes) {
+      overflow_ = true;
+      return;
+    }
+    result_.stdout_data.append(data);
+  }
+
+  const pid_t pid_;
+  Fd pidfd_;
+  Fd& out_r_;
+  Fd& err_r_;
+  const ProcessOptions& options_;
+  const Clock::time_point deadline_;
+  std::string buffer_;
+  ProcessResult result_;
+  bool overflow_ = false;
+  bool leader_reaped_ = false;
+  int wait_status_ = 0;
+  KillStage kill_stage_ = KillStage::kNone;
+  Clock::time_point term_at_{};
+  Clock::time_point drain_deadline_{};
+};
+
+std::optional<Error> CheckArgv(const std::vector<std::string>& argv) {
   if (argv.empty() || argv[0].empty()) {
     return Error::Permanent("invalid_argument", "RunProcess: empty argv");
   }
@@ -202,315 +419,63 @@ Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
       return Error::Permanent("invalid_argument", argv[0] + ": argument holds a NUL byte");
     }
   }
-  const std::string& program = argv[0];
-  const auto resolved = ResolveProgram(program, options);
-  if (!resolved) return Error::Permanent("program_not_found", program + ": not found");
+  return std::nullopt;
+}
 
-  // Everything the child needs is prepared before the fork: between fork and exec the child only
-  // makes async-signal-safe calls (no allocation, no locks).
-  std::vector<char*> c_argv;
-  c_argv.reserve(argv.size() + 1);
-  for (const auto& arg : argv) c_argv.push_back(const_cast<char*>(arg.c_str()));
-  c_argv.push_back(nullptr);
-  const std::vector<std::string> env = BuildEnvironment(options);
-  std::vector<char*> c_env;
-  c_env.reserve(env.size() + 1);
-  for (const auto& e : env) c_env.push_back(const_cast<char*>(e.c_str()));
-  c_env.push_back(nullptr);
-  const std::string cwd = options.working_dir ? options.working_dir->string() : std::string();
-  const char* c_cwd = options.working_dir ? cwd.c_str() : nullptr;
-  const char* c_path = resolved->c_str();
-
-  Fd out_r, out_w, err_r, err_w, status_r, status_w;
-  if (!MakePipe(out_r, out_w) || !MakePipe(err_r, err_w) || !MakePipe(status_r, status_w)) {
-    return Error::Transient("spawn_failed",
-                            program + ": cannot create pipes: " + std::strerror(errno));
-  }
-  struct sigaction default_action {};
-  default_action.sa_handler = SIG_DFL;
-  sigemptyset(&default_action.sa_mask);
-  sigset_t empty_mask;
-  sigemptyset(&empty_mask);
-
-  const auto start = Clock::now();
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    return Error::Transient("spawn_failed", program + ": fork failed: " + std::strerror(errno));
-  }
-  if (pid == 0) {
-    // Child.
-    const int status_fd = status_w.get();
-    ::setpgid(0, 0);
-    for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGCHLD, SIGUSR1, SIGUSR2}) {
-      ::sigaction(sig, &default_action, nullptr);
-    }
-    ::sigprocmask(SIG_SETMASK, &empty_mask, nullptr);
-    if (c_cwd != nullptr && ::chdir(c_cwd) != 0) ChildFail(status_fd, 1);
-    const int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull < 0) ChildFail(status_fd, 2);
-    if (::dup2(devnull, 0) < 0 || ::dup2(out_w.get(), 1) < 0 || ::dup2(err_w.get(), 2) < 0) {
-      ChildFail(status_fd, 3);
-    }
-    CloseRangeCloexec();
-    ::execve(c_path, c_argv.data(), c_env.data());
-    ChildFail(status_fd, 4);
-  }
-
-  // Parent.
-  ::setpgid(pid, pid);  // also done by the child; whichever runs first wins (errors ignored)
-  out_w.Reset();
-  err_w.Reset();
-  status_w.Reset();
-
-  ChildFailure failure{};
-  ssize_t n;
-  do {
-    n = ::read(status_r.get(), &failure, sizeof failure);
-  } while (n < 0 && errno == EINTR);
-  if (n == static_cast<ssize_t>(sizeof failure)) {
-    int ignored_status;
-    while (::waitpid(pid, &ignored_status, 0) < 0 && errno == EINTR) {
-    }
-    const std::string what = failure.stage == 1   ? "cannot change directory to " + cwd + ": "
-                             : failure.stage == 4 ? std::string("cannot execute: ")
-                                                  : std::string("cannot set up stdio: ");
-    std::string msg = program + ": " + what + std::strerror(failure.err);
-    if (failure.stage == 4 && failure.err == ENOENT) {
-      return Error::Permanent("program_not_found", program + ": not found");
-    }
-    return Error::Permanent("exec_failed", msg);
-  }
-  status_r.Reset();
-
-  Fd pidfd(PidfdOpen(pid));
-  ProcessResult result;
-  bool overflow = false;
-  bool leader_reaped = false;
-  int wait_status = 0;
-  enum class KillStage { kNone, kTerm, kKill } kill_stage = KillStage::kNone;
-  Clock::time_point term_at{};
-  Clock::time_point drain_deadline{};
-  const Clock::time_point deadline =
-      options.timeout.count() > 0 ? start + options.timeout : Clock::time_point::max();
-  std::string buffer(64 * 1024, '\0');
-
-  while (true) {
-    if (!leader_reaped) {
-      siginfo_t info{};
-      if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
-          info.si_pid == pid) {
-        // The child exited but is not reaped yet, so its group id stays ours: kill whatever it
-        // left behind in the group, then reap it.
-        KillGroup(pid, SIGKILL);
-        while (::waitpid(pid, &wait_status, 0) < 0 && errno == EINTR) {
-        }
-        leader_reaped = true;
-        pidfd.Reset();
-        drain_deadline = Clock::now() + kDrainAfterExit;
-      }
-    }
-    if (leader_reaped && out_r.get() < 0 && err_r.get() < 0) break;
-    const auto now = Clock::now();
-    if (leader_reaped && now >= drain_deadline) break;
-
-    if (!leader_reaped) {
-      if (kill_stage == KillStage::kNone) {
-        bool stop = false;
-        if (overflow) {
-          stop = true;
-        } else if (now >= deadline) {
-          result.timed_out = true;
-          stop = true;
-        } else if (options.should_stop && options.should_stop()) {
-          result.canceled = true;
-          stop = true;
-        }
-        if (stop) {
-          KillGroup(pid, SIGTERM);
-          kill_stage = KillStage::kTerm;
-          term_at = now;
-        }
-      } else if (kill_stage == KillStage::kTerm && now >= term_at + options.kill_grace) {
-        KillGroup(pid, SIGKILL);
-        kill_stage = KillStage::kKill;
-      }
-    }
-
-    // How long to sleep in poll.
-    // Without a pidfd the child's exit is only seen by checking, so check often.
-    const auto wait = (!leader_reaped && pidfd.get() < 0) ? kPollSliceNoPidfd : kPollSlice;
-    auto until = now + wait;
-    if (!leader_reaped && kill_stage == KillStage::kNone) until = std::min(until, deadline);
-    if (kill_stage == KillStage::kTerm) until = std::min(until, term_at + options.kill_grace);
-    if (leader_reaped) until = std::min(until, drain_deadline);
-    const auto timeout_ms =
-        std::max<long long>(0, std::chrono::ceil<std::chrono::milliseconds>(until - now).count());
-
-    pollfd fds[3];
-    int nfds = 0;
-    int out_idx = -1, err_idx = -1, pid_idx = -1;
-    if (out_r.get() >= 0) {
-      out_idx = nfds;
-      fds[nfds++] = {out_r.get(), POLLIN, 0};
-    }
-    if (err_r.get() >= 0) {
-      err_idx = nfds;
-      fds[nfds++] = {err_r.get(), POLLIN, 0};
-    }
-    if (!leader_reaped && pidfd.get() >= 0) {
-      pid_idx = nfds;
-      fds[nfds++] = {pidfd.get(), POLLIN, 0};
-    }
-    const int ready = ::poll(fds, static_cast<nfds_t>(nfds), static_cast<int>(timeout_ms));
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      // Should not happen; avoid a busy loop.
-      ::usleep(10000);
-      continue;
-    }
-    (void)pid_idx;  // a readable pidfd just ends the poll; waitid above does the rest
-
-    auto drain = [&](int idx, Fd& fd, bool is_stdout) {
-      if (idx < 0 || (fds[idx].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) == 0) return;
-      const ssize_t got = ::read(fd.get(), buffer.data(), buffer.size());
-      if (got < 0) {
-        if (errno == EINTR || errno == EAGAIN) return;
-        fd.Reset();
-        return;
-      }
-      if (got == 0) {
-        fd.Reset();
-        return;
-      }
-      const std::string_view data(buffer.data(), static_cast<std::size_t>(got));
-      if (is_stdout) {
-        if (overflow) return;  // keep draining so the child is not blocked, drop the data
-        if (result.stdout_data.size() + data.size() > options.max_stdout_bytes) {
-          overflow = true;
-          return;
-        }
-        result.stdout_data.append(data);
-      } else {
-        AppendTail(result.stderr_tail, data, options.stderr_tail_bytes, result.stderr_truncated);
-      }
-    };
-    drain(out_idx, out_r, true);
-    drain(err_idx, err_r, false);
-  }
-
+// The result of a watched run: duration, exit code or signal, the stderr tail cut to its bound.
+Result<ProcessResult> Finish(ChildWatch& watch, const std::string& program,
+                             const ProcessOptions& options, Clock::time_point start) {
+  ProcessResult& result = watch.result();
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   if (result.stderr_tail.size() > options.stderr_tail_bytes) {
     result.stderr_tail.erase(0, result.stderr_tail.size() - options.stderr_tail_bytes);
     result.stderr_truncated = true;
   }
+  const int wait_status = watch.wait_status();
   if (WIFEXITED(wait_status)) {
     result.exit_code = WEXITSTATUS(wait_status);
   } else if (WIFSIGNALED(wait_status)) {
     result.term_signal = WTERMSIG(wait_status);
   }
-  if (overflow) {
+  if (watch.overflow()) {
     return Error::Permanent("output_too_large", fmt::format("{}: output exceeded {} bytes", program,
                                                             options.max_stdout_bytes));
   }
-  return result;
+  return std::move(result);
 }
 
-std::string CleanText(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    if (c == 0x1b) {
-      // ANSI escape: ESC '[' params final-byte, or ESC + one char.
-      ++i;
-      if (i < text.size() && text[i] == '[') {
-        ++i;
-        while (i < text.size() && !(text[i] >= 0x40 && text[i] <= 0x7e)) ++i;
-      }
-      if (i < text.size()) ++i;
-      continue;
-    }
-    if (c < 0x80) {
-      if (c == '\r') {
-        out.push_back('\n');
-      } else if (c == '\n' || c == '\t' || (c >= 0x20 && c != 0x7f)) {
-        out.push_back(static_cast<char>(c));
-      }
-      ++i;
-      continue;
-    }
-    // Multi-byte UTF-8: validate the sequence (no overlongs, no surrogates, <= U+10FFFF).
-    std::size_t len = 0;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-      len = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      len = 3;
-      if (c == 0xe0) lo = 0xa0;
-      if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      len = 4;
-      if (c == 0xf0) lo = 0x90;
-      if (c == 0xf4) hi = 0x8f;
-    }
-    bool valid = len > 0 && i + len <= text.size();
-    for (std::size_t k = 1; valid && k < len; ++k) {
-      const auto b = static_cast<unsigned char>(text[i + k]);
-      const unsigned min = k == 1 ? lo : 0x80;
-      const unsigned max = k == 1 ? hi : 0xbf;
-      if (b < min || b > max) valid = false;
-    }
-    if (valid) {
-      out.append(text.substr(i, len));
-      i += len;
-    } else {
-      out.push_back('?');
-      ++i;
-    }
-  }
-  // Trim whitespace and collapse runs of blank lines.
-  std::string collapsed;
-  collapsed.reserve(out.size());
-  int newlines = 0;
-  for (char ch : out) {
-    if (ch == '\n') {
-      if (++newlines > 1) continue;
-    } else {
-      newlines = 0;
-    }
-    collapsed.push_back(ch);
-  }
-  const auto first = collapsed.find_first_not_of(" \t\n");
-  if (first == std::string::npos) return {};
-  const auto last = collapsed.find_last_not_of(" \t\n");
-  return collapsed.substr(first, last - first + 1);
-}
+}  // namespace
 
-std::string DescribeFailure(const ProcessResult& result, std::string_view program) {
-  const double seconds = static_cast<double>(result.duration.count()) / 1000.0;
-  std::string what;
-  if (result.timed_out) {
-    what = fmt::format("{} timed out after {:.1f} s", program, seconds);
-  } else if (result.canceled) {
-    what = fmt::format("{} was stopped after {:.1f} s (service shutting down)", program, seconds);
-  } else if (result.term_signal != 0) {
-    what = fmt::format("{} was killed by signal {} ({})", program, result.term_signal,
-                       SignalName(result.term_signal));
-  } else if (result.exit_code != 0) {
-    what = fmt::format("{} exited with code {}", program, result.exit_code);
-  } else {
-    what = fmt::format("{} succeeded", program);
+Result<ProcessResult> RunProcess(const std::vector<std::string>& argv,
+                                 const ProcessOptions& options) {
+  if (auto invalid = CheckArgv(argv)) return *invalid;
+  const std::string& program = argv[0];
+  const auto resolved = ResolveProgram(program, options);
+  if (!resolved) return Error::Permanent("program_not_found", program + ": not found");
+  const ChildPlan plan = PrepareChild(argv, *resolved, options);
+
+  Pipes pipes;
+  if (!MakePipe(pipes.out_r, pipes.out_w) || !MakePipe(pipes.err_r, pipes.err_w) ||
+      !MakePipe(pipes.status_r, pipes.status_w)) {
+    return Error::Transient("spawn_failed",
+                            program + ": cannot create pipes: " + std::strerror(errno));
   }
-  std::string tail = result.stderr_tail;
-  if (result.stderr_truncated) {
-    // Start at a line boundary when one is near, and say that the start is cut.
-    const auto nl = tail.find('\n');
-    if (nl != std::string::npos && nl < tail.size() / 2) tail.erase(0, nl + 1);
+  const auto start = Clock::now();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    return Error::Transient("spawn_failed", program + ": fork failed: " + std::strerror(errno));
   }
-  tail = CleanText(tail);
-  if (tail.empty()) return what;
-  return what + ": " + (result.stderr_truncated ? "..." : "") + tail;
+  if (pid == 0) ExecChild(plan, pipes);
+
+  ::setpgid(pid, pid);  // also done by the child; whichever runs first wins (errors ignored)
+  pipes.out_w.Reset();
+  pipes.err_w.Reset();
+  pipes.status_w.Reset();
+  if (auto failed = AwaitExec(pid, pipes.status_r, program, plan.cwd)) return *failed;
+
+  ChildWatch watch(pid, pipes, options, start);
+  watch.Run();
+  return Finish(watch, program, options, start);
 }
 
 }  // namespace chansum::media

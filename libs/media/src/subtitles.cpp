@@ -4,11 +4,12 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <system_error>
 
 #include "chansum/media/channel.hpp"
 #include "chansum/media/process.hpp"
+#include "scratch_dir.hpp"
+#include "ytdlp_command.hpp"
 
 namespace chansum::media {
 namespace {
@@ -22,15 +23,6 @@ bool IsLanguageChar(char c) {
 bool HasKey(const nlohmann::json& info, const char* field, const std::string& lang) {
   const auto it = info.find(field);
   return it != info.end() && it->is_object() && it->contains(lang);
-}
-
-std::string EscapeTemplate(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '%') out.push_back('%');
-    out.push_back(c);
-  }
-  return out;
 }
 
 }  // namespace
@@ -99,58 +91,25 @@ Result<std::optional<Captions>> FetchCaptions(const std::string& video_url,
                                               const CaptionOptions& options) {
   if (!options.enabled || options.languages.empty()) return std::optional<Captions>();
   if (auto valid = ValidateHttpUrl(video_url); !valid.ok()) return valid.error();
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  const fs::path dir = fs::absolute(media_dir) / SanitizeId(video_id);
-  const fs::path tmp = dir / fmt::format(".captions-{:012x}", rng() & 0xffffffffffffULL);
-  std::error_code ec;
-  fs::create_directories(tmp, ec);
-  if (ec) {
-    return Error::Transient("io_error", "cannot create " + tmp.string() + ": " + ec.message());
-  }
-  struct Cleanup {
-    fs::path path;
-    ~Cleanup() {
-      std::error_code ignored;
-      fs::remove_all(path, ignored);
-    }
-  } cleanup{tmp};
+  auto scratch = MakeScratchDir(fs::absolute(media_dir) / SanitizeId(video_id), ".captions-");
+  if (!scratch.ok()) return std::move(scratch).error();
+  const fs::path tmp = *scratch;
+  const RemoveTreeOnExit cleanup{tmp};
 
   std::string langs;
   for (const auto& l : options.languages) langs += (langs.empty() ? "" : ",") + l;
-  const auto socket_s = std::max<long long>(
-      1, std::chrono::duration_cast<std::chrono::seconds>(ytdlp.socket_timeout).count());
-  const std::vector<std::string> argv = {ytdlp.binary,
-                                         "--ignore-config",
-                                         "--no-warnings",
-                                         "--no-progress",
-                                         "--no-color",
-                                         "--socket-timeout",
-                                         std::to_string(socket_s),
-                                         "--no-playlist",
-                                         "--skip-download",
-                                         "--no-simulate",
-                                         "--dump-json",
-                                         "--write-subs",
-                                         "--write-auto-subs",
-                                         "--sub-format",
-                                         "vtt",
-                                         "--sub-langs",
-                                         langs,
-                                         "-o",
-                                         EscapeTemplate(tmp.string()) + "/subs.%(ext)s",
-                                         "--",
-                                         video_url};
-  ProcessOptions p;
-  p.timeout = ytdlp.download_timeout;
-  p.kill_grace = ytdlp.kill_grace;
-  p.should_stop = ytdlp.should_stop;
-  p.env = {{"PYTHONUTF8", "1"}, {"PYTHONIOENCODING", "utf-8"}};
-  auto run = RunProcess(argv, p);
+  auto argv = YtDlpBaseArgs(ytdlp);
+  argv.insert(argv.end(),
+              {"--no-playlist", "--skip-download", "--no-simulate", "--dump-json", "--write-subs",
+               "--write-auto-subs", "--sub-format", "vtt", "--sub-langs", langs, "-o",
+               EscapeOutputTemplate(tmp.string()) + "/subs.%(ext)s", "--", video_url});
+  auto run = RunProcess(argv, YtDlpProcessOptions(ytdlp, ytdlp.download_timeout));
   if (!run.ok()) return std::move(run).error();
   if (!run->Succeeded()) return ClassifyYtDlpFailure(*run, ytdlp.binary);
 
   const auto info = nlohmann::json::parse(run->stdout_data, nullptr, false);
   std::vector<std::string> written;
+  std::error_code ec;
   for (const auto& lang : options.languages) {
     if (fs::is_regular_file(tmp / ("subs." + lang + ".vtt"), ec)) written.push_back(lang);
   }

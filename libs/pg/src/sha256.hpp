@@ -1,5 +1,5 @@
 #pragma once
-// Minimal SHA-256 (FIPS 180-4) for migration checksums; not for secrets.
+// SHA-256 (libcrypto's EVP) of migration files, for their checksums.
 #include <string>
 #include <string_view>
 

@@ -10,7 +10,7 @@
 #include "chansum/stage/leases.hpp"
 #include "chansum/stage/processor.hpp"
 #include "chansum/store/reliability.hpp"
-#include "test_schema.hpp"
+#include "chansum/testing/pg_schema.hpp"
 
 namespace chansum::stage {
 namespace {

@@ -11,7 +11,7 @@
 
 #include "chansum/common/ids.hpp"
 #include "chansum/stage/processor.hpp"
-#include "test_schema.hpp"
+#include "chansum/testing/pg_schema.hpp"
 
 namespace chansum::stage {
 namespace {

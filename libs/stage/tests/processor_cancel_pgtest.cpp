@@ -12,7 +12,7 @@
 #include "chansum/stage/processor.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/sync.hpp"
-#include "test_schema.hpp"
+#include "chansum/testing/pg_schema.hpp"
 
 namespace chansum::stage {
 namespace {

@@ -9,7 +9,7 @@
 #include "chansum/common/ids.hpp"
 #include "chansum/protocol/events.hpp"
 #include "chansum/stage/processor.hpp"
-#include "test_schema.hpp"
+#include "chansum/testing/pg_schema.hpp"
 
 namespace chansum::stage {
 namespace {

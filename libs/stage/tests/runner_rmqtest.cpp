@@ -30,8 +30,8 @@
 #include "chansum/common/ids.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/store/store.hpp"
+#include "chansum/testing/pg_schema.hpp"
 #include "chansum/testing/support.hpp"
-#include "test_schema.hpp"
 
 namespace chansum::stage {
 namespace {

@@ -4,7 +4,6 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
 #include <map>
 #include <set>
 
@@ -294,46 +293,6 @@ std::string DigestAsMarkdown(const json& digest) {
       out += "- **" + MdEscape(Str(v, "title")) + "**: " + MdEscape(Str(v, "line")) + "\n";
     }
   }
-  return out;
-}
-
-namespace {
-
-// A NUL-terminated octal number filling a tar header field of `width` bytes (NUL included).
-void Octal(char* field, std::size_t width, unsigned long long value) {
-  std::string digits(width - 1, '0');
-  for (std::size_t i = width - 1; i-- > 0 && value > 0; value >>= 3) {
-    digits[i] = static_cast<char>('0' + (value & 7));
-  }
-  std::memcpy(field, digits.data(), width - 1);
-  field[width - 1] = '\0';
-}
-
-}  // namespace
-
-std::string MakeTar(const std::vector<TarEntry>& entries, std::int64_t mtime) {
-  std::string out;
-  for (const auto& e : entries) {
-    char header[512] = {};
-    std::memcpy(header, e.name.data(), std::min<std::size_t>(e.name.size(), 99));
-    Octal(header + 100, 8, 0644);
-    Octal(header + 108, 8, 0);
-    Octal(header + 116, 8, 0);
-    Octal(header + 124, 12, e.content.size());
-    Octal(header + 136, 12, static_cast<unsigned long long>(std::max<std::int64_t>(0, mtime)));
-    header[156] = '0';                      // regular file
-    std::memcpy(header + 257, "ustar", 6);  // magic "ustar\0"
-    std::memcpy(header + 263, "00", 2);     // version
-    std::memset(header + 148, ' ', 8);      // the checksum counts its own field as spaces
-    unsigned sum = 0;
-    for (char c : header) sum += static_cast<unsigned char>(c);
-    Octal(header + 148, 7, sum);
-    header[155] = ' ';
-    out.append(header, sizeof header);
-    out += e.content;
-    out.append((512 - e.content.size() % 512) % 512, '\0');
-  }
-  out.append(1024, '\0');  // two zero blocks end the archive
   return out;
 }
 

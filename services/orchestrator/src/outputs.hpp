@@ -38,13 +38,6 @@ namespace chansum::orchestrator {
                                          const std::string& generated_at);
 [[nodiscard]] std::string DigestAsMarkdown(const nlohmann::json& digest);
 
-// A POSIX ustar archive of regular files (names up to 100 bytes, mode 0644).
-struct TarEntry {
-  std::string name;
-  std::string content;
-};
-[[nodiscard]] std::string MakeTar(const std::vector<TarEntry>& entries, std::int64_t mtime);
-
 // "01-printing-press.md": position and a file-safe video id.
 [[nodiscard]] std::string ExportFileName(int position, const std::string& video_id);
 

@@ -2,6 +2,7 @@
 // and the export of a job's Markdown as a tar archive.
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <regex>
 
 #include "api.hpp"
@@ -9,6 +10,7 @@
 #include "chansum/http/json_api.hpp"
 #include "digest.hpp"
 #include "outputs.hpp"
+#include "tar_archive.hpp"
 
 namespace chansum::orchestrator {
 namespace {
@@ -160,7 +162,16 @@ void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps) {
                              std::chrono::system_clock::now().time_since_epoch())
                              .count();
         res.set_header("Content-Disposition", "attachment; filename=\"chansum-" + *id + ".tar\"");
-        res.set_content(MakeTar(entries, now), "application/x-tar");
+        // Streamed: libarchive's blocks go to the client as they are written.
+        auto files = std::make_shared<std::vector<TarEntry>>(std::move(entries));
+        res.set_chunked_content_provider(
+            "application/x-tar", [files, now](std::size_t, httplib::DataSink& sink) {
+              const bool ok = WriteTar(*files, now, [&sink](std::string_view bytes) {
+                return sink.write(bytes.data(), bytes.size());
+              });
+              if (ok) sink.done();
+              return ok;
+            });
       });
 }
 

@@ -11,9 +11,9 @@
 #include "chansum/amqp/publisher.hpp"
 #include "chansum/common/ids.hpp"
 #include "chansum/store/store.hpp"
+#include "chansum/testing/pg_schema.hpp"
 #include "chansum/testing/support.hpp"
 #include "src/reliability.hpp"
-#include "test_schema.hpp"
 
 namespace chansum::orchestrator {
 namespace {
@@ -21,7 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 using protocol::Stage;
 
-class DeadLetterConsumerTest : public stage::testing::SchemaFixture {
+class DeadLetterConsumerTest : public testing::SchemaFixture {
  protected:
   void SetUp() override {
     SchemaFixture::SetUp();
@@ -32,7 +32,7 @@ class DeadLetterConsumerTest : public stage::testing::SchemaFixture {
     ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
     amqp_ = *parsed;
     amqp_.url = url;
-    config_.queue_prefix = "dlqtest-" + stage::testing::RandomName() + ".";
+    config_.queue_prefix = "dlqtest-" + testing::RandomName() + ".";
     job_id_ = NewUuid();
     pqxx::work txn(*conn_);
     store::NewJob job;

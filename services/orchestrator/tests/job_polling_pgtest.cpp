@@ -11,17 +11,17 @@
 #include "chansum/pg/pg.hpp"
 #include "chansum/store/job_view.hpp"
 #include "chansum/store/store.hpp"
+#include "chansum/testing/pg_schema.hpp"
 #include "chansum/testing/support.hpp"
 #include "src/api.hpp"
 #include "src/job_versions.hpp"
-#include "test_schema.hpp"
 
 namespace chansum::orchestrator {
 namespace {
 
 using nlohmann::json;
 
-class JobPollingTest : public stage::testing::SchemaFixture {
+class JobPollingTest : public testing::SchemaFixture {
  protected:
   void SetUp() override {
     SchemaFixture::SetUp();

@@ -1,5 +1,7 @@
 #include "src/outputs.hpp"
+#include "src/tar_archive.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -86,8 +88,13 @@ TEST(Outputs, DigestRanksSharedKeyPointsAndHasOneLinePerVideo) {
 
 TEST(Outputs, TarArchiveReadsBackWithTar) {
   const std::string big(1500, 'x');
-  const std::string tar =
-      MakeTar({{"digest.md", "# Digest\n"}, {"videos/01-a.md", big}, {"empty.md", ""}}, 1700000000);
+  // Longer than ustar's 100-byte name field (an export's 80-character video id in its folders).
+  const std::string long_name = "chansum-12345678/videos/01-" + std::string(100, 'v') + ".md";
+  const std::string tar = MakeTar({{"digest.md", "# Digest\n"},
+                                   {"videos/01-a.md", big},
+                                   {"empty.md", ""},
+                                   {long_name, "long\n"}},
+                                  1700000000);
   ASSERT_EQ(tar.size() % 512, 0U);
   std::mt19937_64 rng{std::random_device{}()};
   const auto dir =
@@ -105,7 +112,25 @@ TEST(Outputs, TarArchiveReadsBackWithTar) {
   EXPECT_EQ(line, "# Digest");
   EXPECT_EQ(std::filesystem::file_size(dir / "videos" / "01-a.md"), 1500U);
   EXPECT_EQ(std::filesystem::file_size(dir / "empty.md"), 0U);
+  EXPECT_EQ(std::filesystem::file_size(dir / long_name), 5U);
   std::filesystem::remove_all(dir);
+}
+
+TEST(Outputs, TarIsHandedOnInBlocksAndStopsWhenTheReceiverDoes) {
+  const std::vector<TarEntry> entries = {{"a.md", std::string(100000, 'a')}};
+  std::vector<std::size_t> blocks;
+  ASSERT_TRUE(WriteTar(entries, 0, [&](std::string_view bytes) {
+    blocks.push_back(bytes.size());
+    return true;
+  }));
+  // Never the whole archive at once.
+  ASSERT_GT(blocks.size(), 1U);
+  EXPECT_LT(*std::max_element(blocks.begin(), blocks.end()), 100000U);
+
+  // A receiver that stops after the first block: the writing fails and ends long before the end.
+  std::size_t calls = 0;
+  EXPECT_FALSE(WriteTar(entries, 0, [&](std::string_view) { return ++calls < 2; }));
+  EXPECT_LT(calls, blocks.size());
 }
 
 TEST(Outputs, ExportFileNames) {

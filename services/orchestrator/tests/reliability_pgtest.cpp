@@ -11,22 +11,22 @@
 #include "chansum/pg/pg.hpp"
 #include "chansum/protocol/events.hpp"
 #include "chansum/store/store.hpp"
+#include "chansum/testing/pg_schema.hpp"
 #include "chansum/testing/support.hpp"
 #include "src/api.hpp"
 #include "src/reliability.hpp"
-#include "test_schema.hpp"
 
 namespace chansum::orchestrator {
 namespace {
 
 using protocol::Stage;
 
-class ReliabilityTest : public stage::testing::SchemaFixture {
+class ReliabilityTest : public testing::SchemaFixture {
  protected:
   void SetUp() override {
     SchemaFixture::SetUp();
     if (HasFatalFailure()) return;
-    config_.queue_prefix = "rel-" + stage::testing::RandomName() + ".";
+    config_.queue_prefix = "rel-" + testing::RandomName() + ".";
     config_.max_attempts = 3;
     job_id_ = NewJob();
   }

@@ -517,7 +517,8 @@
           h('h2', {id: 'progress-title'}, 'Progress'),
           h('p', {id: 'progress-summary'}, summary),
           stages,
-          h('div', {class: 'actions'}, retryBtn, cancelBtn),
+          // A job that has ended cannot be cancelled: no Cancel button for it.
+          h('div', {class: 'actions'}, retryBtn, terminal ? null : cancelBtn),
           terminal ? h('p', {class: 'doc-links', id: 'job-outputs'}, digestLink, exportBtn) : null,
           actionMsg),
         h('section', {class: 'card', 'aria-labelledby': 'videos-title'},

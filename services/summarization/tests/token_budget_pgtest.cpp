@@ -3,15 +3,15 @@
 // error, and the model/tokens land on the video row.
 #include <gtest/gtest.h>
 
-#include "../../../libs/stage/tests/test_schema.hpp"
 #include "chansum/common/ids.hpp"
 #include "chansum/store/token_usage.hpp"
+#include "chansum/testing/pg_schema.hpp"
 #include "src/summarization.hpp"
 
 namespace chansum::summarization {
 namespace {
 
-class TokenBudgetTest : public stage::testing::SchemaFixture {
+class TokenBudgetTest : public testing::SchemaFixture {
  protected:
   void SetUp() override {
     SchemaFixture::SetUp();

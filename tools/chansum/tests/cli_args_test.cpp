@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <sstream>
+#include <tuple>
 
 #include "chansum/cli/cli.hpp"
 
@@ -57,6 +58,32 @@ TEST(CliArgs, UnreachableApiExitsFour) {
   auto r = RunCli({"jobs"});
   EXPECT_EQ(r.code, kExitUnavailable);
   EXPECT_NE(r.err.find("cannot reach the API at http://127.0.0.1:1"), std::string::npos) << r.err;
+}
+
+// Without --api or CHANSUM_API the CLI talks to the local deployment `make demo` starts.
+TEST(CliArgs, DefaultApiIsTheLocalDeployment) {
+  EXPECT_EQ(DefaultApiUrl({}), "http://127.0.0.1:28080");
+  EXPECT_EQ(DefaultApiUrl({{"CHANSUM_API_PORT", "29080"}}), "http://127.0.0.1:29080");
+
+  std::ostringstream out, err;
+  ASSERT_EQ(cli::Run({"--help"}, {}, out, err, false), kExitOk);
+  EXPECT_NE(out.str().find("default http://127.0.0.1:28080"), std::string::npos) << out.str();
+
+  // CHANSUM_API_PORT alone moves the default; CHANSUM_API and --api win over it.
+  for (const auto& [env, args, expected] :
+       std::vector<std::tuple<Environment, std::vector<std::string>, std::string>>{
+           {{{"CHANSUM_API_PORT", "1"}}, {"jobs"}, "http://127.0.0.1:1"},
+           {{{"CHANSUM_API_PORT", "28080"}, {"CHANSUM_API", "http://127.0.0.1:2"}},
+            {"jobs"},
+            "http://127.0.0.1:2"},
+           {{{"CHANSUM_API", "http://127.0.0.1:2"}},
+            {"--api", "http://127.0.0.1:3", "jobs"},
+            "http://127.0.0.1:3"}}) {
+    std::ostringstream o, e;
+    EXPECT_EQ(cli::Run(args, env, o, e, false), kExitUnavailable) << e.str();
+    EXPECT_NE(e.str().find("cannot reach the API at " + expected + ":"), std::string::npos)
+        << e.str();
+  }
 }
 
 }  // namespace

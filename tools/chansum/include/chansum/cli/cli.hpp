@@ -24,8 +24,12 @@ struct Options {
   bool help = false;
 };
 
-// Environment the CLI reads (CHANSUM_API, CHANSUM_TOKEN), injectable for tests.
+// Environment the CLI reads (CHANSUM_API, CHANSUM_API_PORT, CHANSUM_TOKEN), injectable for tests.
 using Environment = std::map<std::string, std::string>;
+
+// The API address used when neither --api nor CHANSUM_API gives one: the local deployment that
+// `make demo` starts, http://127.0.0.1:<CHANSUM_API_PORT, default 28080>.
+[[nodiscard]] std::string DefaultApiUrl(const Environment& env);
 
 // Runs one invocation; returns the exit code. Output to `out`, one-line errors to `err`.
 // `interactive`: stdout is a terminal (progress bars redrawn in place), else plain lines.

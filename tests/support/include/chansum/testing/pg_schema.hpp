@@ -2,6 +2,7 @@
 // A private PostgreSQL schema per test on the stack's database (DATABASE_URL), with the pipeline's
 // tables migrated into it and dropped afterwards. Outbox rows written here are invisible to the
 // relays of services sharing the database, so test events never reach (or block) them.
+// Target chansum::testsupport_pg (tests/support/CMakeLists.txt).
 #include <cstdlib>
 #include <memory>
 #include <random>
@@ -14,7 +15,7 @@
 #include "chansum/pg/pg.hpp"
 #include "chansum/store/store.hpp"
 
-namespace chansum::stage::testing {
+namespace chansum::testing {
 
 inline std::string RandomName(std::size_t n = 8) {
   static const char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -104,4 +105,4 @@ class SchemaFixture : public ::testing::Test {
   std::unique_ptr<pqxx::connection> conn_;
 };
 
-}  // namespace chansum::stage::testing
+}  // namespace chansum::testing

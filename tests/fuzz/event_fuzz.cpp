@@ -13,12 +13,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view input(reinterpret_cast<const char*>(data), size);
   auto raw = chansum::protocol::ParseRawEvent(input);
   if (!raw.ok()) CHANSUM_FUZZ_CHECK(!raw.error().message.empty());
+  auto tolerant = chansum::protocol::ParseEvent(input, chansum::protocol::UnknownFields::kIgnore);
+  if (tolerant.ok()) {
+    // What the tolerant reader keeps is a valid event.
+    CHANSUM_FUZZ_CHECK(chansum::protocol::ParseEvent(chansum::protocol::Serialize(*tolerant)).ok());
+  }
   auto event = chansum::protocol::ParseEvent(input);
   if (!event.ok()) {
     CHANSUM_FUZZ_CHECK(!event.error().message.empty());
     return 0;
   }
   CHANSUM_FUZZ_CHECK(raw.ok() && raw->event_id == event->event_id);
+  CHANSUM_FUZZ_CHECK(tolerant.ok() &&
+                     chansum::protocol::ToJson(*tolerant) == chansum::protocol::ToJson(*event));
   const auto text = chansum::protocol::Serialize(*event);
   auto again = chansum::protocol::ParseEvent(text);
   CHANSUM_FUZZ_CHECK(again.ok());

@@ -150,19 +150,28 @@ std::optional<std::string> CheckField(const nlohmann::json& v, const Field& f) {
   return where + " has an unknown kind";
 }
 
-std::optional<std::string> ValidateData(EventType type, const nlohmann::json& data) {
+std::optional<std::string> ValidateData(EventType type, const nlohmann::json& data,
+                                        UnknownFields unknown) {
   if (!data.is_object()) return "data must be an object";
   const auto& fields = DataFields(type);
   for (const auto& f : fields) {
     if (!data.contains(f.name)) return std::string("data.") + f.name + " is required";
     if (auto p = CheckField(data.at(f.name), f)) return p;
   }
+  if (unknown == UnknownFields::kIgnore) return std::nullopt;
   for (const auto& [key, _] : data.items()) {
     bool known = false;
     for (const auto& f : fields) known = known || key == f.name;
     if (!known) return "data." + key + " is not a known field";
   }
   return std::nullopt;
+}
+
+// The data of `type` without the fields its schema does not name.
+nlohmann::json KnownData(EventType type, const nlohmann::json& data) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& f : DataFields(type)) out[f.name] = data.at(f.name);
+  return out;
 }
 
 std::optional<std::string> CheckId(const nlohmann::json& j, const char* key) {
@@ -291,7 +300,7 @@ Result<RawEvent> ParseRawEvent(std::string_view body) {
   return RawEvent{std::move(id), std::move(doc)};
 }
 
-Result<Event> EventFromJson(const nlohmann::json& j) {
+Result<Event> EventFromJson(const nlohmann::json& j, UnknownFields unknown) {
   if (!j.is_object()) return Invalid(kNotObject);
   if (auto p = EventIdProblem(j)) return Invalid(*p);
   const auto& event_id = j["event_id"].get_ref<const std::string&>();
@@ -310,7 +319,7 @@ Result<Event> EventFromJson(const nlohmann::json& j) {
     if (!j.contains(key)) return Invalid("event." + key + " is required");
   }
   for (const auto& [key, _] : j.items()) {
-    if (!allowed.contains(key)) {
+    if (!allowed.contains(key) && unknown == UnknownFields::kReject) {
       return Invalid("event." + key + " is not a known field" +
                      (key == "video_id" ? " of " + name : std::string()));
     }
@@ -332,7 +341,7 @@ Result<Event> EventFromJson(const nlohmann::json& j) {
   }
   const auto& job_id = j["job_id"].get_ref<const std::string&>();
   if (!IsUuid(job_id)) return Invalid("event.job_id is not a UUID: \"" + job_id + "\"");
-  if (auto p = ValidateData(*type, j["data"])) return Invalid(*p);
+  if (auto p = ValidateData(*type, j["data"], unknown)) return Invalid(*p);
 
   Event e;
   e.type = *type;
@@ -341,14 +350,14 @@ Result<Event> EventFromJson(const nlohmann::json& j) {
   e.job_id = job_id;
   if (has_video) e.video_id = j["video_id"].get<std::string>();
   e.trace_id = j["trace_id"].get<std::string>();
-  e.data = j["data"];
+  e.data = KnownData(*type, j["data"]);
   return e;
 }
 
-Result<Event> ParseEvent(std::string_view body) {
+Result<Event> ParseEvent(std::string_view body, UnknownFields unknown) {
   auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Invalid(kNotJson);
-  return EventFromJson(j);
+  return EventFromJson(j, unknown);
 }
 
 std::optional<std::int64_t> StageDurationMs(const Event& event) {

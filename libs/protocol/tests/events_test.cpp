@@ -242,6 +242,31 @@ TEST(EventTest, FormatsOfTheSchemas) {
             std::string::npos);
 }
 
+// The tolerant reader ignores (and drops) what the schema does not name, and checks the rest the
+// same way.
+TEST(EventTest, IgnoringUnknownFieldsDropsThemAndChecksTheRest) {
+  for (EventType type : kAllEventTypes) {
+    auto example = Example(type);
+    example["surprise"] = 1;
+    example["data"]["extra"] = "x";
+    if (type == EventType::kJobCompleted) example["video_id"] = "v";
+    EXPECT_FALSE(EventFromJson(example).ok()) << EventTypeName(type);
+    auto e = EventFromJson(example, UnknownFields::kIgnore);
+    ASSERT_TRUE(e.ok()) << EventTypeName(type) << ": " << e.error().ToString();
+    EXPECT_EQ(ToJson(*e), Example(type)) << EventTypeName(type);
+    EXPECT_TRUE(ParseEvent(Serialize(*e)).ok());
+  }
+  auto missing = Example(EventType::kVideoDownloaded);
+  missing["data"].erase("bytes");
+  EXPECT_FALSE(EventFromJson(missing, UnknownFields::kIgnore).ok());
+  missing = Example(EventType::kVideoDownloaded);
+  missing.erase("trace_id");
+  EXPECT_FALSE(EventFromJson(missing, UnknownFields::kIgnore).ok());
+  auto bad = Example(EventType::kVideoDownloaded);
+  bad["data"]["bytes"] = -1;
+  EXPECT_FALSE(EventFromJson(bad, UnknownFields::kIgnore).ok());
+}
+
 TEST(EventTest, TypedFactsOfEachType) {
   for (EventType type : kAllEventTypes) {
     const auto stage = CompletedStage(type);

@@ -17,7 +17,8 @@ std::string Lower(std::string s) {
 
 Result<Event> ParseEvent(std::string_view payload, std::string_view topic,
                          std::string_view queue_prefix) {
-  auto parsed = protocol::ParseEvent(payload);
+  // A tolerant reader: fields a newer producer adds do not make analytics reject its events.
+  auto parsed = protocol::ParseEvent(payload, protocol::UnknownFields::kIgnore);
   if (!parsed.ok()) return std::move(parsed).error();
   const protocol::Event& p = *parsed;
   Event e;

@@ -84,9 +84,12 @@ struct Event {
 //
 // ParseEvent validates an event against the envelope and its type's data schema: malformed JSON,
 // an unknown type, a missing or unknown field, a wrong type, range or format (uuid, date-time)
-// are all rejected. ParseRawEvent is its first step alone, for a consumer that must keep what it
-// cannot interpret (the audit log records every identifiable event, even of a newer version): a
-// JSON object whose "event_id" is a string of 1 to kMaxEventIdLength characters.
+// are all rejected. With UnknownFields::kIgnore, fields the schema does not name are left out of
+// the Event instead (a tolerant reader: a consumer keeps working when a newer producer adds a
+// field); everything else is checked the same. ParseRawEvent is its first step alone, for a
+// consumer that must keep what it cannot interpret (the audit log records every identifiable event,
+// even of a newer version): a JSON object whose "event_id" is a string of 1 to kMaxEventIdLength
+// characters.
 inline constexpr std::size_t kMaxEventIdLength = 256;
 
 struct RawEvent {
@@ -95,8 +98,12 @@ struct RawEvent {
 };
 
 [[nodiscard]] Result<RawEvent> ParseRawEvent(std::string_view body);
-[[nodiscard]] Result<Event> ParseEvent(std::string_view body);
-[[nodiscard]] Result<Event> EventFromJson(const nlohmann::json& j);
+enum class UnknownFields { kReject, kIgnore };
+
+[[nodiscard]] Result<Event> ParseEvent(std::string_view body,
+                                       UnknownFields unknown = UnknownFields::kReject);
+[[nodiscard]] Result<Event> EventFromJson(const nlohmann::json& j,
+                                          UnknownFields unknown = UnknownFields::kReject);
 
 // Typed facts of an event that passed ParseEvent (its data is known to be valid).
 struct VideoFailedData {

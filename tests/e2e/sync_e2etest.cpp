@@ -158,7 +158,12 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
   ASSERT_TRUE(md);
   EXPECT_EQ(md->status, 200);
   EXPECT_EQ(md->get_header_value("Content-Type").rfind("text/markdown", 0), 0U);
-  EXPECT_EQ(md->body.rfind("# ", 0), 0U) << md->body;
+  // Titled with the video's title, not its id.
+  const auto md_title = md->body.substr(0, md->body.find('\n'));
+  EXPECT_EQ(md_title.rfind("# ", 0), 0U) << md->body;
+  EXPECT_NE(md_title.find(by_id.at(some).at("title").get<std::string>()), std::string::npos)
+      << md->body;
+  EXPECT_EQ(md_title.find(some), std::string::npos) << md->body;
   auto bad = api.Get("/videos/" + some + "/transcript?format=docx");
   ASSERT_TRUE(bad);
   EXPECT_EQ(bad->status, 400);

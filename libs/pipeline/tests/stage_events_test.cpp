@@ -11,7 +11,8 @@ using protocol::Stage;
 // The stage event built from real handler facts validates against the contract.
 Result<protocol::Event> Validate(Stage stage, const nlohmann::json& data) {
   return protocol::EventFromJson(protocol::ToJson(
-      protocol::NewEvent(*protocol::StageCompletedEvent(stage), "job", "vid", "trace", data)));
+      protocol::NewEvent(*protocol::StageCompletedEvent(stage),
+                         "0d9c3a52-6a3e-4f4f-8f0e-2b7d6c5a4e31", "vid", "trace", data)));
 }
 
 TEST(StageEventDataTest, TakesTheContractFieldsFromTheHandlerFacts) {

@@ -1,6 +1,8 @@
 #include "chansum/protocol/events.hpp"
 
 #include <array>
+#include <chrono>
+#include <regex>
 #include <set>
 #include <vector>
 
@@ -13,7 +15,24 @@ constexpr std::array<std::string_view, 7> kEventNames = {
     "video.discovered",        "video.downloaded", "audio.extracted", "transcription.completed",
     "summarization.completed", "video.failed",     "job.completed"};
 
-Error Invalid(const std::string& what) { return Error::Permanent("invalid_event", what); }
+Error Invalid(const std::string& what) { return Error::Permanent("malformed_event", what); }
+
+constexpr const char* kNotJson = "payload is not valid JSON";
+constexpr const char* kNotObject = "payload is not a JSON object";
+
+// The check every event passes, raw or not: a string event_id of 1..kMaxEventIdLength characters.
+template <typename Json>
+std::optional<std::string> EventIdProblem(const Json& j) {
+  auto it = j.find("event_id");
+  if (it == j.end()) return "no event_id";
+  if (!it->is_string()) return "event_id is not a string";
+  const auto& id = it->template get_ref<const std::string&>();
+  if (id.empty()) return "event_id is empty";
+  if (id.size() > kMaxEventIdLength) {
+    return "event_id longer than " + std::to_string(kMaxEventIdLength);
+  }
+  return std::nullopt;
+}
 
 // The data fields of each type, as in proto/events/<type>.schema.json. Every field is required
 // and no other field is allowed.
@@ -95,8 +114,13 @@ std::optional<std::string> CheckField(const nlohmann::json& v, const Field& f) {
       }
       return std::nullopt;
     case Kind::kCount:
-      if (!v.is_number_integer() || (!v.is_number_unsigned() && v.get<std::int64_t>() < 0)) {
-        return where + " must be an integer >= 0";
+      if (!v.is_number_integer()) return where + " must be an integer";
+      if (v.is_number_unsigned()) {
+        if (v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX)) {
+          return where + " is out of range";
+        }
+      } else if (v.get<std::int64_t>() < 0) {
+        return where + " must not be negative";
       }
       return std::nullopt;
     case Kind::kPositive:
@@ -126,19 +150,28 @@ std::optional<std::string> CheckField(const nlohmann::json& v, const Field& f) {
   return where + " has an unknown kind";
 }
 
-std::optional<std::string> ValidateData(EventType type, const nlohmann::json& data) {
+std::optional<std::string> ValidateData(EventType type, const nlohmann::json& data,
+                                        UnknownFields unknown) {
   if (!data.is_object()) return "data must be an object";
   const auto& fields = DataFields(type);
   for (const auto& f : fields) {
     if (!data.contains(f.name)) return std::string("data.") + f.name + " is required";
     if (auto p = CheckField(data.at(f.name), f)) return p;
   }
+  if (unknown == UnknownFields::kIgnore) return std::nullopt;
   for (const auto& [key, _] : data.items()) {
     bool known = false;
     for (const auto& f : fields) known = known || key == f.name;
     if (!known) return "data." + key + " is not a known field";
   }
   return std::nullopt;
+}
+
+// The data of `type` without the fields its schema does not name.
+nlohmann::json KnownData(EventType type, const nlohmann::json& data) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& f : DataFields(type)) out[f.name] = data.at(f.name);
+  return out;
 }
 
 std::optional<std::string> CheckId(const nlohmann::json& j, const char* key) {
@@ -175,6 +208,37 @@ std::optional<EventType> EventTypeFromName(std::string_view name) noexcept {
     if (kEventNames[i] == name) return static_cast<EventType>(i);
   }
   return std::nullopt;
+}
+
+std::optional<Stage> CompletedStage(EventType type) noexcept {
+  for (Stage stage : kAllStages) {
+    if (StageCompletedEvent(stage) == type) return stage;
+  }
+  return std::nullopt;
+}
+
+bool IsUuid(std::string_view s) noexcept {
+  if (s.size() != 36) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+  }
+  return true;
+}
+
+bool IsRfc3339(std::string_view s) {
+  static const std::regex kRe(
+      R"(^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))$)");
+  std::match_results<std::string_view::const_iterator> m;
+  if (!std::regex_match(s.begin(), s.end(), m, kRe)) return false;
+  auto num = [&](int i) { return std::stoi(m[i].str()); };
+  const std::chrono::year_month_day ymd{std::chrono::year(num(1)),
+                                        std::chrono::month(static_cast<unsigned>(num(2))),
+                                        std::chrono::day(static_cast<unsigned>(num(3)))};
+  if (!ymd.ok() || num(1) < 1) return false;
+  if (num(4) > 23 || num(5) > 59 || num(6) > 60) return false;
+  if (m[9].matched && (num(9) > 23 || num(10) > 59)) return false;
+  return true;
 }
 
 std::optional<EventType> StageCompletedEvent(Stage stage) noexcept {
@@ -227,13 +291,25 @@ nlohmann::json ToJson(const Event& e) { return nlohmann::json(ToOrderedJson(e));
 // Keeps the envelope's field order on the wire (readable logs); nlohmann::json would sort keys.
 std::string Serialize(const Event& e) { return ToOrderedJson(e).dump(); }
 
-Result<Event> EventFromJson(const nlohmann::json& j) {
-  if (!j.is_object()) return Invalid("event must be an object");
+Result<RawEvent> ParseRawEvent(std::string_view body) {
+  auto doc = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) return Invalid(kNotJson);
+  if (!doc.is_object()) return Invalid(kNotObject);
+  if (auto p = EventIdProblem(doc)) return Invalid(*p);
+  auto id = doc["event_id"].get<std::string>();
+  return RawEvent{std::move(id), std::move(doc)};
+}
+
+Result<Event> EventFromJson(const nlohmann::json& j, UnknownFields unknown) {
+  if (!j.is_object()) return Invalid(kNotObject);
+  if (auto p = EventIdProblem(j)) return Invalid(*p);
+  const auto& event_id = j["event_id"].get_ref<const std::string&>();
+  if (!IsUuid(event_id)) return Invalid("event.event_id is not a UUID: \"" + event_id + "\"");
   if (!j.contains("type")) return Invalid("event.type is required");
   if (!j["type"].is_string()) return Invalid("event.type must be a string");
   const auto& name = j["type"].get_ref<const std::string&>();
   const auto type = EventTypeFromName(name);
-  if (!type) return Invalid("event.type \"" + name + "\" is not a known event type");
+  if (!type) return Invalid("unknown event type \"" + name + "\"");
   const bool has_video = *type != EventType::kJobCompleted;
 
   std::set<std::string> allowed = {"event_id", "type",     "version", "occurred_at",
@@ -243,37 +319,67 @@ Result<Event> EventFromJson(const nlohmann::json& j) {
     if (!j.contains(key)) return Invalid("event." + key + " is required");
   }
   for (const auto& [key, _] : j.items()) {
-    if (!allowed.contains(key)) {
+    if (!allowed.contains(key) && unknown == UnknownFields::kReject) {
       return Invalid("event." + key + " is not a known field" +
                      (key == "video_id" ? " of " + name : std::string()));
     }
   }
-  if (!j["version"].is_number_integer() || j["version"].get<long long>() != 1) {
-    return Invalid("event.version must be 1");
+  if (!j["version"].is_number_integer()) return Invalid("event.version must be an integer");
+  if (j["version"] != 1) {
+    return Invalid("unsupported event version " + j["version"].dump() +
+                   " (this parser understands version 1)");
   }
-  for (const char* key : {"event_id", "occurred_at", "job_id", "trace_id"}) {
+  for (const char* key : {"occurred_at", "job_id", "trace_id"}) {
     if (auto p = CheckId(j, key)) return Invalid(*p);
   }
   if (has_video) {
     if (auto p = CheckId(j, "video_id")) return Invalid(*p);
   }
-  if (auto p = ValidateData(*type, j["data"])) return Invalid(*p);
+  const auto& occurred_at = j["occurred_at"].get_ref<const std::string&>();
+  if (!IsRfc3339(occurred_at)) {
+    return Invalid("event.occurred_at is not an RFC 3339 timestamp: \"" + occurred_at + "\"");
+  }
+  const auto& job_id = j["job_id"].get_ref<const std::string&>();
+  if (!IsUuid(job_id)) return Invalid("event.job_id is not a UUID: \"" + job_id + "\"");
+  if (auto p = ValidateData(*type, j["data"], unknown)) return Invalid(*p);
 
   Event e;
   e.type = *type;
-  e.event_id = j["event_id"].get<std::string>();
-  e.occurred_at = j["occurred_at"].get<std::string>();
-  e.job_id = j["job_id"].get<std::string>();
+  e.event_id = event_id;
+  e.occurred_at = occurred_at;
+  e.job_id = job_id;
   if (has_video) e.video_id = j["video_id"].get<std::string>();
   e.trace_id = j["trace_id"].get<std::string>();
-  e.data = j["data"];
+  e.data = KnownData(*type, j["data"]);
   return e;
 }
 
-Result<Event> ParseEvent(std::string_view body) {
+Result<Event> ParseEvent(std::string_view body, UnknownFields unknown) {
   auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return Invalid("body is not valid JSON");
-  return EventFromJson(j);
+  if (j.is_discarded()) return Invalid(kNotJson);
+  return EventFromJson(j, unknown);
+}
+
+std::optional<std::int64_t> StageDurationMs(const Event& event) {
+  if (!CompletedStage(event.type)) return std::nullopt;
+  return event.data.at("duration_ms").get<std::int64_t>();
+}
+
+std::optional<VideoFailedData> VideoFailed(const Event& event) {
+  if (event.type != EventType::kVideoFailed) return std::nullopt;
+  const auto& d = event.data;
+  return VideoFailedData{
+      *StageFromName(d.at("stage").get<std::string>()), d.at("error_class").get<std::string>(),
+      d.at("error_code").get<std::string>(), d.at("error_message").get<std::string>(),
+      d.at("attempts").get<std::int64_t>()};
+}
+
+std::optional<JobCompletedData> JobCompleted(const Event& event) {
+  if (event.type != EventType::kJobCompleted) return std::nullopt;
+  const auto& d = event.data;
+  return JobCompletedData{d.at("state").get<std::string>(), d.at("video_count").get<std::int64_t>(),
+                          d.at("done").get<std::int64_t>(), d.at("failed").get<std::int64_t>(),
+                          d.at("duration_ms").get<std::int64_t>()};
 }
 
 }  // namespace chansum::protocol

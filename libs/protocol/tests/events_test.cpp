@@ -158,8 +158,8 @@ TEST(EventTest, NullableDiscoveryFactsAcceptNull) {
 TEST(EventTest, RejectsMalformedInputWithAReason) {
   auto r = ParseEvent("{not json");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message, "body is not valid JSON");
-  EXPECT_EQ(r.error().code, "invalid_event");
+  EXPECT_EQ(r.error().message, "payload is not valid JSON");
+  EXPECT_EQ(r.error().code, "malformed_event");
   r = ParseEvent("[1,2]");
   EXPECT_FALSE(r.ok());
   auto e = Example(EventType::kVideoDownloaded);
@@ -179,7 +179,8 @@ TEST(EventTest, RejectsMalformedInputWithAReason) {
 }
 
 TEST(EventTest, NewEventSerializesAndParsesBack) {
-  auto e = NewEvent(EventType::kTranscriptionCompleted, "job", "vid", "trace",
+  const std::string job_id = "0d9c3a52-6a3e-4f4f-8f0e-2b7d6c5a4e31";
+  auto e = NewEvent(EventType::kTranscriptionCompleted, job_id, "vid", "trace",
                     {{"duration_ms", 1200},
                      {"engine", "pocketsphinx"},
                      {"segments", 4},
@@ -196,13 +197,148 @@ TEST(EventTest, NewEventSerializesAndParsesBack) {
   EXPECT_EQ(EventKey(*back), "vid");
 
   auto job = NewEvent(
-      EventType::kJobCompleted, "job", "ignored", "trace",
+      EventType::kJobCompleted, job_id, "ignored", "trace",
       {{"state", "completed"}, {"video_count", 0}, {"done", 0}, {"failed", 0}, {"duration_ms", 5}});
   EXPECT_TRUE(job.video_id.empty());
-  EXPECT_EQ(EventKey(job), "job");
+  EXPECT_EQ(EventKey(job), job_id);
   auto job_back = ParseEvent(Serialize(job));
   ASSERT_TRUE(job_back.ok()) << job_back.error().ToString();
   EXPECT_NE(NewEvent(EventType::kJobCompleted, "j", "", "t", {}).event_id, job.event_id);
+}
+
+TEST(EventTest, FormatsOfTheSchemas) {
+  EXPECT_TRUE(IsUuid("0b7f3c1e-5d2a-4c8e-9f10-1a2b3c4d5e6f"));
+  EXPECT_TRUE(IsUuid("6F1C2B3A-0000-4000-8000-00000000ABCD"));
+  EXPECT_FALSE(IsUuid("0b7f3c1e5d2a-4c8e-9f10-1a2b3c4d5e6f0"));
+  EXPECT_FALSE(IsUuid("0b7f3c1e-5d2a-4c8e-9f10-1a2b3c4d5e6g"));
+  EXPECT_FALSE(IsUuid("0b7f3c1e-5d2a-4c8e-9f10-1a2b3c4d5e6"));
+  EXPECT_TRUE(IsRfc3339("2026-11-23T12:00:00.000Z"));
+  EXPECT_TRUE(IsRfc3339("2024-02-29T23:59:59+01:00"));
+  EXPECT_TRUE(IsRfc3339("2026-11-23T12:00:00Z"));
+  EXPECT_FALSE(IsRfc3339("2025-02-29T00:00:00Z"));
+  EXPECT_FALSE(IsRfc3339("2026-11-23 12:00:00Z"));
+  EXPECT_FALSE(IsRfc3339("2026-11-23T24:00:00Z"));
+  EXPECT_FALSE(IsRfc3339("2026-11-23T12:00:00"));
+  EXPECT_FALSE(IsRfc3339("2026-11-23T12:00:00+24:00"));
+
+  // The parser applies them, naming the field.
+  const auto example = Example(EventType::kVideoDownloaded);
+  for (const char* key : {"event_id", "job_id", "occurred_at"}) {
+    auto bad = example;
+    bad[key] = "2026-02-30T00:00:00Z-nope";
+    auto r = EventFromJson(bad);
+    ASSERT_FALSE(r.ok()) << key;
+    EXPECT_NE(r.error().message.find(key), std::string::npos) << r.error().message;
+  }
+  auto big = example;
+  big["data"]["bytes"] = std::uint64_t{1} << 63;
+  EXPECT_NE(EventFromJson(big).error().message.find("data.bytes is out of range"),
+            std::string::npos);
+  big["data"]["bytes"] = -1;
+  EXPECT_NE(EventFromJson(big).error().message.find("data.bytes must not be negative"),
+            std::string::npos);
+  big["version"] = 2;
+  EXPECT_NE(EventFromJson(big).error().message.find("unsupported event version 2"),
+            std::string::npos);
+}
+
+// The tolerant reader ignores (and drops) what the schema does not name, and checks the rest the
+// same way.
+TEST(EventTest, IgnoringUnknownFieldsDropsThemAndChecksTheRest) {
+  for (EventType type : kAllEventTypes) {
+    auto example = Example(type);
+    example["surprise"] = 1;
+    example["data"]["extra"] = "x";
+    if (type == EventType::kJobCompleted) example["video_id"] = "v";
+    EXPECT_FALSE(EventFromJson(example).ok()) << EventTypeName(type);
+    auto e = EventFromJson(example, UnknownFields::kIgnore);
+    ASSERT_TRUE(e.ok()) << EventTypeName(type) << ": " << e.error().ToString();
+    EXPECT_EQ(ToJson(*e), Example(type)) << EventTypeName(type);
+    EXPECT_TRUE(ParseEvent(Serialize(*e)).ok());
+  }
+  auto missing = Example(EventType::kVideoDownloaded);
+  missing["data"].erase("bytes");
+  EXPECT_FALSE(EventFromJson(missing, UnknownFields::kIgnore).ok());
+  missing = Example(EventType::kVideoDownloaded);
+  missing.erase("trace_id");
+  EXPECT_FALSE(EventFromJson(missing, UnknownFields::kIgnore).ok());
+  auto bad = Example(EventType::kVideoDownloaded);
+  bad["data"]["bytes"] = -1;
+  EXPECT_FALSE(EventFromJson(bad, UnknownFields::kIgnore).ok());
+}
+
+TEST(EventTest, TypedFactsOfEachType) {
+  for (EventType type : kAllEventTypes) {
+    const auto stage = CompletedStage(type);
+    if (stage) {
+      EXPECT_EQ(StageCompletedEvent(*stage), type);
+    }
+    auto e = EventFromJson(Example(type));
+    ASSERT_TRUE(e.ok()) << e.error().ToString();
+    EXPECT_EQ(StageDurationMs(*e).has_value(), stage.has_value());
+    if (stage) {
+      EXPECT_EQ(*StageDurationMs(*e), Example(type)["data"]["duration_ms"]);
+    }
+    EXPECT_EQ(VideoFailed(*e).has_value(), type == EventType::kVideoFailed);
+    EXPECT_EQ(JobCompleted(*e).has_value(), type == EventType::kJobCompleted);
+  }
+  EXPECT_EQ(CompletedStage(EventType::kAudioExtracted), Stage::kAudioExtraction);
+  EXPECT_FALSE(CompletedStage(EventType::kVideoDiscovered).has_value());
+
+  auto failed = Example(EventType::kVideoFailed);
+  failed["data"] = {{"stage", "transcription"},
+                    {"error_class", "transient"},
+                    {"error_code", "timeout"},
+                    {"error_message", "slow"},
+                    {"attempts", 5}};
+  auto f = VideoFailed(*EventFromJson(failed));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->stage, Stage::kTranscription);
+  EXPECT_EQ(f->error_class, "transient");
+  EXPECT_EQ(f->error_code, "timeout");
+  EXPECT_EQ(f->error_message, "slow");
+  EXPECT_EQ(f->attempts, 5);
+
+  auto job = Example(EventType::kJobCompleted);
+  job["data"] = {{"state", "completed_with_errors"},
+                 {"video_count", 5},
+                 {"done", 4},
+                 {"failed", 1},
+                 {"duration_ms", 9000}};
+  auto c = JobCompleted(*EventFromJson(job));
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->state, "completed_with_errors");
+  EXPECT_EQ(c->video_count, 5);
+  EXPECT_EQ(c->done, 4);
+  EXPECT_EQ(c->failed, 1);
+  EXPECT_EQ(c->duration_ms, 9000);
+}
+
+// The raw step keeps what the contract does not know (an audit log records it) and rejects only
+// what has no usable event_id; ParseEvent rejects the same bodies with the same reasons.
+TEST(EventTest, RawEventKeepsKeyOrderAndNeedsOnlyAnEventId) {
+  auto raw = ParseRawEvent(R"({"type":"video.exploded","event_id":"abc","data":{"z":1,"a":2}})");
+  ASSERT_TRUE(raw.ok()) << raw.error().ToString();
+  EXPECT_EQ(raw->event_id, "abc");
+  EXPECT_EQ(raw->json.dump(), R"({"type":"video.exploded","event_id":"abc","data":{"z":1,"a":2}})");
+  EXPECT_FALSE(ParseEvent(R"({"type":"video.exploded","event_id":"abc"})").ok());
+
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json", "payload is not valid JSON"},
+      {"[1]", "payload is not a JSON object"},
+      {R"({"type":"x"})", "no event_id"},
+      {R"({"event_id":42})", "event_id is not a string"},
+      {R"({"event_id":""})", "event_id is empty"},
+      {R"({"event_id":")" + std::string(kMaxEventIdLength + 1, 'a') + "\"}",
+       "event_id longer than 256"},
+  };
+  for (const auto& [body, reason] : cases) {
+    for (const auto& error : {ParseRawEvent(body).error(), ParseEvent(body).error()}) {
+      EXPECT_EQ(error.code, "malformed_event") << body;
+      EXPECT_EQ(error.message, reason) << body;
+    }
+  }
+  EXPECT_TRUE(ParseRawEvent(R"({"event_id":")" + std::string(kMaxEventIdLength, 'a') + "\"}").ok());
 }
 
 }  // namespace

@@ -183,6 +183,15 @@ std::optional<nlohmann::ordered_json> GetJobViewPage(pqxx::work& txn, const std:
   return out;
 }
 
+std::optional<std::string> VideoTitle(pqxx::work& txn, const std::string& video_id) {
+  auto rows = txn.exec_params(
+      "SELECT title FROM videos WHERE video_id = $1 AND title <> '' "
+      "ORDER BY created_at DESC LIMIT 1",
+      video_id);
+  if (rows.empty()) return std::nullopt;
+  return rows[0][0].as<std::string>();
+}
+
 std::optional<nlohmann::ordered_json> GetJobView(pqxx::work& txn, const std::string& job_id) {
   auto view = GetJobViewPage(txn, job_id, std::numeric_limits<int>::max() - 1, nullptr);
   if (view) view->erase("videos_next_cursor");

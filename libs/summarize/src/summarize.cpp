@@ -13,39 +13,6 @@
 
 namespace chansum::summarize {
 
-nlohmann::json ToJson(const Summary& summary) {
-  return {{"summary", summary.summary},
-          {"key_points", summary.key_points},
-          {"engine", summary.engine},
-          {"model", summary.model}};
-}
-
-Result<Summary> SummaryFromJson(const nlohmann::json& doc) {
-  auto bad = [](const std::string& why) {
-    return Error::Permanent("bad_summary", "malformed summary document: " + why);
-  };
-  if (!doc.is_object()) return bad("not an object");
-  Summary s;
-  auto it = doc.find("summary");
-  if (it == doc.end() || !it->is_string()) return bad("\"summary\" must be a string");
-  s.summary = it->get<std::string>();
-  it = doc.find("key_points");
-  if (it != doc.end() && !it->is_null()) {
-    if (!it->is_array()) return bad("\"key_points\" must be an array of strings");
-    for (const auto& k : *it) {
-      if (!k.is_string()) return bad("\"key_points\" must be an array of strings");
-      s.key_points.push_back(k.get<std::string>());
-    }
-  }
-  for (auto [key, field] : {std::pair{"engine", &s.engine}, std::pair{"model", &s.model}}) {
-    it = doc.find(key);
-    if (it == doc.end() || it->is_null()) continue;
-    if (!it->is_string()) return bad(std::string("\"") + key + "\" must be a string");
-    *field = it->get<std::string>();
-  }
-  return s;
-}
-
 namespace {
 
 using SparseVector = std::vector<std::pair<int, double>>;        // (term id, weight), sorted by id

@@ -212,7 +212,9 @@ TEST(SummarizeTest, LargeInputCompletesWithBoundedSummary) {
 }
 
 TEST(SummaryJsonTest, RoundTripsAndRejectsMalformed) {
-  Summary s{"A summary.", {"printing press", "europe"}, "textrank", ""};
+  Summary s;
+  s.summary = "A summary.";
+  s.key_points = {"printing press", "europe"};
   const auto j = ToJson(s);
   EXPECT_EQ(j.at("summary"), "A summary.");
   EXPECT_EQ(j.at("key_points").size(), 2u);

@@ -4,6 +4,7 @@
 
 #include "chansum/http/json_api.hpp"
 #include "chansum/pg/transaction.hpp"
+#include "chansum/protocol/events.hpp"
 #include "event.hpp"
 #include "store.hpp"
 
@@ -38,7 +39,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   server.Get(R"(/jobs/([^/]+)/analytics)", [deps](const httplib::Request& req,
                                                   httplib::Response& res) {
     const std::string id = req.matches[1];
-    if (!IsUuid(id)) {
+    if (!protocol::IsUuid(id)) {
       return SendError(res, 400, "invalid_job_id", "job id must be a UUID, got \"" + id + "\"");
     }
     if (!SchemaReady(deps, res)) return;

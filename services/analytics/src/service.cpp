@@ -12,6 +12,7 @@
 #include "chansum/http/readiness.hpp"
 #include "chansum/kafka/admin.hpp"
 #include "chansum/pg/pg.hpp"
+#include "chansum/protocol/events.hpp"
 #include "event.hpp"
 #include "http.hpp"
 #include "store.hpp"
@@ -61,7 +62,9 @@ AnalyticsConfig AnalyticsConfig::FromEnv(ConfigReader& env) {
   return c;
 }
 
-std::vector<std::string> AnalyticsConfig::Topics() const { return EventTopics(queue_prefix); }
+std::vector<std::string> AnalyticsConfig::Topics() const {
+  return protocol::EventTopics(queue_prefix);
+}
 
 // While no record arrives, Kafka is asked for metadata this often (readiness), waiting this long.
 constexpr std::chrono::seconds kKafkaPingInterval{2};

@@ -2,10 +2,21 @@
 
 #include <algorithm>
 
+#include "chansum/protocol/events.hpp"
+
 namespace chansum::analytics {
 namespace {
 
 using nlohmann::json;
+
+// The stages that end with a stage-completion event (all but discovery), in pipeline order.
+std::vector<std::string> VideoStages() {
+  std::vector<std::string> out;
+  for (auto s : protocol::kAllStages) {
+    if (protocol::StageCompletedEvent(s)) out.emplace_back(protocol::StageName(s));
+  }
+  return out;
+}
 
 constexpr const char* kOverall = "overall";
 
@@ -35,7 +46,7 @@ json NullableDouble(const pqxx::field& f) {
 
 json Counts(pqxx::work& txn, const std::string& scope) {
   json events = json::object();
-  for (auto t : kEventTypes) events[std::string(t)] = 0;
+  for (auto t : protocol::kAllEventTypes) events[std::string(protocol::EventTypeName(t))] = 0;
   for (const auto& row :
        txn.exec_params("SELECT type, count FROM analytics_counts WHERE scope = $1", scope)) {
     events[row[0].as<std::string>()] = row[1].as<std::int64_t>();
@@ -56,12 +67,12 @@ json Videos(const json& events) {
 // Per-stage duration statistics, percentiles by percentile_cont over the stored durations.
 json Stages(pqxx::work& txn, const std::optional<std::string>& job_id) {
   json stages = json::object();
-  for (auto s : kStages) {
-    stages[std::string(s)] = json{{"count", 0},
-                                  {"p50_ms", nullptr},
-                                  {"p95_ms", nullptr},
-                                  {"avg_ms", nullptr},
-                                  {"max_ms", nullptr}};
+  for (auto s : VideoStages()) {
+    stages[s] = json{{"count", 0},
+                     {"p50_ms", nullptr},
+                     {"p95_ms", nullptr},
+                     {"avg_ms", nullptr},
+                     {"max_ms", nullptr}};
   }
   const std::string select =
       "SELECT stage, count(*), percentile_cont(0.5) WITHIN GROUP (ORDER BY duration_ms),"
@@ -83,7 +94,7 @@ json Stages(pqxx::work& txn, const std::optional<std::string>& job_id) {
 json Failures(pqxx::work& txn, const std::string& scope) {
   json by_class = {{"transient", 0}, {"permanent", 0}};
   json by_stage = json::object();
-  for (auto s : kStages) by_stage[std::string(s)] = 0;
+  for (const auto& s : VideoStages()) by_stage[s] = 0;
   json by_code = json::array();
   std::int64_t total = 0;
   for (const auto& row : txn.exec_params(

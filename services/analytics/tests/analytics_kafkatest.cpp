@@ -30,6 +30,7 @@
 #include "chansum/kafka/admin.hpp"
 #include "chansum/kafka/producer.hpp"
 #include "chansum/pg/pg.hpp"
+#include "chansum/protocol/events.hpp"
 #include "src/event.hpp"
 #include "src/service.hpp"
 
@@ -111,7 +112,7 @@ class AnalyticsTest : public ::testing::Test {
       txn.commit();
     }
     pg_.search_path = schema_;
-    auto st = kafka::CreateTopics(kafka_, EventTopics(prefix_), 3, 1);
+    auto st = kafka::CreateTopics(kafka_, protocol::EventTopics(prefix_), 3, 1);
     ASSERT_TRUE(st.ok()) << st.error().ToString();
     auto p = kafka::Producer::Create(kafka_);
     ASSERT_TRUE(p.ok()) << p.error().ToString();
@@ -120,7 +121,7 @@ class AnalyticsTest : public ::testing::Test {
 
   void TearDown() override {
     producer_.reset();
-    if (!prefix_.empty()) (void)kafka::DeleteTopics(kafka_, EventTopics(prefix_));
+    if (!prefix_.empty()) (void)kafka::DeleteTopics(kafka_, protocol::EventTopics(prefix_));
     if (schema_.empty()) return;
     pg::PgConfig admin = pg_;
     admin.search_path.clear();

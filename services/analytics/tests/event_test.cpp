@@ -1,4 +1,5 @@
-// Unit tests: event parsing/validation against the contract, and the percentile helper.
+// Unit tests: the analytics view of a parsed event (protocol::ParseEvent does the validation,
+// tested in libs/protocol) with its reasons and topic check, and the percentile helper.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -80,6 +81,14 @@ TEST(ParseEvent, DiscoveredNeedsNoStageData) {
   EXPECT_TRUE(e->stage.empty());
 }
 
+TEST(ParseEvent, FieldsANewerProducerAddsAreIgnored) {
+  json j = Envelope("video.downloaded", {{"duration_ms", 5}, {"bytes", 1}, {"codec", "h264"}});
+  j["region"] = "eu";
+  auto e = ParseEvent(j.dump(), "", "");
+  ASSERT_TRUE(e.ok()) << e.error().message;
+  EXPECT_EQ(e->duration_ms, 5);
+}
+
 TEST(ParseEvent, RejectsWithReasons) {
   EXPECT_EQ(ParseEvent("{not json", "", "").error().message, "payload is not valid JSON");
   EXPECT_EQ(ParseEvent("[1,2]", "", "").error().message, "payload is not a JSON object");
@@ -125,28 +134,6 @@ TEST(ParseEvent, RejectsWithReasons) {
       "job.completed",
       {{"state", "weird"}, {"video_count", 1}, {"done", 1}, {"failed", 0}, {"duration_ms", 1}});
   EXPECT_NE(Reason(c).find("data.state"), std::string::npos);
-}
-
-TEST(Validators, UuidAndTimestamps) {
-  EXPECT_TRUE(IsUuid("0b7f3c1e-5d2a-4c8e-9f10-1a2b3c4d5e6f"));
-  EXPECT_FALSE(IsUuid("0b7f3c1e5d2a-4c8e-9f10-1a2b3c4d5e6f0"));
-  EXPECT_FALSE(IsUuid("0b7f3c1e-5d2a-4c8e-9f10-1a2b3c4d5e6g"));
-  EXPECT_TRUE(IsRfc3339("2026-11-23T12:00:00.000Z"));
-  EXPECT_TRUE(IsRfc3339("2024-02-29T23:59:59+01:00"));
-  EXPECT_TRUE(IsRfc3339("2026-11-23T12:00:00Z"));
-  EXPECT_FALSE(IsRfc3339("2025-02-29T00:00:00Z"));
-  EXPECT_FALSE(IsRfc3339("2026-11-23 12:00:00Z"));
-  EXPECT_FALSE(IsRfc3339("2026-11-23T24:00:00Z"));
-  EXPECT_FALSE(IsRfc3339("2026-11-23T12:00:00"));
-}
-
-TEST(Topics, OnePerTypeWithPrefix) {
-  auto topics = EventTopics("e2e-ab12.");
-  ASSERT_EQ(topics.size(), 7u);
-  EXPECT_EQ(topics[0], "e2e-ab12.video.discovered");
-  EXPECT_EQ(topics[6], "e2e-ab12.job.completed");
-  EXPECT_EQ(*StageOfEventType("transcription.completed"), "transcription");
-  EXPECT_FALSE(StageOfEventType("video.failed").has_value());
 }
 
 TEST(PercentileCont, MatchesPostgresDefinition) {

@@ -4,6 +4,7 @@
 
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/protocol/documents.hpp"
 
 namespace chansum::discovery {
 
@@ -62,10 +63,10 @@ stage::StageDefinition Definition() {
           v.duration_s = e.duration;
           v.published_at = e.published_at;
           // Incremental sync: a video with a stored transcript and summary is not processed again.
-          auto summary = ctx.docs->Get("summaries", e.id);
+          auto summary = ctx.docs->Get(protocol::kSummariesCollection, e.id);
           if (!summary.ok()) return summary.error();
           if (summary->has_value()) {
-            auto transcript = ctx.docs->Get("transcripts", e.id);
+            auto transcript = ctx.docs->Get(protocol::kTranscriptsCollection, e.id);
             if (!transcript.ok()) return transcript.error();
             if (transcript->has_value()) v.reuse_reason = "already processed";
           }

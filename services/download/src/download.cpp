@@ -8,6 +8,7 @@
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/media/subtitles.hpp"
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/protocol/documents.hpp"
 
 namespace chansum::download {
 
@@ -48,7 +49,8 @@ stage::StageDefinition Definition() {
                          found.error().ToString());
           } else if (found->has_value()) {
             const auto transcript = CaptionTranscript(**found);
-            auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(transcript));
+            auto stored = ctx.docs->Upsert(protocol::kTranscriptsCollection, cmd.video_id,
+                                           asr::ToJson(transcript));
             if (!stored.ok()) return stored.error();
             stage::StageOutput out;
             out.next_stage = protocol::Stage::kSummarization;

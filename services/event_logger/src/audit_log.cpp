@@ -12,6 +12,8 @@
 #include <spdlog/spdlog.h>
 #include <nlohmann/json.hpp>
 
+#include "chansum/protocol/events.hpp"
+
 namespace chansum::event_logger {
 namespace {
 
@@ -46,21 +48,12 @@ std::string AuditFileName(int index) {
 }
 
 Result<ParsedEvent> ParseEvent(std::string_view body) {
-  auto doc = nlohmann::ordered_json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Error::Permanent("malformed_event", "body is not valid JSON");
-  if (!doc.is_object()) return Error::Permanent("malformed_event", "body is not a JSON object");
-  auto it = doc.find("event_id");
-  if (it == doc.end()) return Error::Permanent("malformed_event", "no event_id");
-  if (!it->is_string()) return Error::Permanent("malformed_event", "event_id is not a string");
-  auto id = it->get<std::string>();
-  if (id.empty()) return Error::Permanent("malformed_event", "event_id is empty");
-  if (id.size() > kMaxEventIdLength) {
-    return Error::Permanent("malformed_event",
-                            "event_id longer than " + std::to_string(kMaxEventIdLength));
-  }
+  auto raw = protocol::ParseRawEvent(body);
+  if (!raw.ok()) return std::move(raw).error();
   // Compact, key order kept; invalid UTF-8 cannot get here (the parser rejects it).
-  std::string line = doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-  return ParsedEvent{std::move(id), std::move(line)};
+  std::string line =
+      raw->json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return ParsedEvent{std::move(raw->event_id), std::move(line)};
 }
 
 std::optional<std::string> ExtractEventId(std::string_view line) {

@@ -29,9 +29,6 @@
 namespace chansum::event_logger {
 
 inline constexpr std::string_view kActiveFileName = "events.jsonl";
-// Longest event_id accepted (longer ones are malformed).
-inline constexpr std::size_t kMaxEventIdLength = 256;
-
 // "events.jsonl" for index 0, "events.jsonl.<index>" otherwise.
 [[nodiscard]] std::string AuditFileName(int index);
 
@@ -41,9 +38,11 @@ struct ParsedEvent {
   std::string line;
 };
 
-// Parses a message body into an audit line: the envelope re-serialized as compact JSON with its
-// keys in the order received. Permanent error (code "malformed_event") naming the reason when the
-// body is not a JSON object or has no non-empty string "event_id" of at most kMaxEventIdLength.
+// Parses a message body into an audit line with protocol::ParseRawEvent: the envelope
+// re-serialized as compact JSON with its keys in the order received. Any identifiable event is
+// kept, even one the contract does not know (yet); the parser's permanent error (code
+// "malformed_event") when the body is not a JSON object with a string "event_id" of 1 to
+// protocol::kMaxEventIdLength characters.
 [[nodiscard]] Result<ParsedEvent> ParseEvent(std::string_view body);
 
 // The top-level event_id of one audit line; nullopt when the line is not such an object. Fast path

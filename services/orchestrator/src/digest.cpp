@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/protocol/documents.hpp"
 #include "chansum/store/store.hpp"
 #include "chansum/store/sync.hpp"
 #include "outputs.hpp"
@@ -46,13 +47,21 @@ Result<JobDocuments> LoadJobDocuments(const ApiDeps& deps, const std::string& jo
   out.view = json::parse(view->dump());
   for (const auto& v : out.view["videos"]) {
     const std::string id = v.value("video_id", "");
-    auto summary = deps.docs->Get("summaries", id);
+    auto summary = deps.docs->Get(protocol::kSummariesCollection, id);
     if (!summary.ok()) return summary.error();
-    if (summary->has_value()) out.summaries[id] = WithoutId(**summary);
+    if (summary->has_value()) {
+      auto parsed = protocol::SummaryFromJson(**summary);
+      if (!parsed.ok()) return parsed.error();
+      out.summaries[id] = std::move(*parsed);
+    }
     if (with_transcripts) {
-      auto transcript = deps.docs->Get("transcripts", id);
+      auto transcript = deps.docs->Get(protocol::kTranscriptsCollection, id);
       if (!transcript.ok()) return transcript.error();
-      if (transcript->has_value()) out.transcripts[id] = WithoutId(**transcript);
+      if (transcript->has_value()) {
+        auto parsed = protocol::TranscriptFromJson(**transcript);
+        if (!parsed.ok()) return parsed.error();
+        out.transcripts[id] = std::move(*parsed);
+      }
     }
   }
   return out;
@@ -60,7 +69,7 @@ Result<JobDocuments> LoadJobDocuments(const ApiDeps& deps, const std::string& jo
 
 Result<json> EnsureDigest(const ApiDeps& deps, const std::string& job_id, bool rebuild) {
   if (!rebuild) {
-    auto stored = deps.docs->Get("digests", job_id);
+    auto stored = deps.docs->Get(protocol::kDigestsCollection, job_id);
     if (!stored.ok()) return stored.error();
     if (stored->has_value()) return WithoutId(**stored);
   }
@@ -72,7 +81,8 @@ Result<json> EnsureDigest(const ApiDeps& deps, const std::string& job_id, bool r
                                                     "; its digest is built when it ends");
   }
   json digest = BuildDigest(docs->view, docs->summaries, NowRfc3339());
-  if (auto st = deps.docs->Upsert("digests", job_id, digest); !st.ok()) return st.error();
+  if (auto st = deps.docs->Upsert(protocol::kDigestsCollection, job_id, digest); !st.ok())
+    return st.error();
   return digest;
 }
 

@@ -3,9 +3,12 @@
 // {_id: job_id}. A loop in the orchestrator builds them for finished jobs (FOR UPDATE SKIP LOCKED,
 // so several orchestrators share the work); GET /jobs/{id}/digest builds one on demand when it is
 // missing (e.g. a job finished before the loop ran, or another document database).
+#include <map>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "chansum/protocol/documents.hpp"
 
 #include "api.hpp"
 
@@ -25,8 +28,8 @@ namespace chansum::orchestrator {
 // The job view and the stored summaries/transcripts of its videos, for the export.
 struct JobDocuments {
   nlohmann::json view;
-  nlohmann::json summaries = nlohmann::json::object();    // video id -> summary document
-  nlohmann::json transcripts = nlohmann::json::object();  // video id -> transcript document
+  std::map<std::string, protocol::Summary> summaries;       // by video id
+  std::map<std::string, protocol::Transcript> transcripts;  // by video id
 };
 [[nodiscard]] Result<JobDocuments> LoadJobDocuments(const ApiDeps& deps, const std::string& job_id,
                                                     bool with_transcripts);

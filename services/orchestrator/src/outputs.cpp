@@ -19,30 +19,22 @@ std::string Str(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-double Num(const json& j, const char* key) {
-  const auto it = j.find(key);
-  return it != j.end() && it->is_number() ? it->get<double>() : 0.0;
-}
-
 struct Cue {
   double start;
   double end;
   std::string text;
 };
 
-std::vector<Cue> Cues(const json& transcript) {
+std::vector<Cue> Cues(const protocol::Transcript& transcript) {
   std::vector<Cue> cues;
-  const auto it = transcript.find("segments");
-  if (it == transcript.end() || !it->is_array()) return cues;
-  for (const auto& s : *it) {
-    if (!s.is_object()) continue;
-    std::string text = Str(s, "text");
+  for (const auto& s : transcript.segments) {
+    std::string text = s.text;
     // One cue is one line of text: newlines inside would end an SRT/VTT cue early.
     std::replace(text.begin(), text.end(), '\n', ' ');
     std::replace(text.begin(), text.end(), '\r', ' ');
     if (text.empty()) continue;
-    const double start = std::max(0.0, Num(s, "start"));
-    cues.push_back({start, std::max(start, Num(s, "end")), text});
+    const double start = std::max(0.0, s.start);
+    cues.push_back({start, std::max(start, s.end), text});
   }
   return cues;
 }
@@ -101,18 +93,17 @@ std::string FormatCueTime(double seconds, char decimal_separator) {
   return buf;
 }
 
-std::string TranscriptAsText(const json& transcript) {
+std::string TranscriptAsText(const protocol::Transcript& transcript) {
   const auto cues = Cues(transcript);
   if (cues.empty()) {
-    const std::string text = Str(transcript, "text");
-    return text.empty() ? std::string() : text + "\n";
+    return transcript.text.empty() ? std::string() : transcript.text + "\n";
   }
   std::string out;
   for (const auto& c : cues) out += c.text + "\n";
   return out;
 }
 
-std::string TranscriptAsSrt(const json& transcript) {
+std::string TranscriptAsSrt(const protocol::Transcript& transcript) {
   std::string out;
   int n = 0;
   for (const auto& c : Cues(transcript)) {
@@ -122,9 +113,9 @@ std::string TranscriptAsSrt(const json& transcript) {
   return out;
 }
 
-std::string TranscriptAsVtt(const json& transcript) {
+std::string TranscriptAsVtt(const protocol::Transcript& transcript) {
   std::string out = "WEBVTT\n";
-  const std::string language = Str(transcript, "language");
+  const std::string& language = transcript.language;
   if (!language.empty() && language.find_first_of("\r\n") == std::string::npos) {
     out += "Language: " + language + "\n";
   }
@@ -136,26 +127,23 @@ std::string TranscriptAsVtt(const json& transcript) {
   return out;
 }
 
-std::string SummaryAsMarkdown(const json& summary, const std::string& title) {
+std::string SummaryAsMarkdown(const protocol::Summary& summary, const std::string& title) {
   std::string out = "# " + MdEscape(title.empty() ? "Summary" : title) + "\n\n";
-  const std::string text = Str(summary, "summary");
-  out += (text.empty() ? std::string("(empty summary)") : MdEscape(text)) + "\n";
-  const auto kp = summary.find("key_points");
-  if (kp != summary.end() && kp->is_array() && !kp->empty()) {
+  out +=
+      (summary.summary.empty() ? std::string("(empty summary)") : MdEscape(summary.summary)) + "\n";
+  if (!summary.key_points.empty()) {
     out += "\n## Key points\n\n";
-    for (const auto& p : *kp) {
-      if (p.is_string()) out += "- " + MdEscape(p.get<std::string>()) + "\n";
-    }
+    for (const auto& p : summary.key_points) out += "- " + MdEscape(p) + "\n";
   }
-  std::string engine = Str(summary, "engine");
-  const std::string model = Str(summary, "model");
+  std::string engine = summary.engine;
+  const std::string& model = summary.model;
   if (!model.empty()) engine += (engine.empty() ? "" : ", ") + model;
   if (!engine.empty()) out += "\n_Summarized by " + MdEscape(engine) + "._\n";
   return out;
 }
 
-std::string VideoMarkdown(const json& video, const std::optional<json>& summary,
-                          const std::optional<json>& transcript) {
+std::string VideoMarkdown(const json& video, const std::optional<protocol::Summary>& summary,
+                          const std::optional<protocol::Transcript>& transcript) {
   std::string title = Str(video, "title");
   if (title.empty()) title = Str(video, "video_id");
   std::string out;
@@ -175,7 +163,7 @@ std::string VideoMarkdown(const json& video, const std::optional<json>& summary,
   const std::string published = Str(video, "published_at");
   if (!published.empty()) out += "- Published: " + published + "\n";
   if (transcript) {
-    const std::string source = Str(*transcript, "source");
+    const std::string& source = transcript->source;
     out += "\n## Transcript";
     if (!source.empty()) out += " (" + MdEscape(source) + ")";
     out += "\n\n";
@@ -185,7 +173,8 @@ std::string VideoMarkdown(const json& video, const std::optional<json>& summary,
   return out;
 }
 
-json BuildDigest(const json& job_view, const json& summaries_by_video,
+json BuildDigest(const json& job_view,
+                 const std::map<std::string, protocol::Summary>& summaries_by_video,
                  const std::string& generated_at) {
   json digest;
   digest["job_id"] = Str(job_view, "job_id");
@@ -208,22 +197,19 @@ json BuildDigest(const json& job_view, const json& summaries_by_video,
       json line = {
           {"video_id", id}, {"title", title}, {"state", Str(v, "state")}, {"summarized", false}};
       const auto s = summaries_by_video.find(id);
-      if (s != summaries_by_video.end() && s->is_object()) {
+      if (s != summaries_by_video.end()) {
         ++summarized;
         line["summarized"] = true;
-        const std::string text = Str(*s, "summary");
+        const std::string& text = s->second.summary;
         line["line"] = OneLine(FirstSentence(text), 240);
         for (auto& sentence : summarize::SplitSentences(text)) {
           all_sentences.push_back(std::move(sentence));
         }
-        const auto kp = s->find("key_points");
-        if (kp != s->end() && kp->is_array()) {
-          for (const auto& p : *kp) {
-            if (!p.is_string() || p.get_ref<const std::string&>().empty()) continue;
-            const auto key = Lower(p.get<std::string>());
-            videos_by_term[key].insert(id);
-            spelling.emplace(key, p.get<std::string>());
-          }
+        for (const auto& p : s->second.key_points) {
+          if (p.empty()) continue;
+          const auto key = Lower(p);
+          videos_by_term[key].insert(id);
+          spelling.emplace(key, p);
         }
       } else {
         const std::string error = Str(v, "last_error");

@@ -8,6 +8,8 @@
 #include "api.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/json_api.hpp"
+#include "chansum/protocol/documents.hpp"
+#include "chansum/store/job_view.hpp"
 #include "digest.hpp"
 #include "outputs.hpp"
 #include "tar_archive.hpp"
@@ -82,35 +84,53 @@ void SendJobError(httplib::Response& res, const Error& e) {
 }  // namespace
 
 void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps) {
-  server.Get(R"(/videos/([^/]+)/transcript)",
-             [deps](const httplib::Request& req, httplib::Response& res) {
-               auto format = Format(req, res, {"json", "txt", "srt", "vtt"});
-               if (!format) return;
-               auto doc = VideoDocument(deps, req, res, "transcripts", "transcript");
-               if (!doc) return;
-               if (*format == "json") {
-                 SendJson(res, 200, *doc);
-               } else if (*format == "txt") {
-                 res.set_content(TranscriptAsText(*doc), "text/plain; charset=utf-8");
-               } else if (*format == "srt") {
-                 res.set_content(TranscriptAsSrt(*doc), "application/x-subrip; charset=utf-8");
-               } else {
-                 res.set_content(TranscriptAsVtt(*doc), "text/vtt; charset=utf-8");
-               }
-             });
+  server.Get(
+      R"(/videos/([^/]+)/transcript)", [deps](const httplib::Request& req, httplib::Response& res) {
+        auto format = Format(req, res, {"json", "txt", "srt", "vtt"});
+        if (!format) return;
+        auto doc = VideoDocument(deps, req, res, protocol::kTranscriptsCollection, "transcript");
+        if (!doc) return;
+        if (*format == "json") {
+          SendJson(res, 200, *doc);
+          return;
+        }
+        auto transcript = protocol::TranscriptFromJson(*doc);
+        if (!transcript.ok()) {
+          SendFailure(res, transcript.error());
+        } else if (*format == "txt") {
+          res.set_content(TranscriptAsText(*transcript), "text/plain; charset=utf-8");
+        } else if (*format == "srt") {
+          res.set_content(TranscriptAsSrt(*transcript), "application/x-subrip; charset=utf-8");
+        } else {
+          res.set_content(TranscriptAsVtt(*transcript), "text/vtt; charset=utf-8");
+        }
+      });
 
   server.Get(R"(/videos/([^/]+)/summary)",
              [deps](const httplib::Request& req, httplib::Response& res) {
                auto format = Format(req, res, {"json", "md"});
                if (!format) return;
-               auto doc = VideoDocument(deps, req, res, "summaries", "summary");
+               auto doc = VideoDocument(deps, req, res, protocol::kSummariesCollection, "summary");
                if (!doc) return;
                if (*format == "json") {
                  SendJson(res, 200, *doc);
-               } else {
-                 res.set_content(SummaryAsMarkdown(*doc, doc->value("video_id", "")),
-                                 "text/markdown; charset=utf-8");
+                 return;
                }
+               auto summary = protocol::SummaryFromJson(*doc);
+               if (!summary.ok()) {
+                 SendFailure(res, summary.error());
+                 return;
+               }
+               // Titled with the video's title (from the jobs that listed it), else its id.
+               std::string title = doc->value("video_id", "");
+               auto st = deps.txn([&](pqxx::work& txn) {
+                 if (auto t = store::VideoTitle(txn, title)) title = *t;
+               });
+               if (!st.ok()) {
+                 SendFailure(res, st.error());
+                 return;
+               }
+               res.set_content(SummaryAsMarkdown(*summary, title), "text/markdown; charset=utf-8");
              });
 
   server.Get(R"(/jobs/([^/]+)/digest)",
@@ -151,8 +171,8 @@ void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps) {
         int position = 0;
         for (const auto& v : docs->view["videos"]) {
           const std::string vid = v.value("video_id", "");
-          std::optional<json> summary;
-          std::optional<json> transcript;
+          std::optional<protocol::Summary> summary;
+          std::optional<protocol::Transcript> transcript;
           if (docs->summaries.contains(vid)) summary = docs->summaries[vid];
           if (docs->transcripts.contains(vid)) transcript = docs->transcripts[vid];
           entries.push_back({root + "videos/" + ExportFileName(++position, vid),

@@ -103,6 +103,27 @@ TEST_F(JobPollingTest, PagesCoverEveryVideoOnceInOrder) {
   EXPECT_FALSE(store::GetJobViewPage(txn, NewUuid(), 3, nullptr).has_value());
 }
 
+// GET /videos/{id}/summary?format=md titles a summary with this: the newest non-empty title of
+// the video over every job that listed it.
+TEST_F(JobPollingTest, VideoTitleIsTheNewestKnownTitle) {
+  AddVideos(2);
+  std::string later_job;
+  {
+    auto conn = Open();
+    pqxx::work txn(*conn);
+    later_job = InsertDemoJob(txn);
+    txn.commit();
+  }
+  Exec("INSERT INTO videos (job_id, video_id, position, title, url, created_at) VALUES ('" +
+       later_job + "', 'v0', 0, 'Renamed v0', 'http://x/v0', now() + interval '1 second'), ('" +
+       later_job + "', 'v1', 1, '', 'http://x/v1', now() + interval '1 second')");
+  auto conn = Open();
+  pqxx::work txn(*conn);
+  EXPECT_EQ(store::VideoTitle(txn, "v0"), "Renamed v0");
+  EXPECT_EQ(store::VideoTitle(txn, "v1"), "T v1");  // an empty title does not hide a known one
+  EXPECT_EQ(store::VideoTitle(txn, "nope"), std::nullopt);
+}
+
 TEST_F(JobPollingTest, CursorsRoundTripAndRejectForgeries) {
   const store::VideoCursor c{42, "a_b/\xc3\xa9"};
   auto back = store::ParseVideoCursor(store::EncodeVideoCursor(c));

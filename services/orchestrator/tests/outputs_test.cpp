@@ -15,7 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-const json kTranscript = {
+const json kTranscriptJson = {
     {"source", "captions"},
     {"language", "en"},
     {"engine", "subtitles:manual"},
@@ -24,6 +24,7 @@ const json kTranscript = {
      {{{"start", 0.0}, {"end", 2.5}, {"text", "Honeybees are important."}},
       {{"start", 2.5}, {"end", 3661.0405}, {"text", "They visit flowers --> daily."}},
       {{"start", 4000.0}, {"end", 4001.0}, {"text", ""}}}}};
+const protocol::Transcript kTranscript = protocol::TranscriptFromJson(kTranscriptJson).value();
 
 TEST(Outputs, CueTimes) {
   EXPECT_EQ(FormatCueTime(0, ','), "00:00:00,000");
@@ -41,15 +42,16 @@ TEST(Outputs, TranscriptFormats) {
   EXPECT_EQ(TranscriptAsVtt(kTranscript),
             "WEBVTT\nLanguage: en\n\n00:00:00.000 --> 00:00:02.500\nHoneybees are important.\n\n"
             "00:00:02.500 --> 01:01:01.041\nThey visit flowers -> daily.\n\n");
-  EXPECT_EQ(TranscriptAsText(json{{"text", "only text"}}), "only text\n");
-  EXPECT_EQ(TranscriptAsSrt(json::object()), "");
+  protocol::Transcript only_text;
+  only_text.text = "only text";
+  EXPECT_EQ(TranscriptAsText(only_text), "only text\n");
+  EXPECT_EQ(TranscriptAsSrt(protocol::Transcript{}), "");
 }
 
 TEST(Outputs, SummaryMarkdown) {
-  const json summary = {{"summary", "Bees *pollinate* flowers."},
-                        {"key_points", {"bees", "flowers"}},
-                        {"engine", "textrank"},
-                        {"model", ""}};
+  protocol::Summary summary;
+  summary.summary = "Bees *pollinate* flowers.";
+  summary.key_points = {"bees", "flowers"};
   EXPECT_EQ(SummaryAsMarkdown(summary, "Honeybees # 1"),
             "# Honeybees \\# 1\n\nBees \\*pollinate\\* flowers.\n\n## Key points\n\n- bees\n"
             "- flowers\n\n_Summarized by textrank._\n");
@@ -64,12 +66,11 @@ TEST(Outputs, DigestRanksSharedKeyPointsAndHasOneLinePerVideo) {
        {{{"video_id", "a"}, {"title", "Bees"}, {"state", "done"}},
         {{"video_id", "b"}, {"title", "Flowers"}, {"state", "done"}},
         {{"video_id", "c"}, {"title", "Gone"}, {"state", "failed"}, {"last_error", "HTTP 404"}}}}};
-  const json summaries = {{"a",
-                           {{"summary", "Honeybees visit flowers. They carry pollen."},
-                            {"key_points", {"pollen", "honeybees"}}}},
-                          {"b",
-                           {{"summary", "Flowers need pollen to make seeds. Gardens grow."},
-                            {"key_points", {"Pollen", "seeds"}}}}};
+  std::map<std::string, protocol::Summary> summaries;
+  summaries["a"].summary = "Honeybees visit flowers. They carry pollen.";
+  summaries["a"].key_points = {"pollen", "honeybees"};
+  summaries["b"].summary = "Flowers need pollen to make seeds. Gardens grow.";
+  summaries["b"].key_points = {"Pollen", "seeds"};
   const json digest = BuildDigest(view, summaries, "2026-01-01T00:00:00Z");
   ASSERT_GE(digest["themes"].size(), 1U);
   EXPECT_EQ(digest["themes"][0]["term"], "pollen");

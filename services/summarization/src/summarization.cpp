@@ -10,6 +10,7 @@
 #include "chansum/pg/connection.hpp"
 #include "chansum/pg/pool.hpp"
 #include "chansum/pg/transaction.hpp"
+#include "chansum/protocol/documents.hpp"
 #include "chansum/store/token_usage.hpp"
 #include "chansum/summarize/llm.hpp"
 #include "chansum/summarize/summarize.hpp"
@@ -26,7 +27,7 @@ struct LlmBackend {
 
 Result<std::vector<std::string>> TranscriptSentences(const protocol::Command& cmd,
                                                      stage::StageContext& ctx) {
-  auto doc = ctx.docs->Get("transcripts", cmd.video_id);
+  auto doc = ctx.docs->Get(protocol::kTranscriptsCollection, cmd.video_id);
   if (!doc.ok()) return doc.error();
   if (!doc->has_value()) {
     // The transcript is written before the summarization command exists, so this is not
@@ -47,7 +48,8 @@ stage::Handler ExtractiveHandler(const summarize::SummarizeOptions& options) {
     if (!sentences.ok()) return sentences.error();
     auto summary = summarize::SummarizeExtractive(*sentences, options);
     if (!summary.ok()) return summary.error();
-    auto stored = ctx.docs->Upsert("summaries", cmd.video_id, summarize::ToJson(*summary));
+    auto stored =
+        ctx.docs->Upsert(protocol::kSummariesCollection, cmd.video_id, summarize::ToJson(*summary));
     if (!stored.ok()) return stored.error();
     stage::StageOutput out;
     out.event_data = {{"engine", summary->engine},
@@ -57,7 +59,11 @@ stage::Handler ExtractiveHandler(const summarize::SummarizeOptions& options) {
   };
 }
 
-nlohmann::json UsageJson(const summarize::TokenUsage& u) {
+protocol::SummaryUsage Usage(const summarize::TokenUsage& u) {
+  return {u.prompt_tokens, u.completion_tokens, u.total_tokens, u.calls};
+}
+
+nlohmann::json UsageJson(const protocol::SummaryUsage& u) {
   return {{"prompt_tokens", u.prompt_tokens},
           {"completion_tokens", u.completion_tokens},
           {"total_tokens", u.total_tokens},
@@ -69,18 +75,17 @@ stage::Handler LlmHandler(const LlmBackend& backend) {
                    stage::StageContext& ctx) -> Result<stage::StageOutput> {
     const auto& model = backend.llm->config().model;
     // A redelivered command finds the summary this model already wrote and spends no tokens.
-    auto existing = ctx.docs->Get("summaries", cmd.video_id);
+    auto existing = ctx.docs->Get(protocol::kSummariesCollection, cmd.video_id);
     if (!existing.ok()) return existing.error();
     if (existing->has_value()) {
-      const auto& doc = **existing;
-      if (doc.value("engine", "") == "openai" && doc.contains("usage") &&
-          doc.value("requested_model", "") == model) {
+      auto doc = summarize::SummaryFromJson(**existing);
+      if (doc.ok() && doc->engine == "openai" && doc->usage && doc->requested_model == model) {
         stage::StageOutput out;
         out.event_data = {{"engine", "openai"},
-                          {"model", doc.value("model", "")},
-                          {"tokens", doc["usage"]},
-                          {"key_points", doc.contains("key_points") ? doc["key_points"].size() : 0},
-                          {"summary_chars", doc.value("summary", std::string()).size()},
+                          {"model", doc->model},
+                          {"tokens", UsageJson(*doc->usage)},
+                          {"key_points", doc->key_points.size()},
+                          {"summary_chars", doc->summary.size()},
                           {"reused", true}};
         return out;
       }
@@ -93,11 +98,12 @@ stage::Handler LlmHandler(const LlmBackend& backend) {
     auto result = backend.llm->Summarize(*sentences, ctx.claim.title, hooks);
     // A failed call stores nothing: never the transcript in place of a summary.
     if (!result.ok()) return result.error();
-    auto doc = summarize::ToJson(result->summary);
-    doc["usage"] = UsageJson(result->usage);
-    doc["chunks"] = result->chunks;
-    doc["requested_model"] = model;
-    auto stored = ctx.docs->Upsert("summaries", cmd.video_id, doc);
+    auto summary = result->summary;
+    summary.usage = Usage(result->usage);
+    summary.chunks = result->chunks;
+    summary.requested_model = model;
+    auto stored =
+        ctx.docs->Upsert(protocol::kSummariesCollection, cmd.video_id, summarize::ToJson(summary));
     if (!stored.ok()) return stored.error();
     auto recorded = pg::WithTransaction(*backend.pool, [&](pqxx::work& txn) {
       store::RecordVideoTokens(txn, cmd.job_id, cmd.video_id, result->summary.model,
@@ -107,7 +113,7 @@ stage::Handler LlmHandler(const LlmBackend& backend) {
     stage::StageOutput out;
     out.event_data = {{"engine", result->summary.engine},
                       {"model", result->summary.model},
-                      {"tokens", UsageJson(result->usage)},
+                      {"tokens", UsageJson(*summary.usage)},
                       {"chunks", result->chunks},
                       {"key_points", result->summary.key_points.size()},
                       {"summary_chars", result->summary.summary.size()}};

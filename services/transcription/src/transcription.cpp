@@ -10,6 +10,7 @@
 #include "chansum/asr/transcript.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/media/paths.hpp"
+#include "chansum/protocol/documents.hpp"
 
 namespace chansum::transcription {
 namespace {
@@ -42,7 +43,7 @@ stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) 
     const std::filesystem::path wav = *confined;
     // A redelivered command (or a later job on the same channel) finds the stored
     // transcript and does not transcribe again; the WAV may already be gone.
-    auto existing = ctx.docs->Get("transcripts", cmd.video_id);
+    auto existing = ctx.docs->Get(protocol::kTranscriptsCollection, cmd.video_id);
     if (!existing.ok()) return existing.error();
     if (existing->has_value()) {
       auto stored = asr::TranscriptFromJson(**existing);
@@ -54,7 +55,8 @@ stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) 
     }
     auto transcript = transcribe(wav, ctx.should_stop);
     if (!transcript.ok()) return transcript.error();
-    auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(*transcript));
+    auto stored =
+        ctx.docs->Upsert(protocol::kTranscriptsCollection, cmd.video_id, asr::ToJson(*transcript));
     if (!stored.ok()) return stored.error();
     if (!config.keep_audio) RemoveQuietly(wav);
     return Output(*transcript, /*reused=*/false);

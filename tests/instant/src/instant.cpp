@@ -9,6 +9,7 @@
 #include "chansum/asr/transcript.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/protocol/documents.hpp"
 #include "chansum/summarize/summarize.hpp"
 
 namespace chansum::instant {
@@ -137,7 +138,7 @@ Result<stage::StageOutput> ExtractAudio(const protocol::Command& cmd, stage::Sta
 
 Result<stage::StageOutput> Transcribe(const protocol::Command& cmd, stage::StageContext& ctx) {
   const fs::path wav = cmd.data.at("audio_path").get<std::string>();
-  auto existing = ctx.docs->Get("transcripts", cmd.video_id);
+  auto existing = ctx.docs->Get(protocol::kTranscriptsCollection, cmd.video_id);
   if (!existing.ok()) return existing.error();
   asr::Transcript transcript;
   bool reused = false;
@@ -149,7 +150,8 @@ Result<stage::StageOutput> Transcribe(const protocol::Command& cmd, stage::Stage
   }
   if (!reused) {
     transcript = MakeTranscript(cmd.video_id, ctx.claim.title);
-    auto stored = ctx.docs->Upsert("transcripts", cmd.video_id, asr::ToJson(transcript));
+    auto stored =
+        ctx.docs->Upsert(protocol::kTranscriptsCollection, cmd.video_id, asr::ToJson(transcript));
     if (!stored.ok()) return stored.error();
   }
   RemoveQuietly(wav);
@@ -164,7 +166,7 @@ Result<stage::StageOutput> Transcribe(const protocol::Command& cmd, stage::Stage
 }
 
 Result<stage::StageOutput> Summarize(const protocol::Command& cmd, stage::StageContext& ctx) {
-  auto doc = ctx.docs->Get("transcripts", cmd.video_id);
+  auto doc = ctx.docs->Get(protocol::kTranscriptsCollection, cmd.video_id);
   if (!doc.ok()) return doc.error();
   if (!doc->has_value()) {
     return Error::Permanent("transcript_missing", "no transcript stored for video " + cmd.video_id);
@@ -175,7 +177,8 @@ Result<stage::StageOutput> Summarize(const protocol::Command& cmd, stage::StageC
   for (const auto& s : transcript->segments) sentences.push_back(s.text);
   auto summary = summarize::SummarizeExtractive(sentences, summarize::SummarizeOptions{});
   if (!summary.ok()) return summary.error();
-  auto stored = ctx.docs->Upsert("summaries", cmd.video_id, summarize::ToJson(*summary));
+  auto stored =
+      ctx.docs->Upsert(protocol::kSummariesCollection, cmd.video_id, summarize::ToJson(*summary));
   if (!stored.ok()) return stored.error();
   stage::StageOutput out;
   out.event_data = {{"engine", summary->engine},

@@ -4,6 +4,7 @@
 // "<QUEUE_PREFIX><type>" (key: video_id, or job_id for job.completed) and to the RabbitMQ fanout
 // exchange "<QUEUE_PREFIX>events" (routing key: the type, message_id: event_id). Delivery is at
 // least once: consumers deduplicate on event_id.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -42,6 +43,15 @@ inline constexpr EventType kAllEventTypes[] = {EventType::kVideoDiscovered,
 // summarization.completed; nullopt for discovery (it emits video.discovered per video instead).
 [[nodiscard]] std::optional<EventType> StageCompletedEvent(Stage stage) noexcept;
 
+// The stage a stage-completion event ends (video.downloaded -> download, ...); nullopt for
+// video.discovered, video.failed and job.completed. The inverse of StageCompletedEvent.
+[[nodiscard]] std::optional<Stage> CompletedStage(EventType type) noexcept;
+
+// The formats the schemas name: "uuid" (8-4-4-4-12 hex digits, any case) and "date-time"
+// (RFC 3339 with a valid calendar date and time, e.g. "2026-11-23T12:00:00.000Z").
+[[nodiscard]] bool IsUuid(std::string_view s) noexcept;
+[[nodiscard]] bool IsRfc3339(std::string_view s);
+
 // Kafka topic of a type: "<prefix><type>"; all seven topics of a prefix.
 [[nodiscard]] std::string EventTopic(std::string_view prefix, EventType type);
 [[nodiscard]] std::vector<std::string> EventTopics(std::string_view prefix);
@@ -69,10 +79,51 @@ struct Event {
 [[nodiscard]] nlohmann::json ToJson(const Event& event);
 [[nodiscard]] std::string Serialize(const Event& event);
 
-// Parses and validates an event against the envelope and its type's data schema. Any deviation
-// (malformed JSON, unknown type, missing or unknown field, wrong type or range) is a permanent
-// "invalid_event" error whose message names the field.
-[[nodiscard]] Result<Event> ParseEvent(std::string_view body);
-[[nodiscard]] Result<Event> EventFromJson(const nlohmann::json& j);
+// The one event parser; every consumer uses it. Errors are permanent with code "malformed_event"
+// and a message naming the first problem found (the field, or why the body is not an event).
+//
+// ParseEvent validates an event against the envelope and its type's data schema: malformed JSON,
+// an unknown type, a missing or unknown field, a wrong type, range or format (uuid, date-time)
+// are all rejected. With UnknownFields::kIgnore, fields the schema does not name are left out of
+// the Event instead (a tolerant reader: a consumer keeps working when a newer producer adds a
+// field); everything else is checked the same. ParseRawEvent is its first step alone, for a
+// consumer that must keep what it cannot interpret (the audit log records every identifiable event,
+// even of a newer version): a JSON object whose "event_id" is a string of 1 to kMaxEventIdLength
+// characters.
+inline constexpr std::size_t kMaxEventIdLength = 256;
+
+struct RawEvent {
+  std::string event_id;
+  nlohmann::ordered_json json;  // the body as received, key order kept
+};
+
+[[nodiscard]] Result<RawEvent> ParseRawEvent(std::string_view body);
+enum class UnknownFields { kReject, kIgnore };
+
+[[nodiscard]] Result<Event> ParseEvent(std::string_view body,
+                                       UnknownFields unknown = UnknownFields::kReject);
+[[nodiscard]] Result<Event> EventFromJson(const nlohmann::json& j,
+                                          UnknownFields unknown = UnknownFields::kReject);
+
+// Typed facts of an event that passed ParseEvent (its data is known to be valid).
+struct VideoFailedData {
+  Stage stage = Stage::kDownload;
+  std::string error_class;  // transient|permanent
+  std::string error_code;
+  std::string error_message;
+  std::int64_t attempts = 1;
+};
+struct JobCompletedData {
+  std::string state;  // completed|completed_with_errors|failed
+  std::int64_t video_count = 0;
+  std::int64_t done = 0;
+  std::int64_t failed = 0;
+  std::int64_t duration_ms = 0;
+};
+// data.duration_ms of a stage-completion event; nullopt for the other types.
+[[nodiscard]] std::optional<std::int64_t> StageDurationMs(const Event& event);
+// The data of a video.failed / job.completed event; nullopt for the other types.
+[[nodiscard]] std::optional<VideoFailedData> VideoFailed(const Event& event);
+[[nodiscard]] std::optional<JobCompletedData> JobCompleted(const Event& event);
 
 }  // namespace chansum::protocol

@@ -42,6 +42,10 @@ struct VideoCursor {
 // Error "invalid_cursor" when `text` is not a cursor EncodeVideoCursor made.
 [[nodiscard]] Result<VideoCursor> ParseVideoCursor(const std::string& text);
 
+// The title a video was discovered with (its newest non-empty one over every job that listed it);
+// nullopt when no job knows a title for it.
+[[nodiscard]] std::optional<std::string> VideoTitle(pqxx::work& txn, const std::string& video_id);
+
 // The view of GET /jobs/{id}: job fields, counts of the whole job, and the videos after `after`
 // (all from the start when null) in (position, video_id) order, at most `limit` of them, with
 // "videos_next_cursor" (null on the last page). nullopt when there is no such job.

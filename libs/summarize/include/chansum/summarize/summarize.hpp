@@ -9,22 +9,15 @@
 #include <nlohmann/json.hpp>
 
 #include "chansum/common/result.hpp"
+#include "chansum/protocol/documents.hpp"
 
 namespace chansum::summarize {
 
-struct Summary {
-  std::string summary;
-  std::vector<std::string> key_points;
-  std::string engine = "textrank";
-  std::string model;  // empty for the embedded engine; the LLM model name otherwise
-
-  bool operator==(const Summary&) const = default;
-};
-
-// The stored document: {summary, key_points, engine, model}.
-[[nodiscard]] nlohmann::json ToJson(const Summary& summary);
-// A malformed document is a permanent "bad_summary" error.
-[[nodiscard]] Result<Summary> SummaryFromJson(const nlohmann::json& doc);
+// The stored summary document is the contract's (chansum/protocol/documents.hpp); the engines
+// return it as it is.
+using protocol::Summary;
+using protocol::SummaryFromJson;
+using protocol::ToJson;
 
 struct SummarizeOptions {
   // Sentences in the summary; 0 = automatic: ratio of the sentences, within [min_auto, max_auto],

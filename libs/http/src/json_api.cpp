@@ -1,5 +1,7 @@
 #include "chansum/http/json_api.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <optional>
 
@@ -22,8 +24,12 @@ const char* DefaultCode(int status) {
       return "method_not_allowed";
     case 413:
       return "payload_too_large";
+    case 411:
+      return "length_required";
     case 415:
       return "unsupported_media_type";
+    case 416:
+      return "range_not_satisfiable";
     default:
       return status >= 500 ? "internal" : "error";
   }
@@ -117,6 +123,70 @@ void SendFailure(httplib::Response& res, const Error& error) {
   spdlog::error("request failed: {}", error.ToString());
 }
 
+namespace {
+
+std::string Lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "application/json", "application/problem+json", with or without parameters.
+bool IsJson(const std::string& content_type) {
+  const auto type = Lower(content_type.substr(0, content_type.find(';')));
+  const auto end = type.find_last_not_of(" \t");
+  const auto t = type.substr(0, end == std::string::npos ? 0 : end + 1);
+  return t == "application/json" ||
+         (t.rfind("application/", 0) == 0 && t.size() > 5 && t.substr(t.size() - 5) == "+json");
+}
+
+bool Safe(const std::string& method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
+}
+
+}  // namespace
+
+bool GuardRequest(const httplib::Request& req, httplib::Response& res,
+                  const std::vector<std::string>& allowed_origins) {
+  if (req.has_header("Transfer-Encoding")) {
+    SendError(res, 411, "length_required",
+              "send the request body with a Content-Length; chunked bodies are not accepted");
+    return true;
+  }
+  if (req.has_header("Content-Encoding") &&
+      Lower(req.get_header_value("Content-Encoding")) != "identity") {
+    SendError(res, 415, "unsupported_media_type", "compressed request bodies are not accepted");
+    return true;
+  }
+  const bool has_body =
+      req.has_header("Content-Length") && req.get_header_value("Content-Length") != "0";
+  if (has_body && !IsJson(req.get_header_value("Content-Type"))) {
+    SendError(res, 415, "unsupported_media_type",
+              "send the request body as JSON with Content-Type: application/json");
+    return true;
+  }
+  if (!Safe(req.method) && req.has_header("Origin")) {
+    const auto origin = req.get_header_value("Origin");
+    const auto host = req.get_header_value("Host");
+    const bool same = !host.empty() && (origin == "http://" + host || origin == "https://" + host);
+    const bool allowed =
+        std::find(allowed_origins.begin(), allowed_origins.end(), origin) != allowed_origins.end();
+    if (!same && !allowed) {
+      SendError(res, 403, "forbidden_origin",
+                "requests from pages of " + origin.substr(0, 200) + " are not accepted");
+      return true;
+    }
+  }
+  if (req.has_header("Range") && req.get_header_value("Range").find(',') != std::string::npos) {
+    // cpp-httplib parsed the ranges before routing and would cut even this error body into them
+    // (a multipart answer a few hundred times its size): forget them. The Request object itself
+    // is not const (cpp-httplib owns it and hands handlers a const view).
+    const_cast<httplib::Request&>(req).ranges.clear();
+    SendError(res, 416, "range_not_satisfiable", "one byte range per request");
+    return true;
+  }
+  return false;
+}
+
 void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) {
   server.set_tcp_nodelay(true);
   // Bodies over the limit are refused with 413 before any handler runs.
@@ -146,9 +216,11 @@ void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) 
         SendError(res, 500, "internal", "internal error");
       });
   server.set_pre_routing_handler(
-      [pre_routing = options.pre_routing](const httplib::Request& req, httplib::Response& res) {
+      [pre_routing = options.pre_routing, origins = options.allowed_origins](
+          const httplib::Request& req, httplib::Response& res) {
         t_request_started = std::chrono::steady_clock::now();
         t_unmatched = false;
+        if (GuardRequest(req, res, origins)) return httplib::Server::HandlerResponse::Handled;
         return pre_routing ? pre_routing(req, res) : httplib::Server::HandlerResponse::Unhandled;
       });
   const bool info = options.log_requests_at_info;

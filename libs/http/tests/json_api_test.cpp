@@ -147,5 +147,96 @@ TEST_F(JsonServerTest, MetricsCountRequestsByRouteAndStatus) {
   }
 }
 
+// Each refusal happens before any body is read, whatever the route (issue 18 §4.2, §4.5).
+TEST_F(JsonServerTest, ChunkedAndCompressedBodiesAreRefusedWhateverTheirSize) {
+  auto chunked = Client().Post(
+      "/echo",
+      [](size_t offset, httplib::DataSink& sink) {
+        if (offset < 4096) {
+          const std::string part(512, 'x');  // 4 KiB in all: past the 1 KiB limit
+          sink.write(part.data(), part.size());
+        } else {
+          sink.done();
+        }
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 411);
+  EXPECT_EQ(Error(chunked)["code"], "length_required");
+
+  auto gzip = Client().Post("/echo", httplib::Headers{{"Content-Encoding", "gzip"}},
+                            std::string(100, 'x'), "application/json");
+  ASSERT_TRUE(gzip);
+  EXPECT_EQ(gzip->status, 415);
+  EXPECT_EQ(Error(gzip)["code"], "unsupported_media_type");
+}
+
+TEST_F(JsonServerTest, BodiesMustBeJson) {
+  for (const char* type : {"text/plain", "application/x-www-form-urlencoded",
+                           "multipart/form-data; boundary=x", "application/jsonp"}) {
+    auto r = Client().Post("/echo", "{}", type);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 415) << type;
+    EXPECT_EQ(Error(r)["code"], "unsupported_media_type") << type;
+  }
+  for (const char* type : {"application/json", "application/json; charset=utf-8",
+                           "Application/JSON", "application/merge-patch+json"}) {
+    auto r = Client().Post("/echo", "{}", type);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << type;
+  }
+  auto empty = Client().Post("/echo");  // no body (e.g. POST /jobs/{id}/cancel): no type needed
+  ASSERT_TRUE(empty);
+  EXPECT_EQ(empty->status, 200);
+}
+
+TEST_F(JsonServerTest, StateChangingRequestsFromOtherSitesAreRefused) {
+  auto foreign = Client().Post("/echo", httplib::Headers{{"Origin", "https://evil.example"}}, "{}",
+                               "application/json");
+  ASSERT_TRUE(foreign);
+  EXPECT_EQ(foreign->status, 403);
+  EXPECT_EQ(Error(foreign)["code"], "forbidden_origin");
+  auto opaque =
+      Client().Post("/echo", httplib::Headers{{"Origin", "null"}}, "{}", "application/json");
+  ASSERT_TRUE(opaque);
+  EXPECT_EQ(opaque->status, 403);
+  // The dashboard, served by this server: same scheme://host:port.
+  auto same = Client().Post(
+      "/echo", httplib::Headers{{"Origin", "http://127.0.0.1:" + std::to_string(port_)}}, "{}",
+      "application/json");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 200);
+  // Reading stays open to any origin (the browser's same-origin policy keeps the answer from it).
+  auto read = Client().Get("/healthz", httplib::Headers{{"Origin", "https://evil.example"}});
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->status, 200);
+
+  httplib::Request req;
+  req.method = "POST";
+  req.headers = {{"Origin", "https://dash.example.org"}, {"Host", "api:8080"}};
+  httplib::Response res;
+  EXPECT_TRUE(GuardRequest(req, res, {}));
+  EXPECT_EQ(res.status, 403);
+  httplib::Response allowed;
+  EXPECT_FALSE(GuardRequest(req, allowed, {"https://dash.example.org"}));
+}
+
+TEST_F(JsonServerTest, MoreThanOneByteRangeIsRefused) {
+  server_.Get("/big", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(std::string(37000, 'a'), "application/javascript");  // like /ui/app.js
+  });
+  std::string ranges = "bytes=0-36999";
+  for (int i = 1; i < 400; ++i) ranges += ",0-36999";  // served, 400 copies: ~15 MB
+  auto many = Client().Get("/big", httplib::Headers{{"Range", ranges}});
+  ASSERT_TRUE(many);
+  EXPECT_EQ(many->status, 416);
+  EXPECT_LT(many->body.size(), 200u) << "an amplified answer";
+  auto one = Client().Get("/big", httplib::Headers{{"Range", "bytes=0-3"}});
+  ASSERT_TRUE(one);
+  EXPECT_NE(one->status, 416);
+  EXPECT_LE(one->body.size(), 37000u);
+}
+
 }  // namespace
 }  // namespace chansum::http

@@ -4,6 +4,7 @@
 // exceptions become 500s without leaking details; /healthz and /readyz look the same everywhere.
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -35,7 +36,24 @@ struct ServerOptions {
   // Handled to answer the request itself (the answer is still logged and counted), Unhandled to
   // let routing go on. Empty: none.
   httplib::Server::HandlerWithResponse pre_routing = {};
+  // Origins (e.g. "https://dash.example.org") besides the server's own whose browser pages may
+  // send state-changing requests (see GuardRequest). Empty: only same-origin pages.
+  std::vector<std::string> allowed_origins = {};
 };
+
+// What every JSON server refuses before routing (and before any body is read), whatever the
+// route, so a hostile client cannot get past the payload limit or act for another site:
+// - a body sent chunked (411: bodies need a Content-Length, which the payload limit checks) or
+//   compressed (415: a small gzip body can expand past the limit);
+// - a body that is not JSON (415; a cross-site form or text/plain POST, the requests a browser
+//   sends to another site without asking it first);
+// - a state-changing request (not GET/HEAD/OPTIONS) from a browser page of another origin (403:
+//   its Origin header is neither this server's own scheme://Host nor in `allowed_origins`);
+// - more than one byte range (416: cpp-httplib would answer thousands of ranges of one file
+//   with a multipart body many times the file's size).
+// Returns true when it answered the request.
+bool GuardRequest(const httplib::Request& req, httplib::Response& res,
+                  const std::vector<std::string>& allowed_origins);
 
 // set_tcp_nodelay, payload limit, JSON error handler (404/405/413/...), exception handler,
 // request log and request metrics (chansum_http_requests_total{method,route,status} and

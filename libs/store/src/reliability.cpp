@@ -215,7 +215,7 @@ nlohmann::json DiscoveryCommandData(const std::string& channel_url, const nlohma
   if (auto p = options.find("published_after"); p != options.end() && p->is_string()) {
     data["published_after"] = *p;
   }
-  if (auto d = options.find("max_duration_s"); d != options.end() && d->is_number_integer()) {
+  if (auto d = options.find("max_duration_s"); d != options.end() && d->is_number()) {
     data["max_duration_s"] = *d;
   }
   return data;

@@ -37,7 +37,7 @@ class ReliabilityTest : public testing::SchemaFixture {
     job.id = NewUuid();
     job.channel = "@demo";
     job.channel_url = "http://127.0.0.1:1/demo/feed.xml";
-    job.options = {{"max_videos", 7}, {"published_after", "2024-05-01"}, {"max_duration_s", 600}};
+    job.options = {{"max_videos", 7}, {"published_after", "2024-05-01"}, {"max_duration_s", 600.5}};
     job.trace_id = "trace-" + job.id;
     store::InsertJob(txn, job);
     txn.commit();
@@ -189,7 +189,7 @@ TEST_F(ReliabilityTest, SweeperRequeuesAndEventuallyFailsStuckDiscovery) {
   EXPECT_EQ(cmds[0].data["channel_url"], "http://127.0.0.1:1/demo/feed.xml");
   EXPECT_EQ(cmds[0].data["max_videos"], 7);
   EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01") << "the sweeper keeps the filters";
-  EXPECT_EQ(cmds[0].data["max_duration_s"], 600);
+  EXPECT_EQ(cmds[0].data["max_duration_s"], 600.5);
   EXPECT_EQ(Field("SELECT lease_expires_at FROM jobs WHERE id = '" + job_id_ + "'"), "");
   EXPECT_EQ(SweepOnce(*conn_, config_).total(), 0) << "a requeued discovery is not swept again";
 
@@ -354,7 +354,7 @@ TEST_F(ReliabilityTest, RetryOfFailedDiscoveryRunsDiscoveryAgain) {
   ASSERT_EQ(cmds.size(), 1u);
   EXPECT_EQ(cmds[0].data["max_videos"], 7);
   EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01") << "a retry keeps the filters";
-  EXPECT_EQ(cmds[0].data["max_duration_s"], 600);
+  EXPECT_EQ(cmds[0].data["max_duration_s"], 600.5);
 }
 
 // The HTTP routes over a pool on the private schema.

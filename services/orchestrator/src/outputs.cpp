@@ -7,7 +7,8 @@
 #include <map>
 #include <set>
 
-#include "chansum/summarize/summarize.hpp"
+#include "chansum/text/text.hpp"
+#include "chansum/text/textrank.hpp"
 
 namespace chansum::orchestrator {
 namespace {
@@ -70,9 +71,9 @@ std::string MdEscape(const std::string& text) {
   return out;
 }
 
-std::string FirstSentence(const std::string& text) {
-  auto sentences = summarize::SplitSentences(text);
-  return sentences.empty() ? text : sentences.front();
+std::string FirstSentence(const std::string& summary) {
+  auto sentences = text::SplitSentences(summary);
+  return sentences.empty() ? summary : sentences.front();
 }
 
 std::string Lower(std::string s) {
@@ -200,9 +201,9 @@ json BuildDigest(const json& job_view,
       if (s != summaries_by_video.end()) {
         ++summarized;
         line["summarized"] = true;
-        const std::string& text = s->second.summary;
-        line["line"] = OneLine(FirstSentence(text), 240);
-        for (auto& sentence : summarize::SplitSentences(text)) {
+        const std::string& summary = s->second.summary;
+        line["line"] = OneLine(FirstSentence(summary), 240);
+        for (auto& sentence : text::SplitSentences(summary)) {
           all_sentences.push_back(std::move(sentence));
         }
         for (const auto& p : s->second.key_points) {
@@ -235,18 +236,13 @@ json BuildDigest(const json& job_view,
     taken.insert(term);
   }
   if (!all_sentences.empty() && themes.size() < kMaxThemes) {
-    summarize::SummarizeOptions options;
-    options.max_key_points = static_cast<int>(kMaxThemes);
-    options.max_sentences = 1;
-    if (auto channel = summarize::SummarizeExtractive(all_sentences, options); channel.ok()) {
-      for (const auto& p : channel->key_points) {
-        if (themes.size() >= kMaxThemes) break;
-        const auto key = Lower(p);
-        if (!taken.insert(key).second) continue;
-        const auto it = videos_by_term.find(key);
-        themes.push_back(
-            {{"term", p}, {"videos", it == videos_by_term.end() ? 1 : it->second.size()}});
-      }
+    for (const auto& p : text::KeyPhrases(all_sentences, static_cast<int>(kMaxThemes))) {
+      if (themes.size() >= kMaxThemes) break;
+      const auto key = Lower(p);
+      if (!taken.insert(key).second) continue;
+      const auto it = videos_by_term.find(key);
+      themes.push_back(
+          {{"term", p}, {"videos", it == videos_by_term.end() ? 1 : it->second.size()}});
     }
   }
   digest["themes"] = std::move(themes);

@@ -1,6 +1,6 @@
 #pragma once
 // The embedded extractive summarizer (no network): TextRank over sentences for the summary and
-// TextRank over words for the key points.
+// TextRank over words for the key points (libs/text: text::KeyPhrases).
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -10,6 +10,7 @@
 
 #include "chansum/common/result.hpp"
 #include "chansum/protocol/documents.hpp"
+#include "chansum/text/text.hpp"
 
 namespace chansum::summarize {
 
@@ -55,10 +56,9 @@ struct SummarizeOptions {
 [[nodiscard]] Result<Summary> SummarizeExtractive(const std::vector<std::string>& sentences,
                                                   const SummarizeOptions& options = {});
 
-// Splits punctuated text (captions) into sentences at ".", "!", "?" and "…" followed by space,
-// keeping the punctuation; knows common abbreviations ("Mr.", "e.g.") and initials; collapses
-// whitespace. Blank lines also end a sentence.
-[[nodiscard]] std::vector<std::string> SplitSentences(std::string_view text);
+// Sentence splitting is libs/text's (chansum/text/text.hpp), named here too for the callers of
+// SummarizeExtractive.
+using text::SplitSentences;
 
 // SplitSentences then SummarizeExtractive.
 [[nodiscard]] Result<Summary> SummarizeText(std::string_view text,

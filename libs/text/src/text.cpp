@@ -1,11 +1,11 @@
-#include "text.hpp"
+#include "chansum/text/text.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cctype>
 #include <unordered_set>
 
-namespace chansum::summarize::text {
+namespace chansum::text {
 namespace {
 
 bool IsWordByte(unsigned char c) { return std::isalnum(c) != 0 || c == '\'' || c >= 0x80; }
@@ -113,4 +113,4 @@ std::string CollapseSpaces(std::string_view s) {
   return out;
 }
 
-}  // namespace chansum::summarize::text
+}  // namespace chansum::text

@@ -1,10 +1,12 @@
 #pragma once
-// Internal text helpers: word tokens, an English stop-word list, a light plural stemmer.
+// Plain-text helpers shared by the extractive summarizer and the channel digest: sentence
+// splitting, word tokens, an English stop-word list, a light plural stemmer. Pure functions: no
+// I/O.
 #include <string>
 #include <string_view>
 #include <vector>
 
-namespace chansum::summarize::text {
+namespace chansum::text {
 
 struct Token {
   std::string surface;   // as written, e.g. "Books"
@@ -23,4 +25,9 @@ struct Token {
 // Trims and collapses runs of whitespace to single spaces.
 [[nodiscard]] std::string CollapseSpaces(std::string_view s);
 
-}  // namespace chansum::summarize::text
+// Splits punctuated text (captions, summaries) into sentences at ".", "!", "?" and "…" followed
+// by space, keeping the punctuation; knows common abbreviations ("Mr.", "e.g.") and initials;
+// collapses whitespace. Blank lines also end a sentence.
+[[nodiscard]] std::vector<std::string> SplitSentences(std::string_view text);
+
+}  // namespace chansum::text

@@ -1,9 +1,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "chansum/summarize/summarize.hpp"
+#include "chansum/text/text.hpp"
 
-namespace chansum::summarize {
+namespace chansum::text {
 namespace {
 
 using ::testing::ElementsAre;
@@ -39,4 +39,4 @@ TEST(SplitSentencesTest, CollapsesWhitespaceAndDropsEmpty) {
 }
 
 }  // namespace
-}  // namespace chansum::summarize
+}  // namespace chansum::text

@@ -3,10 +3,9 @@
 #include <string>
 #include <unordered_set>
 
-#include "chansum/summarize/summarize.hpp"
-#include "text.hpp"
+#include "chansum/text/text.hpp"
 
-namespace chansum::summarize {
+namespace chansum::text {
 namespace {
 
 bool IsAbbreviation(std::string_view word) {
@@ -36,7 +35,7 @@ bool IsCloser(char c) { return c == '"' || c == '\'' || c == ')' || c == ']'; }
 std::vector<std::string> SplitSentences(std::string_view text) {
   std::vector<std::string> out;
   auto emit = [&](std::size_t from, std::size_t to) {
-    auto s = text::CollapseSpaces(text.substr(from, to - from));
+    auto s = CollapseSpaces(text.substr(from, to - from));
     // Pieces without a letter or digit (stray punctuation) are not sentences.
     const bool has_word = std::any_of(
         s.begin(), s.end(), [](unsigned char ch) { return std::isalnum(ch) != 0 || ch >= 0x80; });
@@ -91,4 +90,4 @@ std::vector<std::string> SplitSentences(std::string_view text) {
   return out;
 }
 
-}  // namespace chansum::summarize
+}  // namespace chansum::text

@@ -179,6 +179,86 @@ void ClearDiscoveryLease(pqxx::work& txn, const std::string& job_id) {
   ReleaseDiscoveryLease(txn, job_id);
 }
 
+std::vector<StuckVideo> LockStuckPendingVideos(pqxx::work& txn, int stuck_after_s, int limit) {
+  // $1: the deadline in seconds. A stage is busy when a video runs it under a live lease or one
+  // was claimed at it within the deadline (timings.<stage>.started_at is written by every claim;
+  // such a video was updated then too, so updated_at narrows the scan). The busy stages are found
+  // once per round, not per candidate.
+  auto rows = txn.exec_params(
+      "WITH busy AS (SELECT stage FROM videos WHERE state = 'running' AND lease_expires_at > "
+      "now() UNION SELECT t.key FROM videos w, jsonb_each(w.timings) t WHERE w.updated_at >= "
+      "now() - make_interval(secs => $1) AND jsonb_typeof(t.value) = 'object' AND "
+      "(t.value ->> 'started_at')::timestamptz >= now() - make_interval(secs => $1)) "
+      "SELECT v.job_id::text, v.video_id, v.stage, v.attempts, "
+      "floor(extract(epoch from now() - v.updated_at))::bigint, j.trace_id, v.url, "
+      "coalesce(v.title, ''), coalesce(v.media_path, ''), coalesce(v.audio_path, '') "
+      "FROM videos v JOIN jobs j ON j.id = v.job_id "
+      "WHERE v.state = 'pending' AND j.state IN ('queued', 'running') "
+      "AND v.updated_at < now() - make_interval(secs => $1) "
+      "AND v.stage NOT IN (SELECT stage FROM busy) "
+      "ORDER BY v.updated_at LIMIT $2 FOR UPDATE OF v SKIP LOCKED",
+      stuck_after_s, limit);
+  std::vector<StuckVideo> out;
+  for (const auto& r : rows) {
+    StuckVideo v;
+    v.job_id = r[0].as<std::string>();
+    v.video_id = r[1].as<std::string>();
+    v.stage = StageOf(r[2].as<std::string>());
+    v.attempts = r[3].as<int>();
+    v.idle_s = r[4].as<long long>();
+    v.trace_id = r[5].as<std::string>();
+    v.url = S(r[6]);
+    v.title = r[7].as<std::string>();
+    v.media_path = r[8].as<std::string>();
+    v.audio_path = r[9].as<std::string>();
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+void TouchStuckVideo(pqxx::work& txn, const StuckVideo& video, const std::string& reason) {
+  txn.exec_params(
+      "UPDATE videos SET attempts = attempts + 1, last_error = $3, error_class = 'transient', "
+      "updated_at = now() WHERE job_id = $1::uuid AND video_id = $2 AND state = 'pending'",
+      video.job_id, video.video_id, reason);
+}
+
+std::vector<StuckDiscovery> LockStuckDiscoveries(pqxx::work& txn, int stuck_after_s, int limit) {
+  // Discovery is quiet when no job holds a live discovery lease, none started (first claim)
+  // within the deadline and none is between a released lease and its retry within it.
+  auto rows = txn.exec_params(
+      "SELECT id::text, state, discovery_attempts, "
+      "floor(extract(epoch from now() - updated_at))::bigint, trace_id, channel_url, "
+      "options::text FROM jobs j WHERE state IN ('queued', 'running') AND video_count IS NULL "
+      "AND lease_expires_at IS NULL AND updated_at < now() - make_interval(secs => $1) "
+      "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.state = 'running' AND o.video_count IS NULL "
+      "  AND (o.lease_expires_at > now() OR o.updated_at >= now() - make_interval(secs => $1))) "
+      "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.started_at >= now() - make_interval(secs => "
+      "  $1)) "
+      "ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+      stuck_after_s, limit);
+  std::vector<StuckDiscovery> out;
+  for (const auto& r : rows) {
+    StuckDiscovery d;
+    d.job_id = r[0].as<std::string>();
+    d.state = r[1].as<std::string>();
+    d.attempts = r[2].as<int>();
+    d.idle_s = r[3].as<long long>();
+    d.trace_id = r[4].as<std::string>();
+    d.channel_url = r[5].as<std::string>();
+    d.options = Jsonb(r[6]);
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void TouchStuckDiscovery(pqxx::work& txn, const std::string& job_id) {
+  txn.exec_params(
+      "UPDATE jobs SET discovery_attempts = discovery_attempts + 1, updated_at = now() "
+      "WHERE id = $1::uuid",
+      job_id);
+}
+
 std::optional<nlohmann::json> StageCommandData(Stage stage, const std::string& url,
                                                const std::string& title,
                                                const std::string& media_path,

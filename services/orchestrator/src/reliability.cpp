@@ -11,6 +11,7 @@
 
 #include "chansum/amqp/connection.hpp"
 #include "chansum/common/signals.hpp"
+#include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
@@ -47,7 +48,33 @@ std::chrono::milliseconds Jittered(std::chrono::milliseconds d) {
   return std::chrono::milliseconds(static_cast<long>(static_cast<double>(d.count()) * jitter(rng)));
 }
 
+std::string Of(int attempts, int max_attempts) {
+  return std::to_string(attempts) + "/" + std::to_string(max_attempts);
+}
+
+// chansum_sweeper_actions_total: what the sweeper (cause lease_expired) and the watchdog (cause
+// stuck) re-enqueued or failed.
+void CountActions(const char* cause, const SweepResult& r) {
+  static auto& family = metrics::Registry::Default().AddCounter(
+      "chansum_sweeper_actions_total",
+      "Work the orchestrator re-enqueued or failed: cause lease_expired (its worker stopped "
+      "renewing the lease) or stuck (no progress for STUCK_AFTER: its command was lost)",
+      {"cause", "action"});
+  const std::pair<const char*, int> actions[] = {{"video_requeued", r.requeued},
+                                                 {"video_failed", r.failed},
+                                                 {"discovery_requeued", r.discovery_requeued},
+                                                 {"discovery_failed", r.discovery_failed}};
+  for (const auto& [action, n] : actions) {
+    if (n > 0) family.Labels({cause, action}).Inc(n);
+  }
+}
+
 }  // namespace
+
+std::chrono::milliseconds ReliabilityConfig::WatchInterval() const {
+  return std::clamp(stuck_after / 10, sweep_interval,
+                    std::max(sweep_interval, std::chrono::milliseconds(60000)));
+}
 
 ReliabilityConfig ReliabilityConfig::FromEnv(ConfigReader& env) {
   ReliabilityConfig c;
@@ -57,6 +84,8 @@ ReliabilityConfig ReliabilityConfig::FromEnv(ConfigReader& env) {
   if (c.sweep_interval < std::chrono::milliseconds(100)) {
     c.sweep_interval = std::chrono::milliseconds(100);
   }
+  c.stuck_after = env.Duration("STUCK_AFTER", std::chrono::minutes(30));
+  if (c.stuck_after < std::chrono::seconds(1)) c.stuck_after = std::chrono::seconds(1);
   return c;
 }
 
@@ -114,10 +143,75 @@ SweepResult SweepOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
   return result;
 }
 
+SweepResult WatchOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
+  // A command re-enqueued here whose original still sits in a queue after all (a stage whose
+  // workers were all gone for STUCK_AFTER) is a harmless duplicate: whichever copy is claimed
+  // first runs the stage, the other finds the stage done (or leased by the first) and is
+  // dropped by the claim (store::ClaimVideoStages, store::BeginDiscovery).
+  SweepResult result;
+  const int stuck_s = static_cast<int>(std::max<long long>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(config.stuck_after).count()));
+  pqxx::work txn(conn);
+  pipeline::Effects effects(config.queue_prefix);
+  for (const auto& v : store::LockStuckPendingVideos(txn, stuck_s, config.sweep_batch)) {
+    const std::string reason = "stuck: no progress for " + std::to_string(v.idle_s) +
+                               "s while pending at " + std::string(protocol::StageName(v.stage)) +
+                               " (its command was lost: a purged queue or a lost retry)";
+    auto data = store::StageCommandData(v.stage, v.url, v.title, v.media_path, v.audio_path);
+    if (v.attempts >= config.max_attempts || !data) {
+      const Error error =
+          data ? Error::Transient("stuck", reason + "; attempts " +
+                                               Of(v.attempts, config.max_attempts) + " used")
+               : Error::Permanent("stuck",
+                                  reason + "; the row lacks the data to run the stage again");
+      pipeline::FailVideo(txn, effects, v.job_id, v.video_id, v.trace_id, v.stage, error,
+                          v.attempts);
+      spdlog::warn("watchdog: video {} of job {} failed: {}", v.video_id, v.job_id, error.message);
+      ++result.failed;
+      continue;
+    }
+    // The re-enqueue counts as an attempt: a command lost again and again ends the video.
+    const std::string requeued =
+        reason + "; re-enqueued (attempt " + Of(v.attempts + 1, config.max_attempts) + ")";
+    store::TouchStuckVideo(txn, v, requeued);
+    effects.Command(protocol::NewCommand(v.stage, v.job_id, v.video_id, v.trace_id, *data,
+                                         std::min(1000, v.attempts + 2)));
+    spdlog::warn("watchdog: re-enqueued {} of video {} (job {}): {}", protocol::StageName(v.stage),
+                 v.video_id, v.job_id, requeued);
+    ++result.requeued;
+  }
+  for (const auto& d : store::LockStuckDiscoveries(txn, stuck_s, config.sweep_batch)) {
+    const std::string reason =
+        "stuck: no progress for " + std::to_string(d.idle_s) + "s while " + d.state +
+        " in discovery without a live lease (its command was lost: a purged queue or a lost "
+        "retry)";
+    if (d.attempts >= config.max_attempts) {
+      const std::string why =
+          reason + "; attempts " + Of(d.attempts, config.max_attempts) + " used";
+      store::FailJob(txn, d.job_id, Error::Transient("stuck", why));
+      pipeline::EmitJobCompleted(txn, effects, d.job_id, d.trace_id);
+      spdlog::warn("watchdog: job {} failed in discovery: {}", d.job_id, why);
+      ++result.discovery_failed;
+      continue;
+    }
+    store::TouchStuckDiscovery(txn, d.job_id);
+    effects.Command(protocol::NewCommand(Stage::kDiscovery, d.job_id, "", d.trace_id,
+                                         store::DiscoveryCommandData(d.channel_url, d.options),
+                                         std::min(1000, d.attempts + 2)));
+    spdlog::warn("watchdog: re-enqueued discovery of job {}: {}; attempt {}", d.job_id, reason,
+                 Of(d.attempts + 1, config.max_attempts));
+    ++result.discovery_requeued;
+  }
+  effects.Flush(txn);
+  txn.commit();
+  return result;
+}
+
 void SweeperLoop(const pg::PgConfig& pg_config, const ReliabilityConfig& config,
                  const std::atomic<bool>& stop) {
   std::unique_ptr<pqxx::connection> conn;
   std::chrono::milliseconds backoff{500};
+  auto next_watch = std::chrono::steady_clock::now();
   while (!stop.load()) {
     try {
       if (!conn) {
@@ -126,7 +220,18 @@ void SweeperLoop(const pg::PgConfig& pg_config, const ReliabilityConfig& config,
         conn = std::move(*c);
       }
       // A full batch means there may be more: sweep again at once.
-      while (!stop.load() && SweepOnce(*conn, config).total() >= config.sweep_batch) {
+      for (bool more = true; more && !stop.load();) {
+        const auto swept = SweepOnce(*conn, config);
+        CountActions("lease_expired", swept);
+        more = swept.total() >= config.sweep_batch;
+      }
+      if (std::chrono::steady_clock::now() >= next_watch) {
+        for (bool more = true; more && !stop.load();) {
+          const auto watched = WatchOnce(*conn, config);
+          CountActions("stuck", watched);
+          more = watched.total() >= config.sweep_batch;
+        }
+        next_watch = std::chrono::steady_clock::now() + config.WatchInterval();
       }
       backoff = std::chrono::milliseconds(500);
       if (!SleepUnless(stop, config.sweep_interval)) break;

@@ -2,6 +2,11 @@
 // The orchestrator's reliability loops and the job retry:
 //   - the lease sweeper: work whose lease expired (its worker died or stalled) is re-enqueued
 //     through the outbox, or failed after MAX_ATTEMPTS claims, so a job never hangs;
+//   - the watchdog (same thread): work that sits non-terminal without progress for STUCK_AFTER
+//     (a `pending` video, a `queued` job, a discovery whose lease was released for a retry) had
+//     its command lost (a purged queue, a lost delayed retry); its command is written again, the
+//     re-enqueue counted as an attempt, and it is failed once MAX_ATTEMPTS are used, so every job
+//     ends;
 //   - the dead-letter recorder: every message that reaches a <prefix><stage>.dlq queue is
 //     recorded in `dead_letters`, its video (or discovery job) still pending/running is failed
 //     with error_class "dead_lettered" (the job then finishes), and only then acked;
@@ -25,7 +30,16 @@ struct ReliabilityConfig {
   std::string queue_prefix;                        // QUEUE_PREFIX
   int max_attempts = 5;                            // MAX_ATTEMPTS (same as the stages')
   std::chrono::milliseconds sweep_interval{5000};  // SWEEP_INTERVAL
+  // STUCK_AFTER: how long a non-terminal row may sit without progress (its own or its stage's)
+  // before the watchdog takes its command for lost. Longer than any legitimate wait for a
+  // claim: a delayed retry (RETRY_MAX_DELAY), a stage whose workers are all busy with one long
+  // item (they renew a lease: that counts as progress).
+  std::chrono::milliseconds stuck_after{std::chrono::minutes(30)};
   int sweep_batch = 100;
+
+  // How often the watchdog looks (it scans more than the lease sweep): a tenth of STUCK_AFTER,
+  // between SWEEP_INTERVAL and one minute.
+  [[nodiscard]] std::chrono::milliseconds WatchInterval() const;
 
   [[nodiscard]] static ReliabilityConfig FromEnv(ConfigReader& env);
 };
@@ -41,7 +55,12 @@ struct SweepResult {
 };
 // One round (one transaction): at most sweep_batch expired videos and jobs.
 SweepResult SweepOnce(pqxx::connection& conn, const ReliabilityConfig& config);
-// Sweeps every sweep_interval until `stop`, reconnecting with backoff.
+// One watchdog round (one transaction): at most sweep_batch stuck videos and stuck discoveries
+// (store::LockStuckPendingVideos / LockStuckDiscoveries), re-enqueued or failed; the counts in
+// the same fields as a sweep.
+SweepResult WatchOnce(pqxx::connection& conn, const ReliabilityConfig& config);
+// Sweeps every sweep_interval (and watches every WatchInterval()) until `stop`, reconnecting with
+// backoff. Counts what it did in chansum_sweeper_actions_total{cause, action}.
 void SweeperLoop(const pg::PgConfig& pg_config, const ReliabilityConfig& config,
                  const std::atomic<bool>& stop);
 

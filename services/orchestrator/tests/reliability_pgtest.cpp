@@ -217,6 +217,175 @@ TEST_F(ReliabilityTest, TwoSweepersNeverTakeTheSameRow) {
   EXPECT_EQ(SweepOnce(*conn_, config_).requeued, 1);
 }
 
+// ---------------------------------------------------------------- the watchdog (lost commands)
+
+TEST_F(ReliabilityTest, WatchdogReenqueuesAPendingVideoWhoseCommandWasLost) {
+  config_.stuck_after = std::chrono::minutes(10);
+  // Its delayed retry was purged from transcription.retry 20 minutes ago; the stage is quiet.
+  AddVideo(job_id_, "lost", "transcription", "pending", 1, -1200);
+  Exec("UPDATE videos SET updated_at = now() - interval '20 minutes' WHERE video_id = 'lost'");
+  // Waiting for a minute: within the deadline, left alone.
+  AddVideo(job_id_, "fresh", "summarization", "pending", 0, -60);
+  Exec("UPDATE videos SET updated_at = now() - interval '1 minute' WHERE video_id = 'fresh'");
+  // A video of a cancelled job: never brought back.
+  const auto cancelled = NewJob();
+  AddVideo(cancelled, "gone", "transcription", "pending", 0, -1200);
+  Exec("UPDATE videos SET updated_at = now() - interval '20 minutes' WHERE video_id = 'gone'");
+  Exec("UPDATE jobs SET state = 'cancelled' WHERE id = '" + cancelled + "'");
+
+  EXPECT_EQ(SweepOnce(*conn_, config_).total(), 0) << "no lease expired: not the sweeper's";
+  auto result = WatchOnce(*conn_, config_);
+  EXPECT_EQ(result.requeued, 1);
+  EXPECT_EQ(result.failed, 0);
+  EXPECT_EQ(result.discovery_requeued, 0);
+  auto cmds = Commands(Queue(Stage::kTranscription));
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].video_id, "lost");
+  EXPECT_EQ(cmds[0].job_id, job_id_);
+  EXPECT_EQ(cmds[0].trace_id, "trace-" + job_id_);
+  EXPECT_EQ(cmds[0].data["audio_path"], "/m/lost.wav") << "the stage's data kept";
+  EXPECT_EQ(cmds[0].attempt, 3) << "the re-enqueue counted (1 claim + 1), the next claim is 3";
+  EXPECT_TRUE(Commands(Queue(Stage::kSummarization)).empty());
+  EXPECT_EQ(Field("SELECT state FROM videos WHERE video_id = 'lost'"), "pending");
+  EXPECT_EQ(Field("SELECT attempts FROM videos WHERE video_id = 'lost'"), "2");
+  EXPECT_NE(Field("SELECT last_error FROM videos WHERE video_id = 'lost'").find("stuck"),
+            std::string::npos);
+  EXPECT_EQ(Field("SELECT updated_at > now() - interval '1 minute' FROM videos WHERE video_id = "
+                  "'lost'"),
+            "t");
+  EXPECT_EQ(Field("SELECT attempts FROM videos WHERE video_id = 'fresh'"), "0");
+  EXPECT_EQ(Field("SELECT state FROM videos WHERE video_id = 'gone'"), "pending");
+
+  // The re-enqueue is progress: the next round leaves it alone until the deadline passes again.
+  EXPECT_EQ(WatchOnce(*conn_, config_).total(), 0);
+  EXPECT_EQ(Commands(Queue(Stage::kTranscription)).size(), 1u);
+  // A download command rebuilt from the row keeps url and title.
+  AddVideo(job_id_, "dl", "download", "pending", 0, -1200);
+  Exec("UPDATE videos SET updated_at = now() - interval '11 minutes' WHERE video_id = 'dl'");
+  EXPECT_EQ(WatchOnce(*conn_, config_).requeued, 1);
+  auto downloads = Commands(Queue(Stage::kDownload));
+  ASSERT_EQ(downloads.size(), 1u);
+  EXPECT_EQ(downloads[0].data["url"], "http://x/dl");
+  EXPECT_EQ(downloads[0].data["title"], "T dl");
+}
+
+TEST_F(ReliabilityTest, WatchdogLeavesPendingVideosAloneWhileTheirStageMakesProgress) {
+  config_.stuck_after = std::chrono::minutes(10);
+  // A long transcription queue: this video has waited 20 minutes behind others, but the stage
+  // claimed a video 2 minutes ago, so the queue is moving.
+  AddVideo(job_id_, "waiting", "transcription", "pending", 0, -1200);
+  Exec("UPDATE videos SET updated_at = now() - interval '20 minutes' WHERE video_id = 'waiting'");
+  AddVideo(job_id_, "moved", "summarization", "pending", 0, -1200);
+  Exec(
+      "UPDATE videos SET updated_at = now() - interval '1 minute', timings = jsonb_build_object("
+      "'transcription', jsonb_build_object('started_at', to_char((now() - interval '2 minutes') "
+      "AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))) WHERE video_id = 'moved'");
+  EXPECT_EQ(WatchOnce(*conn_, config_).total(), 0);
+
+  // Both workers busy with a long item for 30 minutes (their leases live): still moving.
+  Exec("UPDATE videos SET timings = '{}' WHERE video_id = 'moved'");
+  AddVideo(job_id_, "long", "transcription", "running", 1, 60);
+  Exec("UPDATE videos SET updated_at = now() - interval '30 minutes' WHERE video_id = 'long'");
+  EXPECT_EQ(WatchOnce(*conn_, config_).total(), 0);
+  EXPECT_TRUE(Commands(Queue(Stage::kTranscription)).empty());
+
+  // The stage went quiet: now the waiting video's command is taken for lost.
+  Exec("UPDATE videos SET state = 'done', stage = 'summarization' WHERE video_id = 'long'");
+  EXPECT_EQ(WatchOnce(*conn_, config_).requeued, 1);
+  auto cmds = Commands(Queue(Stage::kTranscription));
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].video_id, "waiting");
+  EXPECT_EQ(Field("SELECT attempts FROM videos WHERE video_id = 'moved'"), "0");
+}
+
+TEST_F(ReliabilityTest, WatchdogFailsAStuckVideoOutOfAttemptsAndTheJobEnds) {
+  config_.stuck_after = std::chrono::minutes(10);
+  AddVideo(job_id_, "done", "summarization", "done", 1, -1200);
+  AddVideo(job_id_, "lost", "download", "pending", 3, -1200);  // 3 of 3 attempts used
+  Exec("UPDATE videos SET updated_at = now() - interval '15 minutes'");
+  auto result = WatchOnce(*conn_, config_);
+  EXPECT_EQ(result.failed, 1);
+  EXPECT_EQ(result.requeued, 0);
+  EXPECT_TRUE(Commands(Queue(Stage::kDownload)).empty());
+  EXPECT_EQ(Field("SELECT state FROM videos WHERE video_id = 'lost'"), "failed");
+  EXPECT_NE(Field("SELECT last_error FROM videos WHERE video_id = 'lost'").find("no progress"),
+            std::string::npos);
+  EXPECT_EQ(Field("SELECT state FROM jobs WHERE id = '" + job_id_ + "'"), "completed_with_errors");
+  auto failed = Events(protocol::EventType::kVideoFailed);
+  ASSERT_EQ(failed.size(), 1u);
+  EXPECT_EQ(failed[0].data["error_code"], "stuck");
+  EXPECT_EQ(failed[0].data["stage"], "download");
+  auto completed = Events(protocol::EventType::kJobCompleted);
+  ASSERT_EQ(completed.size(), 1u);
+  EXPECT_EQ(completed[0].data["state"], "completed_with_errors");
+  EXPECT_EQ(WatchOnce(*conn_, config_).total(), 0);
+}
+
+TEST_F(ReliabilityTest, WatchdogReenqueuesALostDiscoveryWithItsFiltersAndEventuallyFailsIt) {
+  config_.stuck_after = std::chrono::minutes(10);
+  // The fixture's job is queued: its discovery command was purged before any claim.
+  Exec("UPDATE jobs SET updated_at = now() - interval '20 minutes' WHERE id = '" + job_id_ + "'");
+  // A job still within the deadline: left alone.
+  const auto fresh = NewJob();
+  Exec("UPDATE jobs SET updated_at = now() - interval '2 minutes' WHERE id = '" + fresh + "'");
+  auto result = WatchOnce(*conn_, config_);
+  EXPECT_EQ(result.discovery_requeued, 1);
+  auto cmds = Commands(Queue(Stage::kDiscovery));
+  ASSERT_EQ(cmds.size(), 1u);
+  EXPECT_EQ(cmds[0].job_id, job_id_);
+  EXPECT_EQ(cmds[0].data["channel_url"], "http://127.0.0.1:1/demo/feed.xml");
+  EXPECT_EQ(cmds[0].data["max_videos"], 7);
+  EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01");
+  EXPECT_EQ(cmds[0].data["max_duration_s"], 600);
+  EXPECT_EQ(cmds[0].attempt, 2);
+  EXPECT_EQ(Field("SELECT discovery_attempts FROM jobs WHERE id = '" + job_id_ + "'"), "1");
+  EXPECT_EQ(Field("SELECT state FROM jobs WHERE id = '" + job_id_ + "'"), "queued");
+  EXPECT_EQ(WatchOnce(*conn_, config_).total(), 0) << "re-enqueued: not again before the deadline";
+
+  // Discovery ran, failed transiently and released its lease for a delayed retry that was lost.
+  Exec(
+      "UPDATE jobs SET state = 'running', started_at = now() - interval '30 minutes', "
+      "updated_at = now() - interval '20 minutes', lease_owner = NULL, lease_expires_at = NULL, "
+      "discovery_attempts = 2 WHERE id = '" +
+      job_id_ + "'");
+  // Meanwhile another job's discovery runs under a live lease: discovery is busy, so waiting is
+  // legitimate (the retry may sit behind it).
+  Exec(
+      "UPDATE jobs SET state = 'running', lease_owner = 'w:1', lease_expires_at = now() + "
+      "interval '1 minute', updated_at = now() - interval '15 minutes' WHERE id = '" +
+      fresh + "'");
+  EXPECT_EQ(WatchOnce(*conn_, config_).total(), 0);
+  Exec(
+      "UPDATE jobs SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL WHERE id "
+      "= '" +
+      fresh + "'");
+  EXPECT_EQ(WatchOnce(*conn_, config_).discovery_requeued, 1);
+  cmds = Commands(Queue(Stage::kDiscovery));
+  ASSERT_EQ(cmds.size(), 2u);
+  EXPECT_EQ(cmds[1].data["published_after"], "2024-05-01");
+  EXPECT_EQ(cmds[1].attempt, 4);
+  EXPECT_EQ(Field("SELECT discovery_attempts FROM jobs WHERE id = '" + job_id_ + "'"), "3");
+
+  // Out of attempts (3 of 3): the job fails with the reason and ends.
+  Exec("UPDATE jobs SET updated_at = now() - interval '20 minutes' WHERE id = '" + job_id_ + "'");
+  result = WatchOnce(*conn_, config_);
+  EXPECT_EQ(result.discovery_failed, 1);
+  EXPECT_EQ(Field("SELECT state FROM jobs WHERE id = '" + job_id_ + "'"), "failed");
+  EXPECT_NE(Field("SELECT error FROM jobs WHERE id = '" + job_id_ + "'").find("no progress"),
+            std::string::npos);
+  EXPECT_EQ(Events(protocol::EventType::kJobCompleted).size(), 1u);
+  EXPECT_EQ(Commands(Queue(Stage::kDiscovery)).size(), 2u);
+}
+
+TEST(ReliabilityConfigTest, StuckAfterDefaultsToThirtyMinutes) {
+  ReliabilityConfig c;
+  EXPECT_EQ(c.stuck_after, std::chrono::minutes(30));
+  EXPECT_EQ(c.WatchInterval(), std::chrono::minutes(1));
+  c.stuck_after = std::chrono::seconds(3);
+  c.sweep_interval = std::chrono::seconds(1);
+  EXPECT_EQ(c.WatchInterval(), std::chrono::seconds(1));
+}
+
 amqp::Delivery DeadDelivery(const std::string& body, const std::string& message_id) {
   amqp::Delivery d;
   d.body = body;

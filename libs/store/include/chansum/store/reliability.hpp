@@ -76,6 +76,49 @@ struct ExpiredDiscovery {
 // Clears the job's lease (the sweeper re-enqueued discovery).
 void ClearDiscoveryLease(pqxx::work& txn, const std::string& job_id);
 
+// ---------------------------------------------------------------------------- the watchdog
+// Work that sits non-terminal without progress: its command was lost (a purged queue, a lost
+// delayed retry) and no lease will ever expire for it. "Without progress" is judged per stage, so
+// that work waiting legitimately in a long queue is not taken for lost: a row qualifies only when
+// its own updated_at is older than `stuck_after_s` AND its stage has made no progress in that time
+// (no live lease at that stage and no claim of it by any video or job). A healthy queue behind
+// slow work keeps claiming, so its waiting rows are left alone; a quiet stage with rows still
+// waiting has lost their commands (or has no worker at all: then a re-enqueued command is a
+// harmless duplicate: the claim drops a copy whose stage is already done or leased elsewhere).
+// Locked FOR UPDATE SKIP LOCKED.
+struct StuckVideo {
+  std::string job_id;
+  std::string video_id;
+  protocol::Stage stage = protocol::Stage::kDownload;
+  int attempts = 0;
+  long long idle_s = 0;  // seconds since the row last changed
+  std::string trace_id;  // the job's
+  std::string url, title, media_path, audio_path;
+};
+// Videos `pending` (of a queued/running job) as described above.
+[[nodiscard]] std::vector<StuckVideo> LockStuckPendingVideos(pqxx::work& txn, int stuck_after_s,
+                                                             int limit);
+// The stuck video's command is written again: updated_at now, the re-enqueue counted as an
+// attempt, the reason recorded as a transient error. It stays `pending`.
+void TouchStuckVideo(pqxx::work& txn, const StuckVideo& video, const std::string& reason);
+
+// Jobs whose discovery waits without a live lease: `queued` (the command was never claimed) or
+// `running` without video_count and without a lease (the lease was released for a delayed retry
+// that never came back), idle longer than `stuck_after_s` while no discovery ran meanwhile.
+struct StuckDiscovery {
+  std::string job_id;
+  std::string state;  // queued | running
+  int attempts = 0;   // jobs.discovery_attempts
+  long long idle_s = 0;
+  std::string trace_id;
+  std::string channel_url;
+  nlohmann::json options = nlohmann::json::object();
+};
+[[nodiscard]] std::vector<StuckDiscovery> LockStuckDiscoveries(pqxx::work& txn, int stuck_after_s,
+                                                               int limit);
+// The stuck discovery is re-enqueued: updated_at now, discovery_attempts counted.
+void TouchStuckDiscovery(pqxx::work& txn, const std::string& job_id);
+
 // The `data` of a stage's command rebuilt from the video row (download: url and title; audio
 // extraction: media_path; transcription: audio_path; summarization: {}). nullopt when the row
 // lacks what the stage needs.

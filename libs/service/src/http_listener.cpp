@@ -4,10 +4,11 @@
 
 namespace chansum::service {
 
-HttpListener::HttpListener(std::string name, std::string addr, int port)
+HttpListener::HttpListener(std::string name, std::string addr, int port, bool required)
     : name_(std::move(name)),
       addr_(std::move(addr)),
       port_(port),
+      required_(required),
       server_(std::make_unique<httplib::Server>()) {}
 
 HttpListener::~HttpListener() { Stop(Clock::now()); }
@@ -16,7 +17,10 @@ Status HttpListener::Start() {
   const int bound = port_ == 0 ? server_->bind_to_any_port(addr_)
                                : (server_->bind_to_port(addr_, port_) ? port_ : -1);
   if (bound <= 0) {
-    return Error::Permanent("listen", "cannot listen on " + addr_ + ":" + std::to_string(port_));
+    Error e = Error::Permanent("listen", "cannot listen on " + addr_ + ":" + std::to_string(port_));
+    if (required_) return e;
+    spdlog::error("{}: {}", name_, e.message);
+    return OkStatus();
   }
   bound_port_ = bound;
   thread_ = std::thread([this] { server_->listen_after_bind(); });

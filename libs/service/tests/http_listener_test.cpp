@@ -45,6 +45,9 @@ TEST(HttpListenerTest, AnAddressItCannotBindFailsTheStart) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().message, "cannot listen on 203.0.113.1:18080");
   EXPECT_EQ(listener.port(), 0);
+  HttpListener optional("health", "203.0.113.1", 18080, /*required=*/false);
+  EXPECT_TRUE(optional.Start().ok());
+  EXPECT_EQ(optional.port(), 0);
 }
 
 }  // namespace

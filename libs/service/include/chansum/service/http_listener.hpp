@@ -15,8 +15,9 @@ namespace chansum::service {
 
 class HttpListener : public Component {
  public:
-  // `port` 0 binds any free port (see port()).
-  HttpListener(std::string name, std::string addr, int port);
+  // `port` 0 binds any free port (see port()). Not `required`: an address that cannot be bound is
+  // logged as an error and the service runs on without this listener.
+  HttpListener(std::string name, std::string addr, int port, bool required = true);
   ~HttpListener() override;
 
   [[nodiscard]] const std::string& Name() const override { return name_; }
@@ -35,6 +36,7 @@ class HttpListener : public Component {
   const std::string name_;
   const std::string addr_;
   const int port_;
+  const bool required_;
   int bound_port_ = 0;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

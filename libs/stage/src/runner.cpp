@@ -14,13 +14,13 @@
 #include "chansum/common/signals.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/exposure.hpp"
-#include "chansum/http/readiness.hpp"
 #include "chansum/kafka/config.hpp"
 #include "chansum/outbox/relays.hpp"
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pg/migrate.hpp"
 #include "chansum/pg/pg.hpp"
 #include "chansum/service/backoff.hpp"
+#include "chansum/service/check.hpp"
 #include "chansum/service/http_listener.hpp"
 #include "chansum/service/loop.hpp"
 #include "chansum/service/service.hpp"
@@ -116,30 +116,6 @@ std::unique_ptr<service::BackgroundLoop> LeaseLoop(const pg::PgConfig& pg_config
       service::LoopOptions{std::chrono::seconds(1), std::chrono::milliseconds(200),
                            std::chrono::seconds(1)});
 }
-
-// Readiness pings the document store in the background: /readyz never waits for MONGO_TIMEOUT.
-class DocstoreCheck : public service::Component {
- public:
-  explicit DocstoreCheck(docstore::DocStore& docs) : docs_(docs) {}
-  const std::string& Name() const override { return name_; }
-  Status Start() override {
-    check_.emplace("docstore", [this] { return docs_.Ping(); });
-    return OkStatus();
-  }
-  bool Stop(Clock::time_point /*deadline*/) override {
-    check_.reset();
-    return true;
-  }
-  std::vector<std::pair<std::string, Status>> Checks() const override {
-    if (!check_) return {};
-    return {{"docstore", check_->Last()}};
-  }
-
- private:
-  const std::string name_ = "docstore check";
-  docstore::DocStore& docs_;
-  std::optional<http::DependencyCheck> check_;
-};
 
 }  // namespace
 
@@ -237,7 +213,11 @@ int RunStageService(const StageDefinition& definition) {
     listener.ServeHealth([&svc] { return svc.Readiness(); });
   }
   svc.Add(LeaseLoop(pg_config, leases, health));
-  if (docs && config.health_port > 0) svc.Add(std::make_unique<DocstoreCheck>(*docs));
+  if (docs && config.health_port > 0) {
+    // Pinged in the background: /readyz never waits for MONGO_TIMEOUT.
+    svc.Add(std::make_unique<service::DependencyCheckComponent>("docstore",
+                                                                [&docs] { return docs->Ping(); }));
+  }
   svc.Add(std::make_unique<outbox::Relays>(outbox::RelaysConfig{
       pg_config, amqp_config, kafka_config, service, config.queue_prefix, config.delivery_limit}));
   auto& consumer = svc.Add(std::make_unique<StageConsumer>(ConsumerDeps{

@@ -22,15 +22,13 @@ std::function<std::unique_ptr<pqxx::connection>()> Connector(const pg::PgConfig&
   };
 }
 
-// A loop whose one step makes a relay and runs it until the loop stops (a Relay retries on its
-// own; an exception out of it is logged by the loop, which makes a new one after its backoff).
+// A loop that makes a relay and runs it until the loop stops (a Relay retries on its own; an
+// exception out of it is logged by the loop, which makes a new one after its backoff).
 std::unique_ptr<service::BackgroundLoop> RelayLoop(
     std::string name, std::function<std::unique_ptr<Relay>(const std::atomic<bool>& stop)> make) {
-  return std::make_unique<service::BackgroundLoop>(
-      std::move(name), [make = std::move(make)](const std::atomic<bool>& stop) {
-        make(stop)->Run(stop);
-        return OkStatus();
-      });
+  return service::RunUntilStopped(
+      std::move(name),
+      [make = std::move(make)](const std::atomic<bool>& stop) { make(stop)->Run(stop); });
 }
 
 }  // namespace

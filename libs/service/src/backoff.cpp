@@ -27,8 +27,10 @@ std::chrono::milliseconds Backoff::Next() {
   return d;
 }
 
-bool Backoff::Wait() {
-  const auto until = std::chrono::steady_clock::now() + Next();
+bool Backoff::Wait() { return Sleep(Next()); }
+
+bool Backoff::Sleep(std::chrono::milliseconds d) {
+  const auto until = std::chrono::steady_clock::now() + d;
   while (std::chrono::steady_clock::now() < until) {
     if (should_stop_()) return false;
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(

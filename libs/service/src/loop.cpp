@@ -56,4 +56,13 @@ void BackgroundLoop::Loop() {
   }
 }
 
+std::unique_ptr<BackgroundLoop> RunUntilStopped(
+    std::string name, std::function<void(const std::atomic<bool>& stop)> run) {
+  return std::make_unique<BackgroundLoop>(std::move(name),
+                                          [run = std::move(run)](const std::atomic<bool>& stop) {
+                                            run(stop);
+                                            return OkStatus();
+                                          });
+}
+
 }  // namespace chansum::service

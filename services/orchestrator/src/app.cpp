@@ -59,17 +59,6 @@ std::unique_ptr<service::BackgroundLoop> Every(std::string name, std::chrono::mi
       std::move(name), std::move(step), service::LoopOptions{interval, interval, interval});
 }
 
-// A loop whose one step runs `run` until the loop stops (the long-running loops that keep their
-// own connections and backoff: relays, sweeper, dead-letter consumer, job versions).
-std::unique_ptr<service::BackgroundLoop> UntilStopped(
-    std::string name, std::function<void(const std::atomic<bool>& stop)> run) {
-  return std::make_unique<service::BackgroundLoop>(
-      std::move(name), [run = std::move(run)](const std::atomic<bool>& stop) {
-        run(stop);
-        return OkStatus();
-      });
-}
-
 }  // namespace
 
 struct OrchestratorConfig {
@@ -216,10 +205,10 @@ int Main() {
     return body;
   };
   // Reliability loops: the lease sweeper and the dead-letter recorder (reliability.hpp).
-  svc.Add(UntilStopped("sweeper", [&](const std::atomic<bool>& stop) {
+  svc.Add(service::RunUntilStopped("sweeper", [&](const std::atomic<bool>& stop) {
     SweeperLoop(pg_config, reliability, stop);
   }));
-  svc.Add(UntilStopped("dead-letters", [&](const std::atomic<bool>& stop) {
+  svc.Add(service::RunUntilStopped("dead-letters", [&](const std::atomic<bool>& stop) {
     DeadLetterLoop(amqp_config, pg_config, reliability, config.delivery_limit, stop, dlq_ok);
   }));
   // The outbox keeps its published rows for OUTBOX_RETENTION, the live stream's change feed
@@ -250,8 +239,8 @@ int Main() {
   if (config.job_versions.max_jobs > 0) {
     job_versions = std::make_unique<JobVersions>(connect, config.job_versions);
     deps.job_versions = job_versions.get();
-    svc.Add(UntilStopped("job-versions",
-                         [&](const std::atomic<bool>& stop) { job_versions->Run(stop); }));
+    svc.Add(service::RunUntilStopped(
+        "job-versions", [&](const std::atomic<bool>& stop) { job_versions->Run(stop); }));
   }
   auto& api =
       svc.Add(std::make_unique<service::HttpListener>("api", config.http_addr, config.http_port));

@@ -18,6 +18,8 @@ class Backoff {
   bool Wait();
   // The next wait (with jitter) without sleeping; advances the step like Wait().
   [[nodiscard]] std::chrono::milliseconds Next();
+  // Sleeps `d` (e.g. a Next() that was logged first); false when a stop was requested.
+  bool Sleep(std::chrono::milliseconds d);
   // Back to `first` after a success.
   void Reset() noexcept { next_ = first_; }
 

@@ -26,6 +26,11 @@ class DependencyCheckComponent : public Component {
     running_.reset();
     return true;
   }
+  // The last answer (http::DependencyCheck::Last); a failure while stopped.
+  [[nodiscard]] Status Last() const {
+    return running_ ? running_->Last()
+                    : Status(Error::Transient("stopped", name_ + " not checked"));
+  }
   // {name: the last answer}; none while stopped.
   [[nodiscard]] std::vector<std::pair<std::string, Status>> Checks() const override {
     if (!running_) return {};

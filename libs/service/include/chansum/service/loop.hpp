@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -52,5 +53,10 @@ class BackgroundLoop : public Component {
   std::condition_variable wake_;
   std::thread thread_;
 };
+
+// A loop whose one step is `run`, which returns only once `stop` is true: for a loop that keeps its
+// own connections and retries (a relay, a consumer) but should start and stop as a component.
+[[nodiscard]] std::unique_ptr<BackgroundLoop> RunUntilStopped(
+    std::string name, std::function<void(const std::atomic<bool>& stop)> run);
 
 }  // namespace chansum::service

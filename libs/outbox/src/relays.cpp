@@ -35,7 +35,7 @@ std::unique_ptr<service::BackgroundLoop> RelayLoop(
 
 Relays::Relays(RelaysConfig config) : config_(std::move(config)) {}
 
-Relays::~Relays() { Stop(service::Clock::now()); }
+Relays::~Relays() { Relays::Stop(service::Clock::now()); }
 
 Status Relays::Start() {
   const RelaysConfig& c = config_;

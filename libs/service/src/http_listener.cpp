@@ -11,7 +11,7 @@ HttpListener::HttpListener(std::string name, std::string addr, int port, bool re
       required_(required),
       server_(std::make_unique<httplib::Server>()) {}
 
-HttpListener::~HttpListener() { Stop(Clock::now()); }
+HttpListener::~HttpListener() { HttpListener::Stop(Clock::now()); }
 
 Status HttpListener::Start() {
   const int bound = port_ == 0 ? server_->bind_to_any_port(addr_)
@@ -37,7 +37,7 @@ bool HttpListener::Stop(Clock::time_point /*deadline*/) {
 }
 
 void HttpListener::ServeHealth(http::ReadinessProbe probe) {
-  http::ConfigureJsonServer(*server_, http::ServerOptions{64 * 1024, false});
+  http::ConfigureJsonServer(*server_, http::ServerOptions{std::size_t{64} * 1024, false});
   http::AddHealthRoutes(*server_, std::move(probe));
 }
 

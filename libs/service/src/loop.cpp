@@ -11,7 +11,7 @@ namespace chansum::service {
 BackgroundLoop::BackgroundLoop(std::string name, Step step, LoopOptions options)
     : name_(std::move(name)), step_(std::move(step)), options_(options) {}
 
-BackgroundLoop::~BackgroundLoop() { Stop(Clock::now()); }
+BackgroundLoop::~BackgroundLoop() { BackgroundLoop::Stop(Clock::now()); }
 
 Status BackgroundLoop::Start() {
   stop_ = false;

@@ -47,7 +47,7 @@ class Exchange {
   }
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
-  [[nodiscard]] int wake_fd() const noexcept { return wake_fd_; }
+  [[nodiscard]] int WakeFd() const noexcept { return wake_fd_; }
   void DrainWake() {
     std::uint64_t n = 0;
     if (wake_fd_ >= 0) (void)!read(wake_fd_, &n, sizeof(n));
@@ -213,6 +213,7 @@ void WorkerLoop(const ConsumerDeps& deps, Exchange& exchange, StageMetrics& stag
   for (auto work = exchange.PopBatch(batch_size); !work.empty();
        work = exchange.PopBatch(batch_size)) {
     std::vector<Done> done;
+    done.reserve(work.size());
     for (const auto& w : work) done.push_back(Done{w.generation, w.tag, Disposition::kRequeue});
     if (!conn || !conn->is_open()) {
       if (conn) health.pg_workers_ok.fetch_sub(1);
@@ -322,7 +323,7 @@ struct StageConsumer::State {
 StageConsumer::StageConsumer(ConsumerDeps deps) : deps_(deps) {}
 
 StageConsumer::~StageConsumer() {
-  if (io_thread_.joinable()) Stop(Clock::now());
+  if (io_thread_.joinable()) StageConsumer::Stop(Clock::now());
 }
 
 Status StageConsumer::Start() {
@@ -398,7 +399,7 @@ void StageConsumer::Consume() {
     }
     Settle();
     if (!s.consumer) continue;
-    if (s.consumer->WaitReadable(std::chrono::milliseconds(50), s.exchange.wake_fd())) {
+    if (s.consumer->WaitReadable(std::chrono::milliseconds(50), s.exchange.WakeFd())) {
       s.exchange.DrainWake();
       continue;  // a worker finished: settle it first
     }

@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/service/backoff.hpp"
+
 namespace chansum::outbox {
 namespace {
 
@@ -218,19 +220,17 @@ Result<int> Relay::RelayOnce() {
 }
 
 void Relay::Run(const std::atomic<bool>& stop) {
-  auto backoff = options_.error_backoff;
+  service::Backoff backoff(options_.error_backoff, std::chrono::seconds(10),
+                           [&stop] { return stop.load(); });
   while (!stop.load()) {
     auto n = RelayOnce();
     if (!n.ok()) {
-      spdlog::warn("outbox relay: {} (retrying in {} ms)", n.error().ToString(), backoff.count());
-      const auto until = std::chrono::steady_clock::now() + backoff;
-      while (!stop.load() && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      }
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(10'000));
+      const auto wait = backoff.Next();
+      spdlog::warn("outbox relay: {} (retrying in {} ms)", n.error().ToString(), wait.count());
+      backoff.Sleep(wait);
       continue;
     }
-    backoff = options_.error_backoff;
+    backoff.Reset();
     if (*n > 0) continue;  // more may be waiting
     try {
       if (!wakeup_) wakeup_ = std::make_unique<Wakeup>(*conn_);

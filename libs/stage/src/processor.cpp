@@ -164,9 +164,9 @@ void Processor::RunHandler(pqxx::connection& conn, pipeline::VideoWork& w, bool 
     }
     return cancelled;
   };
-  StageContext ctx{w.claim, config_.media_dir, docs_,
-                   [&] { return (should_stop_ && should_stop_()) || is_cancelled(); },
-                   is_cancelled};
+  StageContext ctx{w.claim,      config_.media_dir,
+                   docs_,        [&] { return (should_stop_ && should_stop_()) || is_cancelled(); },
+                   is_cancelled, tokens_};
   const auto started = std::chrono::steady_clock::now();
   {
     ScopedLogContext message_ctx(

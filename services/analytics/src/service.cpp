@@ -1,6 +1,5 @@
 #include "service.hpp"
 
-#include <random>
 #include <thread>
 
 #include <httplib.h>
@@ -13,42 +12,15 @@
 #include "chansum/kafka/admin.hpp"
 #include "chansum/pg/pg.hpp"
 #include "chansum/protocol/events.hpp"
+#include "chansum/service/backoff.hpp"
+#include "chansum/service/check.hpp"
+#include "chansum/service/http_listener.hpp"
+#include "chansum/service/service.hpp"
 #include "event.hpp"
 #include "http.hpp"
 #include "store.hpp"
 
 namespace chansum::analytics {
-namespace {
-
-// Exponential backoff with jitter whose waits end early when a stop is requested.
-class Backoff {
- public:
-  Backoff(std::chrono::milliseconds first, std::chrono::milliseconds max,
-          const std::function<bool()>& should_stop)
-      : first_(first), max_(max), next_(first), should_stop_(should_stop) {}
-  // Returns false when a stop was requested.
-  bool Wait() {
-    thread_local std::mt19937 rng{std::random_device{}()};
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    const auto until = std::chrono::steady_clock::now() +
-                       std::chrono::milliseconds(
-                           static_cast<long>(static_cast<double>(next_.count()) * jitter(rng)));
-    next_ = std::min(next_ * 2, max_);
-    while (std::chrono::steady_clock::now() < until) {
-      if (should_stop_()) return false;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return !should_stop_();
-  }
-  void Reset() { next_ = first_; }
-
- private:
-  std::chrono::milliseconds first_, max_, next_;
-  const std::function<bool()>& should_stop_;
-};
-
-}  // namespace
-
 AnalyticsConfig AnalyticsConfig::FromEnv(ConfigReader& env) {
   AnalyticsConfig c;
   c.queue_prefix = env.String("QUEUE_PREFIX", "");
@@ -124,7 +96,7 @@ struct Service::Impl {
 
   // Applies the schema, waiting while PostgreSQL is down. False when stopped or fatal (`fatal`).
   bool MigrateWithRetry(const std::function<bool()>& should_stop, bool* fatal) {
-    Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10), should_stop);
+    service::Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10), should_stop);
     int permanent_failures = 0;
     while (!should_stop()) {
       auto conn = pg::Connect(config.pg);
@@ -208,7 +180,7 @@ struct Service::Impl {
     const auto topics = config.Topics();
     kafka::KafkaConfig probe_config = config.kafka;
     probe_config.message_timeout = std::chrono::seconds(5);
-    Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10), should_stop);
+    service::Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(10), should_stop);
     bool need_probe = true;
     // Whether Kafka answered lately: a record or a metadata round trip (Ping) every
     // kKafkaPingInterval while idle; librdkafka alone reports a stopped broker late or never.
@@ -339,27 +311,22 @@ int Service::Run(const std::function<bool()>& should_stop) {
                config.GroupId(), config.queue_prefix, pg::RedactConninfo(config.pg.url),
                config.kafka.brokers);
 
-  httplib::Server server;
+  // The HTTP API (with /readyz) and the PostgreSQL check run as components around the consumer,
+  // which runs on this thread until `should_stop`.
+  service::Service svc("analytics");
+  // /readyz never waits for PostgreSQL: it reads the last answer of this check.
+  auto& pg_check = svc.Add(std::make_unique<service::DependencyCheckComponent>(
+      "postgres", [&impl] { return impl.PgPing(); }));
+  auto& api =
+      svc.Add(std::make_unique<service::HttpListener>("http", config.http_addr, config.http_port));
   ApiDeps deps;
   deps.pool = &impl.pool;
-  // /readyz never waits for PostgreSQL: it reads the last answer of this check.
-  http::DependencyCheck pg_check("postgres", [&impl] { return impl.PgPing(); });
   deps.readiness = [&impl, &pg_check] { return impl.Readiness(pg_check.Last()); };
   deps.schema_ready = [&impl] { return impl.schema_ok.load(); };
-  RegisterRoutes(server, deps);
-  int port = config.http_port;
-  if (port == 0) {
-    port = server.bind_to_any_port(config.http_addr.c_str());
-  } else if (!server.bind_to_port(config.http_addr.c_str(), port)) {
-    port = -1;
-  }
-  if (port <= 0) {
-    spdlog::critical("cannot listen on {}:{}", config.http_addr, config.http_port);
-    return 1;
-  }
-  bound_port_ = port;
-  std::thread http([&server] { server.listen_after_bind(); });
-  spdlog::info("analytics HTTP on http://{}:{}", config.http_addr, port);
+  RegisterRoutes(api.server(), deps);
+  if (!svc.Start().ok()) return 1;  // logged by the service: cannot listen
+  bound_port_ = api.port();
+  spdlog::info("analytics HTTP on http://{}:{}", config.http_addr, api.port());
   http::WarnIfExposed("ANALYTICS_HTTP_ADDR", config.http_addr, "the analytics API", false);
 
   bool fatal = false;
@@ -367,8 +334,7 @@ int Service::Run(const std::function<bool()>& should_stop) {
     impl.schema_ok = true;
     impl.ConsumeLoop(should_stop);
   }
-  server.stop();
-  http.join();
+  svc.Stop();
   bound_port_ = 0;
   const ServiceStats s = Stats();
   spdlog::info("analytics stopped{}: {} applied, {} duplicates, {} rejected, {} redeliveries",

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <random>
 #include <thread>
 #include <vector>
 
@@ -16,6 +15,10 @@
 #include "chansum/common/signals.hpp"
 #include "chansum/http/json_api.hpp"
 #include "chansum/metrics/metrics.hpp"
+#include "chansum/service/backoff.hpp"
+#include "chansum/service/http_listener.hpp"
+#include "chansum/service/loop.hpp"
+#include "chansum/service/service.hpp"
 
 namespace chansum::event_logger {
 namespace {
@@ -24,29 +27,6 @@ using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
 constexpr milliseconds kPoll{200};  // longest wait inside the AMQP thread before checking stop
-
-// Exponential backoff with jitter that returns early (false) when `stop` says so.
-class Backoff {
- public:
-  Backoff(milliseconds first, milliseconds max) : first_(first), max_(max), next_(first) {}
-  bool Wait(const std::function<bool()>& stop) {
-    thread_local std::mt19937 rng{std::random_device{}()};
-    std::uniform_real_distribution<double> jitter(0.5, 1.0);
-    const auto until =
-        Clock::now() +
-        milliseconds(static_cast<long>(static_cast<double>(next_.count()) * jitter(rng)));
-    next_ = std::min(next_ * 2, max_);
-    while (Clock::now() < until) {
-      if (stop()) return false;
-      std::this_thread::sleep_for(milliseconds(20));
-    }
-    return !stop();
-  }
-  void Reset() { next_ = first_; }
-
- private:
-  milliseconds first_, max_, next_;
-};
 
 }  // namespace
 
@@ -94,8 +74,8 @@ Status DeclareAuditTopology(amqp::Connection& conn, const EventLoggerConfig& con
 void EventLogger::Run(const std::function<bool()>& stop) {
   std::unique_ptr<AuditLog> log;
   std::unique_ptr<amqp::Consumer> consumer;
-  Backoff backoff(milliseconds(200), std::chrono::seconds(15));
-  Backoff disk_backoff(milliseconds(500), std::chrono::seconds(30));  // repeated write failures
+  service::Backoff backoff(milliseconds(200), std::chrono::seconds(15), stop);
+  service::Backoff disk_backoff(milliseconds(500), std::chrono::seconds(30), stop);  // bad disk
   const auto prefetch = static_cast<std::size_t>(config_.prefetch);
 
   auto drop_consumer = [&](const std::string& why) {
@@ -161,7 +141,7 @@ void EventLogger::Run(const std::function<bool()>& stop) {
       if (!opened.ok()) {
         ready_ = false;
         spdlog::error("audit log unavailable ({}), retrying", opened.error().ToString());
-        if (!backoff.Wait(stop)) break;
+        if (!backoff.Wait()) break;
         continue;
       }
       log = std::move(opened).value();
@@ -175,7 +155,7 @@ void EventLogger::Run(const std::function<bool()>& stop) {
       if (!declared.ok()) {
         spdlog::warn("RabbitMQ unavailable at {} ({}), retrying", config_.amqp.Redacted(),
                      declared.error().message);
-        if (!backoff.Wait(stop)) break;
+        if (!backoff.Wait()) break;
         continue;
       }
       amqp::ConsumerOptions options;
@@ -184,7 +164,7 @@ void EventLogger::Run(const std::function<bool()>& stop) {
       auto c = amqp::Consumer::Open(config_.amqp, config_.ConsumerConnectionName(), options);
       if (!c.ok()) {
         spdlog::warn("cannot consume from {} ({}), retrying", config_.Queue(), c.error().message);
-        if (!backoff.Wait(stop)) break;
+        if (!backoff.Wait()) break;
         continue;
       }
       consumer = std::move(c).value();
@@ -220,7 +200,7 @@ void EventLogger::Run(const std::function<bool()>& stop) {
     }
     if (lost) continue;
     process(batch);
-    if (!log && !disk_backoff.Wait(stop)) break;  // the write failed: don't spin on a bad disk
+    if (!log && !disk_backoff.Wait()) break;  // the write failed: don't spin on a bad disk
   }
 
   // Stop: the last batch was written, fsynced and acked above; take no more deliveries and close
@@ -278,15 +258,17 @@ int RunEventLoggerService() {
     catch_up(events.Labels({"rejected"}), s.rejected.load(), seen->rejected);
     catch_up(acked, s.acked.load(), seen->acked);
   });
-  std::unique_ptr<httplib::Server> health;
-  std::thread health_thread;
+  // The health listener starts first and stops last; the consumer stops first (the batch in hand
+  // is written, fsynced and acked, or left unacked for redelivery).
+  service::Service svc("event_logger");
   if (config.health_port > 0) {
-    health = std::make_unique<httplib::Server>();
-    health->set_tcp_nodelay(true);
-    health->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    auto& health = svc.Add(std::make_unique<service::HttpListener>(
+        "health endpoint", config.health_addr, config.health_port));
+    health.server().set_tcp_nodelay(true);
+    health.server().Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"status":"ok"})", "application/json");
     });
-    health->Get("/readyz", [&logger](const httplib::Request&, httplib::Response& res) {
+    health.server().Get("/readyz", [&logger](const httplib::Request&, httplib::Response& res) {
       const bool ready = logger.ready();
       const auto& s = logger.stats();
       nlohmann::json body = {{"ready", ready},
@@ -297,22 +279,14 @@ int RunEventLoggerService() {
       res.status = ready ? 200 : 503;
       res.set_content(body.dump(), "application/json");
     });
-    http::AddMetricsRoute(*health);
-    if (!health->bind_to_port(config.health_addr.c_str(), config.health_port)) {
-      spdlog::critical("health endpoint: cannot listen on {}:{}", config.health_addr,
-                       config.health_port);
-      return 2;
-    }
-    health_thread = std::thread([&] { health->listen_after_bind(); });
+    http::AddMetricsRoute(health.server());
   }
-
-  logger.Run([] { return StopSignal::Requested(); });
-
-  if (health) {
-    health->stop();
-    health_thread.join();
-  }
+  svc.Add(service::RunUntilStopped("consumer", [&logger](const std::atomic<bool>& stop) {
+    logger.Run([&stop] { return stop.load(); });
+  }));
+  const Status run = svc.Run();
   metrics::Registry::Default().RemoveCollector(stats_collector);
+  if (!run.ok()) return 2;  // the health endpoint could not listen (logged by the service)
   spdlog::info("stopped cleanly");
   return 0;
 }

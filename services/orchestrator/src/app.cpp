@@ -2,9 +2,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <thread>
+#include <memory>
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include "api.hpp"
@@ -17,14 +16,15 @@
 #include "chansum/http/exposure.hpp"
 #include "chansum/http/readiness.hpp"
 #include "chansum/kafka/config.hpp"
-#include "chansum/metrics/metrics.hpp"
-#include "chansum/outbox/amqp_sink.hpp"
-#include "chansum/outbox/kafka_sink.hpp"
-#include "chansum/outbox/metrics.hpp"
 #include "chansum/outbox/outbox.hpp"
+#include "chansum/outbox/relays.hpp"
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pg/pg.hpp"
-#include "chansum/protocol/events.hpp"
+#include "chansum/service/backoff.hpp"
+#include "chansum/service/check.hpp"
+#include "chansum/service/http_listener.hpp"
+#include "chansum/service/loop.hpp"
+#include "chansum/service/service.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/store.hpp"
 #include "digest.hpp"
@@ -32,6 +32,34 @@
 #include "reliability.hpp"
 
 namespace chansum::orchestrator {
+namespace {
+
+// Deletes the outbox rows published more than `retention` ago, in rounds of at most 10000.
+Status CleanOutbox(pg::ConnectionPool& pool, std::chrono::seconds retention) {
+  std::int64_t total = 0;
+  Status st = OkStatus();
+  for (int round = 0; round < 100 && !StopSignal::Requested(); ++round) {
+    auto deleted = pg::WithTransaction(
+        pool, [&](pqxx::work& txn) { return outbox::DeletePublished(txn, retention); });
+    if (!deleted.ok()) {
+      st = deleted.error();
+      break;
+    }
+    total += *deleted;
+    if (*deleted < 10000) break;
+  }
+  if (total > 0) spdlog::info("outbox cleanup: deleted {} published rows", total);
+  return st;
+}
+
+// A loop that runs `step` every `interval`, also after a failure (logged by the loop).
+std::unique_ptr<service::BackgroundLoop> Every(std::string name, std::chrono::milliseconds interval,
+                                               service::BackgroundLoop::Step step) {
+  return std::make_unique<service::BackgroundLoop>(
+      std::move(name), std::move(step), service::LoopOptions{interval, interval, interval});
+}
+
+}  // namespace
 
 struct OrchestratorConfig {
   std::string http_addr;
@@ -131,18 +159,33 @@ int Main() {
   deps.live = config.live;
   deps.live.stopping = [] { return StopSignal::Requested(); };
   std::atomic<bool> dlq_ok{false};
+  auto connect = [pg_config]() -> std::unique_ptr<pqxx::connection> {
+    auto c = pg::Connect(pg_config);
+    if (!c.ok()) throw std::runtime_error(c.error().message);
+    return std::move(*c);
+  };
+
+  // The components start in this order and stop in reverse: the API first, the relays last (so
+  // what the loops wrote is published).
+  service::Service svc("orchestrator");
+  // The relays publish the discovery commands that POST /jobs writes to the outbox, and any other
+  // pending rows (every service's relays share the outbox).
+  svc.Add(std::make_unique<outbox::Relays>(
+      outbox::RelaysConfig{pg_config, amqp_config, kafka_config, "orchestrator",
+                           config.queue_prefix, config.delivery_limit}));
   // Readiness: each dependency checked on its own thread, /readyz reads the last answers and never
   // waits for a server (libs/http/readiness.hpp).
-  http::DependencyCheck pg_check("postgres", [&pool] {
+  svc.Add(std::make_unique<service::DependencyCheckComponent>("postgres", [&pool] {
     return pg::WithTransaction(pool, [](pqxx::work& txn) {
       txn.exec("SELECT 1");
       return Ok{};
     });
-  });
-  http::DependencyCheck docs_check("docstore", [&docs] { return (*docs)->Ping(); });
+  }));
+  svc.Add(std::make_unique<service::DependencyCheckComponent>("docstore",
+                                                              [&docs] { return (*docs)->Ping(); }));
   // RabbitMQ: a connection opened every 5 s, and the pipeline's queues declared as soon as it is
   // reachable, so the first discovery command finds its queue even before any stage has started.
-  http::DependencyCheck amqp_check(
+  svc.Add(std::make_unique<service::DependencyCheckComponent>(
       "rabbitmq",
       [&amqp_config, &config, declared = false]() mutable -> Status {
         auto conn = amqp::Connection::Open(amqp_config, "orchestrator-probe");
@@ -155,142 +198,61 @@ int Main() {
         }
         return OkStatus();
       },
-      http::DependencyCheckOptions{std::chrono::seconds(5), std::chrono::seconds(2)});
-  deps.readiness = [&] {
-    nlohmann::json body = http::ReadinessBody({{"postgres", pg_check.Last()},
-                                               {"docstore", docs_check.Last()},
-                                               {"rabbitmq", amqp_check.Last()}});
+      http::DependencyCheckOptions{std::chrono::seconds(5), std::chrono::seconds(2)}));
+  deps.readiness = [&svc, &dlq_ok] {
+    nlohmann::json body = svc.Readiness();
     body["checks"]["dead_letter_consumer"] = dlq_ok.load();  // informational: not part of "ready"
     return body;
   };
-
-  // The relays publish the discovery commands that POST /jobs writes to the outbox, and any other
-  // pending rows (every service's relays share the outbox). One relay per destination, so a Kafka
-  // outage never holds up commands.
-  auto connect = [pg_config]() -> std::unique_ptr<pqxx::connection> {
-    auto c = pg::Connect(pg_config);
-    if (!c.ok()) throw std::runtime_error(c.error().message);
-    return std::move(*c);
-  };
-  std::atomic<bool> relay_stop{false};
-  std::thread relay([&] {
-    outbox::Relay r(connect,
-                    std::make_unique<outbox::AmqpSink>(amqp_config, "orchestrator-relay",
-                                                       [&config](amqp::Connection& c) {
-                                                         return outbox::DeclarePipelineQueues(
-                                                             c, config.queue_prefix,
-                                                             config.delivery_limit);
-                                                       }),
-                    nullptr, outbox::RelayOptions{});
-    r.Run(relay_stop);
-  });
-  std::thread kafka_relay([&] {
-    outbox::KafkaSinkOptions options;
-    options.topics = protocol::EventTopics(config.queue_prefix);
-    options.should_stop = [&relay_stop] { return relay_stop.load(); };
-    outbox::Relay r(connect, nullptr,
-                    std::make_unique<outbox::KafkaSink>(kafka_config, std::move(options)),
-                    outbox::RelayOptions{});
-    r.Run(relay_stop);
-  });
-  // GET /metrics: the outbox backlog next to the HTTP metrics (libs/http).
-  const int backlog_collector = outbox::RegisterBacklogMetrics(connect);
-  // The live stream's change feed keeps JOB_CHANGES_RETENTION_HOURS, the outbox its published
-  // rows for OUTBOX_RETENTION (both idempotent with several orchestrators).
-  std::thread changes_cleanup([&] {
-    auto next = std::chrono::steady_clock::now();
-    auto next_outbox = std::chrono::steady_clock::now();
-    while (!StopSignal::WaitFor(std::chrono::seconds(1))) {
-      if (std::chrono::steady_clock::now() >= next_outbox) {
-        next_outbox = std::chrono::steady_clock::now() + std::chrono::minutes(1);
-        std::int64_t total = 0;
-        for (int round = 0; round < 100 && !StopSignal::Requested(); ++round) {
-          auto deleted = pg::WithTransaction(pool, [&](pqxx::work& txn) {
-            return outbox::DeletePublished(txn, config.outbox_retention);
-          });
-          if (!deleted.ok()) {
-            spdlog::warn("outbox cleanup: {}", deleted.error().message);
-            break;
-          }
-          total += *deleted;
-          if (*deleted < 10000) break;
-        }
-        if (total > 0) spdlog::info("outbox cleanup: deleted {} published rows", total);
-      }
-      if (std::chrono::steady_clock::now() < next) continue;
-      next = std::chrono::steady_clock::now() + std::chrono::minutes(10);
-      auto deleted = pg::WithTransaction(pool, [&](pqxx::work& txn) {
-        return store::DeleteOldJobChanges(txn, config.job_changes_retention_hours);
-      });
-      if (!deleted.ok()) {
-        spdlog::warn("job_changes cleanup: {}", deleted.error().message);
-      } else if (*deleted > 0) {
-        spdlog::info("job_changes cleanup: deleted {} rows", *deleted);
-      }
-    }
-  });
   // Reliability loops: the lease sweeper and the dead-letter recorder (reliability.hpp).
-  std::atomic<bool> loops_stop{false};
-  std::thread sweeper([&] { SweeperLoop(pg_config, reliability, loops_stop); });
-  std::thread dead_letters([&] {
-    DeadLetterLoop(amqp_config, pg_config, reliability, config.delivery_limit, loops_stop, dlq_ok);
-  });
-
+  svc.Add(service::RunUntilStopped("sweeper", [&](const std::atomic<bool>& stop) {
+    SweeperLoop(pg_config, reliability, stop);
+  }));
+  svc.Add(service::RunUntilStopped("dead-letters", [&](const std::atomic<bool>& stop) {
+    DeadLetterLoop(amqp_config, pg_config, reliability, config.delivery_limit, stop, dlq_ok);
+  }));
+  // The outbox keeps its published rows for OUTBOX_RETENTION, the live stream's change feed
+  // JOB_CHANGES_RETENTION_HOURS (both idempotent with several orchestrators).
+  svc.Add(Every("outbox cleanup", std::chrono::minutes(1), [&](const std::atomic<bool>&) {
+    return CleanOutbox(pool, config.outbox_retention);
+  }));
+  svc.Add(Every("job_changes cleanup", std::chrono::minutes(10),
+                [&](const std::atomic<bool>&) -> Status {
+                  auto deleted = pg::WithTransaction(pool, [&](pqxx::work& txn) {
+                    return store::DeleteOldJobChanges(txn, config.job_changes_retention_hours);
+                  });
+                  if (!deleted.ok()) return deleted.error();
+                  if (*deleted > 0) spdlog::info("job_changes cleanup: deleted {} rows", *deleted);
+                  return OkStatus();
+                }));
   // Channel digests of finished jobs (safe with several orchestrators: SKIP LOCKED claims).
   // Only jobs that finish from now on: older ones (or another deployment's) get theirs on request.
   const std::string digests_since = NowRfc3339();
-  std::thread digests([&] {
-    while (!StopSignal::WaitFor(config.digest_interval)) {
-      auto built = BuildPendingDigests(deps, 20, digests_since);
-      if (!built.ok()) {
-        spdlog::warn("digest loop: {}", built.error().ToString());
-      } else if (*built > 0) {
-        spdlog::info("built {} channel digests", *built);
-      }
-    }
-  });
-
+  svc.Add(Every("digest loop", config.digest_interval, [&](const std::atomic<bool>&) -> Status {
+    auto built = BuildPendingDigests(deps, 20, digests_since);
+    if (!built.ok()) return Error{built.error().cls, built.error().code, built.error().ToString()};
+    if (*built > 0) spdlog::info("built {} channel digests", *built);
+    return OkStatus();
+  }));
   // Versions of the jobs clients poll, followed from job_changes (JOB_VERSIONS_MAX_JOBS=0: off).
   std::unique_ptr<JobVersions> job_versions;
-  std::atomic<bool> versions_stop{false};
-  std::thread versions_thread;
   if (config.job_versions.max_jobs > 0) {
     job_versions = std::make_unique<JobVersions>(connect, config.job_versions);
     deps.job_versions = job_versions.get();
-    versions_thread = std::thread([&] { job_versions->Run(versions_stop); });
+    svc.Add(service::RunUntilStopped(
+        "job-versions", [&](const std::atomic<bool>& stop) { job_versions->Run(stop); }));
   }
+  auto& api =
+      svc.Add(std::make_unique<service::HttpListener>("api", config.http_addr, config.http_port));
+  RegisterRoutes(api.server(), deps);
 
-  httplib::Server server;
-  RegisterRoutes(server, deps);
-  std::thread stopper([&] {
-    while (!StopSignal::WaitFor(std::chrono::milliseconds(200))) {
-    }
-    server.stop();
-  });
   spdlog::info("orchestrator listening on http://{}:{} ({})", config.http_addr, config.http_port,
                config.api_token.empty() ? "no API_TOKEN: the API is open"
                                         : "API_TOKEN set: calls need the bearer token");
   http::WarnIfExposed("HTTP_ADDR", config.http_addr, "the API", !config.api_token.empty());
-  const bool listened = server.listen(config.http_addr.c_str(), config.http_port);
-  if (!listened && !StopSignal::Requested()) {
-    spdlog::critical("cannot listen on {}:{}", config.http_addr, config.http_port);
-    StopSignal::Request();
-  }
-  stopper.join();
-  versions_stop = true;
-  if (versions_thread.joinable()) versions_thread.join();
-  changes_cleanup.join();
-  loops_stop = true;
-  sweeper.join();
-  dead_letters.join();
-  digests.join();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // let the relay catch up
-  relay_stop = true;
-  relay.join();
-  kafka_relay.join();
-  metrics::Registry::Default().RemoveCollector(backlog_collector);
+  if (Status st = svc.Run(); !st.ok()) return 1;  // logged by the service (e.g. cannot listen)
   spdlog::info("stopped cleanly");
-  return listened ? 0 : 1;
+  return 0;
 }
 
 }  // namespace chansum::orchestrator

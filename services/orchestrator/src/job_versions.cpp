@@ -7,6 +7,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/service/backoff.hpp"
+
 namespace chansum::orchestrator {
 namespace {
 
@@ -195,7 +197,8 @@ Status JobVersions::Step() {
 }
 
 void JobVersions::Run(const std::atomic<bool>& stop) {
-  auto backoff = std::chrono::milliseconds(100);
+  service::Backoff backoff(std::chrono::milliseconds(100), std::chrono::seconds(5),
+                           [&stop] { return stop.load(); });
   while (!stop.load()) {
     const auto started = Clock::now();
     auto st = Step();
@@ -203,10 +206,9 @@ void JobVersions::Run(const std::atomic<bool>& stop) {
     if (!st.ok()) {
       spdlog::warn("job versions feed: {} (GET /jobs/{{id}} reads the database meanwhile)",
                    st.error().message);
-      next = Clock::now() + backoff;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+      next = Clock::now() + backoff.Next();
     } else {
-      backoff = std::chrono::milliseconds(100);
+      backoff.Reset();
     }
     while (!stop.load() && Clock::now() < next) {
       std::this_thread::sleep_for(

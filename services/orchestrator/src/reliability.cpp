@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <memory>
-#include <random>
 #include <regex>
 #include <thread>
 #include <vector>
@@ -16,6 +15,7 @@
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/protocol/events.hpp"
+#include "chansum/service/backoff.hpp"
 #include "chansum/store/reliability.hpp"
 #include "chansum/store/store.hpp"
 
@@ -40,12 +40,6 @@ bool SleepUnless(const std::atomic<bool>& stop, std::chrono::milliseconds d) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return !stop.load();
-}
-
-std::chrono::milliseconds Jittered(std::chrono::milliseconds d) {
-  thread_local std::mt19937 rng{std::random_device{}()};
-  std::uniform_real_distribution<double> jitter(0.5, 1.0);
-  return std::chrono::milliseconds(static_cast<long>(static_cast<double>(d.count()) * jitter(rng)));
 }
 
 std::string Of(int attempts, int max_attempts) {
@@ -210,7 +204,8 @@ SweepResult WatchOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
 void SweeperLoop(const pg::PgConfig& pg_config, const ReliabilityConfig& config,
                  const std::atomic<bool>& stop) {
   std::unique_ptr<pqxx::connection> conn;
-  std::chrono::milliseconds backoff{500};
+  service::Backoff backoff(std::chrono::milliseconds(500), std::chrono::seconds(10),
+                           [&stop] { return stop.load(); });
   auto next_watch = std::chrono::steady_clock::now();
   while (!stop.load()) {
     try {
@@ -233,13 +228,12 @@ void SweeperLoop(const pg::PgConfig& pg_config, const ReliabilityConfig& config,
         }
         next_watch = std::chrono::steady_clock::now() + config.WatchInterval();
       }
-      backoff = std::chrono::milliseconds(500);
+      backoff.Reset();
       if (!SleepUnless(stop, config.sweep_interval)) break;
     } catch (const std::exception& e) {
       spdlog::warn("sweeper: {} (retrying)", e.what());
       conn.reset();
-      if (!SleepUnless(stop, Jittered(backoff))) break;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(10000));
+      if (!backoff.Wait()) break;
     }
   }
 }
@@ -334,12 +328,9 @@ void DeadLetterLoop(const amqp::AmqpConfig& amqp_config, const pg::PgConfig& pg_
     consumers.emplace_back(protocol::QueueName(config.queue_prefix, s) + ".dlq", nullptr);
   }
   std::unique_ptr<pqxx::connection> conn;
-  std::chrono::milliseconds backoff{200};
-  auto fail_wait = [&] {
-    const bool go_on = SleepUnless(stop, Jittered(backoff));
-    backoff = std::min(backoff * 2, std::chrono::milliseconds(15000));
-    return go_on;
-  };
+  service::Backoff backoff(std::chrono::milliseconds(200), std::chrono::seconds(15),
+                           [&stop] { return stop.load(); });
+  auto fail_wait = [&] { return backoff.Wait(); };
   while (!stop.load()) {
     // (Re)open what is missing: declare the queues first (idempotent), then one consumer each.
     bool all_open = true;
@@ -371,7 +362,7 @@ void DeadLetterLoop(const amqp::AmqpConfig& amqp_config, const pg::PgConfig& pg_
         continue;
       }
       ok = true;
-      backoff = std::chrono::milliseconds(200);
+      backoff.Reset();
       spdlog::info("dead-letter consumer: reading the {} .dlq queues", consumers.size());
     }
     for (auto& [queue, consumer] : consumers) {

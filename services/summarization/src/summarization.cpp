@@ -7,23 +7,13 @@
 
 #include "chansum/asr/transcript.hpp"
 #include "chansum/docstore/docstore.hpp"
-#include "chansum/pg/connection.hpp"
-#include "chansum/pg/pool.hpp"
-#include "chansum/pg/transaction.hpp"
 #include "chansum/protocol/documents.hpp"
-#include "chansum/store/token_usage.hpp"
+#include "chansum/stage/token_budget.hpp"
 #include "chansum/summarize/llm.hpp"
 #include "chansum/summarize/summarize.hpp"
 
 namespace chansum::summarization {
 namespace {
-
-// What the LLM backend needs besides the summarizer: the token budget and where it is kept.
-struct LlmBackend {
-  std::shared_ptr<summarize::LlmSummarizer> llm;
-  std::shared_ptr<pg::ConnectionPool> pool;
-  std::int64_t job_token_budget = 0;  // 0 = unlimited
-};
 
 Result<std::vector<std::string>> TranscriptSentences(const protocol::Command& cmd,
                                                      stage::StageContext& ctx) {
@@ -70,10 +60,10 @@ nlohmann::json UsageJson(const protocol::SummaryUsage& u) {
           {"calls", u.calls}};
 }
 
-stage::Handler LlmHandler(const LlmBackend& backend) {
-  return [backend](const protocol::Command& cmd,
-                   stage::StageContext& ctx) -> Result<stage::StageOutput> {
-    const auto& model = backend.llm->config().model;
+stage::Handler LlmHandler(std::shared_ptr<summarize::LlmSummarizer> llm) {
+  return [llm](const protocol::Command& cmd,
+               stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    const auto& model = llm->config().model;
     // A redelivered command finds the summary this model already wrote and spends no tokens.
     auto existing = ctx.docs->Get(protocol::kSummariesCollection, cmd.video_id);
     if (!existing.ok()) return existing.error();
@@ -93,9 +83,9 @@ stage::Handler LlmHandler(const LlmBackend& backend) {
     auto sentences = TranscriptSentences(cmd, ctx);
     if (!sentences.ok()) return sentences.error();
 
-    auto hooks = TokenBudgetHooks(*backend.pool, cmd.job_id, backend.job_token_budget);
+    auto hooks = TokenBudgetHooks(*ctx.tokens, cmd.job_id);
     hooks.should_stop = ctx.should_stop;
-    auto result = backend.llm->Summarize(*sentences, ctx.claim.title, hooks);
+    auto result = llm->Summarize(*sentences, ctx.claim.title, hooks);
     // A failed call stores nothing: never the transcript in place of a summary.
     if (!result.ok()) return result.error();
     auto summary = result->summary;
@@ -105,11 +95,11 @@ stage::Handler LlmHandler(const LlmBackend& backend) {
     auto stored =
         ctx.docs->Upsert(protocol::kSummariesCollection, cmd.video_id, summarize::ToJson(summary));
     if (!stored.ok()) return stored.error();
-    auto recorded = pg::WithTransaction(*backend.pool, [&](pqxx::work& txn) {
-      store::RecordVideoTokens(txn, cmd.job_id, cmd.video_id, result->summary.model,
-                               result->usage.total_tokens);
-    });
-    if (!recorded.ok()) return recorded.error();
+    if (Status recorded = ctx.tokens->RecordVideo(cmd.job_id, cmd.video_id, result->summary.model,
+                                                  result->usage.total_tokens);
+        !recorded.ok()) {
+      return recorded.error();
+    }
     stage::StageOutput out;
     out.event_data = {{"engine", result->summary.engine},
                       {"model", result->summary.model},
@@ -123,28 +113,13 @@ stage::Handler LlmHandler(const LlmBackend& backend) {
 
 }  // namespace
 
-summarize::LlmHooks TokenBudgetHooks(pg::ConnectionPool& pool, const std::string& job_id,
-                                     std::int64_t budget) {
+summarize::LlmHooks TokenBudgetHooks(stage::TokenBudget& budget, const std::string& job_id) {
   summarize::LlmHooks hooks;
-  hooks.before_call = [&pool, job_id, budget](std::int64_t estimate) -> Status {
-    if (budget <= 0) return OkStatus();
-    auto used = pg::WithTransaction(
-        pool, [&](pqxx::work& txn) { return store::JobTokensUsed(txn, job_id); });
-    if (!used.ok()) return used.error();
-    if (*used + estimate > budget) {
-      return Error::Permanent(
-          "token_budget_exceeded",
-          fmt::format("job token budget exceeded: {} of JOB_TOKEN_BUDGET={} tokens used, the "
-                      "next LLM call may need {}",
-                      *used, budget, estimate));
-    }
-    return OkStatus();
+  hooks.before_call = [&budget, job_id](std::int64_t estimate) {
+    return budget.Reserve(job_id, estimate);
   };
-  hooks.after_call = [&pool, job_id](const summarize::TokenUsage& call) -> Status {
-    auto total = pg::WithTransaction(
-        pool, [&](pqxx::work& txn) { return store::AddJobTokens(txn, job_id, call.total_tokens); });
-    if (!total.ok()) return total.error();
-    return OkStatus();
+  hooks.after_call = [&budget, job_id](const summarize::TokenUsage& call) {
+    return budget.Add(job_id, call.total_tokens);
   };
   return hooks;
 }
@@ -176,16 +151,12 @@ stage::StageDefinition Definition() {
         env.AddProblem("LLM_PROMPTS_DIR: " + loaded.error().message);
       }
     }
-    LlmBackend backend;
-    backend.job_token_budget = env.Int("JOB_TOKEN_BUDGET", 0, 0, 1'000'000'000'000LL);
-    const auto pg_config = pg::PgConfig::FromEnv(env);
-    backend.pool = std::make_shared<pg::ConnectionPool>(pg_config, 4);
-    spdlog::info("summarization backend openai: {} model {}, chunks of {} tokens, budget {}",
-                 config.api_url, config.model, config.chunk_tokens,
-                 backend.job_token_budget > 0 ? std::to_string(backend.job_token_budget)
-                                              : std::string("unlimited"));
-    backend.llm = std::make_shared<summarize::LlmSummarizer>(config, std::move(prompts));
-    return [backend] { return LlmHandler(backend); };
+    // The runner opens the token budget (JOB_TOKEN_BUDGET) and logs it.
+    self.needs_token_budget = true;
+    spdlog::info("summarization backend openai: {} model {}, chunks of {} tokens", config.api_url,
+                 config.model, config.chunk_tokens);
+    auto llm = std::make_shared<summarize::LlmSummarizer>(config, std::move(prompts));
+    return [llm] { return LlmHandler(llm); };
   };
   return def;
 }

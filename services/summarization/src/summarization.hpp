@@ -2,8 +2,8 @@
 #include <cstdint>
 #include <string>
 
-#include "chansum/pg/pool.hpp"
 #include "chansum/stage/stage.hpp"
+#include "chansum/stage/token_budget.hpp"
 #include "chansum/summarize/llm.hpp"
 
 namespace chansum::summarization {
@@ -16,10 +16,11 @@ namespace chansum::summarization {
 // the summarization.completed event.
 [[nodiscard]] stage::StageDefinition Definition();
 
-// The LLM hooks of one job: before each call, a permanent "token_budget_exceeded" error when the
-// job's tokens so far plus the call's estimate would pass `budget` (0 = unlimited); after each
-// call, its total_tokens added to the job's count (job_token_usage).
-[[nodiscard]] summarize::LlmHooks TokenBudgetHooks(pg::ConnectionPool& pool,
-                                                   const std::string& job_id, std::int64_t budget);
+// The LLM hooks of one job on the runner's token budget (StageContext::tokens): before each call,
+// a permanent "token_budget_exceeded" error when the job's tokens so far plus the call's estimate
+// would pass JOB_TOKEN_BUDGET (0 = unlimited); after each call, its total_tokens added to the
+// job's count (job_token_usage).
+[[nodiscard]] summarize::LlmHooks TokenBudgetHooks(stage::TokenBudget& budget,
+                                                   const std::string& job_id);
 
 }  // namespace chansum::summarization

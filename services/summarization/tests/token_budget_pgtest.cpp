@@ -36,7 +36,8 @@ class TokenBudgetTest : public testing::SchemaFixture {
 };
 
 TEST_F(TokenBudgetTest, CallsAddUpAndTheBudgetStopsTheNextOne) {
-  auto hooks = TokenBudgetHooks(*pool_, job_id_, 1000);
+  stage::TokenBudget budget(*pool_, 1000);
+  auto hooks = TokenBudgetHooks(budget, job_id_);
   ASSERT_TRUE(hooks.before_call(400).ok());
   summarize::TokenUsage call;
   call.total_tokens = 450;
@@ -55,11 +56,12 @@ TEST_F(TokenBudgetTest, CallsAddUpAndTheBudgetStopsTheNextOne) {
   EXPECT_EQ(row[0][0].as<long>(), 700);
   EXPECT_EQ(row[0][1].as<int>(), 2);
   // Another job has its own count.
-  EXPECT_TRUE(TokenBudgetHooks(*pool_, NewUuid(), 1000).before_call(900).ok());
+  EXPECT_TRUE(TokenBudgetHooks(budget, NewUuid()).before_call(900).ok());
 }
 
 TEST_F(TokenBudgetTest, NoBudgetMeansUnlimitedButStillCounted) {
-  auto hooks = TokenBudgetHooks(*pool_, job_id_, 0);
+  stage::TokenBudget unlimited(*pool_, 0);
+  auto hooks = TokenBudgetHooks(unlimited, job_id_);
   summarize::TokenUsage call;
   call.total_tokens = 5'000'000;
   ASSERT_TRUE(hooks.after_call(call).ok());
@@ -69,11 +71,8 @@ TEST_F(TokenBudgetTest, NoBudgetMeansUnlimitedButStillCounted) {
 }
 
 TEST_F(TokenBudgetTest, ModelAndTokensOnTheVideoRow) {
-  {
-    pqxx::work txn(*conn_);
-    store::RecordVideoTokens(txn, job_id_, "vid1", "gpt-test", 1234);
-    txn.commit();
-  }
+  stage::TokenBudget budget(*pool_, 0);
+  ASSERT_TRUE(budget.RecordVideo(job_id_, "vid1", "gpt-test", 1234).ok());
   auto row = Query("SELECT llm_model, llm_tokens FROM videos WHERE job_id = '" + job_id_ +
                    "' AND video_id = 'vid1'");
   ASSERT_EQ(row.size(), 1u);

@@ -51,6 +51,8 @@ class Processor {
   // Registers every claim with `keeper` while its handler runs, so the runner's lease thread
   // renews it (optional: without one, leases are only set at claim time).
   void SetLeaseKeeper(LeaseKeeper* keeper) { leases_ = keeper; }
+  // The budget handed to handlers as StageContext::tokens (optional).
+  void SetTokenBudget(TokenBudget* tokens) { tokens_ = tokens; }
 
  private:
   // Each sets the outcomes of its items once their transaction committed.
@@ -72,6 +74,7 @@ class Processor {
   docstore::DocStore* docs_;
   std::function<bool()> should_stop_;
   LeaseKeeper* leases_ = nullptr;
+  TokenBudget* tokens_ = nullptr;
 };
 
 }  // namespace chansum::stage

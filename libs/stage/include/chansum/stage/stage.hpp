@@ -28,6 +28,8 @@ class DocStore;
 
 namespace chansum::stage {
 
+class TokenBudget;
+
 struct StageContext {
   const store::Claim& claim;           // job options, video title, attempt number
   std::filesystem::path media_dir;     // MEDIA_DIR
@@ -38,6 +40,7 @@ struct StageContext {
   // True once the job was cancelled (POST /jobs/{id}/cancel); checked in PostgreSQL at most once a
   // second. The runner then records nothing: the cancel already marked the video skipped.
   std::function<bool()> cancelled;
+  TokenBudget* tokens = nullptr;  // set when the stage asked for the token budget
 };
 
 using StageOutput = pipeline::StageOutput;
@@ -50,6 +53,9 @@ struct StageDefinition {
   protocol::Stage stage = protocol::Stage::kDiscovery;
   int default_concurrency = 1;
   bool needs_docstore = false;
+  // The runner opens the job token budget (JOB_TOKEN_BUDGET, token_budget.hpp) on its PostgreSQL
+  // and passes it as StageContext::tokens. Set by `configure` (e.g. only for a paid LLM backend).
+  bool needs_token_budget = false;
   // A short handler takes milliseconds (e.g. the embedded TextRank summarizer, the instant test
   // handlers): the runner claims a batch, runs its handlers and records them in ONE transaction,
   // with no lease (a crash rolls the claim back and the broker redelivers). A long handler (media
@@ -103,8 +109,11 @@ struct RunnerConfig {
 [[nodiscard]] pipeline::RetryPolicy Policy(const RunnerConfig& config);
 
 // Runs a stage service until SIGTERM/SIGINT: reads the environment, logs as JSON, migrates the
-// schema, starts the outbox relay, the AMQP consumer and `concurrency` workers. Returns the exit
-// code (0 after a clean shutdown, 2 for configuration errors).
+// schema, then runs its components (libs/service) — the health/metrics listener (HEALTH_PORT), the
+// lease loop, the document store check, the outbox relays and the consumer with `concurrency`
+// workers — and stops them in reverse order within SHUTDOWN_TIMEOUT_SECONDS. Returns the exit
+// code (0 after a shutdown, also one that abandoned handlers at the bound; 1 when the schema
+// cannot be applied; 2 for configuration errors or a document store that cannot be opened).
 int RunStageService(const StageDefinition& definition);
 
 }  // namespace chansum::stage

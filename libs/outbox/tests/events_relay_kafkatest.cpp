@@ -15,6 +15,7 @@
 #include "chansum/amqp/connection.hpp"
 #include "chansum/amqp/consumer.hpp"
 #include "chansum/amqp/topology.hpp"
+#include "chansum/common/ids.hpp"
 #include "chansum/kafka/admin.hpp"
 #include "chansum/kafka/config.hpp"
 #include "chansum/kafka/consumer.hpp"
@@ -156,7 +157,7 @@ TEST_F(EventsRelayTest, EventsReachTheKafkaTopicsAndTheFanout) {
     ASSERT_TRUE(amqp::DeclareQueue(**c, prefix_ + "tap", options).ok());
     ASSERT_TRUE(amqp::BindQueue(**c, prefix_ + "tap", protocol::EventsExchange(prefix_)).ok());
   }
-  const std::string job_id = "0d9c3a52-6a3e-4f4f-8f0e-" + RandomName() + "abcd";
+  const std::string job_id = NewUuid();
   const auto events = WriteEvents(job_id);
   ASSERT_EQ(Pending("kafka"), 3);
   ASSERT_EQ(Pending("amqp"), 3);
@@ -249,7 +250,7 @@ TEST_F(EventsRelayTest, EventsReachTheKafkaTopicsAndTheFanout) {
 }
 
 TEST_F(EventsRelayTest, UnreachableKafkaFailsTheBatchAndKeepsRowsPending) {
-  (void)WriteEvents("0d9c3a52-6a3e-4f4f-8f0e-" + RandomName() + "abcd");
+  (void)WriteEvents(NewUuid());
   kafka::KafkaConfig dead = kafka_;
   dead.brokers = "127.0.0.1:1";  // nothing listens there
   dead.message_timeout = std::chrono::milliseconds(1500);

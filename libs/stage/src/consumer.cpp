@@ -465,9 +465,10 @@ void StageConsumer::Drain() {
       if (!conn.ok()) throw std::runtime_error(conn.error().ToString());
       spdlog::info("released {} leases of abandoned work", deps_.leases.ReleaseAll(**conn));
     } catch (const std::exception& e) {
-      spdlog::warn("could not release the leases of abandoned work ({}): the sweeper takes them "
-                   "over when they expire",
-                   e.what());
+      spdlog::warn(
+          "could not release the leases of abandoned work ({}): the sweeper takes them "
+          "over when they expire",
+          e.what());
     }
     for (const auto& [gen, tag] : stuck) {
       s.acker.Forget(tag);

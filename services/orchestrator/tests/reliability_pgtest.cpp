@@ -336,7 +336,7 @@ TEST_F(ReliabilityTest, WatchdogReenqueuesALostDiscoveryWithItsFiltersAndEventua
   EXPECT_EQ(cmds[0].data["channel_url"], "http://127.0.0.1:1/demo/feed.xml");
   EXPECT_EQ(cmds[0].data["max_videos"], 7);
   EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01");
-  EXPECT_EQ(cmds[0].data["max_duration_s"], 600);
+  EXPECT_EQ(cmds[0].data["max_duration_s"], 600.5);
   EXPECT_EQ(cmds[0].attempt, 2);
   EXPECT_EQ(Field("SELECT discovery_attempts FROM jobs WHERE id = '" + job_id_ + "'"), "1");
   EXPECT_EQ(Field("SELECT state FROM jobs WHERE id = '" + job_id_ + "'"), "queued");

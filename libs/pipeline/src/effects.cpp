@@ -47,6 +47,32 @@ std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int attempt) {
   return std::chrono::milliseconds(static_cast<long>(d * jitter(rng)));
 }
 
+int AttemptsWithin(std::chrono::milliseconds budget, std::chrono::milliseconds base,
+                   std::chrono::milliseconds max_delay) {
+  constexpr int kMost = 100;
+  const double cap = static_cast<double>(std::max<std::int64_t>(1, max_delay.count()));
+  double delay = std::min(static_cast<double>(std::max<std::int64_t>(1, base.count())), cap);
+  double waited = 0;
+  int attempts = 1;
+  while (waited < static_cast<double>(budget.count()) && attempts < kMost) {
+    waited += delay * 0.5;  // the shortest the jitter makes it
+    delay = std::min(delay * 2, cap);
+    ++attempts;
+  }
+  return std::max(2, attempts);
+}
+
+RetryPolicy RetryPolicyFromEnv(ConfigReader& env) {
+  RetryPolicy p;
+  p.base_delay = env.Duration("RETRY_BASE_DELAY", std::chrono::seconds(1));
+  p.max_delay = env.Duration("RETRY_MAX_DELAY", std::chrono::seconds(60));
+  const auto budget = env.Duration("RETRY_FOR", std::chrono::minutes(5));
+  const auto explicit_attempts = env.Int("MAX_ATTEMPTS", 0, 0, 100);
+  p.max_attempts = explicit_attempts > 0 ? static_cast<int>(explicit_attempts)
+                                         : AttemptsWithin(budget, p.base_delay, p.max_delay);
+  return p;
+}
+
 nlohmann::json StageEventData(Stage stage, const nlohmann::json& facts, std::int64_t duration_ms) {
   nlohmann::json data = {{"duration_ms", std::max<std::int64_t>(0, duration_ms)}};
   switch (stage) {

@@ -19,6 +19,7 @@
 #include "chansum/outbox/topology.hpp"
 #include "chansum/pg/migrate.hpp"
 #include "chansum/pg/pg.hpp"
+#include "chansum/pipeline/pipeline.hpp"
 #include "chansum/service/backoff.hpp"
 #include "chansum/service/check.hpp"
 #include "chansum/service/http_listener.hpp"
@@ -131,9 +132,10 @@ RunnerConfig RunnerConfig::FromEnv(ConfigReader& env, const StageDefinition& def
   const long default_prefetch =
       c.short_handler ? std::min(2L * c.concurrency * c.batch_size, 2000L) : c.concurrency;
   c.prefetch = static_cast<int>(env.Int("PREFETCH", default_prefetch, 1, 65535));
-  c.max_attempts = static_cast<int>(env.Int("MAX_ATTEMPTS", 5, 1, 100));
-  c.retry_base_delay = env.Duration("RETRY_BASE_DELAY", std::chrono::seconds(1));
-  c.retry_max_delay = env.Duration("RETRY_MAX_DELAY", std::chrono::seconds(60));
+  const auto retry = pipeline::RetryPolicyFromEnv(env);
+  c.max_attempts = retry.max_attempts;
+  c.retry_base_delay = retry.base_delay;
+  c.retry_max_delay = retry.max_delay;
   c.delivery_limit =
       static_cast<int>(env.Int("DELIVERY_LIMIT", outbox::kDefaultDeliveryLimit, 1, 1000));
   c.queue_prefix = env.String("QUEUE_PREFIX", "");

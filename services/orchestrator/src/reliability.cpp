@@ -73,7 +73,8 @@ std::chrono::milliseconds ReliabilityConfig::WatchInterval() const {
 ReliabilityConfig ReliabilityConfig::FromEnv(ConfigReader& env) {
   ReliabilityConfig c;
   c.queue_prefix = env.String("QUEUE_PREFIX", "");
-  c.max_attempts = static_cast<int>(env.Int("MAX_ATTEMPTS", 5, 1, 100));
+  // The same number of tries the stages allow (a lease expiry counts as one).
+  c.max_attempts = pipeline::RetryPolicyFromEnv(env).max_attempts;
   c.sweep_interval = env.Duration("SWEEP_INTERVAL", std::chrono::seconds(5));
   if (c.sweep_interval < std::chrono::milliseconds(100)) {
     c.sweep_interval = std::chrono::milliseconds(100);

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
+#include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/protocol/command.hpp"
@@ -48,6 +49,15 @@ struct RetryPolicy {
 // Delay before retry number `attempt` (1-based): base * 2^(attempt-1), capped, with jitter in
 // [50%, 100%] of that.
 [[nodiscard]] std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int attempt);
+// How many tries a transient failure gets so that the delays between them add up to at least
+// `budget` even at their shortest (50 % jitter): the retry budget is elapsed time, 2..100 tries.
+[[nodiscard]] int AttemptsWithin(std::chrono::milliseconds budget, std::chrono::milliseconds base,
+                                 std::chrono::milliseconds max_delay);
+// The retry policy every process reads the same way: RETRY_BASE_DELAY (1s), RETRY_MAX_DELAY (60s)
+// and MAX_ATTEMPTS when set, else as many tries as fit RETRY_FOR (default 5m: a transient outage
+// of the database, the document store or an LLM of a few minutes fails no video; with the defaults
+// that is 16 tries over 5 to 10 minutes). Permanent errors are never retried.
+[[nodiscard]] RetryPolicy RetryPolicyFromEnv(ConfigReader& env);
 
 // The data of the event that ends `stage` (video.downloaded, audio.extracted, ...): the contract's
 // fields taken from the handler's facts (bytes, audio_seconds, engine, segments, key_points,

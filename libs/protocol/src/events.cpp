@@ -217,15 +217,6 @@ std::optional<Stage> CompletedStage(EventType type) noexcept {
   return std::nullopt;
 }
 
-bool IsUuid(std::string_view s) noexcept {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
-  }
-  return true;
-}
-
 bool IsRfc3339(std::string_view s) {
   static const std::regex kRe(
       R"(^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-](\d{2}):(\d{2}))$)");

@@ -34,14 +34,17 @@ int LeaseKeeper::Held() const {
   return static_cast<int>(videos_.size() + jobs_.size());
 }
 
+std::pair<std::vector<std::pair<std::string, std::string>>, std::vector<std::string>>
+LeaseKeeper::Snapshot() const {
+  std::pair<std::vector<std::pair<std::string, std::string>>, std::vector<std::string>> held;
+  std::lock_guard lock(mu_);
+  for (const auto& [key, _] : videos_) held.first.push_back(key);
+  for (const auto& [key, _] : jobs_) held.second.push_back(key);
+  return held;
+}
+
 int LeaseKeeper::RenewOnce(pqxx::connection& conn) {
-  std::vector<std::pair<std::string, std::string>> videos;
-  std::vector<std::string> jobs;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [key, _] : videos_) videos.push_back(key);
-    for (const auto& [key, _] : jobs_) jobs.push_back(key);
-  }
+  const auto [videos, jobs] = Snapshot();
   if (videos.empty() && jobs.empty()) return 0;
   pqxx::work txn(conn);
   int renewed = store::RenewVideoLeases(txn, videos, worker_, lease_seconds_);
@@ -51,13 +54,7 @@ int LeaseKeeper::RenewOnce(pqxx::connection& conn) {
 }
 
 int LeaseKeeper::ReleaseAll(pqxx::connection& conn) {
-  std::vector<std::pair<std::string, std::string>> videos;
-  std::vector<std::string> jobs;
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [key, _] : videos_) videos.push_back(key);
-    for (const auto& [key, _] : jobs_) jobs.push_back(key);
-  }
+  const auto [videos, jobs] = Snapshot();
   if (videos.empty() && jobs.empty()) return 0;
   pqxx::work txn(conn);
   const int released = store::ReleaseLeases(txn, videos, jobs, worker_);

@@ -120,6 +120,24 @@ bool HoldsVideoLease(pqxx::work& txn, const std::string& job_id, const std::stri
   return HeldVideoLeases(txn, {{job_id, video_id}}, stage, worker).front();
 }
 
+namespace {
+
+// Columns 0-3 (job, video, stage, attempts) and 5-9 (trace id, url, title, media and audio path)
+// of the sweeper's and the watchdog's video queries; column 4 is their own.
+void ReadVideoCommandRow(const pqxx::row& r, VideoCommandRow& v) {
+  v.job_id = r[0].as<std::string>();
+  v.video_id = r[1].as<std::string>();
+  v.stage = StageOf(r[2].as<std::string>());
+  v.attempts = r[3].as<int>();
+  v.trace_id = r[5].as<std::string>();
+  v.url = S(r[6]);
+  v.title = r[7].as<std::string>();
+  v.media_path = r[8].as<std::string>();
+  v.audio_path = r[9].as<std::string>();
+}
+
+}  // namespace
+
 std::vector<ExpiredVideo> LockExpiredVideoLeases(pqxx::work& txn, int limit) {
   auto rows = txn.exec_params(
       "SELECT v.job_id::text, v.video_id, v.stage, v.attempts, coalesce(v.lease_owner, ''), "
@@ -132,16 +150,8 @@ std::vector<ExpiredVideo> LockExpiredVideoLeases(pqxx::work& txn, int limit) {
   std::vector<ExpiredVideo> out;
   for (const auto& r : rows) {
     ExpiredVideo v;
-    v.job_id = r[0].as<std::string>();
-    v.video_id = r[1].as<std::string>();
-    v.stage = StageOf(r[2].as<std::string>());
-    v.attempts = r[3].as<int>();
+    ReadVideoCommandRow(r, v);
     v.lease_owner = r[4].as<std::string>();
-    v.trace_id = r[5].as<std::string>();
-    v.url = S(r[6]);
-    v.title = r[7].as<std::string>();
-    v.media_path = r[8].as<std::string>();
-    v.audio_path = r[9].as<std::string>();
     out.push_back(std::move(v));
   }
   return out;
@@ -201,16 +211,8 @@ std::vector<StuckVideo> LockStuckPendingVideos(pqxx::work& txn, int stuck_after_
   std::vector<StuckVideo> out;
   for (const auto& r : rows) {
     StuckVideo v;
-    v.job_id = r[0].as<std::string>();
-    v.video_id = r[1].as<std::string>();
-    v.stage = StageOf(r[2].as<std::string>());
-    v.attempts = r[3].as<int>();
+    ReadVideoCommandRow(r, v);
     v.idle_s = r[4].as<long long>();
-    v.trace_id = r[5].as<std::string>();
-    v.url = S(r[6]);
-    v.title = r[7].as<std::string>();
-    v.media_path = r[8].as<std::string>();
-    v.audio_path = r[9].as<std::string>();
     out.push_back(std::move(v));
   }
   return out;

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 
 #include <spdlog/spdlog.h>
 
@@ -26,9 +25,6 @@ using http::SendError;
 using http::SendFailure;
 using http::SendJson;
 using nlohmann::json;
-
-const std::regex kUuid(
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 
 }  // namespace
 
@@ -109,7 +105,7 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   // database round trip when they are current; otherwise from one snapshot of the database.
   server.Get(R"(/jobs/([^/]+))", [deps](const httplib::Request& req, httplib::Response& res) {
     std::string id = req.matches[1];
-    if (!std::regex_match(id, kUuid)) {
+    if (!IsUuid(id)) {
       SendError(res, 400, "invalid_job_id", "job id must be a UUID");
       return;
     }

@@ -2,13 +2,13 @@
 
 #include <algorithm>
 #include <memory>
-#include <regex>
 #include <thread>
 #include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include "chansum/amqp/connection.hpp"
+#include "chansum/common/ids.hpp"
 #include "chansum/common/signals.hpp"
 #include "chansum/metrics/metrics.hpp"
 #include "chansum/outbox/topology.hpp"
@@ -24,9 +24,6 @@ namespace {
 
 using protocol::EventType;
 using protocol::Stage;
-
-const std::regex kUuidRe(
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 
 std::string JobTrace(pqxx::work& txn, const std::string& job_id) {
   auto r = txn.exec_params("SELECT trace_id FROM jobs WHERE id = $1::uuid", job_id);
@@ -44,6 +41,21 @@ bool SleepUnless(const std::atomic<bool>& stop, std::chrono::milliseconds d) {
 
 std::string Of(int attempts, int max_attempts) {
   return std::to_string(attempts) + "/" + std::to_string(max_attempts);
+}
+
+// The video's stage command written again as try `attempt`, logged as `who`'s re-enqueue.
+void EnqueueVideoAgain(pipeline::Effects& effects, const char* who, const store::VideoCommandRow& v,
+                       const nlohmann::json& data, int attempt, const std::string& reason) {
+  effects.Command(protocol::NewCommand(v.stage, v.job_id, v.video_id, v.trace_id, data,
+                                       std::min(1000, attempt)));
+  spdlog::warn("{}: re-enqueued {} of video {} (job {}): {}", who, protocol::StageName(v.stage),
+               v.video_id, v.job_id, reason);
+}
+
+void FailVideoRow(pqxx::work& txn, pipeline::Effects& effects, const char* who,
+                  const store::VideoCommandRow& v, const Error& error) {
+  pipeline::FailVideo(txn, effects, v.job_id, v.video_id, v.trace_id, v.stage, error, v.attempts);
+  spdlog::warn("{}: video {} of job {} failed: {}", who, v.video_id, v.job_id, error.message);
 }
 
 // chansum_sweeper_actions_total: what the sweeper (cause lease_expired) and the watchdog (cause
@@ -101,17 +113,12 @@ SweepResult SweepOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
           data ? Error::Transient("lease_expired", reason)
                : Error::Permanent("lease_expired",
                                   reason + "; the row lacks the data to run the stage again");
-      pipeline::FailVideo(txn, effects, v.job_id, v.video_id, v.trace_id, v.stage, error,
-                          v.attempts);
-      spdlog::warn("sweeper: video {} of job {} failed: {}", v.video_id, v.job_id, reason);
+      FailVideoRow(txn, effects, "sweeper", v, error);
       ++result.failed;
       continue;
     }
     store::RequeueExpiredVideo(txn, v, reason);
-    effects.Command(protocol::NewCommand(v.stage, v.job_id, v.video_id, v.trace_id, *data,
-                                         std::min(1000, v.attempts + 1)));
-    spdlog::warn("sweeper: re-enqueued {} of video {} (job {}): {}", protocol::StageName(v.stage),
-                 v.video_id, v.job_id, reason);
+    EnqueueVideoAgain(effects, "sweeper", v, *data, v.attempts + 1, reason);
     ++result.requeued;
   }
   for (const auto& d : store::LockExpiredDiscoveryLeases(txn, config.sweep_batch)) {
@@ -159,9 +166,7 @@ SweepResult WatchOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
                                                Of(v.attempts, config.max_attempts) + " used")
                : Error::Permanent("stuck",
                                   reason + "; the row lacks the data to run the stage again");
-      pipeline::FailVideo(txn, effects, v.job_id, v.video_id, v.trace_id, v.stage, error,
-                          v.attempts);
-      spdlog::warn("watchdog: video {} of job {} failed: {}", v.video_id, v.job_id, error.message);
+      FailVideoRow(txn, effects, "watchdog", v, error);
       ++result.failed;
       continue;
     }
@@ -169,10 +174,7 @@ SweepResult WatchOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
     const std::string requeued =
         reason + "; re-enqueued (attempt " + Of(v.attempts + 1, config.max_attempts) + ")";
     store::TouchStuckVideo(txn, v, requeued);
-    effects.Command(protocol::NewCommand(v.stage, v.job_id, v.video_id, v.trace_id, *data,
-                                         std::min(1000, v.attempts + 2)));
-    spdlog::warn("watchdog: re-enqueued {} of video {} (job {}): {}", protocol::StageName(v.stage),
-                 v.video_id, v.job_id, requeued);
+    EnqueueVideoAgain(effects, "watchdog", v, *data, v.attempts + 2, requeued);
     ++result.requeued;
   }
   for (const auto& d : store::LockStuckDiscoveries(txn, stuck_s, config.sweep_batch)) {
@@ -277,13 +279,13 @@ DeadLetterOutcome RecordDeadLetter(pqxx::connection& conn, const ReliabilityConf
   auto cmd = protocol::ParseCommand(delivery.body);
   const bool valid = cmd.ok() && (!queue_stage || cmd->stage == *queue_stage);
   if (cmd.ok()) {
-    letter.job_id = std::regex_match(cmd->job_id, kUuidRe) ? cmd->job_id : "";
+    letter.job_id = IsUuid(cmd->job_id) ? cmd->job_id : "";
     letter.video_id = cmd->video_id;
   } else {
     auto j = nlohmann::json::parse(delivery.body, nullptr, false);
     if (j.is_object()) {
       if (j.contains("job_id") && j["job_id"].is_string() &&
-          std::regex_match(j["job_id"].get<std::string>(), kUuidRe)) {
+          IsUuid(j["job_id"].get<std::string>())) {
         letter.job_id = j["job_id"].get<std::string>();
       }
       if (j.contains("video_id") && j["video_id"].is_string()) {

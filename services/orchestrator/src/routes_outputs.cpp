@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "api.hpp"
+#include "chansum/common/ids.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/json_api.hpp"
 #include "chansum/protocol/documents.hpp"
@@ -22,8 +23,6 @@ using http::SendFailure;
 using http::SendJson;
 using nlohmann::json;
 
-const std::regex kUuid(
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
 
 // The ?format= value, checked against `allowed` (the first is the default). nullopt after a 400.
@@ -64,7 +63,7 @@ std::optional<json> VideoDocument(const ApiDeps& deps, const httplib::Request& r
 
 std::optional<std::string> JobId(const httplib::Request& req, httplib::Response& res) {
   const std::string id = req.matches[1];
-  if (!std::regex_match(id, kUuid)) {
+  if (!IsUuid(id)) {
     SendError(res, 400, "invalid_job_id", "job id must be a UUID");
     return std::nullopt;
   }

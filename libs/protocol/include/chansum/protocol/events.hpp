@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chansum/common/ids.hpp"
 #include "chansum/common/result.hpp"
 #include "chansum/protocol/command.hpp"
 
@@ -47,9 +48,10 @@ inline constexpr EventType kAllEventTypes[] = {EventType::kVideoDiscovered,
 // video.discovered, video.failed and job.completed. The inverse of StageCompletedEvent.
 [[nodiscard]] std::optional<Stage> CompletedStage(EventType type) noexcept;
 
-// The formats the schemas name: "uuid" (8-4-4-4-12 hex digits, any case) and "date-time"
-// (RFC 3339 with a valid calendar date and time, e.g. "2026-11-23T12:00:00.000Z").
-[[nodiscard]] bool IsUuid(std::string_view s) noexcept;
+// The formats the schemas name: "uuid" (8-4-4-4-12 hex digits, any case: chansum::IsUuid of
+// libs/common) and "date-time" (RFC 3339 with a valid calendar date and time, e.g.
+// "2026-11-23T12:00:00.000Z").
+using chansum::IsUuid;
 [[nodiscard]] bool IsRfc3339(std::string_view s);
 
 // Kafka topic of a type: "<prefix><type>"; all seven topics of a prefix.

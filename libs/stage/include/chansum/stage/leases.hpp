@@ -9,6 +9,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <pqxx/pqxx>
 
@@ -35,6 +36,11 @@ class LeaseKeeper {
   [[nodiscard]] std::chrono::milliseconds Interval() const;
 
  private:
+  // What is held now, copied under the lock: (videos, jobs).
+  [[nodiscard]] std::pair<std::vector<std::pair<std::string, std::string>>,
+                          std::vector<std::string>>
+  Snapshot() const;
+
   std::string worker_;
   int lease_seconds_;
   mutable std::mutex mu_;

@@ -50,14 +50,17 @@ int RenewJobLeases(pqxx::work& txn, const std::vector<std::string>& job_ids,
 
 // A video whose lease expired while `running` (its worker died or stalled), locked FOR UPDATE
 // SKIP LOCKED so that several sweepers never take the same row.
-struct ExpiredVideo {
+// A video row with what it takes to write its stage's command again.
+struct VideoCommandRow {
   std::string job_id;
   std::string video_id;
   protocol::Stage stage = protocol::Stage::kDownload;
   int attempts = 0;
-  std::string lease_owner;
   std::string trace_id;  // the job's
   std::string url, title, media_path, audio_path;
+};
+struct ExpiredVideo : VideoCommandRow {
+  std::string lease_owner;
 };
 [[nodiscard]] std::vector<ExpiredVideo> LockExpiredVideoLeases(pqxx::work& txn, int limit);
 // The expired video back to `pending` (lease cleared, reason recorded as a transient error).
@@ -86,14 +89,8 @@ void ClearDiscoveryLease(pqxx::work& txn, const std::string& job_id);
 // waiting has lost their commands (or has no worker at all: then a re-enqueued command is a
 // harmless duplicate: the claim drops a copy whose stage is already done or leased elsewhere).
 // Locked FOR UPDATE SKIP LOCKED.
-struct StuckVideo {
-  std::string job_id;
-  std::string video_id;
-  protocol::Stage stage = protocol::Stage::kDownload;
-  int attempts = 0;
+struct StuckVideo : VideoCommandRow {
   long long idle_s = 0;  // seconds since the row last changed
-  std::string trace_id;  // the job's
-  std::string url, title, media_path, audio_path;
 };
 // Videos `pending` (of a queued/running job) as described above.
 [[nodiscard]] std::vector<StuckVideo> LockStuckPendingVideos(pqxx::work& txn, int stuck_after_s,

@@ -156,11 +156,16 @@ TEST_F(OutageTest, ReadinessFollowsEachServerAndJobsAroundTheOutageComplete) {
     std::cerr << "[outage] " << outage.server << ": every service needing it not ready after "
               << std::chrono::duration_cast<milliseconds>(Clock::now() - stopped_at).count()
               << " ms\n";
-    // Meanwhile: everyone alive, the services that do not need the server still ready.
+    // Meanwhile: everyone alive, the services that do not need the server ready. A consumer of
+    // the server restarted just before (analytics after the Kafka outage: its group rebalances)
+    // may still be settling, so readiness gets a few seconds; a service that needed this server
+    // would stay not ready for the whole outage.
     for (const auto& s : kServices) {
       EXPECT_EQ(Status(s, "/healthz"), 200) << s << " /healthz during the outage";
       if (outage.needed_by.count(s) == 0) {
-        EXPECT_EQ(Status(s, "/readyz"), 200) << s << " does not need " << outage.server;
+        const bool ready = PollUntil(
+            run, [&] { return Status(s, "/readyz") == 200; }, seconds(15));
+        EXPECT_TRUE(ready) << s << " does not need " << outage.server;
       }
     }
     // A job submitted during the outage: accepted, except without PostgreSQL (503, retry later).

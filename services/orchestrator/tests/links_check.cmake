@@ -31,12 +31,13 @@ execute_process(COMMAND "${NM}" -C "${BINARY}" OUTPUT_VARIABLE symbols ERROR_VAR
 if(NOT nm_result EQUAL 0)
   message(FATAL_ERROR "${NM} -C ${BINARY} failed (${nm_result}): ${nm_error}")
 endif()
-foreach(expected "chansum::orchestrator::" "chansum::text::")
-  string(FIND "${symbols}" "${expected}" at)
-  if(at EQUAL -1)
-    message(FATAL_ERROR "no ${expected} symbol in ${BINARY}: nm output unusable?")
-  endif()
-endforeach()
+# The executable holds the orchestrator's entry point in every build; the text library's code only
+# when the project's libraries are linked statically (the ASan build links them as shared
+# libraries, where the link closure above is the proof).
+string(FIND "${symbols}" "chansum::orchestrator::" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "no chansum::orchestrator:: symbol in ${BINARY}: nm output unusable?")
+endif()
 foreach(banned "chansum::summarize::" "chansum::openai::")
   string(REGEX MATCH "[^\n]*${banned}[^\n]*" line "${symbols}")
   if(line)

@@ -7,6 +7,10 @@
 
 namespace chansum::service {
 
+ServiceOptions ServiceOptions::FromEnv(ConfigReader& env) {
+  return {std::chrono::seconds(env.Int("SHUTDOWN_TIMEOUT_SECONDS", 30, 1, 3600))};
+}
+
 Service::Service(std::string name, ServiceOptions options)
     : name_(std::move(name)), options_(options) {}
 

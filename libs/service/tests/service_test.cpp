@@ -1,6 +1,7 @@
 #include "chansum/service/service.hpp"
 
 #include <chrono>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,6 +42,18 @@ class Recorder : public Component {
   std::string name_;
   std::vector<std::string>& j_;
 };
+
+TEST(ServiceOptionsTest, ShutdownBoundComesFromTheOneSetting) {
+  ConfigReader defaults(std::map<std::string, std::string>{});
+  EXPECT_EQ(ServiceOptions::FromEnv(defaults).shutdown_timeout, std::chrono::seconds(30));
+  EXPECT_TRUE(defaults.problems().empty());
+  ConfigReader set(std::map<std::string, std::string>{{"SHUTDOWN_TIMEOUT_SECONDS", "7"}});
+  EXPECT_EQ(ServiceOptions::FromEnv(set).shutdown_timeout, std::chrono::seconds(7));
+  ConfigReader bad(std::map<std::string, std::string>{{"SHUTDOWN_TIMEOUT_SECONDS", "0"}});
+  (void)ServiceOptions::FromEnv(bad);
+  ASSERT_EQ(bad.problems().size(), 1u);
+  EXPECT_NE(bad.problems()[0].find("SHUTDOWN_TIMEOUT_SECONDS"), std::string::npos);
+}
 
 TEST(ServiceTest, StartsInOrderAndStopsInReverse) {
   std::vector<std::string> journal;

@@ -143,7 +143,7 @@ RunnerConfig RunnerConfig::FromEnv(ConfigReader& env, const StageDefinition& def
   c.lease_seconds = static_cast<int>(env.Int("LEASE_SECONDS", 300, 5, 86400));
   c.health_addr = env.String("HEALTH_ADDR", "127.0.0.1");
   c.health_port = static_cast<int>(env.Int("HEALTH_PORT", 0, 0, 65535));
-  c.shutdown_timeout = std::chrono::seconds(env.Int("SHUTDOWN_TIMEOUT_SECONDS", 30, 1, 3600));
+  c.shutdown_timeout = service::ServiceOptions::FromEnv(env).shutdown_timeout;
   c.worker_id = WorkerId();
   return c;
 }

@@ -28,6 +28,7 @@ AnalyticsConfig AnalyticsConfig::FromEnv(ConfigReader& env) {
   c.http_port = static_cast<int>(env.Int("ANALYTICS_HTTP_PORT", 8090, 0, 65535));
   c.db_pool_size = static_cast<int>(env.Int("ANALYTICS_DB_POOL_SIZE", 4, 1, 64));
   c.topic_partitions = static_cast<int>(env.Int("ANALYTICS_TOPIC_PARTITIONS", 3, 1, 1000));
+  c.service = service::ServiceOptions::FromEnv(env);
   c.poll_timeout = env.Duration("ANALYTICS_POLL_TIMEOUT", std::chrono::milliseconds(500));
   c.kafka = kafka::KafkaConfig::FromEnv(env, "analytics");
   c.pg = pg::PgConfig::FromEnv(env);
@@ -313,7 +314,7 @@ int Service::Run(const std::function<bool()>& should_stop) {
 
   // The HTTP API (with /readyz) and the PostgreSQL check run as components around the consumer,
   // which runs on this thread until `should_stop`.
-  service::Service svc("analytics");
+  service::Service svc("analytics", config.service);
   // /readyz never waits for PostgreSQL: it reads the last answer of this check.
   auto& pg_check = svc.Add(std::make_unique<service::DependencyCheckComponent>(
       "postgres", [&impl] { return impl.PgPing(); }));

@@ -14,6 +14,7 @@
 #include "chansum/kafka/config.hpp"
 #include "chansum/kafka/consumer.hpp"
 #include "chansum/pg/connection.hpp"
+#include "chansum/service/service.hpp"
 
 namespace chansum::analytics {
 
@@ -23,6 +24,7 @@ struct AnalyticsConfig {
   int http_port = 8090;                 // ANALYTICS_HTTP_PORT (0 = any free port)
   int db_pool_size = 4;                 // ANALYTICS_DB_POOL_SIZE
   int topic_partitions = 3;             // ANALYTICS_TOPIC_PARTITIONS (when it creates the topics)
+  service::ServiceOptions service;      // SHUTDOWN_TIMEOUT_SECONDS
   std::chrono::milliseconds poll_timeout{500};  // ANALYTICS_POLL_TIMEOUT
   kafka::KafkaConfig kafka;                     // KAFKA_BROKERS (required), KAFKA_CLIENT_ID, ...
   pg::PgConfig pg;                              // DATABASE_URL (required), PG_* ...

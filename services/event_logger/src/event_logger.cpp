@@ -15,6 +15,7 @@
 #include "chansum/common/signals.hpp"
 #include "chansum/http/json_api.hpp"
 #include "chansum/metrics/metrics.hpp"
+#include "chansum/protocol/events.hpp"
 #include "chansum/service/backoff.hpp"
 #include "chansum/service/http_listener.hpp"
 #include "chansum/service/loop.hpp"
@@ -48,6 +49,17 @@ EventLoggerConfig EventLoggerConfig::FromEnv(ConfigReader& env) {
       static_cast<int>(env.Int("EVENT_LOGGER_DELIVERY_LIMIT", kDefaultDeliveryLimit, 1, 1000));
   c.health_addr = env.String("HEALTH_ADDR", "127.0.0.1");
   c.health_port = static_cast<int>(env.Int("HEALTH_PORT", 0, 0, 65535));
+  const bool backfill = env.Bool("AUDIT_BACKFILL", true);
+  if (backfill && !env.String("KAFKA_BROKERS", "").empty()) {
+    c.backfill.kafka = kafka::KafkaConfig::FromEnv(env, "event_logger");
+    // Topics created after the subscription are found within 10 s (librdkafka's default: 5 min).
+    c.backfill.kafka.extra["topic.metadata.refresh.interval.ms"] = "10000";
+  }
+  c.backfill.group_id = c.queue_prefix + "event-logger-backfill";
+  c.backfill.topics = protocol::EventTopics(c.queue_prefix);
+  c.backfill.delay = env.Duration("AUDIT_BACKFILL_DELAY", std::chrono::seconds(30));
+  if (c.backfill.delay > std::chrono::hours(24))
+    env.AddProblem("AUDIT_BACKFILL_DELAY: at most 24h");
   return c;
 }
 
@@ -74,6 +86,7 @@ Status DeclareAuditTopology(amqp::Connection& conn, const EventLoggerConfig& con
 void EventLogger::Run(const std::function<bool()>& stop) {
   std::unique_ptr<AuditLog> log;
   std::unique_ptr<amqp::Consumer> consumer;
+  KafkaBackfill backfill(config_.backfill);
   service::Backoff backoff(milliseconds(200), std::chrono::seconds(15), stop);
   service::Backoff disk_backoff(milliseconds(500), std::chrono::seconds(30), stop);  // bad disk
   const auto prefetch = static_cast<std::size_t>(config_.prefetch);
@@ -147,6 +160,16 @@ void EventLogger::Run(const std::function<bool()>& stop) {
       log = std::move(opened).value();
       spdlog::info("audit log {} open: {} event ids known from {} kept files",
                    config_.audit_dir.string(), log->known_ids(), config_.keep);
+    }
+    // Before RabbitMQ, so it runs (once per backoff step) while the broker is unreachable too.
+    if (auto filled = backfill.Step(*log); filled.ok()) {
+      stats_.backfilled.fetch_add(filled->written);
+      stats_.written.fetch_add(filled->written);
+    } else {
+      spdlog::error("audit log write failed (backfill): {}", filled.error().ToString());
+      log.reset();
+      if (!disk_backoff.Wait()) break;
+      continue;
     }
     if (!consumer) {
       auto conn =
@@ -222,6 +245,7 @@ int RunEventLoggerService() {
   InitLoggingFromEnv("event_logger");
   ConfigReader env;
   EventLoggerConfig config = EventLoggerConfig::FromEnv(env);
+  const auto service_options = service::ServiceOptions::FromEnv(env);
   try {
     env.Finish();
   } catch (const ConfigError& e) {
@@ -230,21 +254,27 @@ int RunEventLoggerService() {
   }
   spdlog::info(
       "starting event_logger: {} -> {}, audit dir {}, max {} bytes x {} files, "
-      "prefetch {}, RabbitMQ {}",
+      "prefetch {}, RabbitMQ {}, backfill from Kafka {}",
       config.Exchange(), config.Queue(), config.audit_dir.string(), config.max_bytes, config.keep,
-      config.prefetch, config.amqp.Redacted());
+      config.prefetch, config.amqp.Redacted(),
+      config.backfill.enabled()
+          ? config.backfill.kafka.brokers + " (" + std::to_string(config.backfill.delay.count()) +
+                " ms behind)"
+          : std::string("off (KAFKA_BROKERS not set or AUDIT_BACKFILL=false)"));
 
   EventLogger logger(config);
   // /metrics: the logger's counters, brought up to date on each scrape.
   auto& events = metrics::Registry::Default().AddCounter(
       "chansum_event_logger_events_total",
-      "Events consumed by event_logger, by result (written, duplicate, rejected).", {"result"});
+      "Events consumed by event_logger, by result (written, duplicate, rejected; backfilled: "
+      "written from Kafka because the fanout had not delivered them).",
+      {"result"});
   auto& acked = metrics::Registry::Default()
                     .AddCounter("chansum_event_logger_acked_total",
                                 "Deliveries acked (written and fsynced, or duplicates).")
                     .Labels({});
   struct Seen {
-    std::uint64_t written = 0, duplicates = 0, rejected = 0, acked = 0;
+    std::uint64_t written = 0, duplicates = 0, rejected = 0, backfilled = 0, acked = 0;
   };
   auto seen = std::make_shared<Seen>();
   const auto catch_up = [](metrics::Counter& c, std::uint64_t now, std::uint64_t& last) {
@@ -256,11 +286,12 @@ int RunEventLoggerService() {
     catch_up(events.Labels({"written"}), s.written.load(), seen->written);
     catch_up(events.Labels({"duplicate"}), s.duplicates.load(), seen->duplicates);
     catch_up(events.Labels({"rejected"}), s.rejected.load(), seen->rejected);
+    catch_up(events.Labels({"backfilled"}), s.backfilled.load(), seen->backfilled);
     catch_up(acked, s.acked.load(), seen->acked);
   });
   // The health listener starts first and stops last; the consumer stops first (the batch in hand
   // is written, fsynced and acked, or left unacked for redelivery).
-  service::Service svc("event_logger");
+  service::Service svc("event_logger", service_options);
   if (config.health_port > 0) {
     auto& health = svc.Add(std::make_unique<service::HttpListener>(
         "health endpoint", config.health_addr, config.health_port));
@@ -275,7 +306,8 @@ int RunEventLoggerService() {
                              {"checks", {{"rabbitmq_and_audit_log", ready}}},
                              {"written", s.written.load()},
                              {"duplicates", s.duplicates.load()},
-                             {"rejected", s.rejected.load()}};
+                             {"rejected", s.rejected.load()},
+                             {"backfilled", s.backfilled.load()}};
       res.status = ready ? 200 : 503;
       res.set_content(body.dump(), "application/json");
     });

@@ -1,7 +1,8 @@
 #pragma once
 // event_logger: consumes the domain-event fanout `<QUEUE_PREFIX>events` through its own durable
 // quorum queue `<QUEUE_PREFIX>events.audit` and appends each event, deduplicated by event_id, to
-// the size-rotated audit log (audit_log.hpp). Acked ⇒ written and fsynced. See README.md.
+// the size-rotated audit log (audit_log.hpp). Acked ⇒ written and fsynced. Events the fanout did
+// not deliver are taken from the Kafka event topics (backfill.hpp). See README.md.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
 #include "src/audit_log.hpp"
+#include "src/backfill.hpp"
 
 namespace chansum::event_logger {
 
@@ -30,6 +32,9 @@ struct EventLoggerConfig {
   int delivery_limit = kDefaultDeliveryLimit;                  // EVENT_LOGGER_DELIVERY_LIMIT
   std::string health_addr = "127.0.0.1";                       // HEALTH_ADDR
   int health_port = 0;                                         // HEALTH_PORT, 0 = no endpoint
+  // The Kafka backfill: on when KAFKA_BROKERS is set and AUDIT_BACKFILL is not false; group
+  // "<prefix>event-logger-backfill" over the event topics, AUDIT_BACKFILL_DELAY behind (30s).
+  BackfillConfig backfill;
 
   // Reads every variable above (plus the AMQP_* ones); problems are recorded in `env`.
   [[nodiscard]] static EventLoggerConfig FromEnv(ConfigReader& env);
@@ -56,6 +61,7 @@ struct EventLoggerStats {
   std::atomic<std::uint64_t> acked{0};       // deliveries acked (written + duplicates)
   std::atomic<std::uint64_t> batches{0};     // fsynced batches
   std::atomic<std::uint64_t> connects{0};    // consumer connections established
+  std::atomic<std::uint64_t> backfilled{0};  // lines taken from Kafka (the fanout missed them)
 };
 
 class EventLogger {
@@ -64,9 +70,10 @@ class EventLogger {
 
   // Runs until `stop` returns true (polled at least every 200 ms): opens the audit log, declares
   // the topology, consumes in batches (write, fsync, then one multiple-ack), reconnects with
-  // backoff when RabbitMQ or the disk fails (ready() false meanwhile). On stop: the batch in hand
-  // is written, fsynced and acked, the consumer is cancelled and the connection closed (unacked
-  // deliveries go back to the queue). Never returns early on errors.
+  // backoff when RabbitMQ or the disk fails (ready() false meanwhile). Between batches, and while
+  // RabbitMQ is unreachable, the Kafka backfill appends what the fanout missed. On stop: the batch
+  // in hand is written, fsynced and acked, the consumer is cancelled and the connection closed
+  // (unacked deliveries go back to the queue). Never returns early on errors.
   void Run(const std::function<bool()>& stop);
 
   // Audit log open and consumer connected.

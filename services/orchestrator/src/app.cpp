@@ -111,6 +111,7 @@ int Main() {
   const auto kafka_config = kafka::KafkaConfig::FromEnv(env, "orchestrator");
   const auto doc_config = docstore::DocstoreConfig::FromEnv(env);
   const auto reliability = ReliabilityConfig::FromEnv(env);
+  const auto service_options = service::ServiceOptions::FromEnv(env);
   try {
     env.Finish();
   } catch (const ConfigError& e) {
@@ -167,7 +168,7 @@ int Main() {
 
   // The components start in this order and stop in reverse: the API first, the relays last (so
   // what the loops wrote is published).
-  service::Service svc("orchestrator");
+  service::Service svc("orchestrator", service_options);
   // The relays publish the discovery commands that POST /jobs writes to the outbox, and any other
   // pending rows (every service's relays share the outbox).
   svc.Add(std::make_unique<outbox::Relays>(

@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
 
 namespace chansum::service {
@@ -39,6 +40,10 @@ class Component {
 struct ServiceOptions {
   // SHUTDOWN_TIMEOUT_SECONDS: how long the whole ordered stop may take.
   std::chrono::seconds shutdown_timeout{30};
+
+  // Reads SHUTDOWN_TIMEOUT_SECONDS (1–3600, default 30); problems are recorded in `env`. Every
+  // service reads it through here, so one setting bounds every process's shutdown.
+  [[nodiscard]] static ServiceOptions FromEnv(ConfigReader& env);
 };
 
 class Service {

@@ -11,6 +11,16 @@ ServiceOptions ServiceOptions::FromEnv(ConfigReader& env) {
   return {std::chrono::seconds(env.Int("SHUTDOWN_TIMEOUT_SECONDS", 30, 1, 3600))};
 }
 
+bool ConfigFailed(const ConfigReader& env) {
+  try {
+    env.Finish();
+    return false;
+  } catch (const ConfigError& e) {
+    spdlog::critical("{}", e.what());
+    return true;
+  }
+}
+
 Service::Service(std::string name, ServiceOptions options)
     : name_(std::move(name)), options_(options) {}
 

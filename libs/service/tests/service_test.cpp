@@ -55,6 +55,14 @@ TEST(ServiceOptionsTest, ShutdownBoundComesFromTheOneSetting) {
   EXPECT_NE(bad.problems()[0].find("SHUTDOWN_TIMEOUT_SECONDS"), std::string::npos);
 }
 
+TEST(ServiceOptionsTest, ConfigFailedOnlyWhenAProblemWasRecorded) {
+  ConfigReader good(std::map<std::string, std::string>{});
+  EXPECT_FALSE(ConfigFailed(good));
+  ConfigReader bad(std::map<std::string, std::string>{});
+  (void)bad.RequireString("NEEDED", "a required setting");
+  EXPECT_TRUE(ConfigFailed(bad));
+}
+
 TEST(ServiceTest, StartsInOrderAndStopsInReverse) {
   std::vector<std::string> journal;
   Service svc("test");

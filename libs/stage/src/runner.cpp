@@ -166,12 +166,7 @@ int RunStageService(const StageDefinition& definition) {
   if (def.needs_token_budget) {
     token_budget = env.Int("JOB_TOKEN_BUDGET", 0, 0, 1'000'000'000'000LL);
   }
-  try {
-    env.Finish();
-  } catch (const ConfigError& e) {
-    spdlog::critical("{}", e.what());
-    return 2;
-  }
+  if (service::ConfigFailed(env)) return 2;
   spdlog::info(
       "starting {}: queue {}, concurrency {}, {} handler (batches of {}), prefetch {}, max "
       "attempts {}, media dir {}",

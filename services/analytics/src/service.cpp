@@ -348,14 +348,8 @@ int Main() {
   StopSignal::Install();
   InitLoggingFromEnv("analytics");
   ConfigReader env;
-  AnalyticsConfig config;
-  try {
-    config = AnalyticsConfig::FromEnv(env);
-    env.Finish();
-  } catch (const ConfigError& e) {
-    spdlog::critical("{}", e.what());
-    return 2;
-  }
+  AnalyticsConfig config = AnalyticsConfig::FromEnv(env);
+  if (service::ConfigFailed(env)) return 2;
   Service service(std::move(config));
   return service.Run([] { return StopSignal::Requested(); });
 }

@@ -246,12 +246,7 @@ int RunEventLoggerService() {
   ConfigReader env;
   EventLoggerConfig config = EventLoggerConfig::FromEnv(env);
   const auto service_options = service::ServiceOptions::FromEnv(env);
-  try {
-    env.Finish();
-  } catch (const ConfigError& e) {
-    spdlog::critical("{}", e.what());
-    return 2;
-  }
+  if (service::ConfigFailed(env)) return 2;
   spdlog::info(
       "starting event_logger: {} -> {}, audit dir {}, max {} bytes x {} files, "
       "prefetch {}, RabbitMQ {}, backfill from Kafka {}",

@@ -112,12 +112,7 @@ int Main() {
   const auto doc_config = docstore::DocstoreConfig::FromEnv(env);
   const auto reliability = ReliabilityConfig::FromEnv(env);
   const auto service_options = service::ServiceOptions::FromEnv(env);
-  try {
-    env.Finish();
-  } catch (const ConfigError& e) {
-    spdlog::critical("{}", e.what());
-    return 2;
-  }
+  if (service::ConfigFailed(env)) return 2;
 
   // Schema (idempotent, advisory-locked), waiting for PostgreSQL if it is not up yet.
   int permanent_failures = 0;

@@ -46,6 +46,10 @@ struct ServiceOptions {
   [[nodiscard]] static ServiceOptions FromEnv(ConfigReader& env);
 };
 
+// The end of every main's configuration: logs all problems `env` collected as one critical line
+// and returns true when there were any (the caller exits 2).
+[[nodiscard]] bool ConfigFailed(const ConfigReader& env);
+
 class Service {
  public:
   explicit Service(std::string name, ServiceOptions options = {});

@@ -64,8 +64,9 @@ Result<AllowRule> ParseRule(std::string_view entry) {
     return rule;
   }
   if (!IsHostName(target)) {
-    return Error::Permanent("x", "'" + std::string(target) +
-                                     "' is neither an IP address, a network (CIDR) nor a host name");
+    return Error::Permanent(
+        "x",
+        "'" + std::string(target) + "' is neither an IP address, a network (CIDR) nor a host name");
   }
   std::string host(target);
   std::transform(host.begin(), host.end(), host.begin(),

@@ -147,8 +147,8 @@ Result<std::vector<IpAddress>> SystemResolve(const std::string& host) {
 }
 
 Resolver StaticResolver(std::map<std::string, std::vector<IpAddress>> table, Resolver fallback) {
-  return [table = std::move(table),
-          fallback = std::move(fallback)](const std::string& host) -> Result<std::vector<IpAddress>> {
+  return [table = std::move(table), fallback = std::move(fallback)](
+             const std::string& host) -> Result<std::vector<IpAddress>> {
     if (const auto it = table.find(host); it != table.end()) return it->second;
     if (!fallback) {
       return Error::Permanent("destination_unresolvable", "cannot resolve host '" + host + "'");

@@ -13,24 +13,15 @@ AddressKind KindOf(const char* text) {
 
 TEST(AddressTest, ClassifiesIpv4SpecialRanges) {
   const std::pair<const char*, AddressKind> cases[] = {
-      {"0.0.0.0", AddressKind::kUnspecified},
-      {"0.1.2.3", AddressKind::kThisNetwork},
-      {"127.0.0.1", AddressKind::kLoopback},
-      {"127.255.255.254", AddressKind::kLoopback},
-      {"10.0.0.1", AddressKind::kPrivate},
-      {"172.16.0.1", AddressKind::kPrivate},
-      {"172.31.255.255", AddressKind::kPrivate},
-      {"192.168.1.1", AddressKind::kPrivate},
-      {"100.64.0.1", AddressKind::kSharedCgnat},
-      {"100.127.255.255", AddressKind::kSharedCgnat},
-      {"169.254.169.254", AddressKind::kLinkLocal},
-      {"224.0.0.1", AddressKind::kMulticast},
-      {"239.255.255.250", AddressKind::kMulticast},
-      {"255.255.255.255", AddressKind::kBroadcast},
-      {"240.0.0.1", AddressKind::kReserved},
-      {"192.0.0.8", AddressKind::kReserved},
-      {"192.0.2.1", AddressKind::kDocumentation},
-      {"198.18.0.1", AddressKind::kBenchmarking},
+      {"0.0.0.0", AddressKind::kUnspecified},       {"0.1.2.3", AddressKind::kThisNetwork},
+      {"127.0.0.1", AddressKind::kLoopback},        {"127.255.255.254", AddressKind::kLoopback},
+      {"10.0.0.1", AddressKind::kPrivate},          {"172.16.0.1", AddressKind::kPrivate},
+      {"172.31.255.255", AddressKind::kPrivate},    {"192.168.1.1", AddressKind::kPrivate},
+      {"100.64.0.1", AddressKind::kSharedCgnat},    {"100.127.255.255", AddressKind::kSharedCgnat},
+      {"169.254.169.254", AddressKind::kLinkLocal}, {"224.0.0.1", AddressKind::kMulticast},
+      {"239.255.255.250", AddressKind::kMulticast}, {"255.255.255.255", AddressKind::kBroadcast},
+      {"240.0.0.1", AddressKind::kReserved},        {"192.0.0.8", AddressKind::kReserved},
+      {"192.0.2.1", AddressKind::kDocumentation},   {"198.18.0.1", AddressKind::kBenchmarking},
   };
   for (const auto& [text, kind] : cases) EXPECT_EQ(KindOf(text), kind) << text;
 }
@@ -71,11 +62,11 @@ TEST(AddressTest, Ipv6FormsOfIpv4AddressesTakeTheIpv4Kind) {
   EXPECT_EQ(KindOf("::ffff:7f00:1"), AddressKind::kLoopback);
   EXPECT_EQ(KindOf("::ffff:169.254.169.254"), AddressKind::kLinkLocal);
   EXPECT_EQ(KindOf("::ffff:10.0.0.1"), AddressKind::kPrivate);
-  EXPECT_EQ(KindOf("::10.0.0.1"), AddressKind::kPrivate);             // IPv4-compatible
-  EXPECT_EQ(KindOf("64:ff9b::a9fe:a9fe"), AddressKind::kLinkLocal);   // NAT64 of metadata
-  EXPECT_EQ(KindOf("64:ff9b::127.0.0.1"), AddressKind::kLoopback);    // NAT64
-  EXPECT_EQ(KindOf("2002:c0a8:0101::1"), AddressKind::kPrivate);      // 6to4 of 192.168.1.1
-  EXPECT_EQ(KindOf("2002:7f00:0001::1"), AddressKind::kLoopback);     // 6to4 of 127.0.0.1
+  EXPECT_EQ(KindOf("::10.0.0.1"), AddressKind::kPrivate);            // IPv4-compatible
+  EXPECT_EQ(KindOf("64:ff9b::a9fe:a9fe"), AddressKind::kLinkLocal);  // NAT64 of metadata
+  EXPECT_EQ(KindOf("64:ff9b::127.0.0.1"), AddressKind::kLoopback);   // NAT64
+  EXPECT_EQ(KindOf("2002:c0a8:0101::1"), AddressKind::kPrivate);     // 6to4 of 192.168.1.1
+  EXPECT_EQ(KindOf("2002:7f00:0001::1"), AddressKind::kLoopback);    // 6to4 of 127.0.0.1
   EXPECT_EQ(KindOf("::ffff:8.8.8.8"), AddressKind::kPublic);
   EXPECT_EQ(KindOf("64:ff9b::8.8.8.8"), AddressKind::kPublic);
   EXPECT_EQ(KindOf("::8.8.8.8"), AddressKind::kReserved);  // deprecated, never public
@@ -83,18 +74,25 @@ TEST(AddressTest, Ipv6FormsOfIpv4AddressesTakeTheIpv4Kind) {
 
 TEST(AddressTest, LegacyIpv4SpellingsAreAddresses) {
   const std::pair<const char*, const char*> cases[] = {
-      {"2130706433", "127.0.0.1"},   {"0x7f.1", "127.0.0.1"},       {"0177.0.0.1", "127.0.0.1"},
-      {"127.1", "127.0.0.1"},        {"0x7f000001", "127.0.0.1"},   {"017700000001", "127.0.0.1"},
-      {"169.254.43518", "169.254.169.254"}, {"0xa9.0xfe.0xa9.0xfe", "169.254.169.254"},
-      {"10.1", "10.0.0.1"},          {"0", "0.0.0.0"},              {"127.0.0.1.", "127.0.0.1"},
+      {"2130706433", "127.0.0.1"},
+      {"0x7f.1", "127.0.0.1"},
+      {"0177.0.0.1", "127.0.0.1"},
+      {"127.1", "127.0.0.1"},
+      {"0x7f000001", "127.0.0.1"},
+      {"017700000001", "127.0.0.1"},
+      {"169.254.43518", "169.254.169.254"},
+      {"0xa9.0xfe.0xa9.0xfe", "169.254.169.254"},
+      {"10.1", "10.0.0.1"},
+      {"0", "0.0.0.0"},
+      {"127.0.0.1.", "127.0.0.1"},
   };
   for (const auto& [text, expected] : cases) {
     auto ip = ParseLegacyIpv4(text);
     ASSERT_TRUE(ip.has_value()) << text;
     EXPECT_EQ(ip->ToString(), expected) << text;
   }
-  for (const char* text : {"256.0.0.1", "4294967296", "1.2.3.4.5", "08", "1..2", "a.b",
-                           "127.0.0.1x", ""}) {
+  for (const char* text :
+       {"256.0.0.1", "4294967296", "1.2.3.4.5", "08", "1..2", "a.b", "127.0.0.1x", ""}) {
     EXPECT_FALSE(ParseLegacyIpv4(text).has_value()) << text;
   }
   EXPECT_TRUE(LooksNumeric("2130706433"));

@@ -42,9 +42,9 @@ TEST(AllowListTest, ReportsEveryMalformedEntryWithItsPosition) {
   ASSERT_FALSE(list.ok());
   EXPECT_EQ(list.error().code, "invalid_allowlist");
   const auto& m = list.error().message;
-  for (const char* part :
-       {"entry 1 '127.0.0.1:0'", "1 to 65535", "entry 2 '10.0.0.1/8'", "10.0.0.0/8",
-        "entry 4 '[::1'", "entry 5 '999.1.1.1'", "entry 7 'b:x'", "entry 8 '/8'", "entry 9 'x@y'"}) {
+  for (const char* part : {"entry 1 '127.0.0.1:0'", "1 to 65535", "entry 2 '10.0.0.1/8'",
+                           "10.0.0.0/8", "entry 4 '[::1'", "entry 5 '999.1.1.1'", "entry 7 'b:x'",
+                           "entry 8 '/8'", "entry 9 'x@y'"}) {
     EXPECT_NE(m.find(part), std::string::npos) << part << " missing in: " << m;
   }
   EXPECT_EQ(m.find("good.host"), std::string::npos) << m;

@@ -73,11 +73,11 @@ TEST(DestinationPolicyTest, RefusesNonPublicLiteralsBeforeAnyLookup) {
   FakeDns dns;
   const DestinationPolicy policy(AllowList{}, dns.Hook());
   for (const char* url :
-       {"http://127.0.0.1:25432/x", "http://169.254.169.254/latest/",
-        "http://[::1]:8080/", "http://[::ffff:127.0.0.1]/", "http://[fd00::1]/",
-        "http://[fe80::1]/", "http://2130706433/", "http://0x7f.1/", "http://0/",
-        "http://10.0.0.1/", "http://100.64.0.1/", "http://192.168.1.1/", "http://172.16.0.1/",
-        "http://224.0.0.1/", "http://[64:ff9b::a9fe:a9fe]/"}) {
+       {"http://127.0.0.1:25432/x", "http://169.254.169.254/latest/", "http://[::1]:8080/",
+        "http://[::ffff:127.0.0.1]/", "http://[fd00::1]/", "http://[fe80::1]/",
+        "http://2130706433/", "http://0x7f.1/", "http://0/", "http://10.0.0.1/",
+        "http://100.64.0.1/", "http://192.168.1.1/", "http://172.16.0.1/", "http://224.0.0.1/",
+        "http://[64:ff9b::a9fe:a9fe]/"}) {
     const auto st = policy.Check(url);
     ASSERT_FALSE(st.ok()) << url;
     EXPECT_EQ(st.error().code, kDestinationNotAllowed) << url;
@@ -91,9 +91,9 @@ TEST(DestinationPolicyTest, RefusesNonPublicLiteralsBeforeAnyLookup) {
 TEST(DestinationPolicyTest, RefusesNamesThatResolveToNonPublicAddresses) {
   FakeDns dns;
   const DestinationPolicy policy(AllowList{}, dns.Hook());
-  for (const char* url :
-       {"http://metadata.test/latest/meta-data/", "https://intranet.test/feed.xml",
-        "http://ula.test/", "http://mapped.test:8080/", "http://nat64.test/", "http://mixed.test/"}) {
+  for (const char* url : {"http://metadata.test/latest/meta-data/",
+                          "https://intranet.test/feed.xml", "http://ula.test/",
+                          "http://mapped.test:8080/", "http://nat64.test/", "http://mixed.test/"}) {
     const auto st = policy.Check(url);
     ASSERT_FALSE(st.ok()) << url;
     EXPECT_EQ(st.error().code, kDestinationNotAllowed) << url;
@@ -108,7 +108,8 @@ TEST(DestinationPolicyTest, RefusesNamesThatResolveToNonPublicAddresses) {
 TEST(DestinationPolicyTest, SpecialUseNamesAreAnsweredWithoutAskingTheResolver) {
   FakeDns dns;
   const DestinationPolicy policy(AllowList{}, dns.Hook());
-  for (const char* url : {"http://localhost:25432/", "http://LocalHost./", "http://a.b.localhost/"}) {
+  for (const char* url :
+       {"http://localhost:25432/", "http://LocalHost./", "http://a.b.localhost/"}) {
     const auto st = policy.Check(url);
     ASSERT_FALSE(st.ok()) << url;
     EXPECT_EQ(st.error().code, kDestinationNotAllowed) << url;

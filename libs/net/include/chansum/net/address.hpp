@@ -41,21 +41,21 @@ struct IpAddress {
 [[nodiscard]] bool LooksNumeric(std::string_view host);
 
 enum class AddressKind {
-  kPublic,          // globally reachable unicast
-  kUnspecified,     // 0.0.0.0, ::
-  kThisNetwork,     // 0.0.0.0/8
-  kLoopback,        // 127.0.0.0/8, ::1
-  kPrivate,         // 10/8, 172.16/12, 192.168/16
-  kSharedCgnat,     // 100.64.0.0/10 (carrier-grade NAT)
-  kLinkLocal,       // 169.254/16 (cloud metadata at 169.254.169.254), fe80::/10
-  kUniqueLocal,     // fc00::/7
-  kSiteLocal,       // fec0::/10 (deprecated, still routed by some stacks)
-  kMulticast,       // 224/4, ff00::/8
-  kBroadcast,       // 255.255.255.255
-  kDocumentation,   // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32
-  kBenchmarking,    // 198.18/15, 2001:2::/48
-  kReserved,        // 240/4, 192.0.0/24, 192.88.99/24, IPv6 outside 2000::/3, 2001::/23
-                    // (Teredo, ORCHID), 64:ff9b:1::/48, 100::/64, ...
+  kPublic,         // globally reachable unicast
+  kUnspecified,    // 0.0.0.0, ::
+  kThisNetwork,    // 0.0.0.0/8
+  kLoopback,       // 127.0.0.0/8, ::1
+  kPrivate,        // 10/8, 172.16/12, 192.168/16
+  kSharedCgnat,    // 100.64.0.0/10 (carrier-grade NAT)
+  kLinkLocal,      // 169.254/16 (cloud metadata at 169.254.169.254), fe80::/10
+  kUniqueLocal,    // fc00::/7
+  kSiteLocal,      // fec0::/10 (deprecated, still routed by some stacks)
+  kMulticast,      // 224/4, ff00::/8
+  kBroadcast,      // 255.255.255.255
+  kDocumentation,  // 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32
+  kBenchmarking,   // 198.18/15, 2001:2::/48
+  kReserved,       // 240/4, 192.0.0/24, 192.88.99/24, IPv6 outside 2000::/3, 2001::/23
+                   // (Teredo, ORCHID), 64:ff9b:1::/48, 100::/64, ...
 };
 [[nodiscard]] const char* ToString(AddressKind kind) noexcept;  // "loopback", "private", ...
 

@@ -14,8 +14,8 @@ namespace chansum::net {
 
 // One entry: an address block or a host name, optionally with a port.
 struct AllowRule {
-  std::optional<Network> network;  // set: any address in it (the URL's host may be a name)
-  std::string host;                // set instead: this host name (lower case) as written in URLs
+  std::optional<Network> network;     // set: any address in it (the URL's host may be a name)
+  std::string host;                   // set instead: this host name (lower case) as written in URLs
   std::optional<std::uint16_t> port;  // nullopt: any port
   std::string text;                   // the entry as written
 };

@@ -20,10 +20,10 @@ namespace chansum::net {
 
 // The host and port an http(s) URL would connect to.
 struct UrlTarget {
-  std::string scheme;  // "http" or "https"
-  std::string host;    // lower case, no brackets, no trailing dot; an IP literal normalised
-                       // ("http://0x7f.1/" -> "127.0.0.1")
-  std::uint16_t port = 0;               // explicit or the scheme's default
+  std::string scheme;      // "http" or "https"
+  std::string host;        // lower case, no brackets, no trailing dot; an IP literal normalised
+                           // ("http://0x7f.1/" -> "127.0.0.1")
+  std::uint16_t port = 0;  // explicit or the scheme's default
   std::optional<IpAddress> ip_literal;  // set when the host is an address
 };
 // Permanent "invalid_url" for anything that is not an absolute http(s) URL with a usable host

@@ -34,9 +34,8 @@ struct CountingServer {
       }
       res.set_content(feed, "application/rss+xml");
     });
-    port = server.bind_to_any_port("127.0.0.1");
+    port = server.bind_to_any_port("127.0.0.1");  // listening from here on
     thread = std::thread([this] { server.listen_after_bind(); });
-    server.wait_until_ready();
   }
   ~CountingServer() {
     server.stop();

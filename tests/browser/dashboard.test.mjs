@@ -140,6 +140,8 @@ async function startEverything() {
     LOG_LEVEL: 'info',
     RETRY_BASE_DELAY: '200ms',
     RETRY_MAX_DELAY: '2s',
+    // The demo channel is on loopback, which outbound fetches refuse unless allow-listed.
+    FETCH_ALLOWLIST: '127.0.0.1:' + demoPort,
   };
   const ready = [['orchestrator', apiPort]];
   start('orchestrator', [path.join(binDir, 'chansum-orchestrator')], env);

@@ -1,5 +1,9 @@
 // Bad input through the real HTTP API: each request gets a 4xx JSON error, and no job row and no
 // queued message (outbox row) is created.
+#include <map>
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
@@ -16,6 +20,16 @@ class BadInputE2E : public ::testing::Test {
   void SetUp() override {
     db_url_ = testing::RequireEnv("DATABASE_URL");
     ASSERT_FALSE(db_url_.empty());
+    // SSRF: one loopback port is allow-listed (nothing listens there), and test names resolve
+    // through the check's static table, never through DNS. Only the orchestrator runs: even a
+    // broken check could create a job but nothing would fetch it.
+    allowed_port_ = testing::FreePort();
+    services_.extra_env = {
+        {"FETCH_ALLOWLIST", "127.0.0.1:" + std::to_string(allowed_port_)},
+        {"FETCH_STATIC_HOSTS",
+         "private.test=10.0.0.1,metadata.test=169.254.169.254,ula.test=fd00::1,"
+         "mapped.test=::ffff:127.0.0.1,mixed.test=93.184.216.34|192.168.0.10"},
+    };
     ASSERT_TRUE(services_.Start({}));
   }
   void TearDown() override { services_.Stop(); }
@@ -31,6 +45,7 @@ class BadInputE2E : public ::testing::Test {
   }
 
   std::string db_url_;
+  int allowed_port_ = 0;
   ServiceSet services_;
 };
 
@@ -106,6 +121,61 @@ TEST_F(BadInputE2E, EveryBadRequestGetsA4xxJsonErrorAndChangesNothing) {
   const auto after = Counts();
   EXPECT_EQ(after.first, before.first + 1);
   EXPECT_EQ(after.second, before.second + 1);
+}
+
+TEST_F(BadInputE2E, ChannelUrlsIntoTheServicesNetworkAreRefusedBeforeAnyConnect) {
+  auto api = services_.Api();
+  const auto before = Counts();
+  const std::string open_port = std::to_string(services_.api_port);  // the API itself listens
+  const std::string closed_port = std::to_string(testing::FreePort());
+  auto post = [&](const std::string& channel) {
+    return api.Post("/jobs", json{{"channel", channel}, {"max_videos", 1}}.dump(),
+                    "application/json");
+  };
+  const std::vector<std::string> refused = {
+      "http://127.0.0.1:" + open_port + "/x",
+      "http://127.0.0.1:" + closed_port + "/x",
+      "http://127.0.0.1:25432/x",
+      "http://localhost:" + std::to_string(allowed_port_) + "/feed.xml",  // a name, not the entry
+      "http://2130706433:" + open_port + "/",
+      "http://0x7f.1:" + open_port + "/",
+      "http://127.1/",
+      "http://[::1]:" + open_port + "/",
+      "http://[::ffff:127.0.0.1]:" + open_port + "/",
+      "http://169.254.169.254/latest/meta-data/",
+      "http://0.0.0.0:" + open_port + "/",
+      "https://private.test/feed.xml",
+      "http://metadata.test/latest/meta-data/",
+      "http://ula.test/",
+      "http://mapped.test:" + open_port + "/",
+      "http://mixed.test/",
+  };
+  std::map<std::string, std::string> messages;
+  for (const auto& channel : refused) {
+    auto res = post(channel);
+    ASSERT_TRUE(res) << channel;
+    EXPECT_EQ(res->status, 422) << channel << ": " << res->body;
+    auto body = json::parse(res->body, nullptr, false);
+    ASSERT_FALSE(body.is_discarded()) << res->body;
+    EXPECT_EQ(body["error"]["code"], "destination_not_allowed") << channel << ": " << res->body;
+    messages[channel] = body["error"]["message"].get<std::string>();
+  }
+  EXPECT_EQ(Counts(), before) << "a refused destination created a job or a queued message";
+
+  // No port-open oracle: an open and a closed port get the same answer, word for word.
+  auto without_port = [](std::string m, const std::string& port) {
+    for (auto at = m.find(port); at != std::string::npos; at = m.find(port))
+      m.erase(at, port.size());
+    return m;
+  };
+  EXPECT_EQ(without_port(messages["http://127.0.0.1:" + open_port + "/x"], open_port),
+            without_port(messages["http://127.0.0.1:" + closed_port + "/x"], closed_port));
+
+  // The allow-listed address and port is accepted (nothing listens there and no stage runs).
+  auto allowed = post("http://127.0.0.1:" + std::to_string(allowed_port_) + "/feed.xml");
+  ASSERT_TRUE(allowed);
+  EXPECT_EQ(allowed->status, 202) << allowed->body;
+  EXPECT_EQ(Counts().first, before.first + 1);
 }
 
 }  // namespace

@@ -25,6 +25,9 @@ bool ServiceSet::Start(const std::vector<std::string>& stages) {
       {"LOG_LEVEL", "info"},
       {"RETRY_BASE_DELAY", "200ms"},
       {"RETRY_MAX_DELAY", "2s"},
+      // The demo and stub servers listen on 127.0.0.1; outbound fetches refuse loopback unless
+      // allow-listed (a test may narrow this through extra_env).
+      {"FETCH_ALLOWLIST", "127.0.0.1"},
   };
   std::vector<std::pair<std::string, int>> ready_ports;
   std::vector<std::string> all = {"orchestrator"};

@@ -224,6 +224,13 @@ bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& polic
           store::MarkVideoReused(txn, cmd.job_id, v.video_id, v.reuse_reason)) {
         continue;
       }
+      // A listed URL the fetch policy refuses (SSRF): recorded as failed, with the reason.
+      if (v.refused) {
+        if (store::FailVideo(txn, cmd.job_id, v.video_id, Stage::kDownload, *v.refused)) {
+          effects.VideoFailed(cmd.job_id, v.video_id, Trace(work), Stage::kDownload, *v.refused, 0);
+        }
+        continue;
+      }
       nlohmann::json data = {{"url", v.url}};
       if (!v.title.empty()) data["title"] = v.title;
       effects.Command(protocol::NewCommand(Stage::kDownload, cmd.job_id, v.video_id, cmd.trace_id,

@@ -377,6 +377,41 @@ TEST_F(ProcessorEventsTest, EmptyChannelCompletesTheJobAtDiscovery) {
   EXPECT_EQ(events[0].event.data["video_count"], 0);
 }
 
+// SSRF: an entry discovery refused (its URL names a non-public destination) is recorded, fails
+// in the same transaction with video.failed carrying the reason, and gets no download command.
+TEST_F(ProcessorEventsTest, RefusedEntriesFailAtDiscoveryWithoutADownloadCommand) {
+  auto videos = ThreeVideos();
+  videos[1].url = "http://127.0.0.1:5432/x";
+  videos[1].refused =
+      Error::Permanent("destination_not_allowed",
+                       "destination 127.0.0.1:5432 is not allowed: it is a loopback address");
+  const auto before = MaxId();
+  auto outcome = Run(Stage::kDiscovery, Discovered(videos), DiscoveryCommand(job_id_));
+  ASSERT_EQ(outcome.disposition, Disposition::kAck) << outcome.summary;
+  const auto events = EventsAfter(before);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[1].event.type, EventType::kVideoDiscovered);
+  EXPECT_EQ(events[2].event.type, EventType::kVideoFailed);
+  EXPECT_EQ(events[2].event.video_id, "vid-b");
+  EXPECT_EQ(events[2].event.data["stage"], "download");
+  EXPECT_EQ(events[2].event.data["error_code"], "destination_not_allowed");
+  EXPECT_EQ(events[2].event.data["error_class"], "permanent");
+  EXPECT_EQ(events[3].event.video_id, "vid-c");
+  const auto row = Query("SELECT state, stage, last_error FROM videos WHERE job_id = '" + job_id_ +
+                         "' AND video_id = 'vid-b'");
+  ASSERT_EQ(row.size(), 1u);
+  EXPECT_EQ(row[0][0].as<std::string>(), "failed");
+  EXPECT_EQ(row[0][1].as<std::string>(), "download");
+  EXPECT_NE(row[0][2].as<std::string>().find("loopback"), std::string::npos);
+  const auto commands =
+      Query("SELECT payload::text FROM outbox WHERE id > " + std::to_string(before) +
+            " AND routing_key = '" + prefix_ + "download'");
+  ASSERT_EQ(commands.size(), 2u) << "download commands for vid-a and vid-c only";
+  for (const auto& c : commands) {
+    EXPECT_EQ(c[0].as<std::string>().find("vid-b"), std::string::npos) << c[0].as<std::string>();
+  }
+}
+
 TEST_F(ProcessorEventsTest, MalformedCommandIsDeadLetteredWithoutEvents) {
   const auto before = MaxId();
   const RunnerConfig config = Config(Stage::kDownload);

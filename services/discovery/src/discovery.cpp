@@ -1,9 +1,11 @@
 #include "discovery.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/net/destination.hpp"
 #include "chansum/protocol/documents.hpp"
 
 namespace chansum::discovery {
@@ -30,6 +32,18 @@ Filters FiltersFromCommand(const nlohmann::json& data) {
   return f;
 }
 
+Status ScreenDestinations(std::vector<store::DiscoveredVideo>& videos,
+                          const net::DestinationPolicy& policy) {
+  net::DestinationPolicy::Cache cache;  // one lookup per host, however many entries it serves
+  for (auto& v : videos) {
+    auto st = policy.Check(v.url, &cache);
+    if (st.ok()) continue;
+    if (st.error().transient()) return st;  // DNS trouble: the whole discovery retries
+    v.refused = std::move(st).error();
+  }
+  return OkStatus();
+}
+
 stage::StageDefinition Definition() {
   stage::StageDefinition def;
   def.stage = protocol::Stage::kDiscovery;
@@ -38,10 +52,15 @@ stage::StageDefinition Definition() {
   def.needs_docstore = true;  // incremental sync: results stored by earlier jobs
   def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
     const auto options = media::YtDlpOptions::FromEnv(env);
-    return [options] {
-      return [options](const protocol::Command& cmd,
-                       stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    const auto policy =
+        std::make_shared<const net::DestinationPolicy>(net::DestinationPolicy::FromEnv(env));
+    return [options, policy] {
+      return [options, policy](const protocol::Command& cmd,
+                               stage::StageContext& ctx) -> Result<stage::StageOutput> {
         const auto url = cmd.data.at("channel_url").get<std::string>();
+        // SSRF: the channel URL may not point into the services' own network (checked again
+        // here: the API checked it at submission, but names can resolve differently now).
+        if (auto allowed = policy->Check(url); !allowed.ok()) return allowed.error();
         const int max_videos = cmd.data.at("max_videos").get<int>();
         const auto filters = FiltersFromCommand(cmd.data);
         // Filters drop entries after listing: list more so max_videos can still be reached.
@@ -62,15 +81,23 @@ stage::StageDefinition Definition() {
           v.url = e.url;
           v.duration_s = e.duration;
           v.published_at = e.published_at;
+          out.discovered.push_back(std::move(v));
+        }
+        // Every listed URL is checked before a download command can carry it; refused ones are
+        // recorded as failed videos with the reason (not dropped silently).
+        if (auto screened = ScreenDestinations(out.discovered, *policy); !screened.ok()) {
+          return screened.error();
+        }
+        for (auto& v : out.discovered) {
+          if (v.refused) continue;
           // Incremental sync: a video with a stored transcript and summary is not processed again.
-          auto summary = ctx.docs->Get(protocol::kSummariesCollection, e.id);
+          auto summary = ctx.docs->Get(protocol::kSummariesCollection, v.video_id);
           if (!summary.ok()) return summary.error();
           if (summary->has_value()) {
-            auto transcript = ctx.docs->Get(protocol::kTranscriptsCollection, e.id);
+            auto transcript = ctx.docs->Get(protocol::kTranscriptsCollection, v.video_id);
             if (!transcript.ok()) return transcript.error();
             if (transcript->has_value()) v.reuse_reason = "already processed";
           }
-          out.discovered.push_back(std::move(v));
         }
         out.event_data = {{"video_count", out.discovered.size()}};
         return out;

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/net/destination.hpp"
 #include "chansum/stage/stage.hpp"
 
 namespace chansum::discovery {
@@ -18,8 +19,15 @@ struct Filters {
 // False for live streams, upcoming premieres and entries the filters exclude.
 [[nodiscard]] bool PassesFilters(const media::VideoEntry& entry, const Filters& filters);
 
+// Checks every listed video URL against the fetch policy (SSRF): a refused one gets `refused`
+// set (it is recorded as a failed video with that reason). A transient resolver error is returned
+// (the discovery is retried).
+[[nodiscard]] Status ScreenDestinations(std::vector<store::DiscoveredVideo>& videos,
+                                        const net::DestinationPolicy& policy);
+
 // discovery: `yt-dlp --flat-playlist -J <url>` -> one video row and one download command per
-// entry, at most max_videos.
+// entry, at most max_videos. The channel URL and every entry URL pass the fetch policy
+// (FETCH_ALLOWLIST, libs/net) first.
 [[nodiscard]] stage::StageDefinition Definition();
 
 }  // namespace chansum::discovery

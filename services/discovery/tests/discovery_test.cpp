@@ -43,5 +43,54 @@ TEST(DiscoveryFilters, DatesDurationsLiveAndUpcoming) {
   EXPECT_TRUE(PassesFilters(Entry("", std::nullopt, "was_live"), Filters{}));
 }
 
+// SSRF: feed entries are checked one by one; a refused one is kept, marked with the reason (it
+// becomes a failed video), never silently dropped and never handed to download. Names resolve
+// through a fake resolver: nothing here asks DNS.
+TEST(DiscoveryDestinations, RefusedEntriesAreMarkedWithTheReason) {
+  int lookups = 0;
+  auto resolver = [&lookups](const std::string& host) -> Result<std::vector<net::IpAddress>> {
+    ++lookups;
+    if (host == "cdn.test") return std::vector<net::IpAddress>{*net::ParseIp("93.184.216.34")};
+    if (host == "metadata.test") {
+      return std::vector<net::IpAddress>{*net::ParseIp("169.254.169.254")};
+    }
+    return Error::Permanent("destination_unresolvable", "unknown " + host);
+  };
+  auto allow = net::AllowList::Parse("127.0.0.1:30090");
+  ASSERT_TRUE(allow.ok());
+  const net::DestinationPolicy policy(*allow, resolver);
+  std::vector<store::DiscoveredVideo> videos;
+  for (const char* url :
+       {"http://127.0.0.1:30090/v1.mp4", "https://cdn.test/v2.mp4", "http://127.0.0.1:5432/v3",
+        "http://metadata.test/latest/", "http://0x7f.1:30090/v5.mp4", "https://cdn.test/v6.mp4",
+        "http://[fd00::1]/v7", "http://gone.test/v8"}) {
+    store::DiscoveredVideo v;
+    v.video_id = url;
+    v.url = url;
+    videos.push_back(v);
+  }
+  ASSERT_TRUE(ScreenDestinations(videos, policy).ok());
+  ASSERT_EQ(videos.size(), 8u);
+  const bool expect_refused[] = {false, false, true, true, false, false, true, true};
+  for (std::size_t i = 0; i < videos.size(); ++i) {
+    EXPECT_EQ(videos[i].refused.has_value(), expect_refused[i]) << videos[i].url;
+  }
+  EXPECT_EQ(videos[2].refused->code, net::kDestinationNotAllowed);
+  EXPECT_NE(videos[2].refused->message.find("loopback"), std::string::npos);
+  EXPECT_NE(videos[3].refused->message.find("link-local"), std::string::npos);
+  EXPECT_EQ(videos[7].refused->code, "destination_unresolvable");
+  EXPECT_EQ(lookups, 3) << "one lookup per host name for the whole feed";
+
+  // A transient resolver error retries the discovery instead of failing entries for good.
+  const net::DestinationPolicy flaky(net::AllowList{}, [](const std::string&) {
+    return Result<std::vector<net::IpAddress>>(Error::Transient("dns_error", "try again"));
+  });
+  std::vector<store::DiscoveredVideo> one(1);
+  one[0].url = "https://cdn.test/v.mp4";
+  const auto st = ScreenDestinations(one, flaky);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(st.error().transient());
+}
+
 }  // namespace
 }  // namespace chansum::discovery

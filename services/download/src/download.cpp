@@ -1,6 +1,7 @@
 #include "download.hpp"
 
 #include <algorithm>
+#include <memory>
 
 #include <spdlog/spdlog.h>
 
@@ -8,6 +9,7 @@
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/media/subtitles.hpp"
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/net/destination.hpp"
 #include "chansum/protocol/documents.hpp"
 
 namespace chansum::download {
@@ -33,12 +35,17 @@ stage::StageDefinition Definition() {
   def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
     const auto options = media::YtDlpOptions::FromEnv(env);
     const auto captions = media::CaptionOptions::FromEnv(env);
-    return [options, captions] {
-      return [options, captions](const protocol::Command& cmd,
-                                 stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    const auto policy =
+        std::make_shared<const net::DestinationPolicy>(net::DestinationPolicy::FromEnv(env));
+    return [options, captions, policy] {
+      return [options, captions, policy](const protocol::Command& cmd,
+                                         stage::StageContext& ctx) -> Result<stage::StageOutput> {
         auto call_options = options;
         call_options.should_stop = ctx.should_stop;  // SIGTERM aborts yt-dlp
         const auto url = cmd.data.at("url").get<std::string>();
+        // SSRF: checked before yt-dlp runs (a command may come from an older discovery, a
+        // replayed dead letter, or a name that resolves elsewhere now).
+        if (auto allowed = policy->Check(url); !allowed.ok()) return allowed.error();
         // Captions first: subtitles make the audio stages unnecessary.
         if (captions.enabled) {
           auto found =

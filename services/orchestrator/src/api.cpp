@@ -10,6 +10,7 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/json_api.hpp"
+#include "chansum/net/destination.hpp"
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/store/job_view.hpp"
@@ -43,6 +44,26 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
       const int status = parsed.error().code == "payload_too_large" ? 413 : 400;
       SendError(res, status, parsed.error().code, parsed.error().message);
       return;
+    }
+    // SSRF: a channel URL whose host is (or resolves to) a loopback, private, link-local or other
+    // non-public address is refused unless FETCH_ALLOWLIST lists it. Decided from the URL and
+    // name resolution alone, before anything connects: the answer never tells whether a port is
+    // open. A name that does not resolve now is accepted (discovery checks again and fails the
+    // job if it still does not). @handles and channel ids name YouTube, not a host of the user's.
+    if (deps.check_destination && parsed->user_url) {
+      auto allowed = deps.check_destination(parsed->channel_url);
+      if (!allowed.ok()) {
+        if (allowed.error().code == net::kDestinationNotAllowed) {
+          SendError(res, 422, net::kDestinationNotAllowed, allowed.error().message);
+          return;
+        }
+        if (allowed.error().code == "invalid_url") {  // e.g. a host "1.2.3.999"
+          SendError(res, 400, "invalid_channel", allowed.error().message);
+          return;
+        }
+        spdlog::info("channel URL not resolvable now ({}); discovery checks it again",
+                     allowed.error().ToString());
+      }
     }
     store::NewJob job;
     job.id = NewUuid();

@@ -33,6 +33,9 @@ struct ApiDeps {
   std::function<nlohmann::json()> readiness;  // {"ready": bool, "checks": {...}}
   LiveOptions live;                           // GET /jobs/{id}/events
   std::string api_token;                      // API_TOKEN: when set, calls need the bearer token
+  // SSRF: checks a channel URL before a job is created (net::DestinationPolicy::Check); a
+  // "destination_not_allowed" refusal is answered 422 and creates nothing. Empty: no check.
+  std::function<Status(const std::string& url)> check_destination;
   // Versions of polled jobs kept in memory (GET /jobs/{id} + If-None-Match -> 304 without a
   // database round trip). Null: every request reads the database.
   JobVersions* job_versions = nullptr;

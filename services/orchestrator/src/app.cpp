@@ -16,6 +16,7 @@
 #include "chansum/http/exposure.hpp"
 #include "chansum/http/readiness.hpp"
 #include "chansum/kafka/config.hpp"
+#include "chansum/net/destination.hpp"
 #include "chansum/outbox/outbox.hpp"
 #include "chansum/outbox/relays.hpp"
 #include "chansum/outbox/topology.hpp"
@@ -72,7 +73,8 @@ struct OrchestratorConfig {
   std::chrono::seconds outbox_retention{3600};
   std::string api_token;  // never logged
   std::chrono::milliseconds digest_interval{2000};
-  JobVersionOptions job_versions;  // GET /jobs/{id} + If-None-Match from memory
+  JobVersionOptions job_versions;       // GET /jobs/{id} + If-None-Match from memory
+  net::DestinationPolicy fetch_policy;  // FETCH_ALLOWLIST: POST /jobs refuses non-public URLs
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -97,6 +99,7 @@ struct OrchestratorConfig {
         std::chrono::milliseconds(env.Int("JOB_VERSIONS_MAX_LAG_MS", 250, 10, 10000));
     c.job_versions.max_jobs =
         static_cast<std::size_t>(env.Int("JOB_VERSIONS_MAX_JOBS", 10000, 0, 1000000));
+    c.fetch_policy = net::DestinationPolicy::FromEnv(env);
     return c;
   }
 };
@@ -146,6 +149,9 @@ int Main() {
   deps.queue_prefix = config.queue_prefix;
   deps.docs = docs->get();
   deps.api_token = config.api_token;
+  deps.check_destination = [policy = config.fetch_policy](const std::string& url) {
+    return policy.Check(url);
+  };
   deps.txn = [&pool](const std::function<void(pqxx::work&)>& fn) -> Status {
     return pg::WithTransaction(pool, [&](pqxx::work& txn) {
       fn(txn);

@@ -100,6 +100,7 @@ Result<JobRequest> ParseJobRequest(const std::string& body) {
   auto ref = media::NormalizeChannel(req.channel);
   if (!ref.ok()) return bad("invalid_channel", ref.error().message);
   req.channel_url = ref->url;
+  req.user_url = ref->kind == media::ChannelKind::kUrl;
   return req;
 }
 

@@ -22,6 +22,9 @@ inline constexpr int kMaxVideoLimit = 1000;
 struct JobRequest {
   std::string channel;
   std::string channel_url;
+  // True when the user typed a URL (its host is theirs to choose); false for an @handle or a
+  // channel id, whose URL names YouTube.
+  bool user_url = false;
   int max_videos = kDefaultMaxVideos;
   std::string published_after;           // RFC 3339 UTC ("2024-03-01T00:00:00Z"), empty = any
   std::optional<double> max_duration_s;  // seconds, nullopt = any

@@ -15,6 +15,12 @@ TEST(ParseJobRequestTest, AcceptsChannelAndDefaults) {
   auto r2 = ParseJobRequest(R"({"channel": "http://127.0.0.1:9/feed.xml", "max_videos": 3})");
   ASSERT_TRUE(r2.ok()) << r2.error().ToString();
   EXPECT_EQ(r2->max_videos, 3);
+  // Only a typed URL names a host of the user's choosing (the SSRF check looks at those).
+  EXPECT_FALSE(r->user_url);
+  EXPECT_TRUE(r2->user_url);
+  auto id = ParseJobRequest(R"({"channel": "UCabcdefghijklmnopqrstuv"})");
+  ASSERT_TRUE(id.ok()) << id.error().ToString();
+  EXPECT_FALSE(id->user_url);
 }
 
 TEST(ParseJobRequestTest, RejectsBadInputWithCodes) {

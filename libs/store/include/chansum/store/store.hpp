@@ -75,6 +75,9 @@ struct DiscoveredVideo {
   // Non-empty: the video's results already exist (incremental sync); it ends `skipped` with this
   // reason instead of being downloaded (see store/sync.hpp MarkVideoReused).
   std::string reuse_reason;
+  // Set: the video may not be fetched (its URL names a destination the fetch policy refuses,
+  // libs/net); it is recorded and ends `failed` with this error instead of being downloaded.
+  std::optional<Error> refused = std::nullopt;
 };
 // Records the videos (idempotent) and the job's video_count. Returns the videos actually inserted.
 std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string& job_id,

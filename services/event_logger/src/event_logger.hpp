@@ -13,6 +13,7 @@
 #include "chansum/amqp/connection.hpp"
 #include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
+#include "chansum/http/exposure.hpp"
 #include "src/audit_log.hpp"
 
 namespace chansum::event_logger {
@@ -30,6 +31,7 @@ struct EventLoggerConfig {
   int delivery_limit = kDefaultDeliveryLimit;                  // EVENT_LOGGER_DELIVERY_LIMIT
   std::string health_addr = "127.0.0.1";                       // HEALTH_ADDR
   int health_port = 0;                                         // HEALTH_PORT, 0 = no endpoint
+  http::AccessConfig access;  // API_TOKEN, ALLOW_UNAUTHENTICATED, HTTP_* limits (health listener)
 
   // Reads every variable above (plus the AMQP_* ones); problems are recorded in `env`.
   [[nodiscard]] static EventLoggerConfig FromEnv(ConfigReader& env);

@@ -11,6 +11,7 @@
 #include <pqxx/pqxx>
 
 #include "chansum/common/result.hpp"
+#include "chansum/http/json_api.hpp"
 #include "job_request.hpp"
 #include "routes_live.hpp"
 
@@ -33,6 +34,8 @@ struct ApiDeps {
   std::function<nlohmann::json()> readiness;  // {"ready": bool, "checks": {...}}
   LiveOptions live;                           // GET /jobs/{id}/events
   std::string api_token;                      // API_TOKEN: when set, calls need the bearer token
+  bool metrics_public = true;                 // /metrics without the token (loopback listener)
+  http::ServerLimits limits;                  // HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT, ...
   // Versions of polled jobs kept in memory (GET /jobs/{id} + If-None-Match -> 304 without a
   // database round trip). Null: every request reads the database.
   JobVersions* job_versions = nullptr;

@@ -56,7 +56,7 @@ TEST(ExposureE2E, EveryServerRefusesToListenBeyondLoopbackWithoutAToken) {
   for (const auto& server : kServers) {
     const auto log = dir / (server.binary + ".log");
     testing::ChildProcess child({std::string(CHANSUM_BIN_DIR) + "/" + server.binary},
-                               Env(server, "0", dir), log);
+                                Env(server, "0", dir), log);
     EXPECT_TRUE(testing::WaitFor([&] { return !child.Running(); }, std::chrono::seconds(20)))
         << server.binary << " still runs:\n"
         << ReadFile(log);
@@ -79,7 +79,7 @@ TEST(ExposureE2E, AllowUnauthenticatedStartsWithALoudWarning) {
   for (const auto& server : kServers) {
     const auto log = dir / (server.binary + ".log");
     testing::ChildProcess child({std::string(CHANSUM_BIN_DIR) + "/" + server.binary},
-                               Env(server, "1", dir), log);
+                                Env(server, "1", dir), log);
     EXPECT_TRUE(testing::WaitFor(
         [&] {
           return ReadFile(log).find("ALLOW_UNAUTHENTICATED is set: " + server.addr_variable +

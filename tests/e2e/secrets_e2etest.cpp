@@ -81,10 +81,9 @@ TEST_F(SecretsE2E, PasswordsAndTokenNeverAppearInAnyLog) {
 
   auto api = services_.Api();
   // A feed URL with credentials in its query: logged (job created, discovery failed) redacted.
-  const std::string body =
-      json{{"channel", "http://127.0.0.1:9/feed.xml?token=" + feed_token_ + "&key=" + feed_key_},
-           {"max_videos", 2}}
-          .dump();
+  const std::string body = json{
+      {"channel", "http://127.0.0.1:9/feed.xml?token=" + feed_token_ + "&key=" + feed_key_},
+      {"max_videos", 2}}.dump();
   auto refused = api.Post("/jobs", body, "application/json");
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 401) << refused->body;

@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -82,13 +83,20 @@ class ConnectionQueue final : public httplib::TaskQueue {
   void enqueue(std::function<void()> fn) override {
     std::unique_lock lock(mu_);
     ReapLocked(lock);
-    if (threads_.size() >= max_) {
+    // Threads that finished while the lock was released for joining are not busy any more.
+    if (threads_.size() - finished_.size() >= max_) {
       pending_.push_back(std::move(fn));
       return;
     }
-    const std::size_t id = next_id_++;
-    threads_.emplace(id,
-                     std::thread([this, id, first = std::move(fn)]() mutable { Run(id, first); }));
+    const std::size_t id = next_id_;
+    try {
+      threads_.emplace(id, std::thread([this, id, first = fn]() mutable { Run(id, first); }));
+      ++next_id_;
+    } catch (const std::system_error& e) {
+      // Out of threads: the connection waits for a running one (or is closed at shutdown).
+      spdlog::warn("cannot start a connection thread ({}); the connection waits", e.what());
+      pending_.push_back(std::move(fn));
+    }
   }
 
   void shutdown() override {

@@ -137,14 +137,17 @@ RunResult RunProgram(const std::vector<std::string>& argv, const fs::path& cwd =
 
 // The caller's environment minus CHANSUM_* and KAFKA_CLUSTER_ID: the caller's shell must not
 // leak into the resolved compose file.
-std::vector<std::string> CleanEnv() {
+// The environment without CHANSUM_* settings; API_TOKEN set to a test value unless `with_token`
+// is false (compose refuses to resolve without one).
+std::vector<std::string> CleanEnv(bool with_token = true) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string kv = *e;
     const std::string key = kv.substr(0, kv.find('='));
-    if (key.rfind("CHANSUM_", 0) == 0 || key == "KAFKA_CLUSTER_ID") continue;
+    if (key.rfind("CHANSUM_", 0) == 0 || key == "KAFKA_CLUSTER_ID" || key == "API_TOKEN") continue;
     env.push_back(kv);
   }
+  if (with_token) env.push_back("API_TOKEN=compose-test-token");
   return env;
 }
 
@@ -207,6 +210,24 @@ TEST(ComposeFile, DockerComposeConfigQuietAcceptsIt) {
   const RunResult r = RunProgram({"docker-compose", "-f", ComposeFile().string(), "config", "-q"},
                                  ComposeDir(), CleanEnv());
   EXPECT_EQ(r.code, 0) << "docker-compose config -q:\n" << r.err << r.out;
+}
+
+// Issue 18 §4.1: the services listen beyond loopback, so compose needs a token from the user (.env
+// or the shell), never a public default, and hands it to every service.
+TEST(ComposeFile, RefusesToResolveWithoutAnApiToken) {
+  const fs::path dotenv = ComposeDir() / ".env";
+  if (fs::exists(dotenv)) GTEST_SKIP() << dotenv << " exists (a real deployment's token)";
+  const RunResult r = RunProgram({"docker-compose", "-f", ComposeFile().string(), "config", "-q"},
+                                 ComposeDir(), CleanEnv(/*with_token=*/false));
+  EXPECT_NE(r.code, 0) << r.out;
+  EXPECT_NE(r.err.find("set API_TOKEN"), std::string::npos) << r.err;
+}
+
+TEST(ComposeEnvironment, EveryServiceGetsTheApiToken) {
+  for (const auto& [name, binary] : kServices) {
+    EXPECT_EQ(Environment(Services()[name])["API_TOKEN"], "compose-test-token")
+        << "env: " << name << " does not get API_TOKEN";
+  }
 }
 
 // ---------------------------------------------------------------------------------- 2. shape

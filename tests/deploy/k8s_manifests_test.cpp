@@ -91,7 +91,8 @@ TEST(K8sManifests, DeploymentsRunTheirBinaryWithProbesScrapeAnnotationsAndConfig
   ASSERT_TRUE(config);
   const Doc* secret = Find(docs, "Secret", "chansum-credentials");
   ASSERT_TRUE(secret) << "secret.example.yaml documents the Secret";
-  for (const char* required : {"DATABASE_URL", "AMQP_URL"}) {
+  // API_TOKEN: the pods listen on 0.0.0.0 and refuse to start without one (issue 18 §4.1).
+  for (const char* required : {"DATABASE_URL", "AMQP_URL", "API_TOKEN"}) {
     EXPECT_TRUE(secret->node["stringData"][required]) << required;
   }
   for (const char* var : {"KAFKA_BROKERS", "MONGO_URI", "HEALTH_PORT", "MEDIA_DIR"}) {

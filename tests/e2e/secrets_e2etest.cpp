@@ -1,6 +1,7 @@
 // Secrets never reach the logs: the real services run with a password in DATABASE_URL, a
 // RabbitMQ user of their own with a password in AMQP_URL and an API_TOKEN, at debug level, through
-// a job that fails and through connection failures; then every log line is searched for them.
+// a job that fails and through connection failures; then every log line is searched for them,
+// and for the credentials in the job's channel URL (?token=..&key=..: issue 18 §4.6).
 // Also: with API_TOKEN set, the real API refuses calls without the bearer token (401).
 #include <gtest/gtest.h>
 
@@ -45,6 +46,8 @@ class SecretsE2E : public ::testing::Test {
     amqp_password_ = "amqpPW" + testing::RandomSuffix(16);
     pg_password_ = "pgPW" + testing::RandomSuffix(16);
     token_ = "tok" + testing::RandomSuffix(24);
+    feed_token_ = "feedTok" + testing::RandomSuffix(16);
+    feed_key_ = "feedKey" + testing::RandomSuffix(16);
     const auto out =
         testing::RunShell(rabbitmqctl_ + " add_user '" + amqp_user_ + "' '" + amqp_password_ +
                           "' 2>&1 && " + rabbitmqctl_ + " set_permissions -p / '" + amqp_user_ +
@@ -57,7 +60,8 @@ class SecretsE2E : public ::testing::Test {
     if (user_created_) testing::RunShell(rabbitmqctl_ + " delete_user '" + amqp_user_ + "' 2>&1");
   }
 
-  std::string rabbitmqctl_, amqp_user_, amqp_password_, pg_password_, token_;
+  std::string rabbitmqctl_, amqp_user_, amqp_password_, pg_password_, token_, feed_token_,
+      feed_key_;
   bool user_created_ = false;
   ServiceSet services_;
 };
@@ -76,7 +80,10 @@ TEST_F(SecretsE2E, PasswordsAndTokenNeverAppearInAnyLog) {
   ASSERT_TRUE(services_.Start({"discovery", "analytics", "event_logger"}));
 
   auto api = services_.Api();
-  const std::string body = R"({"channel": "http://127.0.0.1:9/feed.xml", "max_videos": 2})";
+  // A feed URL with credentials in its query: logged (job created, discovery failed) redacted.
+  const std::string body = json{
+      {"channel", "http://127.0.0.1:9/feed.xml?token=" + feed_token_ + "&key=" + feed_key_},
+      {"max_videos", 2}}.dump();
   auto refused = api.Post("/jobs", body, "application/json");
   ASSERT_TRUE(refused);
   EXPECT_EQ(refused->status, 401) << refused->body;
@@ -143,7 +150,7 @@ TEST_F(SecretsE2E, PasswordsAndTokenNeverAppearInAnyLog) {
     const auto text = ReadFile(entry.path());
     ++files;
     bytes += text.size();
-    for (const auto& secret : {amqp_password_, pg_password_, token_}) {
+    for (const auto& secret : {amqp_password_, pg_password_, token_, feed_token_, feed_key_}) {
       const auto at = text.find(secret);
       EXPECT_EQ(at, std::string::npos)
           << entry.path().filename() << " contains a secret: ..."
@@ -155,6 +162,9 @@ TEST_F(SecretsE2E, PasswordsAndTokenNeverAppearInAnyLog) {
   // The redacted forms are what the logs show instead (so the search above looked at real lines).
   EXPECT_NE(ReadFile(dead_log).find("PostgreSQL unavailable"), std::string::npos)
       << ReadFile(dead_log);
+  const auto orchestrator_log = ReadFile(services_.dir / "orchestrator.log");
+  EXPECT_NE(orchestrator_log.find("feed.xml?token=***&key=***"), std::string::npos)
+      << orchestrator_log.substr(0, 4000);
 }
 
 }  // namespace

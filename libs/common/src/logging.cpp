@@ -1,10 +1,12 @@
 #include "chansum/common/logging.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <string_view>
 
 #include <spdlog/formatter.h>
 #include <spdlog/sinks/stdout_sinks.h>
@@ -49,9 +51,10 @@ std::string FormatLogLine(const std::string& service, const std::string& level,
   j["ts"] = timestamp;
   j["level"] = level;
   j["service"] = service;
-  j["msg"] = message;
+  // Wherever a URL is logged (a channel, a feed, a server), its password and query values are not.
+  j["msg"] = RedactUrlsIn(message);
   for (const auto& [k, v] : fields) {
-    if (!v.empty()) j[k] = v;
+    if (!v.empty()) j[k] = RedactUrlsIn(v);
   }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
@@ -101,14 +104,92 @@ ScopedLogContext::~ScopedLogContext() {
   }
 }
 
+namespace {
+
+// Query keys of connection URLs whose values are settings, not secrets: kept in logs.
+bool IsSettingKey(std::string_view key) {
+  static constexpr std::string_view kSettings[] = {
+      "sslmode",    "connect_timeout", "application_name", "target_session_attrs",
+      "authSource", "authMechanism",   "replicaSet",       "heartbeat",
+      "frame_max",  "channel_max"};
+  for (auto s : kSettings) {
+    if (key == s) return true;
+  }
+  return false;
+}
+
+bool IsSchemeChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '+' || c == '-' || c == '.';
+}
+
+bool EndsUrl(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0 || c == '"' || c == '\'' || c == '<' ||
+         c == '>' || c == '`';
+}
+
+}  // namespace
+
 std::string RedactUrl(const std::string& url) {
   auto scheme = url.find("://");
   if (scheme == std::string::npos) return url;
-  auto at = url.find('@', scheme + 3);
-  if (at == std::string::npos) return url;
-  auto colon = url.find(':', scheme + 3);
-  if (colon == std::string::npos || colon > at) return url;
-  return url.substr(0, colon + 1) + "***" + url.substr(at);
+  std::string out = url;
+  auto at = out.find('@', scheme + 3);
+  const auto slash = out.find_first_of("/?#", scheme + 3);
+  if (at != std::string::npos && (slash == std::string::npos || at < slash)) {
+    auto colon = out.find(':', scheme + 3);
+    if (colon != std::string::npos && colon < at) {
+      out = out.substr(0, colon + 1) + "***" + out.substr(at);
+    }
+  }
+  // Query values (?token=..., &key=..., &sig=...): channel and feed URLs carry credentials there.
+  const auto query = out.find('?', scheme + 3);
+  if (query == std::string::npos) return out;
+  const auto fragment = out.find('#', query);
+  const std::string tail = fragment == std::string::npos ? "" : out.substr(fragment);
+  const std::string params =
+      out.substr(query + 1, (fragment == std::string::npos ? out.size() : fragment) - query - 1);
+  std::string redacted = out.substr(0, query + 1);
+  std::size_t pos = 0;
+  while (pos <= params.size()) {
+    auto amp = params.find('&', pos);
+    if (amp == std::string::npos) amp = params.size();
+    const std::string param = params.substr(pos, amp - pos);
+    const auto eq = param.find('=');
+    if (eq == std::string::npos || eq + 1 == param.size() || IsSettingKey(param.substr(0, eq))) {
+      redacted += param;
+    } else {
+      redacted += param.substr(0, eq + 1) + "***";
+    }
+    if (amp < params.size()) redacted += '&';
+    pos = amp + 1;
+  }
+  return redacted + tail;
+}
+
+std::string RedactUrlsIn(const std::string& text) {
+  if (text.find("://") == std::string::npos) return text;
+  std::string out;
+  out.reserve(text.size());
+  std::size_t copied = 0;
+  std::size_t search = 0;
+  while (true) {
+    const auto sep = text.find("://", search);
+    if (sep == std::string::npos) break;
+    std::size_t start = sep;
+    while (start > copied && IsSchemeChar(text[start - 1])) --start;
+    std::size_t end = sep + 3;
+    while (end < text.size() && !EndsUrl(text[end])) ++end;
+    if (start == sep) {  // no scheme before "://"
+      search = sep + 3;
+      continue;
+    }
+    out.append(text, copied, start - copied);
+    out += RedactUrl(text.substr(start, end - start));
+    copied = end;
+    search = end;
+  }
+  out.append(text, copied, std::string::npos);
+  return out;
 }
 
 }  // namespace chansum

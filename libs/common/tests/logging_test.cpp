@@ -58,5 +58,32 @@ TEST(LoggingTest, RedactsUrlPasswords) {
   EXPECT_EQ(RedactUrl("http://h/x"), "http://h/x");
 }
 
+// Issue 18 §4.6: channel and feed URLs carry credentials in their query (?token=, &key=, sig=).
+TEST(LoggingTest, RedactsUrlQueryValues) {
+  EXPECT_EQ(RedactUrl("https://feeds.example/rss?token=abc&key=k1&sig=s#top"),
+            "https://feeds.example/rss?token=***&key=***&sig=***#top");
+  EXPECT_EQ(RedactUrl("https://u:p@h/x?flag&empty=&a=1"), "https://u:***@h/x?flag&empty=&a=***");
+  // Settings of connection URLs are not secrets.
+  EXPECT_EQ(RedactUrl("postgresql://u@h/db?sslmode=disable&password=x"),
+            "postgresql://u@h/db?sslmode=disable&password=***");
+  // An '@' in the path or query is not a user name.
+  EXPECT_EQ(RedactUrl("https://www.youtube.com/@handle/videos"),
+            "https://www.youtube.com/@handle/videos");
+}
+
+TEST(LoggingTest, EveryLogLineRedactsTheUrlsItCarries) {
+  const std::string line = FormatLogLine(
+      "orchestrator", "info",
+      "job created for channel https://feeds.example/podcast.rss?token=s3cr3t&x=1 (max_videos 3)",
+      {{"url", "\"http://h/f?sig=abcdef\""}}, "t");
+  EXPECT_EQ(line.find("s3cr3t"), std::string::npos) << line;
+  EXPECT_EQ(line.find("abcdef"), std::string::npos) << line;
+  EXPECT_NE(line.find("https://feeds.example/podcast.rss?token=***&x=*** (max_videos 3)"),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(RedactUrlsIn("no url: a://"), "no url: a://");
+  EXPECT_EQ(RedactUrlsIn("://x?y=1"), "://x?y=1");
+}
+
 }  // namespace
 }  // namespace chansum

@@ -24,14 +24,45 @@ bool IsLoopbackAddress(std::string_view addr) noexcept {
   return dots == 3 && digits > 0;
 }
 
-bool WarnIfExposed(std::string_view variable, std::string_view addr, std::string_view what,
-                   bool authenticated) {
-  if (authenticated || IsLoopbackAddress(addr)) return false;
-  spdlog::warn(
-      "{}={} serves {} beyond this host without authentication: set API_TOKEN, or bind to "
-      "127.0.0.1 and put an authenticating proxy in front",
-      variable, addr, what);
-  return true;
+AccessConfig AccessConfig::FromEnv(ConfigReader& env) {
+  AccessConfig c;
+  c.api_token = env.String("API_TOKEN", "");
+  c.allow_unauthenticated = env.Bool("ALLOW_UNAUTHENTICATED", false);
+  c.limits.max_connections =
+      static_cast<std::size_t>(env.Int("HTTP_MAX_CONNECTIONS", 1024, 1, 100000));
+  c.limits.read_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+      env.Duration("HTTP_READ_TIMEOUT", c.limits.read_timeout));
+  c.limits.keep_alive_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+      env.Duration("HTTP_KEEP_ALIVE_TIMEOUT", c.limits.keep_alive_timeout));
+  if (c.limits.read_timeout.count() < 1) env.AddProblem("HTTP_READ_TIMEOUT must be at least 1s");
+  if (c.limits.keep_alive_timeout.count() < 1) {
+    env.AddProblem("HTTP_KEEP_ALIVE_TIMEOUT must be at least 1s");
+  }
+  return c;
+}
+
+void AccessConfig::ApplyTo(ServerOptions& options, std::string_view addr) const {
+  options.api_token = api_token;
+  options.metrics_public = IsLoopbackAddress(addr);
+  options.limits = limits;
+}
+
+Status CheckExposure(std::string_view variable, std::string_view addr, std::string_view what,
+                     const AccessConfig& access) {
+  if (!access.api_token.empty() || IsLoopbackAddress(addr)) return OkStatus();
+  if (access.allow_unauthenticated) {
+    spdlog::warn(
+        "ALLOW_UNAUTHENTICATED is set: {}={} serves {} beyond this host WITHOUT authentication; "
+        "anyone who reaches this address can use it unless an authenticating proxy is in front",
+        variable, addr, what);
+    return OkStatus();
+  }
+  return Error::Permanent(
+      "unauthenticated_exposure",
+      std::string(variable) + "=" + std::string(addr) + " would serve " + std::string(what) +
+          " beyond this host without authentication: set API_TOKEN (e.g. `openssl rand -hex "
+          "32`), bind to 127.0.0.1, or set ALLOW_UNAUTHENTICATED=1 if an authenticating proxy "
+          "is in front");
 }
 
 }  // namespace chansum::http

@@ -1,9 +1,19 @@
 #include "chansum/http/json_api.hpp"
 
+#include <sys/socket.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <system_error>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -55,6 +65,84 @@ std::string DefaultMessage(int status, const httplib::Request& req, std::size_t 
 // pre-routing handler to the logger.
 thread_local std::optional<std::chrono::steady_clock::time_point> t_request_started;
 thread_local bool t_unmatched = false;
+// Whether the request on this thread carried the server's token (or the server has none).
+thread_local bool t_authorized = false;
+
+// cpp-httplib's own ThreadPool has a fixed number of threads (8 here) and hands each accepted
+// connection to one of them for as long as the connection lasts: eight clients that send half a
+// request line keep every other client waiting for the read timeout. This queue starts a thread
+// per connection instead, up to `max` at once; beyond that, connections wait for the first
+// thread to finish its own. Accepting never blocks.
+class ConnectionQueue final : public httplib::TaskQueue {
+ public:
+  explicit ConnectionQueue(std::size_t max) : max_(std::max<std::size_t>(max, 1)) {}
+  ~ConnectionQueue() override { ConnectionQueue::shutdown(); }
+  ConnectionQueue(const ConnectionQueue&) = delete;
+  ConnectionQueue& operator=(const ConnectionQueue&) = delete;
+
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mu_);
+    ReapLocked(lock);
+    // Threads that finished while the lock was released for joining are not busy any more.
+    if (threads_.size() - finished_.size() >= max_) {
+      pending_.push_back(std::move(fn));
+      return;
+    }
+    const std::size_t id = next_id_;
+    try {
+      threads_.emplace(id, std::thread([this, id, first = fn]() mutable { Run(id, first); }));
+      ++next_id_;
+    } catch (const std::system_error& e) {
+      // Out of threads: the connection waits for a running one (or is closed at shutdown).
+      spdlog::warn("cannot start a connection thread ({}); the connection waits", e.what());
+      pending_.push_back(std::move(fn));
+    }
+  }
+
+  void shutdown() override {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [this] { return threads_.size() == finished_.size(); });
+    ReapLocked(lock);
+  }
+
+ private:
+  void Run(std::size_t id, std::function<void()>& fn) {
+    while (fn) {
+      fn();
+      std::lock_guard lock(mu_);
+      if (pending_.empty()) {
+        fn = nullptr;
+        finished_.push_back(id);
+        idle_.notify_all();
+      } else {
+        fn = std::move(pending_.front());
+        pending_.pop_front();
+      }
+    }
+  }
+
+  // Joins the threads that are done (or about to return): called with `lock` held.
+  void ReapLocked(std::unique_lock<std::mutex>& lock) {
+    std::vector<std::thread> done;
+    for (std::size_t id : finished_) {
+      auto it = threads_.find(id);
+      done.push_back(std::move(it->second));
+      threads_.erase(it);
+    }
+    finished_.clear();
+    lock.unlock();
+    for (auto& t : done) t.join();
+    lock.lock();
+  }
+
+  const std::size_t max_;
+  std::mutex mu_;
+  std::condition_variable idle_;
+  std::size_t next_id_ = 0;                     // guarded by mu_
+  std::map<std::size_t, std::thread> threads_;  // guarded by mu_
+  std::vector<std::size_t> finished_;           // guarded by mu_
+  std::deque<std::function<void()>> pending_;   // guarded by mu_
+};
 
 struct HttpMetrics {
   metrics::Family<metrics::Counter>& requests = metrics::Registry::Default().AddCounter(
@@ -81,6 +169,7 @@ void RecordRequest(const httplib::Request& req, const httplib::Response& res) {
   }
   t_request_started.reset();
   t_unmatched = false;
+  t_authorized = false;
 }
 
 }  // namespace
@@ -189,6 +278,22 @@ bool GuardRequest(const httplib::Request& req, httplib::Response& res,
 
 void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) {
   server.set_tcp_nodelay(true);
+  const ServerLimits limits = options.limits;
+  // cpp-httplib 0.11 listens with a backlog of 5: a burst of connections (500 clients opening at
+  // once, say) overflows it and the kernel drops SYNs, which clients resend only after a second.
+  // The listening socket is remembered when it is created and listens again, with the system's
+  // maximum backlog, when serving starts (after bind; Linux lets listen() change the backlog).
+  auto listening = std::make_shared<std::atomic<int>>(-1);
+  server.set_socket_options([listening](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listening->store(sock);
+  });
+  server.new_task_queue = [listening, max = limits.max_connections] {
+    if (const int sock = listening->load(); sock >= 0) ::listen(sock, SOMAXCONN);
+    return new ConnectionQueue(max);
+  };
+  server.set_read_timeout(limits.read_timeout);
+  server.set_keep_alive_timeout(limits.keep_alive_timeout.count());
   // Bodies over the limit are refused with 413 before any handler runs.
   server.set_payload_max_length(options.max_body_bytes);
   const std::size_t max_body = options.max_body_bytes;
@@ -216,11 +321,21 @@ void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) 
         SendError(res, 500, "internal", "internal error");
       });
   server.set_pre_routing_handler(
-      [pre_routing = options.pre_routing, origins = options.allowed_origins](
-          const httplib::Request& req, httplib::Response& res) {
+      [pre_routing = options.pre_routing, origins = options.allowed_origins,
+       token = options.api_token, metrics_public = options.metrics_public,
+       is_public = options.is_public](const httplib::Request& req, httplib::Response& res) {
         t_request_started = std::chrono::steady_clock::now();
         t_unmatched = false;
+        t_authorized =
+            token.empty() || BearerTokenMatches(req.get_header_value("Authorization"), token);
         if (GuardRequest(req, res, origins)) return httplib::Server::HandlerResponse::Handled;
+        if (!t_authorized && !IsProbeRequest(req.method, req.path) &&
+            !(metrics_public && (req.method == "GET" || req.method == "HEAD") &&
+              req.path == "/metrics") &&
+            !(is_public && is_public(req.method, req.path))) {
+          SendUnauthorized(req, res);
+          return httplib::Server::HandlerResponse::Handled;
+        }
         return pre_routing ? pre_routing(req, res) : httplib::Server::HandlerResponse::Unhandled;
       });
   const bool info = options.log_requests_at_info;
@@ -242,6 +357,9 @@ void AddHealthRoutes(httplib::Server& server, ReadinessProbe probe) {
   server.Get("/readyz",
              [probe = std::move(probe)](const httplib::Request&, httplib::Response& res) {
                json r = probe ? probe() : json{{"ready", true}};
+               // Why a check fails names hosts, ports and server messages: only for callers with
+               // the token (or when the server has none).
+               if (!t_authorized) r.erase("errors");
                SendJson(res, r.value("ready", false) ? 200 : 503, r);
              });
   AddMetricsRoute(server);

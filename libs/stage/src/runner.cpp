@@ -143,6 +143,7 @@ RunnerConfig RunnerConfig::FromEnv(ConfigReader& env, const StageDefinition& def
   c.lease_seconds = static_cast<int>(env.Int("LEASE_SECONDS", 300, 5, 86400));
   c.health_addr = env.String("HEALTH_ADDR", "127.0.0.1");
   c.health_port = static_cast<int>(env.Int("HEALTH_PORT", 0, 0, 65535));
+  c.access = http::AccessConfig::FromEnv(env);
   c.shutdown_timeout = service::ServiceOptions::FromEnv(env).shutdown_timeout;
   c.worker_id = WorkerId();
   return c;
@@ -174,7 +175,13 @@ int RunStageService(const StageDefinition& definition) {
       config.short_handler ? config.batch_size : 1, config.prefetch, config.max_attempts,
       config.media_dir.string());
   if (config.health_port > 0) {
-    http::WarnIfExposed("HEALTH_ADDR", config.health_addr, "its health endpoints", false);
+    // /metrics and why a dependency fails, beyond this host, only with the token.
+    if (Status st = http::CheckExposure("HEALTH_ADDR", config.health_addr,
+                                        "its health and metrics endpoints", config.access);
+        !st.ok()) {
+      spdlog::critical("{}", st.error().message);
+      return 2;
+    }
   }
 
   if (!MigrateWithRetry(pg_config)) return 1;
@@ -207,7 +214,7 @@ int RunStageService(const StageDefinition& definition) {
   if (config.health_port > 0) {
     auto& listener = svc.Add(std::make_unique<service::HttpListener>(
         "health endpoint", config.health_addr, config.health_port, /*required=*/false));
-    listener.ServeHealth([&svc] { return svc.Readiness(); });
+    listener.ServeHealth([&svc] { return svc.Readiness(); }, config.access);
   }
   svc.Add(LeaseLoop(pg_config, leases, health));
   if (docs && config.health_port > 0) {

@@ -28,7 +28,7 @@ bool SchemaReady(const ApiDeps& deps, httplib::Response& res) {
 }  // namespace
 
 void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
-  http::ConfigureJsonServer(server, http::ServerOptions{64 * 1024, false});
+  http::ConfigureJsonServer(server, deps.server);
   http::AddHealthRoutes(server, deps.readiness);
   server.Get("/analytics", [deps](const httplib::Request&, httplib::Response& res) {
     if (!SchemaReady(deps, res)) return;

@@ -26,6 +26,7 @@ AnalyticsConfig AnalyticsConfig::FromEnv(ConfigReader& env) {
   c.queue_prefix = env.String("QUEUE_PREFIX", "");
   c.http_addr = env.String("ANALYTICS_HTTP_ADDR", "127.0.0.1");
   c.http_port = static_cast<int>(env.Int("ANALYTICS_HTTP_PORT", 8090, 0, 65535));
+  c.access = http::AccessConfig::FromEnv(env);
   c.db_pool_size = static_cast<int>(env.Int("ANALYTICS_DB_POOL_SIZE", 4, 1, 64));
   c.topic_partitions = static_cast<int>(env.Int("ANALYTICS_TOPIC_PARTITIONS", 3, 1, 1000));
   c.service = service::ServiceOptions::FromEnv(env);
@@ -311,6 +312,13 @@ int Service::Run(const std::function<bool()>& should_stop) {
   spdlog::info("analytics starting: group {}, topics prefix \"{}\", database {}, brokers {}",
                config.GroupId(), config.queue_prefix, pg::RedactConninfo(config.pg.url),
                config.kafka.brokers);
+  // An open analytics API beyond this host is a configuration error.
+  if (Status st = http::CheckExposure("ANALYTICS_HTTP_ADDR", config.http_addr, "the analytics API",
+                                      config.access);
+      !st.ok()) {
+    spdlog::critical("{}", st.error().message);
+    return 2;
+  }
 
   // The HTTP API (with /readyz) and the PostgreSQL check run as components around the consumer,
   // which runs on this thread until `should_stop`.
@@ -324,11 +332,11 @@ int Service::Run(const std::function<bool()>& should_stop) {
   deps.pool = &impl.pool;
   deps.readiness = [&impl, &pg_check] { return impl.Readiness(pg_check.Last()); };
   deps.schema_ready = [&impl] { return impl.schema_ok.load(); };
+  config.access.ApplyTo(deps.server, config.http_addr);
   RegisterRoutes(api.server(), deps);
   if (!svc.Start().ok()) return 1;  // logged by the service: cannot listen
   bound_port_ = api.port();
   spdlog::info("analytics HTTP on http://{}:{}", config.http_addr, api.port());
-  http::WarnIfExposed("ANALYTICS_HTTP_ADDR", config.http_addr, "the analytics API", false);
 
   bool fatal = false;
   if (impl.MigrateWithRetry(should_stop, &fatal)) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "chansum/common/config.hpp"
+#include "chansum/http/exposure.hpp"
 #include "chansum/kafka/config.hpp"
 #include "chansum/kafka/consumer.hpp"
 #include "chansum/pg/connection.hpp"
@@ -22,6 +23,7 @@ struct AnalyticsConfig {
   std::string queue_prefix;             // QUEUE_PREFIX (default "")
   std::string http_addr = "127.0.0.1";  // ANALYTICS_HTTP_ADDR
   int http_port = 8090;                 // ANALYTICS_HTTP_PORT (0 = any free port)
+  http::AccessConfig access;  // API_TOKEN, ALLOW_UNAUTHENTICATED, HTTP_MAX_CONNECTIONS, ...
   int db_pool_size = 4;                 // ANALYTICS_DB_POOL_SIZE
   int topic_partitions = 3;             // ANALYTICS_TOPIC_PARTITIONS (when it creates the topics)
   service::ServiceOptions service;      // SHUTDOWN_TIMEOUT_SECONDS

@@ -49,6 +49,7 @@ EventLoggerConfig EventLoggerConfig::FromEnv(ConfigReader& env) {
       static_cast<int>(env.Int("EVENT_LOGGER_DELIVERY_LIMIT", kDefaultDeliveryLimit, 1, 1000));
   c.health_addr = env.String("HEALTH_ADDR", "127.0.0.1");
   c.health_port = static_cast<int>(env.Int("HEALTH_PORT", 0, 0, 65535));
+  c.access = http::AccessConfig::FromEnv(env);
   const bool backfill = env.Bool("AUDIT_BACKFILL", true);
   if (backfill && !env.String("KAFKA_BROKERS", "").empty()) {
     c.backfill.kafka = kafka::KafkaConfig::FromEnv(env, "event_logger");
@@ -247,6 +248,15 @@ int RunEventLoggerService() {
   EventLoggerConfig config = EventLoggerConfig::FromEnv(env);
   const auto service_options = service::ServiceOptions::FromEnv(env);
   if (service::ConfigFailed(env)) return 2;
+  if (config.health_port > 0) {
+    // /metrics beyond this host only with the token.
+    if (Status st = http::CheckExposure("HEALTH_ADDR", config.health_addr,
+                                        "its health and metrics endpoints", config.access);
+        !st.ok()) {
+      spdlog::critical("{}", st.error().message);
+      return 2;
+    }
+  }
   spdlog::info(
       "starting event_logger: {} -> {}, audit dir {}, max {} bytes x {} files, "
       "prefetch {}, RabbitMQ {}, backfill from Kafka {}",
@@ -290,7 +300,9 @@ int RunEventLoggerService() {
   if (config.health_port > 0) {
     auto& health = svc.Add(std::make_unique<service::HttpListener>(
         "health endpoint", config.health_addr, config.health_port));
-    health.server().set_tcp_nodelay(true);
+    http::ServerOptions options{std::size_t{64} * 1024, false};
+    config.access.ApplyTo(options, config.health_addr);
+    http::ConfigureJsonServer(health.server(), options);
     health.server().Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"status":"ok"})", "application/json");
     });

@@ -14,6 +14,7 @@
 #include "chansum/amqp/connection.hpp"
 #include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
+#include "chansum/http/exposure.hpp"
 #include "src/audit_log.hpp"
 #include "src/backfill.hpp"
 
@@ -32,6 +33,7 @@ struct EventLoggerConfig {
   int delivery_limit = kDefaultDeliveryLimit;                  // EVENT_LOGGER_DELIVERY_LIMIT
   std::string health_addr = "127.0.0.1";                       // HEALTH_ADDR
   int health_port = 0;                                         // HEALTH_PORT, 0 = no endpoint
+  http::AccessConfig access;  // API_TOKEN, ALLOW_UNAUTHENTICATED, HTTP_* limits (health listener)
   // The Kafka backfill: on when KAFKA_BROKERS is set and AUDIT_BACKFILL is not false; group
   // "<prefix>event-logger-backfill" over the event topics, AUDIT_BACKFILL_DELAY behind (30s).
   BackfillConfig backfill;

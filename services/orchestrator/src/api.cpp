@@ -34,7 +34,12 @@ void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
   // With API_TOKEN set, the bearer check runs before routing (inside the metrics' timing).
   http::ServerOptions options;
   options.max_body_bytes = kMaxBodyBytes;
-  options.pre_routing = AuthHandler(deps.api_token);
+  options.api_token = deps.api_token;
+  options.metrics_public = deps.metrics_public;
+  options.is_public = [](std::string_view method, std::string_view path) {
+    return IsPublicRequest(method, path, /*metrics_public=*/false);
+  };
+  options.limits = deps.limits;
   http::ConfigureJsonServer(server, options);
   http::AddHealthRoutes(server, deps.readiness);
 

@@ -71,7 +71,7 @@ struct OrchestratorConfig {
   LiveOptions live;
   int job_changes_retention_hours = 24;
   std::chrono::seconds outbox_retention{3600};
-  std::string api_token;  // never logged
+  http::AccessConfig access;  // API_TOKEN (never logged), ALLOW_UNAUTHENTICATED, HTTP_* limits
   std::chrono::milliseconds digest_interval{2000};
   JobVersionOptions job_versions;       // GET /jobs/{id} + If-None-Match from memory
   net::DestinationPolicy fetch_policy;  // FETCH_ALLOWLIST: POST /jobs refuses non-public URLs
@@ -91,7 +91,7 @@ struct OrchestratorConfig {
         static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, 24 * 365));
     c.outbox_retention = std::chrono::duration_cast<std::chrono::seconds>(
         env.Duration("OUTBOX_RETENTION", std::chrono::hours(1)));
-    c.api_token = env.String("API_TOKEN", "");
+    c.access = http::AccessConfig::FromEnv(env);
     c.digest_interval = env.Duration("DIGEST_INTERVAL", c.digest_interval);
     c.job_versions.poll_interval =
         std::chrono::milliseconds(env.Int("JOB_VERSIONS_POLL_MS", 10, 1, 1000));
@@ -116,6 +116,12 @@ int Main() {
   const auto reliability = ReliabilityConfig::FromEnv(env);
   const auto service_options = service::ServiceOptions::FromEnv(env);
   if (service::ConfigFailed(env)) return 2;
+  // Refused before anything else: an open API beyond this host is a configuration error.
+  if (Status st = http::CheckExposure("HTTP_ADDR", config.http_addr, "the API", config.access);
+      !st.ok()) {
+    spdlog::critical("{}", st.error().message);
+    return 2;
+  }
 
   // Schema (idempotent, advisory-locked), waiting for PostgreSQL if it is not up yet.
   int permanent_failures = 0;
@@ -148,7 +154,9 @@ int Main() {
   ApiDeps deps;
   deps.queue_prefix = config.queue_prefix;
   deps.docs = docs->get();
-  deps.api_token = config.api_token;
+  deps.api_token = config.access.api_token;
+  deps.metrics_public = http::IsLoopbackAddress(config.http_addr);
+  deps.limits = config.access.limits;
   deps.check_destination = [policy = config.fetch_policy](const std::string& url) {
     return policy.Check(url);
   };
@@ -249,9 +257,8 @@ int Main() {
   RegisterRoutes(api.server(), deps);
 
   spdlog::info("orchestrator listening on http://{}:{} ({})", config.http_addr, config.http_port,
-               config.api_token.empty() ? "no API_TOKEN: the API is open"
-                                        : "API_TOKEN set: calls need the bearer token");
-  http::WarnIfExposed("HTTP_ADDR", config.http_addr, "the API", !config.api_token.empty());
+               config.access.api_token.empty() ? "no API_TOKEN: the API is open"
+                                               : "API_TOKEN set: calls need the bearer token");
   if (Status st = svc.Run(); !st.ok()) return 1;  // logged by the service (e.g. cannot listen)
   spdlog::info("stopped cleanly");
   return 0;

@@ -88,10 +88,8 @@ bool IsTerminalJobState(const std::string& state) {
 
 void RegisterLiveRoutes(httplib::Server& server, const ApiDeps& deps) {
   const LiveOptions options = deps.live;
-  // Each open stream holds one of cpp-httplib's pool threads: room for every allowed stream plus
-  // the default pool for ordinary requests.
-  const std::size_t threads = static_cast<std::size_t>(options.max_streams) + 8;
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // Each open stream holds a connection thread (ConfigureJsonServer gives every connection one,
+  // up to HTTP_MAX_CONNECTIONS), so streams never take the threads of ordinary requests.
   auto active = std::make_shared<std::atomic<int>>(0);
 
   server.Get(R"(/jobs/([^/]+)/events)", [deps, options, active](const httplib::Request& req,

@@ -39,6 +39,7 @@ TEST(IsPublicRequestTest, ProbesAndDashboardFilesOnly) {
     EXPECT_TRUE(IsPublicRequest("HEAD", path)) << path;
   }
   EXPECT_FALSE(IsPublicRequest("POST", "/healthz"));
+  EXPECT_FALSE(IsPublicRequest("GET", "/metrics", /*metrics_public=*/false));
   EXPECT_FALSE(IsPublicRequest("POST", "/ui/x"));
   for (const char* path : {"/jobs", "/jobs/x", "/videos/a/summary", "/uix", "/metrics/x", "//jobs",
                            "/healthz/../jobs"}) {
@@ -48,10 +49,15 @@ TEST(IsPublicRequestTest, ProbesAndDashboardFilesOnly) {
 
 class AuthServer : public ::testing::Test {
  protected:
-  void Start(const std::string& token) {
+  void Start(const std::string& token, bool metrics_public = true) {
     ApiDeps deps;
     deps.api_token = token;
-    deps.readiness = [] { return json{{"ready", true}, {"checks", json::object()}}; };
+    deps.metrics_public = metrics_public;
+    deps.readiness = [] {
+      return json{{"ready", false},
+                  {"checks", {{"postgres", false}}},
+                  {"errors", {{"postgres", "connection to server at \"10.1.2.3\" refused"}}}};
+    };
     // Reaching the database means the request got past the check: answer 503 and count it.
     deps.txn = [this](const std::function<void(pqxx::work&)>&) -> Status {
       ++reached_;
@@ -121,11 +127,14 @@ TEST_F(AuthServer, WithATokenEveryApiCallNeedsIt) {
   EXPECT_EQ(reached_.load(), 2);
 
   // Probes, /metrics and the dashboard's page and files stay open; an unknown file is a 404.
-  for (const char* path : {"/healthz", "/readyz", "/metrics", "/", "/ui/app.js", "/ui/app.css"}) {
+  for (const char* path : {"/healthz", "/metrics", "/", "/ui/app.js", "/ui/app.css"}) {
     auto res = c.Get(path);
     ASSERT_TRUE(res) << path;
     EXPECT_EQ(res->status, 200) << path;
   }
+  auto ready = c.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 503);
   auto missing = c.Get("/ui/no-such-file.js");
   ASSERT_TRUE(missing);
   EXPECT_EQ(missing->status, 404);
@@ -166,6 +175,30 @@ TEST_F(AuthServer, RequestsBehindTheCheckAreStillTimed) {
   }
   EXPECT_EQ(Sample(after, timed) - Sample(before, timed), 2);
   EXPECT_EQ(Sample(after, refused) - Sample(before, refused), 1);
+}
+
+// Issue 18 §4.1/§4.6: beyond loopback /metrics needs the token too; /readyz tells a caller without
+// it only whether the service is ready and which checks fail, not why (hosts, server messages).
+TEST_F(AuthServer, BeyondLoopbackMetricsNeedTheTokenAndReadinessDetailsToo) {
+  const std::string token = "third-t0ken";
+  Start(token, /*metrics_public=*/false);
+  auto c = Client();
+  ExpectUnauthorized(c.Get("/metrics"), "GET /metrics without a token");
+  const httplib::Headers auth = {{"Authorization", "Bearer " + token}};
+  auto scraped = c.Get("/metrics", auth);
+  ASSERT_TRUE(scraped);
+  EXPECT_EQ(scraped->status, 200);
+  auto anonymous = c.Get("/readyz");
+  ASSERT_TRUE(anonymous);
+  EXPECT_EQ(anonymous->status, 503);
+  EXPECT_EQ(json::parse(anonymous->body)["checks"]["postgres"], false);
+  EXPECT_EQ(anonymous->body.find("10.1.2.3"), std::string::npos) << anonymous->body;
+  auto detailed = c.Get("/readyz", auth);
+  ASSERT_TRUE(detailed);
+  EXPECT_NE(detailed->body.find("10.1.2.3"), std::string::npos) << detailed->body;
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
 }
 
 TEST_F(AuthServer, WithoutATokenTheApiIsOpen) {

@@ -33,13 +33,19 @@ class ScopedLogContext {
   std::map<std::string, std::string> saved_;
 };
 
-// Formats one log record as a JSON line (exposed for tests).
+// Formats one log record as a JSON line (exposed for tests); URLs in the message and the fields
+// are redacted (RedactUrlsIn).
 [[nodiscard]] std::string FormatLogLine(const std::string& service, const std::string& level,
                                         const std::string& message,
                                         const std::map<std::string, std::string>& fields,
                                         const std::string& timestamp);
 
-// Replaces secrets in a URL ("amqp://user:pass@host" -> "amqp://user:***@host") for logging.
+// Replaces secrets in a URL for logging: the password ("amqp://user:pass@host" ->
+// "amqp://user:***@host") and every query value but a few known settings such as sslmode
+// ("https://feeds.example/rss?token=abc&sig=x" -> "https://feeds.example/rss?token=***&sig=***").
 [[nodiscard]] std::string RedactUrl(const std::string& url);
+// RedactUrl on every URL ("scheme://..." up to white space or a quote) inside `text`. Every log
+// line goes through it (FormatLogLine).
+[[nodiscard]] std::string RedactUrlsIn(const std::string& text);
 
 }  // namespace chansum

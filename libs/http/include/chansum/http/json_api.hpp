@@ -2,6 +2,8 @@
 // Shared plumbing of the project's JSON HTTP endpoints (cpp-httplib 0.11): every error is
 // {"error": {"code": "...", "message": "..."}}, unmatched routes and oversized bodies included;
 // exceptions become 500s without leaking details; /healthz and /readyz look the same everywhere.
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
@@ -10,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chansum/common/result.hpp"
+#include "chansum/http/auth.hpp"
 
 namespace chansum::http {
 
@@ -29,6 +32,17 @@ void SendError(httplib::Response& res, int status, const std::string& code,
 // "internal". The detail goes to the log, not to the client.
 void SendFailure(httplib::Response& res, const Error& error);
 
+// How many clients a server serves at once, and how long it waits for them (HTTP_MAX_CONNECTIONS,
+// HTTP_READ_TIMEOUT, HTTP_KEEP_ALIVE_TIMEOUT; docs/configuration.md). Every connection gets a
+// thread of its own up to `max_connections`, so clients that connect and send nothing, or half a
+// request line, hold one thread each until `read_timeout` and never keep the others waiting;
+// connections beyond the cap wait in a queue for the next free thread.
+struct ServerLimits {
+  std::size_t max_connections = 1024;
+  std::chrono::seconds read_timeout{5};        // no byte of a request for this long: closed
+  std::chrono::seconds keep_alive_timeout{5};  // idle between two requests for this long: closed
+};
+
 struct ServerOptions {
   std::size_t max_body_bytes = 64 * 1024;
   bool log_requests_at_info = true;  // else debug
@@ -39,6 +53,15 @@ struct ServerOptions {
   // Origins (e.g. "https://dash.example.org") besides the server's own whose browser pages may
   // send state-changing requests (see GuardRequest). Empty: only same-origin pages.
   std::vector<std::string> allowed_origins = {};
+  // API_TOKEN. Set: every request needs "Authorization: Bearer <token>" (checked in constant
+  // time, before routing and before `pre_routing`) except the probes (IsProbeRequest), /metrics
+  // while `metrics_public`, and what `is_public` admits; the others get 401. /readyz then shows
+  // its "errors" (which may name hosts and ports) only to callers with the token. Empty: no check.
+  std::string api_token = {};
+  // GET /metrics without the token: true on a loopback listener, false beyond it.
+  bool metrics_public = true;
+  PublicRequest is_public = {};
+  ServerLimits limits = {};
 };
 
 // What every JSON server refuses before routing (and before any body is read), whatever the
@@ -55,8 +78,10 @@ struct ServerOptions {
 bool GuardRequest(const httplib::Request& req, httplib::Response& res,
                   const std::vector<std::string>& allowed_origins);
 
-// set_tcp_nodelay, payload limit, JSON error handler (404/405/413/...), exception handler,
-// request log and request metrics (chansum_http_requests_total{method,route,status} and
+// set_tcp_nodelay, payload limit, connection limits (ServerLimits: a thread per connection up to
+// the cap, read and keep-alive timeouts), the bearer check (ServerOptions::api_token), JSON error
+// handler (404/405/413/...), exception handler, request log and request metrics
+// (chansum_http_requests_total{method,route,status} and
 // chansum_http_request_duration_seconds{method,route}, timed from the pre-routing handler this
 // installs: pass your own check as options.pre_routing, do not call set_pre_routing_handler
 // yourself, or the latency histogram is lost).
@@ -65,7 +90,8 @@ void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options =
 // Readiness: {"ready": bool, "checks": {"postgres": true, ...}}.
 using ReadinessProbe = std::function<nlohmann::json()>;
 // GET /healthz (always 200 while the process serves), GET /readyz (200 or 503 from `probe`) and
-// GET /metrics (AddMetricsRoute).
+// GET /metrics (AddMetricsRoute). /readyz drops the probe's "errors" for a caller without the
+// token when the server has one (ConfigureJsonServer with ServerOptions::api_token).
 void AddHealthRoutes(httplib::Server& server, ReadinessProbe probe);
 
 // GET /metrics: metrics::Registry::Default() in the Prometheus text format 0.0.4.

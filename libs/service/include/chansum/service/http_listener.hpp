@@ -8,6 +8,7 @@
 
 #include <httplib.h>
 
+#include "chansum/http/exposure.hpp"
 #include "chansum/http/json_api.hpp"
 #include "chansum/service/service.hpp"
 
@@ -29,8 +30,10 @@ class HttpListener : public Component {
   [[nodiscard]] int port() const noexcept { return bound_port_; }
 
   // GET /healthz, GET /readyz from `probe` (200 when its "ready" is true, else 503) and GET
-  // /metrics on a JSON server (http::ConfigureJsonServer, requests logged at debug).
-  void ServeHealth(http::ReadinessProbe probe);
+  // /metrics on a JSON server (http::ConfigureJsonServer, requests logged at debug). With a token
+  // in `access`, /readyz shows why a check fails only to callers with the token, and /metrics
+  // needs it unless this listener is on loopback; the probes themselves stay open.
+  void ServeHealth(http::ReadinessProbe probe, const http::AccessConfig& access = {});
 
  private:
   const std::string name_;

@@ -18,6 +18,7 @@
 
 #include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
+#include "chansum/http/exposure.hpp"
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/store/store.hpp"
@@ -95,6 +96,7 @@ struct RunnerConfig {
   std::string worker_id;                             // host:pid
   std::string health_addr = "127.0.0.1";             // HEALTH_ADDR
   int health_port = 0;                               // HEALTH_PORT (0 = no health endpoint)
+  http::AccessConfig access;  // API_TOKEN, ALLOW_UNAUTHENTICATED, HTTP_* limits (health listener)
   // SHUTDOWN_TIMEOUT_SECONDS: after SIGTERM, how long in-flight handlers may take to finish;
   // past it their deliveries are handed back to the broker (requeued) and the process exits 0.
   std::chrono::seconds shutdown_timeout{30};

@@ -199,6 +199,44 @@ int ChaosRun::PublishDuplicates(const std::string& job_id, int copies) {
   return n;
 }
 
+int ChaosRun::PublishInFlightCopies(const std::string& job_id, std::chrono::milliseconds d) {
+  auto publisher = OpenPublisher();
+  if (!publisher) return 0;
+  pqxx::connection conn(testing::RequireEnv("DATABASE_URL"));
+  int n = 0;
+  const auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+    std::vector<amqp::Message> messages;
+    {
+      pqxx::work txn(conn);
+      // The command that put the video in its current stage: published, on that stage's queue.
+      auto rows = txn.exec_params(
+          "SELECT o.exchange, o.routing_key, o.message_id, o.payload FROM videos v "
+          "JOIN outbox o ON o.destination = 'amqp' AND o.published_at IS NOT NULL "
+          "AND o.routing_key = $2 || v.stage AND o.payload::jsonb->>'job_id' = $1 "
+          "AND o.payload::jsonb->>'video_id' = v.video_id "
+          "WHERE v.job_id = $1::uuid AND v.state = 'running' AND v.lease_expires_at > now()",
+          job_id, services_.queue_prefix);
+      for (const auto& r : rows) {
+        amqp::Message m;
+        m.exchange = r[0].as<std::string>();
+        m.routing_key = r[1].as<std::string>();
+        m.message_id = r[2].as<std::string>();
+        m.body = r[3].as<std::string>();
+        messages.push_back(std::move(m));
+      }
+    }
+    if (!messages.empty()) {
+      std::vector<amqp::PublishOutcome> outcomes;
+      auto st = publisher->PublishBatch(messages, &outcomes);
+      EXPECT_TRUE(st.ok()) << st.error().ToString();
+      for (auto o : outcomes) n += o == amqp::PublishOutcome::kConfirmed ? 1 : 0;
+    }
+    Pump(std::chrono::milliseconds(20));
+  }
+  return n;
+}
+
 int ChaosRun::PublishMalformed() {
   const std::vector<std::string> bodies = {
       "",

@@ -86,6 +86,10 @@ class ChaosRun {
   // Publishes a copy of every AMQP message the job has sent so far (commands and events, from
   // the outbox) `copies` times; returns how many were published.
   int PublishDuplicates(const std::string& job_id, int copies);
+  // For `d`: every 20 ms, a copy of the command of each video of the job whose stage holds it
+  // right now under a live lease (a long stage's claim), so copies land as deliveries of work
+  // leased elsewhere, which must run nothing. Returns how many were published.
+  int PublishInFlightCopies(const std::string& job_id, std::chrono::milliseconds d);
   // Publishes malformed messages to every stage queue and the events exchange; returns the count.
   int PublishMalformed();
 

@@ -527,11 +527,16 @@ void ChaosRun::Check(RunFigures& f, Clock::time_point submitted, Clock::time_poi
       if (started > 1) ++s.run_twice;
       if (ok > 1) ++s.ok_twice;
       if (f.rerun_allowed.count(stage) > 0) continue;
+      std::string line = stage;
       if (ok > 1) {
-        report(stage + " handler finished " + item + " " + std::to_string(ok) +
-               " times (work done twice)");
+        line += " handler finished ";
+        line += item;
+        line += " " + std::to_string(ok) + " times (work done twice)";
+        report(line);
       } else if (started > 1 && f.retry_allowed.count(stage) == 0) {
-        report(stage + " handler ran " + std::to_string(started) + " times for " + item);
+        line += " handler ran " + std::to_string(started) + " times for ";
+        line += item;
+        report(line);
       }
     }
     // Every done video ran each stage it did not skip (the count is complete; a video done
@@ -546,7 +551,10 @@ void ChaosRun::Check(RunFigures& f, Clock::time_point submitted, Clock::time_poi
         }
         const auto it = runs.find({s, id});
         if (it == runs.end() || it->second.second == 0) {
-          report("no finished " + s + " handler run logged for done video " + id);
+          std::string line = "no finished " + s;
+          line += " handler run logged for done video ";
+          line += id;
+          report(line);
         }
       }
     }

@@ -86,9 +86,6 @@ std::string Join(const std::vector<std::string>& lines) {
   return out;
 }
 
-const std::set<std::string> kAllStageNames = {"discovery", "download", "audio_extraction",
-                                              "transcription", "summarization"};
-
 // Which stages a scenario's faults may make run a video's handler more than once (RunFigures):
 // `rerun` only reported, `retry` again only after a failed run; every other stage exactly once.
 struct RunsBound {
@@ -222,7 +219,8 @@ TEST_F(Chaos, InstantMediaJobsSurviveEveryFault) {
   // whose transaction died with the handlers' results in it): reported only. The document store
   // gone fails the runs of the stages that write documents (retried); finished work is never
   // redone.
-  const RunsBound redo_any{kAllStageNames, {}};
+  const RunsBound redo_any{
+      {"discovery", "download", "audio_extraction", "transcription", "summarization"}, {}};
   const RunsBound docstore_retries{{}, {"transcription", "summarization"}};
 
   scenario(

@@ -189,7 +189,10 @@ void Processor::RunHandler(pqxx::connection& conn, pipeline::VideoWork& w, bool 
       .Observe(std::chrono::duration<double>(took).count());
   {
     ScopedLogContext message_ctx(
-        std::map<std::string, std::string>{{"job_id", w.cmd.job_id}, {"video_id", w.cmd.video_id}});
+        std::map<std::string, std::string>{{"job_id", w.cmd.job_id},
+                                           {"video_id", w.cmd.video_id},
+                                           {"message_id", w.cmd.message_id},
+                                           {"trace_id", w.cmd.trace_id}});
     const std::string result = cancelled        ? "cancelled"
                                : w.result->ok() ? "ok"
                                                 : ToString(w.result->error().cls);

@@ -16,9 +16,6 @@
 namespace chansum::stage {
 namespace {
 
-using protocol::Command;
-using protocol::Stage;
-
 constexpr std::chrono::milliseconds kCancelCheckInterval{1000};
 
 metrics::Family<metrics::Histogram>& HandlerDurations() {

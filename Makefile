@@ -4,16 +4,18 @@
 #   make test   installs what is missing, builds (normal + ASan/UBSan), runs `make check`, starts
 #               what tests need and runs every test
 #   make check  the fast loop before make test: clang-format, clang-tidy on changed files, unit tests
+#   make chaos  the chaos suite at scale: 200-video jobs under every fault, each server also killed
+#               with SIGKILL (docs/reliability.md); make test runs it with 50-video jobs
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build build-asan build-fuzz check test demo stop stack-up stack-down services-up services-down \
+.PHONY: all setup build build-asan build-fuzz check test chaos demo stop stack-up stack-down services-up services-down \
         status format clean help bench quality
 
 all: build
 
 help:
-	@sed -n '1,6p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,8p' Makefile | sed 's/^# \{0,1\}//'
 	@echo; echo "Other targets: check bench setup build build-asan stack-up stack-down services-up services-down status stop format clean"
 
 setup:
@@ -43,6 +45,13 @@ test: check build-asan build-fuzz
 
 demo: build
 	@deploy/local/demo
+
+# The chaos suite (tests/chaos) with CHAOS_VIDEOS videos per job (default 200) and every scenario,
+# the SIGKILL of each server included; a stack of its own on shifted ports (CHAOS_PORT_SHIFT), the
+# shared stack untouched. Run as the binary, not through ctest, so the bigger jobs are not held to
+# make test's per-test timeout; each scenario is bounded by its own. Figures: build/chaos/*.md.
+chaos: build
+	@CHAOS_VIDEOS=$(or $(CHAOS_VIDEOS),200) build/bin/chaos_suite_chaostest --gtest_color=no
 
 # Benchmarks (bench/, docs/benchmarks.md); not part of make test. Takes ~15 min on 2 cores.
 bench:

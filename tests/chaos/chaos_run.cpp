@@ -15,6 +15,7 @@
 #include "chansum/kafka/consumer.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/protocol/events.hpp"
+#include "chansum/stage/processor.hpp"
 
 namespace chansum::chaos {
 namespace {
@@ -72,6 +73,16 @@ json RunFigures::ToJson() const {
           {"analytics_exact", analytics_exact},
           {"absorbed", absorbed},
           {"crashes", crashes},
+          {"handler_runs",
+           [this] {
+             json by_stage = json::object();
+             for (const auto& [stage, r] : handler_runs) {
+               by_stage[stage] = {{"runs", r.runs},           {"items", r.items},
+                                  {"run_twice", r.run_twice}, {"max_runs", r.max_runs},
+                                  {"ok_twice", r.ok_twice},   {"extra_runs", r.extra_runs}};
+             }
+             return by_stage;
+           }()},
           {"recover_s", recover_s},
           {"total_s", total_s},
           {"problems", problems}};
@@ -130,6 +141,35 @@ int ChaosRun::AbsorbedSoFar() const {
   return n;
 }
 
+std::map<std::pair<std::string, std::string>, std::pair<int, int>> ChaosRun::HandlerRuns(
+    const std::string& job_id) const {
+  // The logs are the record here, not the metrics endpoint: a service killed with SIGKILL takes
+  // its counters with it (a scrape before the kill misses what ran since), while its log file
+  // keeps every line written (stderr is unbuffered, appended across restarts), and the started
+  // line is written before the handler runs.
+  const std::string started = stage::kHandlerRunStarted;
+  const std::string finished_ok = std::string(stage::kHandlerRunFinished) + "ok ";
+  std::map<std::pair<std::string, std::string>, std::pair<int, int>> runs;
+  for (const auto& name : services_.names) {
+    std::ifstream in(services_.dir / (name + ".log"));
+    for (std::string line; std::getline(in, line);) {
+      if (line.find(stage::kHandlerRunFinished) == std::string::npos ||
+          line.find(job_id) == std::string::npos) {
+        continue;
+      }
+      const auto e = json::parse(line, nullptr, false);
+      if (e.is_discarded() || !e.is_object() || e.value("job_id", "") != job_id) continue;
+      const auto msg = e.value("msg", "");
+      const bool is_start = msg == started;
+      const bool is_ok = msg.rfind(finished_ok, 0) == 0;
+      if (!is_start && !is_ok) continue;
+      auto& r = runs[{e.value("stage", "?"), e.value("video_id", job_id)}];
+      (is_start ? r.first : r.second) += 1;
+    }
+  }
+  return runs;
+}
+
 int ChaosRun::PublishDuplicates(const std::string& job_id, int copies) {
   std::vector<amqp::Message> messages;
   {
@@ -156,6 +196,44 @@ int ChaosRun::PublishDuplicates(const std::string& job_id, int copies) {
   EXPECT_TRUE(st.ok()) << st.error().ToString();
   int n = 0;
   for (auto o : outcomes) n += o == amqp::PublishOutcome::kConfirmed ? 1 : 0;
+  return n;
+}
+
+int ChaosRun::PublishInFlightCopies(const std::string& job_id, std::chrono::milliseconds d) {
+  auto publisher = OpenPublisher();
+  if (!publisher) return 0;
+  pqxx::connection conn(testing::RequireEnv("DATABASE_URL"));
+  int n = 0;
+  const auto until = Clock::now() + d;
+  while (Clock::now() < until) {
+    std::vector<amqp::Message> messages;
+    {
+      pqxx::work txn(conn);
+      // The command that put the video in its current stage: published, on that stage's queue.
+      auto rows = txn.exec_params(
+          "SELECT o.exchange, o.routing_key, o.message_id, o.payload FROM videos v "
+          "JOIN outbox o ON o.destination = 'amqp' AND o.published_at IS NOT NULL "
+          "AND o.routing_key = $2 || v.stage AND o.payload::jsonb->>'job_id' = $1 "
+          "AND o.payload::jsonb->>'video_id' = v.video_id "
+          "WHERE v.job_id = $1::uuid AND v.state = 'running' AND v.lease_expires_at > now()",
+          job_id, services_.queue_prefix);
+      for (const auto& r : rows) {
+        amqp::Message m;
+        m.exchange = r[0].as<std::string>();
+        m.routing_key = r[1].as<std::string>();
+        m.message_id = r[2].as<std::string>();
+        m.body = r[3].as<std::string>();
+        messages.push_back(std::move(m));
+      }
+    }
+    if (!messages.empty()) {
+      std::vector<amqp::PublishOutcome> outcomes;
+      auto st = publisher->PublishBatch(messages, &outcomes);
+      EXPECT_TRUE(st.ok()) << st.error().ToString();
+      for (auto o : outcomes) n += o == amqp::PublishOutcome::kConfirmed ? 1 : 0;
+    }
+    Pump(std::chrono::milliseconds(20));
+  }
   return n;
 }
 
@@ -430,6 +508,63 @@ void ChaosRun::Check(RunFigures& f, Clock::time_point submitted, Clock::time_poi
     }
   }
 
+  // 7. Work done twice: handler runs per video and stage (chaos_run.hpp, RunFigures).
+  {
+    const auto runs = HandlerRuns(f.job_id);
+    int reported = 0;
+    auto report = [&](const std::string& p) {
+      if (++reported <= 10) problem(p);
+    };
+    for (auto stage : protocol::kAllStages) f.handler_runs[std::string(protocol::StageName(stage))];
+    for (const auto& [key, count] : runs) {
+      const auto& [stage, item] = key;
+      const auto [started, ok] = count;
+      auto& s = f.handler_runs[stage];
+      s.runs += started;
+      s.items += 1;
+      s.max_runs = std::max(s.max_runs, started);
+      s.extra_runs += std::max(0, started - 1);
+      if (started > 1) ++s.run_twice;
+      if (ok > 1) ++s.ok_twice;
+      if (f.rerun_allowed.count(stage) > 0) continue;
+      std::string line = stage;
+      if (ok > 1) {
+        line += " handler finished ";
+        line += item;
+        line += " " + std::to_string(ok) + " times (work done twice)";
+        report(line);
+      } else if (started > 1 && f.retry_allowed.count(stage) == 0) {
+        line += " handler ran " + std::to_string(started) + " times for ";
+        line += item;
+        report(line);
+      }
+    }
+    // Every done video ran each stage it did not skip (the count is complete; a video done
+    // without a run of its stage would mean the runs are not all seen).
+    for (const auto& [id, row] : rows) {
+      if (row.state != "done") continue;
+      for (auto stage : protocol::kAllStages) {
+        const std::string s(protocol::StageName(stage));
+        if (stage == protocol::Stage::kDiscovery ||
+            row.skipped_stages.find("," + s + ",") != std::string::npos) {
+          continue;
+        }
+        const auto it = runs.find({s, id});
+        if (it == runs.end() || it->second.second == 0) {
+          std::string line = "no finished " + s;
+          line += " handler run logged for done video ";
+          line += id;
+          report(line);
+        }
+      }
+    }
+    if (rows.size() > 0 && runs.count({"discovery", f.job_id}) == 0) {
+      report("no discovery handler run logged for job " + f.job_id);
+    }
+    if (reported > 10)
+      problem("... " + std::to_string(reported - 10) + " more handler-run problems");
+  }
+
   const auto now = Clock::now();
   f.recover_s = Seconds(now - std::max(last_fault_end, submitted));
   f.total_s = Seconds(now - submitted);
@@ -463,6 +598,30 @@ void WriteReport(const std::vector<RunFigures>& runs, const std::string& file) {
         << " | " << r.absorbed << " | " << (r.analytics_exact ? "yes" : "NO") << " | " << r.crashes
         << " | " << r.recover_s << " | " << r.total_s << " |\n";
     md << row.str();
+  }
+  // Work done twice, per stage: videos run more than once / most runs of one video / videos
+  // whose handler finished ok more than once. Scenarios whose faults may redo a stage's work are
+  // marked "(reported)"; the others are held to one run per video (RunFigures).
+  md << "\nHandler runs per stage: videos run more than once / max runs of one video / videos "
+        "finished more than once (* = redo allowed by the fault, reported only; + = retries "
+        "after failed runs allowed)\n\n| scenario |";
+  for (auto stage : protocol::kAllStages) md << " " << protocol::StageName(stage) << " |";
+  md << "\n|---|";
+  for (std::size_t i = 0; i < std::size(protocol::kAllStages); ++i) md << "---:|";
+  md << "\n";
+  for (const auto& r : runs) {
+    md << "| " << r.scenario << " |";
+    for (auto stage : protocol::kAllStages) {
+      const std::string name(protocol::StageName(stage));
+      const auto it = r.handler_runs.find(name);
+      const StageRuns s = it == r.handler_runs.end() ? StageRuns{} : it->second;
+      md << " " << s.run_twice << " / " << s.max_runs << " / " << s.ok_twice
+         << (r.rerun_allowed.count(name) > 0   ? " *"
+             : r.retry_allowed.count(name) > 0 ? " +"
+                                               : "")
+         << " |";
+    }
+    md << "\n";
   }
   std::cerr << "[chaos] report written to " << (dir / (file + ".md")).string() << "\n";
 }

@@ -88,6 +88,10 @@ bool OwnStack::StopServer(const std::string& server, std::string* output) {
   return Stack({"stop", server}, output) == 0;
 }
 
+bool OwnStack::KillServer(const std::string& server, std::string* output) {
+  return Stack({"kill", server}, output) == 0;
+}
+
 bool OwnStack::StartAll(std::string* output) { return Stack({"up"}, output) == 0; }
 
 void OwnStack::Down() {

@@ -25,6 +25,9 @@ class OwnStack {
   // FerretDB stays up while PostgreSQL is stopped but fails every command, its ping included, so
   // a postgres outage is a document-store outage too.
   bool StopServer(const std::string& server, std::string* output = nullptr);
+  // Kills one server's main process with SIGKILL (`stack kill`): nothing cleaned up after it, so
+  // StartAll() recovers it the way a user's `stack up` after a crash would.
+  bool KillServer(const std::string& server, std::string* output = nullptr);
   bool StartAll(std::string* output = nullptr);
   void Down();
 

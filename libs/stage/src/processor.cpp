@@ -16,9 +16,6 @@
 namespace chansum::stage {
 namespace {
 
-using protocol::Command;
-using protocol::Stage;
-
 constexpr std::chrono::milliseconds kCancelCheckInterval{1000};
 
 metrics::Family<metrics::Histogram>& HandlerDurations() {
@@ -174,6 +171,12 @@ void Processor::RunHandler(pqxx::connection& conn, pipeline::VideoWork& w, bool 
                                            {"video_id", w.cmd.video_id},
                                            {"message_id", w.cmd.message_id},
                                            {"trace_id", w.cmd.trace_id}});
+    // One line before and one after every handler run, in the message's context (stage, job_id,
+    // video_id): the record of work actually done, so work done twice (a redelivery or a
+    // duplicate that got past the claim) can be counted per video and stage from the logs. The
+    // first line is written (and flushed: info flushes) before the work starts, so a kill -9
+    // during the run cannot lose it.
+    spdlog::info("{}", kHandlerRunStarted);
     w.result = handler_(w.cmd, ctx);
   }
   const auto took = std::chrono::steady_clock::now() - started;
@@ -181,6 +184,17 @@ void Processor::RunHandler(pqxx::connection& conn, pipeline::VideoWork& w, bool 
   HandlerDurations()
       .Labels({config_.service, w.result->ok() ? "ok" : "error"})
       .Observe(std::chrono::duration<double>(took).count());
+  {
+    ScopedLogContext message_ctx(
+        std::map<std::string, std::string>{{"job_id", w.cmd.job_id},
+                                           {"video_id", w.cmd.video_id},
+                                           {"message_id", w.cmd.message_id},
+                                           {"trace_id", w.cmd.trace_id}});
+    const std::string result = cancelled        ? "cancelled"
+                               : w.result->ok() ? "ok"
+                                                : ToString(w.result->error().cls);
+    spdlog::info("{}{} in {} ms", kHandlerRunFinished, result, w.ms);
+  }
   if (cancelled) {
     // The cancel marked the job and its unfinished videos; nothing of this work is recorded.
     w.result.reset();

@@ -2,9 +2,12 @@
 // holds, a Processor's claim is renewed while its handler runs, a worker that lost its lease
 // cannot record an outcome, and discovery leases its job.
 #include <atomic>
+#include <sstream>
 #include <thread>
 
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "chansum/common/ids.hpp"
 #include "chansum/stage/leases.hpp"
@@ -171,7 +174,34 @@ TEST_F(LeasesTest, DiscoveryLeasesItsJobAndReleasesItWhenRecorded) {
   EXPECT_TRUE(Query("SELECT lease_expires_at FROM jobs WHERE id = '" + job + "'")[0][0].is_null());
 }
 
+// The processor's log lines, message text only, for the duration of a test.
+class CapturedLog {
+ public:
+  CapturedLog() : saved_(spdlog::default_logger()) {
+    auto logger = std::make_shared<spdlog::logger>(
+        "captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(out_));
+    logger->set_pattern("%v");
+    logger->set_level(spdlog::level::info);
+    spdlog::set_default_logger(logger);
+  }
+  ~CapturedLog() { spdlog::set_default_logger(saved_); }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+  // Lines starting with `prefix`.
+  int Count(const std::string& prefix) const {
+    std::istringstream lines(out_.str());
+    int n = 0;
+    for (std::string line; std::getline(lines, line);) n += line.rfind(prefix, 0) == 0 ? 1 : 0;
+    return n;
+  }
+
+ private:
+  std::ostringstream out_;
+  std::shared_ptr<spdlog::logger> saved_;
+};
+
 TEST_F(LeasesTest, ADeliveryOfWorkLeasedElsewhereRunsNothingUntilTheLeaseExpires) {
+  CapturedLog log;             // the handler-run lines the chaos suite counts match the runs
   Claim("v1", "other:2", 60);  // another worker downloads v1 right now
   int runs = 0;
   Handler count = [&](const protocol::Command&, StageContext&) -> Result<StageOutput> {
@@ -200,8 +230,11 @@ TEST_F(LeasesTest, ADeliveryOfWorkLeasedElsewhereRunsNothingUntilTheLeaseExpires
   EXPECT_EQ(runs, 0) << outcome.summary;
 
   Query("UPDATE videos SET lease_expires_at = now() - interval '1 second' WHERE video_id = 'v1'");
+  EXPECT_EQ(log.Count(kHandlerRunStarted), 0) << "handler-run lines for work not run";
   outcome = processor.Process(*conn_, protocol::Serialize(cmd));  // that worker died
   EXPECT_EQ(runs, 1) << outcome.summary;
+  EXPECT_EQ(log.Count(kHandlerRunStarted), 1);
+  EXPECT_EQ(log.Count(std::string(kHandlerRunFinished) + "ok in "), 1);
   EXPECT_EQ(Query("SELECT stage || '/' || state FROM videos WHERE video_id = 'v1'")[0][0]
                 .as<std::string>(),
             "audio_extraction/pending");

@@ -32,6 +32,14 @@ struct ProcessOutcome {
 
 using pipeline::StageEventData;
 
+// The log lines (message `msg`, in the context of the command: stage, job_id, video_id) the
+// processor writes around every handler run: "handler run: started" before the handler is called
+// and "handler run: <ok|transient|permanent|cancelled> in <n> ms" after it returned. One started
+// line is one run of the work; the chaos checker counts them per video and stage
+// (docs/reliability.md, "Work done twice").
+inline constexpr const char* kHandlerRunStarted = "handler run: started";
+inline constexpr const char* kHandlerRunFinished = "handler run: ";
+
 class Processor {
  public:
   Processor(const RunnerConfig& config, Handler handler, docstore::DocStore* docs,

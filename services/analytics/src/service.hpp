@@ -23,10 +23,10 @@ struct AnalyticsConfig {
   std::string queue_prefix;             // QUEUE_PREFIX (default "")
   std::string http_addr = "127.0.0.1";  // ANALYTICS_HTTP_ADDR
   int http_port = 8090;                 // ANALYTICS_HTTP_PORT (0 = any free port)
-  http::AccessConfig access;  // API_TOKEN, ALLOW_UNAUTHENTICATED, HTTP_MAX_CONNECTIONS, ...
-  int db_pool_size = 4;                 // ANALYTICS_DB_POOL_SIZE
-  int topic_partitions = 3;             // ANALYTICS_TOPIC_PARTITIONS (when it creates the topics)
-  service::ServiceOptions service;      // SHUTDOWN_TIMEOUT_SECONDS
+  http::AccessConfig access;        // API_TOKEN, ALLOW_UNAUTHENTICATED, HTTP_MAX_CONNECTIONS, ...
+  int db_pool_size = 4;             // ANALYTICS_DB_POOL_SIZE
+  int topic_partitions = 3;         // ANALYTICS_TOPIC_PARTITIONS (when it creates the topics)
+  service::ServiceOptions service;  // SHUTDOWN_TIMEOUT_SECONDS
   std::chrono::milliseconds poll_timeout{500};  // ANALYTICS_POLL_TIMEOUT
   kafka::KafkaConfig kafka;                     // KAFKA_BROKERS (required), KAFKA_CLIENT_ID, ...
   pg::PgConfig pg;                              // DATABASE_URL (required), PG_* ...

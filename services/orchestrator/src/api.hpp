@@ -37,8 +37,8 @@ struct ApiDeps {
   // SSRF: checks a channel URL before a job is created (net::DestinationPolicy::Check); a
   // "destination_not_allowed" refusal is answered 422 and creates nothing. Empty: no check.
   std::function<Status(const std::string& url)> check_destination;
-  bool metrics_public = true;                 // /metrics without the token (loopback listener)
-  http::ServerLimits limits;                  // HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT, ...
+  bool metrics_public = true;  // /metrics without the token (loopback listener)
+  http::ServerLimits limits;   // HTTP_MAX_CONNECTIONS, HTTP_READ_TIMEOUT, ...
   // Versions of polled jobs kept in memory (GET /jobs/{id} + If-None-Match -> 304 without a
   // database round trip). Null: every request reads the database.
   JobVersions* job_versions = nullptr;

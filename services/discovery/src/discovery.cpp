@@ -57,16 +57,20 @@ stage::StageDefinition Definition() {
           if (static_cast<int>(out.discovered.size()) >= max_videos) break;
           if (!PassesFilters(e, filters)) continue;
           store::DiscoveredVideo v;
-          v.video_id = e.id;
+          // The source-scoped key (issue 18 §3.6): reuse and documents go by it, so a feed's
+          // guid cannot name another source's video.
+          v.video_id = e.key;
+          v.source = e.source;
+          v.source_id = e.id;
           v.title = e.title;
           v.url = e.url;
           v.duration_s = e.duration;
           v.published_at = e.published_at;
           // Incremental sync: a video with a stored transcript and summary is not processed again.
-          auto summary = ctx.docs->Get(protocol::kSummariesCollection, e.id);
+          auto summary = ctx.docs->Get(protocol::kSummariesCollection, v.video_id);
           if (!summary.ok()) return summary.error();
           if (summary->has_value()) {
-            auto transcript = ctx.docs->Get(protocol::kTranscriptsCollection, e.id);
+            auto transcript = ctx.docs->Get(protocol::kTranscriptsCollection, v.video_id);
             if (!transcript.ok()) return transcript.error();
             if (transcript->has_value()) v.reuse_reason = "already processed";
           }

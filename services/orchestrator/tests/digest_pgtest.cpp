@@ -24,7 +24,7 @@ namespace {
 using nlohmann::json;
 
 constexpr auto kBound = std::chrono::seconds(30);
-const std::string kSince = "1970-01-01T00:00:00Z";
+constexpr const char* kSince = "1970-01-01T00:00:00Z";
 
 class DigestTest : public testing::SchemaFixture {
  protected:

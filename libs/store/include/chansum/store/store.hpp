@@ -70,8 +70,6 @@ struct DiscoveredVideo {
   // The source-scoped key (media::KeyForEntry): "dQw4w9WgXcQ" for YouTube, "feed:<guid>:<hash>"
   // for a feed item. Documents and incremental sync go by it.
   std::string video_id;
-  std::string source;     // "youtube", an extractor's name, "feed" (empty: unknown)
-  std::string source_id;  // the source's own id (YouTube id, feed <guid>), shown by the API
   std::string title;
   std::string url;
   std::optional<double> duration_s;
@@ -79,6 +77,9 @@ struct DiscoveredVideo {
   // Non-empty: the video's results already exist (incremental sync); it ends `skipped` with this
   // reason instead of being downloaded (see store/sync.hpp MarkVideoReused).
   std::string reuse_reason;
+  // Last and default-initialized, so positional initializers of the fields above keep working.
+  std::string source{};     // "youtube", an extractor's name, "feed" (empty: unknown)
+  std::string source_id{};  // the source's own id (YouTube id, feed <guid>), shown by the API
 };
 // Records the videos (idempotent) and the job's video_count. Returns the videos actually inserted.
 std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string& job_id,

@@ -100,14 +100,21 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
   const auto job_id = job.at("job_id").get<std::string>();
   ASSERT_EQ(job.at("videos").size(), videos + missing);
   auto api = services_.Api();
+  // A feed item's video_id is its source-scoped key ("feed:<guid>:<hash>", issue 18 §3.6); the
+  // script's id is the item's guid, shown as source_id.
+  std::map<std::string, std::string> key_of;
   for (const auto& v : job.at("videos")) {
-    const auto vid = v.at("video_id").get<std::string>();
+    const auto vid = v.at("source_id").get<std::string>();
+    const auto key = v.at("video_id").get<std::string>();
+    EXPECT_EQ(v.at("source"), "feed") << v.dump();
+    EXPECT_EQ(key.rfind("feed:" + vid + ":", 0), 0U) << v.dump();
+    key_of[vid] = key;
     if (!by_id.count(vid)) {
       EXPECT_EQ(v.at("state"), "failed") << v.dump();
       continue;
     }
     ASSERT_EQ(v.at("state"), "done") << v.dump();
-    auto tr = api.Get("/videos/" + vid + "/transcript");
+    auto tr = api.Get("/videos/" + key + "/transcript");
     ASSERT_TRUE(tr);
     ASSERT_EQ(tr->status, 200) << tr->body;
     const auto transcript = json::parse(tr->body);
@@ -137,7 +144,8 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
   }
 
   // ---------------------------------------------------------------- outputs
-  const std::string some = *captioned.begin();
+  const std::string some_id = *captioned.begin();
+  const std::string some = key_of.at(some_id);
   struct Want {
     std::string format;
     std::string content_type;
@@ -161,7 +169,7 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
   // Titled with the video's title, not its id.
   const auto md_title = md->body.substr(0, md->body.find('\n'));
   EXPECT_EQ(md_title.rfind("# ", 0), 0U) << md->body;
-  EXPECT_NE(md_title.find(by_id.at(some).at("title").get<std::string>()), std::string::npos)
+  EXPECT_NE(md_title.find(by_id.at(some_id).at("title").get<std::string>()), std::string::npos)
       << md->body;
   EXPECT_EQ(md_title.find(some), std::string::npos) << md->body;
   auto bad = api.Get("/videos/" + some + "/transcript?format=docx");
@@ -224,7 +232,8 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
   ASSERT_EQ(again.value("state", ""), "completed_with_errors") << again.dump(2);
   int skipped = 0;
   for (const auto& v : again.at("videos")) {
-    const auto vid = v.at("video_id").get<std::string>();
+    const auto vid = v.at("source_id").get<std::string>();
+    EXPECT_EQ(v.at("video_id"), key_of[vid]) << "the same feed item keeps its key";
     if (by_id.count(vid)) {
       EXPECT_EQ(v.at("state"), "skipped") << v.dump();
       EXPECT_EQ(v.at("skip_reason"), "already processed") << v.dump();
@@ -262,8 +271,93 @@ TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {
   // Entries without a known duration (the missing one) pass the filter; every real clip is longer.
   EXPECT_EQ(none.at("video_count"), missing) << none.dump(2);
   for (const auto& v : none.at("videos")) {
-    EXPECT_FALSE(by_id.count(v.at("video_id").get<std::string>())) << v.dump();
+    EXPECT_FALSE(by_id.count(v.at("source_id").get<std::string>())) << v.dump();
   }
+}
+
+// Issue 18 §3.6: a feed's <guid> is chosen by whoever writes the feed. Feed B lists an item with
+// the guid of feed A's item but other media (both feeds on the same host): B's video must be
+// processed (not skipped as "already processed") and serve B's transcript, A's must stay A's; the
+// same feed listed again still reuses its results.
+TEST_F(SyncE2E, FeedGuidsAreScopedBySourceAndCannotPoisonAnotherFeed) {
+  const auto scripts = Scripts();
+  std::map<std::string, json> by_id;
+  for (const auto& s : scripts.at("videos")) by_id[s.at("id")] = s;
+  // Two clips without captions (ASR), so each transcript holds its own clip's words.
+  const std::string a_clip = "bread-yeast";
+  const std::string b_clip = "volcanoes";
+  ASSERT_TRUE(by_id.count(a_clip) && by_id.count(b_clip));
+  ASSERT_TRUE(by_id[a_clip].value("captions", "").empty());
+  ASSERT_TRUE(by_id[b_clip].value("captions", "").empty());
+  auto write_feed = [&](const std::string& name, const std::string& clip) {
+    std::ofstream f(demo_.dir / name);
+    f << "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      << "<rss version=\"2.0\" xmlns:itunes=\"http://www.itunes.com/dtds/podcast-1.0.dtd\">\n"
+      << "<channel><title>Feed " << name << "</title><link>@BASE_URL@/</link>"
+      << "<description>d</description>\n<item><title>Bees " << name << "</title>"
+      << "<link>@BASE_URL@/media/" << clip << ".mp4</link>"
+      << "<guid isPermaLink=\"false\">bees</guid>"
+      << "<pubDate>Mon, 08 Jan 2024 09:00:00 +0000</pubDate><description>d</description>"
+      << "<enclosure url=\"@BASE_URL@/media/" << clip << ".mp4\" type=\"video/mp4\" length=\""
+      << fs::file_size(demo_.dir / "media" / (clip + ".mp4")) << "\"/></item>\n"
+      << "</channel></rss>\n";
+    ASSERT_TRUE(f.good()) << name;
+  };
+  write_feed("feed-a.xml", a_clip);
+  write_feed("feed-b.xml", b_clip);
+  auto api = services_.Api();
+  auto only_video = [](const json& job) {
+    EXPECT_EQ(job.at("videos").size(), 1U) << job.dump(2);
+    return job.at("videos").empty() ? json::object() : job.at("videos").at(0);
+  };
+  auto transcript_text = [&](const std::string& key) {
+    auto r = api.Get("/videos/" + key + "/transcript?format=txt");
+    EXPECT_TRUE(r);
+    if (!r) return std::string();
+    EXPECT_EQ(r->status, 200) << key << ": " << r->body;
+    return Lower(r->body);
+  };
+  auto has_words = [&](const std::string& text, const std::string& clip) {
+    int found = 0;
+    for (const auto& w : by_id[clip].at("key_words")) {
+      found += text.find(Lower(w.get<std::string>())) != std::string::npos ? 1 : 0;
+    }
+    return found >= 3;  // ASR may miss a word or two
+  };
+
+  const json a = RunJob({{"channel", demo_.base_url + "/feed-a.xml"}, {"max_videos", 5}});
+  ASSERT_EQ(a.value("state", ""), "completed") << a.dump(2);
+  const json va = only_video(a);
+  ASSERT_EQ(va.value("state", ""), "done") << va.dump();
+  EXPECT_EQ(va.value("source_id", ""), "bees");
+  EXPECT_EQ(va.value("source", ""), "feed");
+  const std::string key_a = va.at("video_id");
+  EXPECT_EQ(key_a.rfind("feed:bees:", 0), 0U) << key_a;
+
+  const json b = RunJob({{"channel", demo_.base_url + "/feed-b.xml"}, {"max_videos", 5}});
+  ASSERT_EQ(b.value("state", ""), "completed") << b.dump(2);
+  const json vb = only_video(b);
+  EXPECT_EQ(vb.value("state", ""), "done") << "feed B's video was not processed: " << vb.dump();
+  EXPECT_TRUE(vb.at("skip_reason").is_null()) << vb.dump();
+  EXPECT_TRUE(vb.at("timings").contains("download")) << vb.dump();
+  EXPECT_EQ(vb.value("source_id", ""), "bees");
+  const std::string key_b = vb.at("video_id");
+  EXPECT_NE(key_b, key_a) << "two sources, one key";
+
+  const auto text_a = transcript_text(key_a);
+  const auto text_b = transcript_text(key_b);
+  EXPECT_TRUE(has_words(text_a, a_clip)) << "A's transcript: " << text_a;
+  EXPECT_FALSE(has_words(text_a, b_clip)) << "A's transcript: " << text_a;
+  EXPECT_TRUE(has_words(text_b, b_clip)) << "B's transcript is not B's: " << text_b;
+  EXPECT_FALSE(has_words(text_b, a_clip)) << "B was served A's transcript: " << text_b;
+
+  // The same feed again: its item keeps its key and reuses its results.
+  const json again = RunJob({{"channel", demo_.base_url + "/feed-a.xml"}, {"max_videos", 5}},
+                            std::chrono::seconds(120));
+  const json vagain = only_video(again);
+  EXPECT_EQ(vagain.value("video_id", ""), key_a);
+  EXPECT_EQ(vagain.value("state", ""), "skipped") << vagain.dump();
+  EXPECT_EQ(vagain.value("skip_reason", ""), "already processed") << vagain.dump();
 }
 
 }  // namespace

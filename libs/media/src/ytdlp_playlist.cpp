@@ -112,6 +112,9 @@ struct Collector {
 
     VideoEntry e;
     e.id = id;
+    auto key = KeyForEntry(ie_key.empty() ? StringField(node, "extractor_key") : ie_key, id, url);
+    e.key = std::move(key.key);
+    e.source = std::move(key.source);
     e.title = CleanText(StringField(node, "title"));
     if (e.title.empty()) e.title = id;
     e.url = url;

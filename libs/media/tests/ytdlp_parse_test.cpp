@@ -116,6 +116,59 @@ TEST(ParsePlaylist, SameIdDifferentUrlsStayDistinct) {
   EXPECT_EQ((*r)[1].id.rfind("video-", 0), 0u);
 }
 
+// Issue 18 §3.6: a feed's <guid> names a video only together with its media. Two feeds with the
+// same guid and different media get different keys; the same feed listed again gets the same key.
+TEST(SourceKey, FeedEntriesAreKeyedByGuidAndMediaUrl) {
+  auto feed = [](const std::string& media, const std::string& guid = "bees") {
+    return R"({"_type": "playlist", "entries": [{"_type": "url_transparent", "url": ")" + media +
+           "#__youtubedl_smuggle=%7B%22force_videoid%22%3A+%22" + guid +
+           R"(%22%7D", "title": "t"}]})";
+  };
+  auto a = ParseFlatPlaylist(feed("http://127.0.0.1:8080/a/bees.mp4"));
+  auto a_again = ParseFlatPlaylist(feed("http://127.0.0.1:8080/a/bees.mp4"));
+  auto b = ParseFlatPlaylist(feed("http://127.0.0.1:8080/b/other.mp4"));
+  ASSERT_TRUE(a.ok() && a_again.ok() && b.ok());
+  ASSERT_EQ(a->size(), 1u);
+  ASSERT_EQ(a_again->size(), 1u);
+  ASSERT_EQ(b->size(), 1u);
+  EXPECT_EQ((*a)[0].id, "bees");
+  EXPECT_EQ((*b)[0].id, "bees");
+  EXPECT_EQ((*a)[0].source, "feed");
+  EXPECT_EQ((*a)[0].key.rfind("feed:bees:", 0), 0u) << (*a)[0].key;
+  EXPECT_EQ((*a)[0].key.size(), std::string("feed:bees:").size() + 16);
+  EXPECT_EQ((*a)[0].key, (*a_again)[0].key);
+  EXPECT_NE((*a)[0].key, (*b)[0].key);
+  // Never a YouTube key, whatever the guid: a feed cannot claim a YouTube video's results.
+  auto fake = ParseFlatPlaylist(feed("http://127.0.0.1:8080/x.mp4", "dQw4w9WgXcQ"));
+  ASSERT_TRUE(fake.ok());
+  ASSERT_EQ(fake->size(), 1u);
+  EXPECT_NE((*fake)[0].key, "dQw4w9WgXcQ");
+  EXPECT_EQ((*fake)[0].source, "feed");
+}
+
+// A YouTube video keeps its bare id as key whether a channel tab, a playlist or a single-video
+// listing names it, so results are reused across jobs (and keys stored before §3.6 stay valid).
+TEST(SourceKey, YoutubeVideosKeepTheirIdAcrossListings) {
+  auto channel = ParseFlatPlaylist(R"({"_type": "playlist", "id": "UCx", "entries": [
+      {"_type": "playlist", "entries": [{"_type": "url", "ie_key": "Youtube",
+        "id": "dQw4w9WgXcQ", "url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ"}]}]})");
+  auto playlist = ParseFlatPlaylist(R"({"_type": "playlist", "id": "PLx", "entries": [
+      {"_type": "url", "ie_key": "Youtube", "id": "dQw4w9WgXcQ", "url": "dQw4w9WgXcQ"}]})");
+  auto single = ParseFlatPlaylist(R"({"id": "dQw4w9WgXcQ", "extractor_key": "Youtube",
+      "webpage_url": "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "title": "t"})");
+  auto vimeo = ParseFlatPlaylist(R"({"_type": "playlist", "entries": [
+      {"_type": "url", "ie_key": "Vimeo", "id": "76979871", "url": "https://vimeo.com/76979871"}]})");
+  ASSERT_TRUE(channel.ok() && playlist.ok() && single.ok() && vimeo.ok());
+  for (const auto* list : {&*channel, &*playlist, &*single}) {
+    ASSERT_EQ(list->size(), 1u);
+    EXPECT_EQ((*list)[0].key, "dQw4w9WgXcQ");
+    EXPECT_EQ((*list)[0].source, "youtube");
+  }
+  ASSERT_EQ(vimeo->size(), 1u);
+  EXPECT_EQ((*vimeo)[0].key, "vimeo:76979871");
+  EXPECT_EQ(CanonicalMediaUrl("HTTP://Host:80/a/b.mp4?x=1#frag"), "http://host/a/b.mp4?x=1");
+}
+
 // Found by playlist_fuzz: an entry URL that starts with "https://" but is no valid URL was listed
 // (and Download then refused it). It is skipped, or rebuilt from the id for a YouTube entry.
 TEST(ParsePlaylist, EntriesWithInvalidUrlsAreSkippedOrRebuilt) {

@@ -65,6 +65,10 @@ nlohmann::ordered_json VideoItem(const pqxx::row& v) {
   item["updated_at"] = NullableString(v[11]);
   item["finished_at"] = NullableString(v[12]);
   item["skip_reason"] = NullableString(v[13]);
+  // Where the video comes from (issue 18 §3.6): video_id is the source-scoped key the API and the
+  // documents use; source_id is the source's own readable id (a feed item's <guid>).
+  item["source"] = NullableString(v[15]);
+  item["source_id"] = v[16].is_null() ? item["video_id"] : nlohmann::ordered_json(v[16].c_str());
   // Stages jumped over (captions first): timings.<stage>.skipped.
   nlohmann::ordered_json skipped = nlohmann::ordered_json::array();
   if (item["timings"].is_object()) {
@@ -159,7 +163,8 @@ std::optional<nlohmann::ordered_json> GetJobViewPage(pqxx::work& txn, const std:
   const std::string cols = "SELECT video_id, title, url, duration_s, " + Ts("published_at") +
                            ", stage, state, attempts, last_error, error_class, timings::text, " +
                            Ts("updated_at") + ", " + Ts("finished_at") +
-                           ", skip_reason, position FROM videos WHERE job_id = $1::uuid ";
+                           ", skip_reason, position, source, source_id FROM videos "
+                           "WHERE job_id = $1::uuid ";
   const long long fetch = static_cast<long long>(limit) + 1;
   pqxx::result videos;
   if (after == nullptr) {

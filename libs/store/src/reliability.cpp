@@ -430,6 +430,8 @@ void ReopenJobForRetry(pqxx::work& txn, const std::string& job_id, bool discover
       "UPDATE jobs SET state = CASE WHEN $2::boolean THEN 'queued' ELSE 'running' END, error = "
       "NULL, "
       "error_class = NULL, finished_at = NULL, lease_owner = NULL, lease_expires_at = NULL, "
+      // Its digest is built again when it finishes again, from the new summaries (§3.8).
+      "digest_at = NULL, "
       "discovery_attempts = CASE WHEN $2::boolean THEN 0 ELSE discovery_attempts END, updated_at = "
       "now() "
       "WHERE id = $1::uuid",

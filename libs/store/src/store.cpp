@@ -157,15 +157,19 @@ std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string&
                     {"t", v.title},
                     {"u", v.url},
                     {"d", v.duration_s ? std::to_string(*v.duration_s) : std::string()},
-                    {"p", v.published_at}});
+                    {"p", v.published_at},
+                    {"s", v.source},
+                    {"i", v.source_id}});
   }
   std::vector<DiscoveredVideo> inserted;
   if (!videos.empty()) {
     auto r = txn.exec_params(
-        "INSERT INTO videos (job_id, video_id, position, title, url, duration_s, published_at) "
+        "INSERT INTO videos (job_id, video_id, position, title, url, duration_s, published_at, "
+        "source, source_id) "
         "SELECT $1::uuid, r.v, r.o, NULLIF(r.t, ''), r.u, NULLIF(r.d, '')::double precision, "
-        "NULLIF(r.p, '')::timestamptz FROM json_to_recordset($2::json) "
-        "AS r(o integer, v text, t text, u text, d text, p text) ORDER BY r.o "
+        "NULLIF(r.p, '')::timestamptz, NULLIF(r.s, ''), NULLIF(r.i, '') "
+        "FROM json_to_recordset($2::json) "
+        "AS r(o integer, v text, t text, u text, d text, p text, s text, i text) ORDER BY r.o "
         "ON CONFLICT (job_id, video_id) DO NOTHING RETURNING position",
         job_id, rows.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     std::vector<std::size_t> positions;

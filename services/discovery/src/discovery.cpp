@@ -76,7 +76,11 @@ stage::StageDefinition Definition() {
           if (static_cast<int>(out.discovered.size()) >= max_videos) break;
           if (!PassesFilters(e, filters)) continue;
           store::DiscoveredVideo v;
-          v.video_id = e.id;
+          // The source-scoped key (issue 18 §3.6): reuse and documents go by it, so a feed's
+          // guid cannot name another source's video.
+          v.video_id = e.key;
+          v.source = e.source;
+          v.source_id = e.id;
           v.title = e.title;
           v.url = e.url;
           v.duration_s = e.duration;

@@ -14,13 +14,16 @@
 
 namespace chansum::orchestrator {
 
-// The stored digest of a finished job (built and stored first when missing or `rebuild`).
+// The stored digest of a finished job (built and stored first when missing, `rebuild`, or built
+// for an earlier finish of the job: its `job_finished_at` is not the job's finished_at, e.g. after
+// POST /jobs/{id}/retry).
 // Errors: permanent "job_not_found", permanent "job_not_finished", transient store failures.
 [[nodiscard]] Result<nlohmann::json> EnsureDigest(const ApiDeps& deps, const std::string& job_id,
                                                   bool rebuild = false);
 
 // Builds the digests of up to `limit` jobs that finished since `since` (RFC 3339) and have none
-// yet. Returns how many.
+// yet (digest_at NULL; a retry resets it). Reads each job in the transaction that claimed it:
+// one pooled connection, however small the pool. Returns how many.
 [[nodiscard]] Result<int> BuildPendingDigests(const ApiDeps& deps, int limit,
                                               const std::string& since);
 [[nodiscard]] std::string NowRfc3339();

@@ -43,7 +43,11 @@ struct YtDlpOptions {
 };
 
 struct VideoEntry {
-  std::string id;
+  // The key the pipeline stores the video under (videos.video_id, document _id, MEDIA_DIR/<key>/),
+  // scoped by source so two sources cannot collide (issue 18 §3.6; SourceKey below).
+  std::string key;
+  std::string source;  // "youtube", another extractor's name in lower case, or "feed"
+  std::string id;      // the source's own id: YouTube's video id, a feed item's <guid>
   std::string title;
   std::string url;                 // webpage URL, given back to Download
   std::optional<double> duration;  // seconds
@@ -54,6 +58,24 @@ struct VideoEntry {
     return live_status == "is_live" || live_status == "is_upcoming";
   }
 };
+
+// The source-scoped key of a listed video:
+//   YouTube (ie_key/extractor_key "Youtube", or a youtube.com/youtu.be URL): the bare video id, so
+//     a channel, a playlist and an earlier job listing the same video share its results (and keys
+//     stored before issue 18 §3.6 stay valid); a YouTube id never holds ':'.
+//   another named extractor: "<extractor in lower case>:<id>" (its ids are global on its site).
+//   generic/feed entries: "feed:<id>:<16 hex of SHA-256 of the canonical media URL>": a feed's
+//     <guid> is chosen by whoever writes the feed, so it names a video only together with the
+//     media it points at; another feed reusing the guid for other media gets another key.
+// `source` is the first part ("youtube", the extractor, "feed"); ids are made safe (SanitizeId).
+struct SourceKey {
+  std::string source;
+  std::string key;
+};
+[[nodiscard]] SourceKey KeyForEntry(std::string_view ie_key, std::string_view id,
+                                    std::string_view url);
+// Lower-case scheme and host, default port and fragment dropped: "HTTP://H:80/a#x" -> "http://h/a".
+[[nodiscard]] std::string CanonicalMediaUrl(std::string_view url);
 
 struct Playlist {
   std::string id;

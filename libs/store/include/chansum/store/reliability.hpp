@@ -176,8 +176,8 @@ struct RetryPlan {
 [[nodiscard]] RetryPlan PlanJobRetry(pqxx::work& txn, const std::string& job_id);
 // Resets one planned video: pending at its stage, attempts 0, error and lease cleared.
 void ResetVideoForRetry(pqxx::work& txn, const std::string& job_id, const std::string& video_id);
-// The job back to `running` (or `queued` when discovery runs again), error cleared; marks the
-// job's dead letters replayed.
+// The job back to `running` (or `queued` when discovery runs again), error and digest_at cleared
+// (the digest is built again when it finishes again); marks the job's dead letters replayed.
 void ReopenJobForRetry(pqxx::work& txn, const std::string& job_id, bool discovery);
 
 }  // namespace chansum::store

@@ -67,6 +67,8 @@ struct Claim {
                                    const std::string& worker);
 
 struct DiscoveredVideo {
+  // The source-scoped key (media::KeyForEntry): "dQw4w9WgXcQ" for YouTube, "feed:<guid>:<hash>"
+  // for a feed item. Documents and incremental sync go by it.
   std::string video_id;
   std::string title;
   std::string url;
@@ -78,6 +80,9 @@ struct DiscoveredVideo {
   // Set: the video may not be fetched (its URL names a destination the fetch policy refuses,
   // libs/net); it is recorded and ends `failed` with this error instead of being downloaded.
   std::optional<Error> refused = std::nullopt;
+  // Last and default-initialized, so positional initializers of the fields above keep working.
+  std::string source{};     // "youtube", an extractor's name, "feed" (empty: unknown)
+  std::string source_id{};  // the source's own id (YouTube id, feed <guid>), shown by the API
 };
 // Records the videos (idempotent) and the job's video_count. Returns the videos actually inserted.
 std::vector<DiscoveredVideo> RecordDiscovery(pqxx::work& txn, const std::string& job_id,

@@ -1,0 +1,99 @@
+// KeyForEntry: the source-scoped key a listed video is stored under (issue 18 §3.6).
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+#include "chansum/media/ytdlp.hpp"
+#include "strings.hpp"
+
+namespace chansum::media {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string Sha256Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("EVP_Digest(SHA-256) failed");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned int i = 0; i < size; ++i) {
+    hex.push_back(kHex[digest[i] >> 4]);
+    hex.push_back(kHex[digest[i] & 0x0f]);
+  }
+  return hex;
+}
+
+// "https://www.youtube.com/watch?v=x" -> "www.youtube.com" (lower case, no port, no user info).
+std::string Host(std::string_view url) {
+  const auto scheme = url.find("://");
+  if (scheme == std::string_view::npos) return {};
+  std::string_view rest = url.substr(scheme + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
+  if (const auto colon = rest.rfind(':'); colon != std::string_view::npos && rest.front() != '[') {
+    rest = rest.substr(0, colon);
+  }
+  return Lower(rest);
+}
+
+bool IsYoutubeHost(const std::string& host) {
+  for (std::string_view h : {"youtube.com", "youtu.be", "youtube-nocookie.com"}) {
+    if (host == h ||
+        (host.size() > h.size() && host.ends_with(h) && host[host.size() - h.size() - 1] == '.')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// YouTube's ids: 11 characters of [A-Za-z0-9_-].
+bool IsYoutubeId(std::string_view id) {
+  return id.size() == 11 && std::all_of(id.begin(), id.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
+         });
+}
+
+}  // namespace
+
+std::string CanonicalMediaUrl(std::string_view url) {
+  url = url.substr(0, url.find('#'));
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return std::string(url);
+  const auto authority_end = url.find_first_of("/?", scheme_end + 3);
+  const std::string scheme = Lower(url.substr(0, scheme_end));
+  std::string authority = Lower(url.substr(scheme_end + 3, authority_end == std::string_view::npos
+                                                               ? std::string_view::npos
+                                                               : authority_end - scheme_end - 3));
+  if ((scheme == "http" && authority.ends_with(":80")) ||
+      (scheme == "https" && authority.ends_with(":443"))) {
+    authority.erase(authority.rfind(':'));
+  }
+  std::string rest =
+      authority_end == std::string_view::npos ? "/" : std::string(url.substr(authority_end));
+  if (rest.front() == '?') rest.insert(0, "/");
+  return scheme + "://" + authority + rest;
+}
+
+SourceKey KeyForEntry(std::string_view ie_key, std::string_view id, std::string_view url) {
+  const bool youtube_extractor = ie_key == "Youtube";
+  if ((youtube_extractor || (ie_key.empty() && IsYoutubeHost(Host(url)))) && IsYoutubeId(id)) {
+    return {"youtube", std::string(id)};
+  }
+  const std::string safe_id = SanitizeId(id.empty() ? std::string_view("video") : id);
+  if (!ie_key.empty() && ie_key != "Generic" && !youtube_extractor) {
+    std::string source = SanitizeId(Lower(ie_key));
+    return {source, source + ":" + safe_id};
+  }
+  return {"feed", "feed:" + safe_id + ":" + Sha256Hex(CanonicalMediaUrl(url)).substr(0, 16)};
+}
+
+}  // namespace chansum::media

@@ -363,7 +363,9 @@ describe('dashboard', {timeout: 300000}, () => {
     const listing = spawnSync('tar', ['-tf', file], {encoding: 'utf8'});
     assert.equal(listing.status, 0, listing.stderr);
     assert.match(listing.stdout, /digest\.md/);
-    assert.match(listing.stdout, new RegExp(v.video_id.replace(/[-]/g, '\\-') + '\\.md'));
+    // Archive names replace the ':' of source keys (feed:<guid>:<hash>) with '_'.
+    assert.match(listing.stdout,
+                 new RegExp(v.video_id.replace(/:/g, '_').replace(/[-]/g, '\\-') + '\\.md'));
     assert.match(await page.locator('#action-status').textContent(), /Archive downloaded/);
   });
 

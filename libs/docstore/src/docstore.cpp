@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 
 #include <mongoc/mongoc.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +16,21 @@ using internal::BsonPtr;
 using internal::ToBson;
 using internal::ToJson;
 using nlohmann::json;
+
+// FerretDB's PostgreSQL backend passes PostgreSQL's errors through with their SQLSTATE. Those
+// that a retry cures are transient: the connection (08), a rollback or serialization failure
+// (40), resources (53), an operator's intervention such as a restart (57), a system error (58),
+// and two creators of one database or collection racing (42P06, 42P07, 23505 — e.g.
+// `relation "_ferretdb_database_metadata" already exists` when two first writes meet).
+bool IsTransientBackendError(std::string_view message) {
+  const auto at = message.find("SQLSTATE ");
+  if (at == std::string_view::npos || message.size() < at + 9 + 5) return false;
+  const std::string_view state = message.substr(at + 9, 5);
+  for (std::string_view cls : {"08", "40", "53", "57", "58"}) {
+    if (state.starts_with(cls)) return true;
+  }
+  return state == "42P06" || state == "42P07" || state == "23505";
+}
 
 namespace {
 
@@ -72,7 +88,7 @@ Error FromBsonError(const bson_error_t& e, const std::string& context,
   if (server && (e.code == 11000 || e.code == 11001)) {
     return Error::Permanent("duplicate_key", std::move(message));
   }
-  if (server && IsTransientServerCode(e.code)) {
+  if (server && (IsTransientServerCode(e.code) || IsTransientBackendError(e.message))) {
     return Error::Transient("mongo_" + std::to_string(e.code), std::move(message));
   }
   if (reply != nullptr && (mongoc_error_has_label(reply, "RetryableWriteError") ||

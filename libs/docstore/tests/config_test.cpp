@@ -46,5 +46,18 @@ TEST(DocstoreOpenTest, MalformedUriIsPermanent) {
   EXPECT_FALSE(store.error().transient());
 }
 
+TEST(BackendErrorTest, RacesAndOutagesOfFerretDbsPostgresqlAreTransient) {
+  // Seen in a clean-clone run: two first writes to a new database raced in FerretDB.
+  EXPECT_TRUE(IsTransientBackendError(
+      "[registry.go:338 metadata.(*Registry).databaseGetOrCreate] ERROR: relation "
+      "\"_ferretdb_database_metadata\" already exists (SQLSTATE 42P07)"));
+  EXPECT_TRUE(IsTransientBackendError("FATAL: terminating connection (SQLSTATE 57P01)"));
+  EXPECT_TRUE(IsTransientBackendError("could not serialize access (SQLSTATE 40001)"));
+  EXPECT_TRUE(IsTransientBackendError("connection refused (SQLSTATE 08006)"));
+  EXPECT_FALSE(IsTransientBackendError("value too long (SQLSTATE 22001)"));
+  EXPECT_FALSE(IsTransientBackendError("document is too large"));
+  EXPECT_FALSE(IsTransientBackendError("SQLSTATE 4"));
+}
+
 }  // namespace
 }  // namespace chansum::docstore

@@ -65,4 +65,12 @@ Status CheckExposure(std::string_view variable, std::string_view addr, std::stri
           "is in front");
 }
 
+bool ExposureRefused(std::string_view variable, std::string_view addr, std::string_view what,
+                     const AccessConfig& access) {
+  const Status st = CheckExposure(variable, addr, what, access);
+  if (st.ok()) return false;
+  spdlog::critical("{}", st.error().message);
+  return true;
+}
+
 }  // namespace chansum::http

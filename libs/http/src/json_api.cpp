@@ -17,6 +17,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/metrics/metrics.hpp"
 
 namespace chansum::http {
@@ -214,14 +215,9 @@ void SendFailure(httplib::Response& res, const Error& error) {
 
 namespace {
 
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // "application/json", "application/problem+json", with or without parameters.
 bool IsJson(const std::string& content_type) {
-  const auto type = Lower(content_type.substr(0, content_type.find(';')));
+  const auto type = AsciiLower(content_type.substr(0, content_type.find(';')));
   const auto end = type.find_last_not_of(" \t");
   const auto t = type.substr(0, end == std::string::npos ? 0 : end + 1);
   return t == "application/json" ||
@@ -242,7 +238,7 @@ bool GuardRequest(const httplib::Request& req, httplib::Response& res,
     return true;
   }
   if (req.has_header("Content-Encoding") &&
-      Lower(req.get_header_value("Content-Encoding")) != "identity") {
+      AsciiLower(req.get_header_value("Content-Encoding")) != "identity") {
     SendError(res, 415, "unsupported_media_type", "compressed request bodies are not accepted");
     return true;
   }

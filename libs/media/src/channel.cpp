@@ -5,6 +5,8 @@
 #include <cctype>
 #include <string>
 
+#include "chansum/common/strings.hpp"
+
 namespace chansum::media {
 namespace {
 
@@ -16,21 +18,6 @@ bool IsIdChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
 }
 bool IsHandleChar(char c) { return IsIdChar(c) || c == '.'; }
-
-bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  }
-  return true;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 Error Invalid(std::string code, std::string message) {
   return Error::Permanent(std::move(code), std::move(message));
@@ -75,7 +62,7 @@ Result<UrlParts> ParseHttpUrl(std::string_view url, const char* code) {
     const auto slash = url.find('/');
     if (colon != std::string_view::npos && (slash == std::string_view::npos || colon < slash)) {
       return Invalid(code, "only http:// and https:// URLs are accepted, not '" +
-                               Lower(url.substr(0, colon)) + ":'");
+                               AsciiLower(url.substr(0, colon)) + ":'");
     }
     return Invalid(code, "not a URL (it must start with http:// or https://)");
   }
@@ -127,7 +114,7 @@ Result<UrlParts> ParseHttpUrl(std::string_view url, const char* code) {
       return Invalid(code, "URL has an invalid port");
     }
   }
-  parts.host = Lower(host);
+  parts.host = AsciiLower(host);
   parts.port = std::string(port);
   const auto path_end = after.find_first_of("?#");
   parts.path = std::string(after.substr(0, path_end));
@@ -152,13 +139,6 @@ bool IsBareChannelPath(std::string_view path) {
   const auto name = path.substr(slash + 1);
   if (name.empty() || name.find('/') != std::string_view::npos) return false;
   return section == "channel" || section == "c" || section == "user";
-}
-
-std::string_view Trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  const auto last = s.find_last_not_of(" \t\r\n");
-  return s.substr(first, last - first + 1);
 }
 
 }  // namespace
@@ -188,7 +168,7 @@ Result<ChannelRef> NormalizeChannel(std::string_view raw) {
     return Invalid(
         kCode, "channel is longer than " + std::to_string(kMaxChannelInputLength) + " characters");
   }
-  const std::string_view input = Trim(raw);
+  const std::string_view input = TrimWhitespace(raw);
   if (input.empty()) return Invalid(kCode, "channel is empty");
   if (auto chars = CheckCharacters(input, "channel", kCode); !chars.ok()) return chars.error();
 

@@ -1,36 +1,14 @@
 // KeyForEntry: the source-scoped key a listed video is stored under (issue 18 §3.6).
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cctype>
-#include <stdexcept>
 
+#include "chansum/common/sha256.hpp"
+#include "chansum/common/strings.hpp"
 #include "chansum/media/ytdlp.hpp"
 #include "strings.hpp"
 
 namespace chansum::media {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-std::string Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("EVP_Digest(SHA-256) failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned int i = 0; i < size; ++i) {
-    hex.push_back(kHex[digest[i] >> 4]);
-    hex.push_back(kHex[digest[i] & 0x0f]);
-  }
-  return hex;
-}
 
 // "https://www.youtube.com/watch?v=x" -> "www.youtube.com" (lower case, no port, no user info).
 std::string Host(std::string_view url) {
@@ -42,7 +20,7 @@ std::string Host(std::string_view url) {
   if (const auto colon = rest.rfind(':'); colon != std::string_view::npos && rest.front() != '[') {
     rest = rest.substr(0, colon);
   }
-  return Lower(rest);
+  return AsciiLower(rest);
 }
 
 bool IsYoutubeHost(const std::string& host) {
@@ -69,10 +47,10 @@ std::string CanonicalMediaUrl(std::string_view url) {
   const auto scheme_end = url.find("://");
   if (scheme_end == std::string_view::npos) return std::string(url);
   const auto authority_end = url.find_first_of("/?", scheme_end + 3);
-  const std::string scheme = Lower(url.substr(0, scheme_end));
-  std::string authority = Lower(url.substr(scheme_end + 3, authority_end == std::string_view::npos
-                                                               ? std::string_view::npos
-                                                               : authority_end - scheme_end - 3));
+  const std::string scheme = AsciiLower(url.substr(0, scheme_end));
+  std::string authority = AsciiLower(url.substr(
+      scheme_end + 3, authority_end == std::string_view::npos ? std::string_view::npos
+                                                              : authority_end - scheme_end - 3));
   if ((scheme == "http" && authority.ends_with(":80")) ||
       (scheme == "https" && authority.ends_with(":443"))) {
     authority.erase(authority.rfind(':'));
@@ -90,7 +68,7 @@ SourceKey KeyForEntry(std::string_view ie_key, std::string_view id, std::string_
   }
   const std::string safe_id = SanitizeId(id.empty() ? std::string_view("video") : id);
   if (!ie_key.empty() && ie_key != "Generic" && !youtube_extractor) {
-    std::string source = SanitizeId(Lower(ie_key));
+    std::string source = SanitizeId(AsciiLower(ie_key));
     return {source, source + ":" + safe_id};
   }
   return {"feed", "feed:" + safe_id + ":" + Sha256Hex(CanonicalMediaUrl(url)).substr(0, 16)};

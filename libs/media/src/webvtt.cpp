@@ -5,16 +5,12 @@
 #include <deque>
 #include <optional>
 
+#include "chansum/common/strings.hpp"
+
 namespace chansum::media {
 namespace {
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) s.remove_suffix(1);
-  return s;
-}
 
 // "hh:mm:ss.ttt" or "mm:ss.ttt" (hours may have more than two digits). Advances `s`.
 std::optional<double> ParseTimestamp(std::string_view& s) {
@@ -56,13 +52,13 @@ std::optional<double> ParseTimestamp(std::string_view& s) {
 
 // "<start> --> <end> [settings]".
 std::optional<std::pair<double, double>> ParseTiming(std::string_view line) {
-  line = Trim(line);
+  line = TrimWhitespace(line);
   auto start = ParseTimestamp(line);
   if (!start) return std::nullopt;
-  line = Trim(line);
+  line = TrimWhitespace(line);
   if (line.substr(0, 3) != "-->") return std::nullopt;
   line.remove_prefix(3);
-  line = Trim(line);
+  line = TrimWhitespace(line);
   auto end = ParseTimestamp(line);
   if (!end) return std::nullopt;
   if (!line.empty() && std::isspace(static_cast<unsigned char>(line.front())) == 0) {

@@ -9,31 +9,12 @@
 #include <charconv>
 #include <cstring>
 
+#include "chansum/common/strings.hpp"
+
 namespace chansum::net {
 namespace {
 
 Error InvalidUrl(const std::string& message) { return Error::Permanent("invalid_url", message); }
-
-bool StartsWithNoCase(std::string_view s, std::string_view prefix) {
-  if (s.size() < prefix.size()) return false;
-  for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(s[i])) != prefix[i]) return false;
-  }
-  return true;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-std::string_view Trim(std::string_view s) {
-  const auto first = s.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  return s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1);
-}
 
 // `host` is `domain` or a name under it.
 bool IsUnder(std::string_view host, std::string_view domain) {
@@ -89,7 +70,7 @@ Result<UrlTarget> ParseUrlTarget(std::string_view url) {
       return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == '_';
     });
     if (!chars_ok || host.front() == '.') return InvalidUrl("URL has an invalid host");
-    std::string lower = Lower(host);
+    std::string lower = AsciiLower(host);
     if (lower.back() == '.') lower.pop_back();  // "localhost." is "localhost"
     if (lower.empty()) return InvalidUrl("URL has an invalid host");
     if (auto ip = ParseIp(lower)) {
@@ -164,11 +145,12 @@ Result<std::map<std::string, std::vector<IpAddress>>> ParseStaticHosts(std::stri
   while (pos < text.size()) {
     auto end = text.find(',', pos);
     if (end == std::string_view::npos) end = text.size();
-    const auto entry = Trim(text.substr(pos, end - pos));
+    const auto entry = TrimWhitespace(text.substr(pos, end - pos));
     pos = end + 1;
     if (entry.empty()) continue;
     const auto eq = entry.find('=');
-    const auto name = eq == std::string_view::npos ? std::string_view() : Trim(entry.substr(0, eq));
+    const auto name =
+        eq == std::string_view::npos ? std::string_view() : TrimWhitespace(entry.substr(0, eq));
     if (name.empty()) {
       problems.push_back("'" + std::string(entry) + "' is not name=address");
       continue;
@@ -177,7 +159,7 @@ Result<std::map<std::string, std::vector<IpAddress>>> ParseStaticHosts(std::stri
     std::string_view list = entry.substr(eq + 1);
     while (true) {
       const auto bar = list.find('|');
-      const auto item = Trim(list.substr(0, bar));
+      const auto item = TrimWhitespace(list.substr(0, bar));
       if (auto ip = ParseIp(item)) {
         addresses.push_back(*ip);
       } else {
@@ -187,7 +169,7 @@ Result<std::map<std::string, std::vector<IpAddress>>> ParseStaticHosts(std::stri
       if (bar == std::string_view::npos) break;
       list.remove_prefix(bar + 1);
     }
-    table[Lower(name)] = std::move(addresses);
+    table[AsciiLower(name)] = std::move(addresses);
   }
   if (!problems.empty()) {
     std::string message;

@@ -6,8 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/common/sha256.hpp"
 #include "chansum/pg/connection.hpp"
-#include "sha256.hpp"
 
 namespace chansum::pg {
 namespace {
@@ -68,7 +68,7 @@ std::string MigrationChecksum(std::string_view sql) {
     if (sql[i] == '\r' && i + 1 < sql.size() && sql[i + 1] == '\n') continue;
     normalized += sql[i];
   }
-  return internal::Sha256Hex(normalized);
+  return Sha256Hex(normalized);
 }
 
 Result<int> ApplyMigrations(pqxx::connection& conn, const std::vector<Migration>& migrations,

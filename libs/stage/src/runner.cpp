@@ -174,14 +174,11 @@ int RunStageService(const StageDefinition& definition) {
       service, config.Queue(), config.concurrency, config.short_handler ? "short" : "long",
       config.short_handler ? config.batch_size : 1, config.prefetch, config.max_attempts,
       config.media_dir.string());
-  if (config.health_port > 0) {
-    // /metrics and why a dependency fails, beyond this host, only with the token.
-    if (Status st = http::CheckExposure("HEALTH_ADDR", config.health_addr,
-                                        "its health and metrics endpoints", config.access);
-        !st.ok()) {
-      spdlog::critical("{}", st.error().message);
-      return 2;
-    }
+  // /metrics and why a dependency fails, beyond this host, only with the token.
+  if (config.health_port > 0 &&
+      http::ExposureRefused("HEALTH_ADDR", config.health_addr, "its health and metrics endpoints",
+                            config.access)) {
+    return 2;
   }
 
   if (!MigrateWithRetry(pg_config)) return 1;

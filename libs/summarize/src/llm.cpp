@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/openai/client.hpp"
 
 namespace chansum::summarize {
@@ -23,12 +24,6 @@ std::string Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
   return std::string(s);
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 std::vector<std::string> SplitWords(std::string_view s) {
@@ -154,7 +149,7 @@ Summary ParseAnswer(std::string_view content, int max_key_points) {
     bare.erase(
         std::remove_if(bare.begin(), bare.end(), [](char c) { return c == '*' || c == '#'; }),
         bare.end());
-    bare = Lower(Trim(bare));
+    bare = AsciiLower(Trim(bare));
     if (!in_points && (bare == "key points:" || bare == "key points")) {
       in_points = true;
       continue;

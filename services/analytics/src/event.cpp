@@ -3,17 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/protocol/events.hpp"
 
 namespace chansum::analytics {
-namespace {
-
-std::string Lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-}  // namespace
 
 Result<Event> ParseEvent(std::string_view payload, std::string_view topic,
                          std::string_view queue_prefix) {
@@ -29,10 +22,10 @@ Result<Event> ParseEvent(std::string_view payload, std::string_view topic,
                                                    protocol::EventTopic(queue_prefix, p.type) +
                                                    "\")");
   }
-  e.event_id = Lower(p.event_id);
+  e.event_id = AsciiLower(p.event_id);
   e.version = p.version;
   e.occurred_at = p.occurred_at;
-  e.job_id = Lower(p.job_id);
+  e.job_id = AsciiLower(p.job_id);
   e.video_id = p.video_id;
   e.trace_id = p.trace_id;
   if (auto stage = protocol::CompletedStage(p.type)) {

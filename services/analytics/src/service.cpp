@@ -313,10 +313,8 @@ int Service::Run(const std::function<bool()>& should_stop) {
                config.GroupId(), config.queue_prefix, pg::RedactConninfo(config.pg.url),
                config.kafka.brokers);
   // An open analytics API beyond this host is a configuration error.
-  if (Status st = http::CheckExposure("ANALYTICS_HTTP_ADDR", config.http_addr, "the analytics API",
-                                      config.access);
-      !st.ok()) {
-    spdlog::critical("{}", st.error().message);
+  if (http::ExposureRefused("ANALYTICS_HTTP_ADDR", config.http_addr, "the analytics API",
+                            config.access)) {
     return 2;
   }
 

@@ -248,14 +248,11 @@ int RunEventLoggerService() {
   EventLoggerConfig config = EventLoggerConfig::FromEnv(env);
   const auto service_options = service::ServiceOptions::FromEnv(env);
   if (service::ConfigFailed(env)) return 2;
-  if (config.health_port > 0) {
-    // /metrics beyond this host only with the token.
-    if (Status st = http::CheckExposure("HEALTH_ADDR", config.health_addr,
-                                        "its health and metrics endpoints", config.access);
-        !st.ok()) {
-      spdlog::critical("{}", st.error().message);
-      return 2;
-    }
+  // /metrics beyond this host only with the token.
+  if (config.health_port > 0 &&
+      http::ExposureRefused("HEALTH_ADDR", config.health_addr, "its health and metrics endpoints",
+                            config.access)) {
+    return 2;
   }
   spdlog::info(
       "starting event_logger: {} -> {}, audit dir {}, max {} bytes x {} files, "

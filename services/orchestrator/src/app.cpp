@@ -117,11 +117,7 @@ int Main() {
   const auto service_options = service::ServiceOptions::FromEnv(env);
   if (service::ConfigFailed(env)) return 2;
   // Refused before anything else: an open API beyond this host is a configuration error.
-  if (Status st = http::CheckExposure("HTTP_ADDR", config.http_addr, "the API", config.access);
-      !st.ok()) {
-    spdlog::critical("{}", st.error().message);
-    return 2;
-  }
+  if (http::ExposureRefused("HTTP_ADDR", config.http_addr, "the API", config.access)) return 2;
 
   // Schema (idempotent, advisory-locked), waiting for PostgreSQL if it is not up yet.
   int permanent_failures = 0;

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/text/text.hpp"
 #include "chansum/text/textrank.hpp"
 
@@ -74,12 +75,6 @@ std::string MdEscape(const std::string& text) {
 std::string FirstSentence(const std::string& summary) {
   auto sentences = text::SplitSentences(summary);
   return sentences.empty() ? summary : sentences.front();
-}
-
-std::string Lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 }  // namespace
@@ -208,7 +203,7 @@ json BuildDigest(const json& job_view,
         }
         for (const auto& p : s->second.key_points) {
           if (p.empty()) continue;
-          const auto key = Lower(p);
+          const auto key = AsciiLower(p);
           videos_by_term[key].insert(id);
           spelling.emplace(key, p);
         }
@@ -238,7 +233,7 @@ json BuildDigest(const json& job_view,
   if (!all_sentences.empty() && themes.size() < kMaxThemes) {
     for (const auto& p : text::KeyPhrases(all_sentences, static_cast<int>(kMaxThemes))) {
       if (themes.size() >= kMaxThemes) break;
-      const auto key = Lower(p);
+      const auto key = AsciiLower(p);
       if (!taken.insert(key).second) continue;
       const auto it = videos_by_term.find(key);
       themes.push_back(

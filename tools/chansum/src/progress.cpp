@@ -241,9 +241,15 @@ std::string JobProgress::ProgressLine(double now) const {
   return line;
 }
 
+std::size_t JobProgress::IdWidth() const {
+  std::size_t width = 24;
+  for (const auto& [id, _] : videos_) width = std::max(width, id.size());
+  return std::min<std::size_t>(width, 64);
+}
+
 std::string JobProgress::VideoLine(const VideoProgress& v) const {
-  std::string line = Clock(v.updated) + "  " + Pad(v.video_id, 24) + "  " + Pad(v.stage, 16) +
-                     "  " + StateColumn(v);
+  std::string line = Clock(v.updated) + "  " + Pad(v.video_id, IdWidth()) + "  " +
+                     Pad(v.stage, 16) + "  " + StateColumn(v);
   if (v.started && v.updated) line += "  " + FormatDuration(*v.updated - *v.started);
   if (v.state == "running" && v.attempts > 1) line += "  attempt " + std::to_string(v.attempts);
   if (const auto error = ShownError(v); !error.empty()) line += "  " + error;
@@ -268,7 +274,8 @@ std::string JobProgress::RenderBlock(double now, int max_video_lines) const {
       break;
     }
     const auto& v = videos_.at(id);
-    std::string line = "  " + Pad(v.video_id, 24) + "  " + Pad(v.stage, 16) + "  " + StateColumn(v);
+    std::string line =
+        "  " + Pad(v.video_id, IdWidth()) + "  " + Pad(v.stage, 16) + "  " + StateColumn(v);
     if (v.started) {
       const double end = (v.state == "done" || v.state == "failed" || v.state == "skipped")
                              ? v.updated.value_or(now)

@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,11 @@
 #include "chansum/docstore/config.hpp"
 
 namespace chansum::docstore {
+
+// Whether a server error carrying a PostgreSQL SQLSTATE (FerretDB's backend passes them through)
+// is one a retry cures: connection, rollback/serialization, resources, restart, or two creators
+// of one database or collection racing. The document store treats those as transient.
+[[nodiscard]] bool IsTransientBackendError(std::string_view message);
 
 class DocStore {
  public:

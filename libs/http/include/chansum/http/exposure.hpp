@@ -34,4 +34,8 @@ struct AccessConfig {
 [[nodiscard]] Status CheckExposure(std::string_view variable, std::string_view addr,
                                    std::string_view what, const AccessConfig& access);
 
+// CheckExposure for a main: a refusal is logged as critical and true returned (exit 2).
+[[nodiscard]] bool ExposureRefused(std::string_view variable, std::string_view addr,
+                                   std::string_view what, const AccessConfig& access);
+
 }  // namespace chansum::http

@@ -61,6 +61,10 @@ class JobProgress {
   [[nodiscard]] std::string RenderBlock(double now, int max_video_lines) const;
   [[nodiscard]] std::string SummaryLine(double now) const;
   [[nodiscard]] std::string VideoLine(const VideoProgress& v) const;
+  // Width of the video column: the longest id seen (feed keys such as
+  // "feed:<guid>:<hash>" are long), at least 24 and at most 64, so ids stay whole and can be
+  // pasted into `chansum transcript`.
+  [[nodiscard]] std::size_t IdWidth() const;
 
  private:
   std::string job_id_;

@@ -1,10 +1,10 @@
-#include "sha256.hpp"
+#include "chansum/common/sha256.hpp"
 
 #include <openssl/evp.h>
 
 #include <stdexcept>
 
-namespace chansum::pg::internal {
+namespace chansum {
 
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -22,4 +22,4 @@ std::string Sha256Hex(std::string_view data) {
   return hex;
 }
 
-}  // namespace chansum::pg::internal
+}  // namespace chansum

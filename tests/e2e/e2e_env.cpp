@@ -187,4 +187,19 @@ std::string DemoChannel::Start(const std::string& temp_prefix) {
   return up ? std::string() : "the demo server did not serve its feed:\n" + server->LogTail();
 }
 
+bool WaitJobEnded(httplib::Client& api, const std::string& job_id,
+                  std::chrono::milliseconds timeout, std::chrono::milliseconds interval,
+                  nlohmann::json* job) {
+  return testing::WaitFor(
+      [&] {
+        auto r = api.Get("/jobs/" + job_id);
+        if (!r || r->status != 200) return false;
+        *job = nlohmann::json::parse(r->body, nullptr, false);
+        if (!job->is_object()) return false;
+        const auto state = job->value("state", std::string());
+        return !state.empty() && state != "queued" && state != "running";
+      },
+      timeout, interval);
+}
+
 }  // namespace chansum::e2e

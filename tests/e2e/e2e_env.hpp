@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <httplib.h>
+#include <nlohmann/json.hpp>
 
 #include "chansum/testing/support.hpp"
 
@@ -52,6 +53,12 @@ struct ServiceSet {
   std::size_t IndexOf(const std::string& name) const;
   std::map<std::string, std::map<std::string, std::string>> envs_;
 };
+
+// Polls GET /jobs/{id} every `interval` until the job's state is terminal (not queued or
+// running) or `timeout` passes; the last job read is left in *job. True when it ended.
+bool WaitJobEnded(httplib::Client& api, const std::string& job_id,
+                  std::chrono::milliseconds timeout, std::chrono::milliseconds interval,
+                  nlohmann::json* job);
 
 // The offline demo channel (tests/fixtures/demo_channel) generated into a temp dir and served by
 // chansum_demo_server on a free loopback port.

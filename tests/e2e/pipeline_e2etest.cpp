@@ -77,15 +77,8 @@ TEST_F(PipelineE2E, DemoChannelEndsCompletedWithErrorsWithOnlyTheMissingEntryFai
   EXPECT_EQ(json::parse(created->body).at("status_url"), "/jobs/" + job_id);
 
   json job;
-  const bool finished = testing::WaitFor(
-      [&] {
-        auto r = api.Get("/jobs/" + job_id);
-        if (!r || r->status != 200) return false;
-        job = json::parse(r->body);
-        const auto state = job.at("state").get<std::string>();
-        return state != "queued" && state != "running";
-      },
-      std::chrono::minutes(8), std::chrono::milliseconds(500));
+  const bool finished =
+      e2e::WaitJobEnded(api, job_id, std::chrono::minutes(8), std::chrono::milliseconds(500), &job);
   ASSERT_TRUE(finished) << "job did not finish: " << job.dump(2) << "\n" << services_.Logs();
 
   const auto scripts = Scripts();

@@ -89,15 +89,8 @@ TEST(SsrfE2E, FeedEntriesIntoTheServicesNetworkFailWithTheReasonAndAreNeverFetch
   const auto job_id = json::parse(created->body).at("job_id").get<std::string>();
 
   json job;
-  const bool finished = testing::WaitFor(
-      [&] {
-        auto r = api.Get("/jobs/" + job_id);
-        if (!r || r->status != 200) return false;
-        job = json::parse(r->body);
-        const auto state = job.at("state").get<std::string>();
-        return state != "queued" && state != "running";
-      },
-      std::chrono::minutes(3), std::chrono::milliseconds(300));
+  const bool finished =
+      e2e::WaitJobEnded(api, job_id, std::chrono::minutes(3), std::chrono::milliseconds(300), &job);
   ASSERT_TRUE(finished) << "job did not finish: " << job.dump(2) << "\n" << services.Logs();
 
   EXPECT_EQ(job.at("state"), "completed_with_errors") << job.dump(2);

@@ -64,15 +64,8 @@ class SyncE2E : public ::testing::Test {
     EXPECT_EQ(created->status, 202) << created->body;
     const auto job_id = json::parse(created->body).value("job_id", "");
     json job;
-    const bool finished = testing::WaitFor(
-        [&] {
-          auto r = api.Get("/jobs/" + job_id);
-          if (!r || r->status != 200) return false;
-          job = json::parse(r->body);
-          const auto state = job.at("state").get<std::string>();
-          return state != "queued" && state != "running";
-        },
-        limit, std::chrono::milliseconds(500));
+    const bool finished =
+        e2e::WaitJobEnded(api, job_id, limit, std::chrono::milliseconds(500), &job);
     EXPECT_TRUE(finished) << "job did not finish: " << job.dump(2) << "\n" << services_.Logs();
     return job;
   }

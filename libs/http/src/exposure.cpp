@@ -34,6 +34,10 @@ AccessConfig AccessConfig::FromEnv(ConfigReader& env) {
       env.Duration("HTTP_READ_TIMEOUT", c.limits.read_timeout));
   c.limits.keep_alive_timeout = std::chrono::duration_cast<std::chrono::seconds>(
       env.Duration("HTTP_KEEP_ALIVE_TIMEOUT", c.limits.keep_alive_timeout));
+  c.limits.max_connections_per_client =
+      static_cast<std::size_t>(env.Int("HTTP_MAX_CONNECTIONS_PER_CLIENT", 128, 0, 100000));
+  c.limits.request_timeout = std::chrono::duration_cast<std::chrono::seconds>(
+      env.Duration("HTTP_REQUEST_TIMEOUT", c.limits.request_timeout));
   if (c.limits.read_timeout.count() < 1) env.AddProblem("HTTP_READ_TIMEOUT must be at least 1s");
   if (c.limits.keep_alive_timeout.count() < 1) {
     env.AddProblem("HTTP_KEEP_ALIVE_TIMEOUT must be at least 1s");

@@ -272,7 +272,7 @@ bool GuardRequest(const httplib::Request& req, httplib::Response& res,
   return false;
 }
 
-void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) {
+void ConfigureJsonServer(Server& server, const ServerOptions& options) {
   server.set_tcp_nodelay(true);
   const ServerLimits limits = options.limits;
   // cpp-httplib 0.11 listens with a backlog of 5: a burst of connections (500 clients opening at
@@ -289,6 +289,7 @@ void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options) 
     return new ConnectionQueue(max);
   };
   server.set_read_timeout(limits.read_timeout);
+  server.SetClientLimits(limits.max_connections_per_client, limits.request_timeout);
   server.set_keep_alive_timeout(limits.keep_alive_timeout.count());
   // Bodies over the limit are refused with 413 before any handler runs.
   server.set_payload_max_length(options.max_body_bytes);

@@ -35,7 +35,7 @@ class JsonServerTest : public ::testing::Test {
   }
   httplib::Client Client() const { return httplib::Client("127.0.0.1", port_); }
 
-  httplib::Server server_;
+  http::Server server_;
   std::thread thread_;
   int port_ = 0;
   std::atomic<bool> ready_{true};
@@ -123,7 +123,7 @@ class TokenServerTest : public ::testing::Test {
     return c;
   }
 
-  httplib::Server server_;
+  http::Server server_;
   std::thread thread_;
   int port_ = 0;
 };

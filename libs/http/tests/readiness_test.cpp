@@ -152,7 +152,7 @@ TEST(DependencyCheck, ReadyzAnswersAtOnceWhileTheCheckHangs) {
   FakeDependency dep;
   DependencyCheck check(
       "fake", [&] { return dep.Check(); }, kFast);
-  httplib::Server server;
+  http::Server server;
   ConfigureJsonServer(server, ServerOptions{1024, false});
   AddHealthRoutes(server, [&] { return ReadinessBody({{"fake", check.Last()}}); });
   const int port = server.bind_to_any_port("127.0.0.1");

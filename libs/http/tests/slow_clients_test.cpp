@@ -1,8 +1,10 @@
-// Issue 18 §4.3: clients that connect and send half a request line must not starve the others.
-// 500 such sockets on loopback (closed at the end of the test) while /healthz and GET /jobs are
-// asked with a 1 s deadline.
+// Issue 18 §4.3: clients that connect and send half a request line, or trickle a request in a
+// byte at a time, must not starve the others. 500 such sockets on loopback (closed at the end of
+// the test) while /healthz and GET /jobs are asked with a 1 s deadline; one address is capped;
+// a trickled request is cut off at its deadline.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -44,49 +46,105 @@ void RaiseFileLimit(rlim_t wanted) {
   ASSERT_GE(limit.rlim_cur, wanted) << "the hard limit of open files is too low for this test";
 }
 
-int ConnectAndSendPartialLine(int port) {
+// A TCP connection to 127.0.0.1:port from `source` (any 127.x.y.z address is this machine's
+// loopback, so a test can be several clients). -1 on failure.
+int ConnectFrom(const char* source, int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  ::inet_pton(AF_INET, source, &from.sin_addr);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<std::uint16_t>(port));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  const std::string partial = "GET /healthz HTT";  // no end of line: the server keeps reading
-  if (::send(fd, partial.data(), partial.size(), MSG_NOSIGNAL) < 0) {
+  if (::bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) != 0 ||
+      ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
     ::close(fd);
     return -1;
   }
   return fd;
 }
 
+bool Send(int fd, const std::string& data) {
+  return ::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+}
+
+int ConnectAndSendPartialLine(int port, const char* source = "127.0.0.1") {
+  const int fd = ConnectFrom(source, port);
+  if (fd < 0) return -1;
+  // No end of line: the server keeps reading.
+  if (!Send(fd, "GET /healthz HTT")) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// What the server sent on `fd` until it closed the connection or `timeout` passed.
+std::string ReadAll(int fd, std::chrono::milliseconds timeout, bool* closed) {
+  timeval tv{};
+  tv.tv_sec = timeout.count() / 1000;
+  tv.tv_usec = static_cast<suseconds_t>((timeout.count() % 1000) * 1000);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string out;
+  char buf[4096];
+  *closed = false;
+  for (;;) {
+    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      out.append(buf, static_cast<std::size_t>(n));
+      continue;
+    }
+    *closed = n == 0 || errno == ECONNRESET;
+    return out;
+  }
+}
+
+// A server with the health routes and GET /jobs on a loopback port, serving on its own thread.
+struct RunningServer {
+  Server server;
+  std::thread thread;
+  int port = 0;
+
+  explicit RunningServer(const ServerOptions& options) {
+    ConfigureJsonServer(server, options);
+    AddHealthRoutes(server, [] { return json{{"ready", true}}; });
+    server.Get("/jobs", [](const httplib::Request&, httplib::Response& res) {
+      SendJson(res, 200, json{{"jobs", json::array()}});
+    });
+    port = server.bind_to_any_port("127.0.0.1");
+    thread = std::thread([this] { server.listen_after_bind(); });
+    while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~RunningServer() {
+    server.stop();
+    thread.join();
+  }
+  RunningServer(const RunningServer&) = delete;
+  RunningServer& operator=(const RunningServer&) = delete;
+};
+
+// 500 idle clients, half a request line each, from another address than the one that asks: with
+// no cap per client every one of them holds a thread, and the asking client is still served.
 TEST(SlowClientsTest, IdleConnectionsDoNotStarveOtherClients) {
   RaiseFileLimit(4 * kIdleClients);
-  httplib::Server server;
-  ConfigureJsonServer(server, ServerOptions{1024, false});
-  AddHealthRoutes(server, [] { return json{{"ready", true}}; });
-  server.Get("/jobs", [](const httplib::Request&, httplib::Response& res) {
-    SendJson(res, 200, json{{"jobs", json::array()}});
-  });
-  const int port = server.bind_to_any_port("127.0.0.1");
-  ASSERT_GT(port, 0);
-  std::thread thread([&server] { server.listen_after_bind(); });
-  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-
+  ServerOptions options{1024, false};
+  options.limits.max_connections_per_client = 0;
+  RunningServer running(options);
+  ASSERT_GT(running.port, 0);
   {
     Sockets idle;
     for (int i = 0; i < kIdleClients; ++i) {
-      const int fd = ConnectAndSendPartialLine(port);
+      const int fd = ConnectAndSendPartialLine(running.port, "127.0.0.2");
       ASSERT_GE(fd, 0) << "idle client " << i << ": " << std::strerror(errno);
       idle.fds.push_back(fd);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all of them accepted
+    EXPECT_EQ(running.server.OpenConnectionsFrom("127.0.0.2"), kIdleClients);
 
     for (const char* path : {"/healthz", "/jobs", "/healthz", "/jobs"}) {
-      httplib::Client client("127.0.0.1", port);
+      httplib::Client client("127.0.0.1", running.port);
       client.set_connection_timeout(std::chrono::seconds(1));
       client.set_read_timeout(std::chrono::seconds(1));
       const auto started = std::chrono::steady_clock::now();
@@ -98,41 +156,113 @@ TEST(SlowClientsTest, IdleConnectionsDoNotStarveOtherClients) {
       EXPECT_LT(took, std::chrono::seconds(1)) << path;
     }
   }  // the idle clients close: their threads end at once
+}
 
-  server.stop();
-  thread.join();
+// HTTP_MAX_CONNECTIONS_PER_CLIENT: one address opening 500 idle connections gets the cap, the
+// rest are answered 503 at once (nothing of theirs read), and another address is served.
+TEST(SlowClientsTest, OneAddressGetsAtMostItsShareOfConnections) {
+  RaiseFileLimit(4 * kIdleClients);
+  ServerOptions options{1024, false};
+  options.limits.max_connections_per_client = 20;
+  RunningServer running(options);
+  ASSERT_GT(running.port, 0);
+  Sockets idle;
+  for (int i = 0; i < kIdleClients; ++i) {
+    const int fd = ConnectAndSendPartialLine(running.port, "127.0.0.3");
+    ASSERT_GE(fd, 0) << "idle client " << i << ": " << std::strerror(errno);
+    idle.fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(running.server.OpenConnectionsFrom("127.0.0.3"), 20u);
+
+  // The last one was refused: a 503 with the JSON error, then closed.
+  bool closed = false;
+  const auto answer = ReadAll(idle.fds.back(), std::chrono::milliseconds(2000), &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(answer.find("HTTP/1.1 503"), std::string::npos) << answer;
+  EXPECT_NE(answer.find("too_many_connections"), std::string::npos) << answer;
+
+  httplib::Client other("127.0.0.1", running.port);
+  other.set_read_timeout(std::chrono::seconds(1));
+  auto r = other.Get("/healthz");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+}
+
+// HTTP_REQUEST_TIMEOUT: a client that sends a byte of its request head every 200 ms never trips
+// the 5 s read timeout, but is cut off once the request is 1 s old.
+TEST(SlowClientsTest, ARequestTrickledInIsCutOffAtItsDeadline) {
+  ServerOptions options{1024, false};
+  options.limits.request_timeout = std::chrono::seconds(1);
+  RunningServer running(options);
+  ASSERT_GT(running.port, 0);
+  const int fd = ConnectFrom("127.0.0.1", running.port);
+  ASSERT_GE(fd, 0);
+  Sockets hold{{fd}};
+  ASSERT_TRUE(Send(fd, "GET /healthz HTTP/1.1\r\nHost: x\r\n"));
+  const auto started = std::chrono::steady_clock::now();
+  bool cut = false;
+  for (int i = 0; i < 40 && !cut; ++i) {  // 8 s of trickling at most
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cut = !Send(fd, "X");
+    if (!cut) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 0) > 0) {  // the server answered (400) or closed
+        bool closed = false;
+        ReadAll(fd, std::chrono::milliseconds(500), &closed);
+        cut = closed;
+      }
+    }
+  }
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(cut) << "a trickling client was still connected after 8 s";
+  EXPECT_LT(took, std::chrono::seconds(4));
+}
+
+// The deadline is per request, from its first byte: a keep-alive connection that idles between
+// requests longer than the deadline (but within the keep-alive timeout) is still served.
+TEST(SlowClientsTest, TheDeadlineCountsFromEachRequestsFirstByte) {
+  ServerOptions options{1024, false};
+  options.limits.request_timeout = std::chrono::seconds(1);
+  options.limits.keep_alive_timeout = std::chrono::seconds(5);
+  RunningServer running(options);
+  ASSERT_GT(running.port, 0);
+  httplib::Client client("127.0.0.1", running.port);
+  client.set_keep_alive(true);
+  client.set_read_timeout(std::chrono::seconds(2));
+  auto first = client.Get("/healthz");
+  ASSERT_TRUE(first) << httplib::to_string(first.error());
+  EXPECT_EQ(first->status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  auto second = client.Get("/jobs");
+  ASSERT_TRUE(second) << httplib::to_string(second.error());
+  EXPECT_EQ(second->status, 200);
+  EXPECT_EQ(running.server.OpenConnectionsFrom("127.0.0.1"), 1u) << "one kept-alive connection";
 }
 
 // Past HTTP_MAX_CONNECTIONS connections wait for a free thread instead of being dropped: with a
 // cap of 2 and 2 idle clients, a third is served as soon as one idle client goes away.
 TEST(SlowClientsTest, ConnectionsBeyondTheCapWaitForAFreeThread) {
-  httplib::Server server;
   ServerOptions options{1024, false};
   options.limits.max_connections = 2;
-  ConfigureJsonServer(server, options);
-  AddHealthRoutes(server, [] { return json{{"ready", true}}; });
-  const int port = server.bind_to_any_port("127.0.0.1");
-  ASSERT_GT(port, 0);
-  std::thread thread([&server] { server.listen_after_bind(); });
-  while (!server.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  RunningServer running(options);
+  ASSERT_GT(running.port, 0);
   {
     Sockets idle;
-    for (int i = 0; i < 2; ++i) idle.fds.push_back(ConnectAndSendPartialLine(port));
+    for (int i = 0; i < 2; ++i) idle.fds.push_back(ConnectAndSendPartialLine(running.port));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     std::thread closer([&idle] {
       std::this_thread::sleep_for(std::chrono::milliseconds(300));
       ::close(idle.fds[0]);
       idle.fds[0] = -1;
     });
-    httplib::Client client("127.0.0.1", port);
+    httplib::Client client("127.0.0.1", running.port);
     client.set_read_timeout(std::chrono::seconds(3));
     auto r = client.Get("/healthz");
     closer.join();
     ASSERT_TRUE(r) << httplib::to_string(r.error());
     EXPECT_EQ(r->status, 200);
   }
-  server.stop();
-  thread.join();
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ HttpListener::HttpListener(std::string name, std::string addr, int port, bool re
       addr_(std::move(addr)),
       port_(port),
       required_(required),
-      server_(std::make_unique<httplib::Server>()) {}
+      server_(std::make_unique<http::Server>()) {}
 
 HttpListener::~HttpListener() { HttpListener::Stop(Clock::now()); }
 

@@ -27,7 +27,7 @@ bool SchemaReady(const ApiDeps& deps, httplib::Response& res) {
 
 }  // namespace
 
-void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
+void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
   http::ConfigureJsonServer(server, deps.server);
   http::AddHealthRoutes(server, deps.readiness);
   server.Get("/analytics", [deps](const httplib::Request&, httplib::Response& res) {

@@ -29,6 +29,6 @@ struct ApiDeps {
   http::ServerOptions server{64 * 1024, false};
 };
 
-void RegisterRoutes(httplib::Server& server, const ApiDeps& deps);
+void RegisterRoutes(http::Server& server, const ApiDeps& deps);
 
 }  // namespace chansum::analytics

@@ -19,7 +19,7 @@ TEST(AnalyticsHttp, WithATokenTheApiNeedsItAndTheProbesDoNot) {
   http::AccessConfig access;
   access.api_token = "analytics-t0ken";
   access.ApplyTo(deps.server, "127.0.0.1");
-  httplib::Server server;
+  http::Server server;
   RegisterRoutes(server, deps);
   const int port = server.bind_to_any_port("127.0.0.1");
   ASSERT_GT(port, 0);

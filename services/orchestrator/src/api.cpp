@@ -20,16 +20,10 @@
 #include "routes_dashboard.hpp"
 
 namespace chansum::orchestrator {
-namespace {
 
-using http::SendError;
-using http::SendFailure;
-using http::SendJson;
 using nlohmann::json;
 
-}  // namespace
-
-void RegisterRoutes(httplib::Server& server, const ApiDeps& deps) {
+void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
   // Bodies over 64 KiB are refused with 413 before the handler runs.
   // With API_TOKEN set, the bearer check runs before routing (inside the metrics' timing).
   http::ServerOptions options;

@@ -21,6 +21,11 @@ class DocStore;
 
 namespace chansum::orchestrator {
 
+// The JSON answers every route file of the API sends (chansum/http/json_api.hpp).
+using http::SendError;
+using http::SendFailure;
+using http::SendJson;
+
 class JobVersions;
 
 // Runs `fn` in a PostgreSQL transaction and commits; connection failures become transient
@@ -45,7 +50,7 @@ struct ApiDeps {
 };
 
 // Installs every route, the JSON error handler, limits and options on `server`.
-void RegisterRoutes(httplib::Server& server, const ApiDeps& deps);
+void RegisterRoutes(http::Server& server, const ApiDeps& deps);
 // Output routes (routes_outputs.cpp): transcript/summary formats, digest, export.
 void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps);
 // GET /dead-letters, POST /jobs/{id}/retry (routes_reliability.cpp).

@@ -18,9 +18,6 @@
 namespace chansum::orchestrator {
 namespace {
 
-using http::SendError;
-using http::SendFailure;
-using http::SendJson;
 using nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 

@@ -18,9 +18,6 @@
 namespace chansum::orchestrator {
 namespace {
 
-using http::SendError;
-using http::SendFailure;
-using http::SendJson;
 using nlohmann::json;
 
 const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");

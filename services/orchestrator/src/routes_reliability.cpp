@@ -12,10 +12,6 @@
 namespace chansum::orchestrator {
 namespace {
 
-using http::SendError;
-using http::SendFailure;
-using http::SendJson;
-
 const std::regex kJobUuid(
     "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
 

@@ -90,7 +90,7 @@ class AuthServer : public ::testing::Test {
     EXPECT_EQ(body["error"]["code"], "unauthorized") << what;
   }
 
-  httplib::Server server_;
+  http::Server server_;
   std::thread thread_;
   int port_ = 0;
   std::atomic<int> reached_{0};

@@ -276,7 +276,7 @@ class JobPollingApiTest : public JobPollingTest {
   std::atomic<bool> stop_{false};
   std::atomic<int> db_reads_{0};
   std::thread feed_;
-  httplib::Server server_;
+  http::Server server_;
   std::thread thread_;
   int port_ = 0;
 };

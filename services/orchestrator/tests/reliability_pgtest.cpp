@@ -556,7 +556,7 @@ class ReliabilityApiTest : public ReliabilityTest {
   httplib::Client Client() const { return httplib::Client("127.0.0.1", port_); }
 
   std::unique_ptr<pg::ConnectionPool> pool_;
-  httplib::Server server_;
+  http::Server server_;
   std::thread thread_;
   int port_ = 0;
 };

@@ -13,6 +13,7 @@
 
 #include "chansum/common/result.hpp"
 #include "chansum/http/auth.hpp"
+#include "chansum/http/server.hpp"
 
 namespace chansum::http {
 
@@ -37,10 +38,16 @@ void SendFailure(httplib::Response& res, const Error& error);
 // thread of its own up to `max_connections`, so clients that connect and send nothing, or half a
 // request line, hold one thread each until `read_timeout` and never keep the others waiting;
 // connections beyond the cap wait in a queue for the next free thread.
+// One client address holds at most `max_connections_per_client` of them at once (0: no cap;
+// HTTP_MAX_CONNECTIONS_PER_CLIENT), and a request whose head and body are not in within
+// `request_timeout` of its first byte is cut off, however steadily it trickles in (0: no limit;
+// HTTP_REQUEST_TIMEOUT). Both need an http::Server (server.hpp).
 struct ServerLimits {
   std::size_t max_connections = 1024;
   std::chrono::seconds read_timeout{5};        // no byte of a request for this long: closed
   std::chrono::seconds keep_alive_timeout{5};  // idle between two requests for this long: closed
+  std::size_t max_connections_per_client = 128;
+  std::chrono::seconds request_timeout{10};
 };
 
 struct ServerOptions {
@@ -79,13 +86,13 @@ bool GuardRequest(const httplib::Request& req, httplib::Response& res,
                   const std::vector<std::string>& allowed_origins);
 
 // set_tcp_nodelay, payload limit, connection limits (ServerLimits: a thread per connection up to
-// the cap, read and keep-alive timeouts), the bearer check (ServerOptions::api_token), JSON error
-// handler (404/405/413/...), exception handler, request log and request metrics
-// (chansum_http_requests_total{method,route,status} and
+// the cap, read and keep-alive timeouts, the cap per client and the request deadline), the bearer
+// check (ServerOptions::api_token), JSON error handler (404/405/413/...), exception handler,
+// request log and request metrics (chansum_http_requests_total{method,route,status} and
 // chansum_http_request_duration_seconds{method,route}, timed from the pre-routing handler this
 // installs: pass your own check as options.pre_routing, do not call set_pre_routing_handler
 // yourself, or the latency histogram is lost).
-void ConfigureJsonServer(httplib::Server& server, const ServerOptions& options = {});
+void ConfigureJsonServer(Server& server, const ServerOptions& options = {});
 
 // Readiness: {"ready": bool, "checks": {"postgres": true, ...}}.
 using ReadinessProbe = std::function<nlohmann::json()>;

@@ -25,7 +25,7 @@ class HttpListener : public Component {
   Status Start() override;
   bool Stop(Clock::time_point deadline) override;
 
-  [[nodiscard]] httplib::Server& server() noexcept { return *server_; }
+  [[nodiscard]] http::Server& server() noexcept { return *server_; }
   // The bound port once started (0 before).
   [[nodiscard]] int port() const noexcept { return bound_port_; }
 
@@ -41,7 +41,7 @@ class HttpListener : public Component {
   const int port_;
   const bool required_;
   int bound_port_ = 0;
-  std::unique_ptr<httplib::Server> server_;
+  std::unique_ptr<http::Server> server_;
   std::thread thread_;
 };
 

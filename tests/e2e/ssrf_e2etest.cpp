@@ -23,7 +23,7 @@ struct CountingServer {
   std::atomic<int> requests{0};
   int port = 0;
 
-  explicit CountingServer(std::string feed = {},
+  explicit CountingServer(const std::string& feed = {},
                           const std::function<void(httplib::Server&)>& routes = {}) {
     if (routes) routes(server);
     server.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {

@@ -37,6 +37,21 @@ constexpr std::array<std::string_view, 17> kMediaExtensions = {
 constexpr std::array<std::string_view, 7> kPageExtensions = {"html", "htm", "php", "asp",
                                                              "aspx", "jsp", "xml"};
 
+constexpr std::array<std::pair<std::string_view, std::string_view>, 12> kContentTypeExtensions = {{
+    {"audio/mpeg", "mp3"},
+    {"audio/mp3", "mp3"},
+    {"audio/mp4", "m4a"},
+    {"audio/x-m4a", "m4a"},
+    {"video/mp4", "mp4"},
+    {"video/webm", "webm"},
+    {"audio/webm", "weba"},
+    {"audio/ogg", "ogg"},
+    {"audio/opus", "opus"},
+    {"audio/wav", "wav"},
+    {"audio/x-wav", "wav"},
+    {"audio/flac", "flac"},
+}};
+
 // The lower-case extension of the URL's path (no query, no fragment), or "".
 std::string UrlPathExtension(std::string_view url) {
   const auto scheme = url.find("://");
@@ -69,25 +84,13 @@ bool IsPageContentType(std::string_view content_type) {
 std::string ExtensionForContentType(std::string_view content_type) {
   std::string type = AsciiLower(content_type.substr(0, content_type.find(';')));
   type = std::string(TrimWhitespace(type));
-  static const std::array<std::pair<std::string_view, std::string_view>, 12> kTypes = {{
-      {"audio/mpeg", "mp3"},
-      {"audio/mp3", "mp3"},
-      {"audio/mp4", "m4a"},
-      {"audio/x-m4a", "m4a"},
-      {"video/mp4", "mp4"},
-      {"video/webm", "webm"},
-      {"audio/webm", "weba"},
-      {"audio/ogg", "ogg"},
-      {"audio/opus", "opus"},
-      {"audio/wav", "wav"},
-      {"audio/x-wav", "wav"},
-      {"audio/flac", "flac"},
-  }};
-  for (const auto& [t, ext] : kTypes) {
+  for (const auto& [t, ext] : kContentTypeExtensions) {
     if (type == t) return std::string(ext);
   }
   return "bin";
 }
+
+std::string ErrnoText() { return std::error_code(errno, std::generic_category()).message(); }
 
 void GlobalInit() {
   static std::once_flag once;
@@ -221,7 +224,7 @@ bool StartBody(Exchange& ex) {
   } else if (ex.offset > 0) {
     // 200 to a range request: the whole file again, from the start.
     if (::ftruncate(ex.fd, 0) != 0) {
-      ex.abort = Error::Transient("io_error", std::string("truncate: ") + std::strerror(errno));
+      ex.abort = Error::Transient("io_error", std::string("truncate: ") + ErrnoText());
       return false;
     }
     ex.offset = 0;
@@ -258,7 +261,7 @@ std::size_t OnBody(char* data, std::size_t size, std::size_t n, void* userp) {
     if (w < 0) {
       if (errno == EINTR) continue;
       ex->abort = Error::Transient(errno == ENOSPC ? "disk_full" : "io_error",
-                                   std::string("write: ") + std::strerror(errno));
+                                   std::string("write: ") + ErrnoText());
       return 0;
     }
     done += static_cast<std::size_t>(w);
@@ -504,8 +507,7 @@ Result<DownloadResult> DirectDownload(const std::string& url, const std::string&
   Fd file;
   file.fd = ::open(part.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (file.fd < 0) {
-    return Error::Transient("io_error",
-                            "cannot open " + part.string() + ": " + std::strerror(errno));
+    return Error::Transient("io_error", "cannot open " + part.string() + ": " + ErrnoText());
   }
   if (::flock(file.fd, LOCK_EX | LOCK_NB) != 0) {
     return Error::Transient("busy", "another download of this video is running");
@@ -591,7 +593,7 @@ Result<DownloadResult> DirectDownload(const std::string& url, const std::string&
   if (!IsMediaExtension(ext)) ext = ExtensionForContentType(content_type);
   const fs::path final_path = dir / ("media." + ext);
   if (::fsync(file.fd) != 0) {
-    return Error::Transient("io_error", std::string("fsync: ") + std::strerror(errno));
+    return Error::Transient("io_error", std::string("fsync: ") + ErrnoText());
   }
   fs::rename(part, final_path, ec);
   if (ec) {

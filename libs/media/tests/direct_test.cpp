@@ -47,15 +47,15 @@ class Trap {
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(fd_, 16);
+    (void)::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    (void)::listen(fd_, 16);
     socklen_t len = sizeof a;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    (void)::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
     port_ = ntohs(a.sin_port);
-    ::fcntl(fd_, F_SETFL, O_NONBLOCK);
+    (void)::fcntl(fd_, F_SETFL, O_NONBLOCK);
   }
   ~Trap() { ::close(fd_); }
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int Port() const { return port_; }
   // Connections that reached the port.
   [[nodiscard]] int Connections() const {
     int n = 0;
@@ -157,8 +157,8 @@ class MediaServer {
   [[nodiscard]] std::string Url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] const std::string& body() const { return body_; }
+  [[nodiscard]] int Port() const { return port_; }
+  [[nodiscard]] const std::string& Body() const { return body_; }
   [[nodiscard]] std::vector<std::string> Ranges() {
     std::lock_guard lock(mu_);
     return ranges_;
@@ -186,10 +186,10 @@ class MediaServer {
 class DirectDownloadTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<MediaServer>(trap_.port());
-    ASSERT_GT(server_->port(), 0);
+    server_ = std::make_unique<MediaServer>(trap_.Port());
+    ASSERT_GT(server_->Port(), 0);
     // Only the media server's port is allow-listed; the trap port is not.
-    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(server_->port()));
+    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(server_->Port()));
     ASSERT_TRUE(allow.ok());
     std::map<std::string, std::vector<net::IpAddress>> hosts = {
         {"metadata.test", {net::IpAddress::V4(0xa9fea9fe)}},  // 169.254.169.254
@@ -228,18 +228,18 @@ TEST_F(DirectDownloadTest, DownloadsAFileIntoTheVideosDirectory) {
   auto got = Fetch(server_->Url("/file.mp4"));
   ASSERT_TRUE(got.ok()) << got.error().ToString();
   EXPECT_EQ(got->path, fs::absolute(media_.path()) / "v1" / "media.mp4");
-  EXPECT_EQ(got->bytes, server_->body().size());
-  EXPECT_EQ(ReadAll(got->path), server_->body());
+  EXPECT_EQ(got->bytes, server_->Body().size());
+  EXPECT_EQ(ReadAll(got->path), server_->Body());
   EXPECT_FALSE(fs::exists(media_.path() / "v1" / ".direct.part"));
   // A name is connected to at the address the policy resolved (curl does not ask DNS: the name
   // exists only in the policy's table).
-  auto by_name = Fetch("http://media.test:" + std::to_string(server_->port()) + "/file.mp4", "v2");
+  auto by_name = Fetch("http://media.test:" + std::to_string(server_->Port()) + "/file.mp4", "v2");
   ASSERT_TRUE(by_name.ok()) << by_name.error().ToString();
-  EXPECT_EQ(ReadAll(by_name->path), server_->body());
+  EXPECT_EQ(ReadAll(by_name->path), server_->Body());
   // An allowed redirect is followed.
   auto redirected = Fetch(server_->Url("/to-file"), "v3");
   ASSERT_TRUE(redirected.ok()) << redirected.error().ToString();
-  EXPECT_EQ(ReadAll(redirected->path), server_->body());
+  EXPECT_EQ(ReadAll(redirected->path), server_->Body());
 }
 
 TEST_F(DirectDownloadTest, RedirectsToRefusedDestinationsAreRefusedBeforeAnyConnect) {
@@ -252,7 +252,7 @@ TEST_F(DirectDownloadTest, RedirectsToRefusedDestinationsAreRefusedBeforeAnyConn
   }
   EXPECT_EQ(trap_.Connections(), 0);
   // The first URL itself is checked the same way.
-  auto direct = Fetch("http://127.0.0.1:" + std::to_string(trap_.port()) + "/x.mp4");
+  auto direct = Fetch("http://127.0.0.1:" + std::to_string(trap_.Port()) + "/x.mp4");
   ASSERT_FALSE(direct.ok());
   EXPECT_EQ(direct.error().code, net::kDestinationNotAllowed);
   EXPECT_EQ(trap_.Connections(), 0);
@@ -280,12 +280,12 @@ TEST_F(DirectDownloadTest, ResumesAPartialFileAfterACutConnection) {
   EXPECT_EQ(first.error().cls, ErrorClass::kTransient) << first.error().ToString();
   const auto part = media_.path() / "v1" / ".direct.part";
   ASSERT_TRUE(fs::exists(part));
-  const auto half = server_->body().size() / 2;
+  const auto half = server_->Body().size() / 2;
   EXPECT_EQ(fs::file_size(part), half);
 
   auto second = Fetch(server_->Url("/cut.mp4"));
   ASSERT_TRUE(second.ok()) << second.error().ToString();
-  EXPECT_EQ(ReadAll(second->path), server_->body());
+  EXPECT_EQ(ReadAll(second->path), server_->Body());
   const auto ranges = server_->Ranges();
   ASSERT_EQ(ranges.size(), 2U);
   EXPECT_EQ(ranges[0], "");
@@ -295,7 +295,7 @@ TEST_F(DirectDownloadTest, ResumesAPartialFileAfterACutConnection) {
 TEST_F(DirectDownloadTest, ResumesWithinOneCall) {
   auto got = Fetch(server_->Url("/cut.mp4"));
   ASSERT_TRUE(got.ok()) << got.error().ToString();
-  EXPECT_EQ(ReadAll(got->path), server_->body());
+  EXPECT_EQ(ReadAll(got->path), server_->Body());
   EXPECT_EQ(server_->Ranges().size(), 2U);
 }
 

@@ -3,6 +3,7 @@
 // failed videos whose error says why, and nothing ever connects to that port. Every address here
 // is loopback: even a broken defence sends no packet off this machine.
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -22,7 +23,9 @@ struct CountingServer {
   std::atomic<int> requests{0};
   int port = 0;
 
-  explicit CountingServer(std::string feed = {}) {
+  explicit CountingServer(const std::string& feed = {},
+                          const std::function<void(httplib::Server&)>& routes = {}) {
+    if (routes) routes(server);
     server.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
       ++requests;
       return httplib::Server::HandlerResponse::Unhandled;
@@ -111,6 +114,79 @@ TEST(SsrfE2E, FeedEntriesIntoTheServicesNetworkFailWithTheReasonAndAreNeverFetch
   }
   EXPECT_GE(allowed_media.requests.load(), 1) << "the allowed entry was never fetched";
   EXPECT_EQ(forbidden.requests.load(), 0) << "a refused destination was connected to";
+  services.Stop();
+}
+
+// A feed enclosure on an allow-listed server that redirects into the services' network: the
+// direct download (libcurl) checks every hop and the address it would connect to, so the video
+// fails with the reason and the target gets no connection. yt-dlp, which follows redirects
+// itself, fetched it (DIRECT_DOWNLOAD=false makes this test fail).
+TEST(SsrfE2E, MediaRedirectsIntoTheServicesNetworkAreRefusedBeforeAnyConnect) {
+  for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI"}) {
+    ASSERT_FALSE(testing::RequireEnv(v).empty());
+  }
+  CountingServer forbidden;  // open, not allow-listed
+  const std::string fp = std::to_string(forbidden.port);
+  CountingServer media({}, [fp](httplib::Server& server) {
+    server.Get("/media/to-loopback.mp4", [fp](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("http://127.0.0.1:" + fp + "/media/x.mp4");
+    });
+    server.Get("/media/to-name.mp4", [fp](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("http://internal.test:" + fp + "/media/x.mp4");
+    });
+    server.Get("/media/to-metadata.mp4", [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("http://metadata.test/latest/meta-data/");
+    });
+  });
+  const std::string mp = std::to_string(media.port);
+  const std::string feed =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\">\n  <channel>\n"
+      "    <title>redirects</title>\n    <link>http://127.0.0.1/</link>\n"
+      "    <description>enclosures redirecting into the services' network</description>\n" +
+      Item("to-loopback", "http://127.0.0.1:" + mp + "/media/to-loopback.mp4") +
+      Item("to-name", "http://127.0.0.1:" + mp + "/media/to-name.mp4") +
+      Item("to-metadata", "http://127.0.0.1:" + mp + "/media/to-metadata.mp4") +
+      "  </channel>\n</rss>\n";
+  CountingServer feed_server(feed);
+
+  ServiceSet services;
+  services.extra_env = {
+      {"FETCH_ALLOWLIST", "127.0.0.1:" + std::to_string(feed_server.port) + ",127.0.0.1:" + mp},
+      // Names resolved by the check without DNS (and pinned for the download's connection).
+      {"FETCH_STATIC_HOSTS", "internal.test=127.0.0.1,metadata.test=169.254.169.254"},
+      {"CAPTIONS", "false"}};
+  ASSERT_TRUE(services.Start({"discovery", "download"}));
+  auto api = services.Api();
+  const json request = {
+      {"channel", "http://127.0.0.1:" + std::to_string(feed_server.port) + "/feed.xml"},
+      {"max_videos", 20}};
+  auto created = api.Post("/jobs", request.dump(), "application/json");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 202) << created->body;
+  const auto job_id = json::parse(created->body).at("job_id").get<std::string>();
+
+  json job;
+  const bool finished = testing::WaitFor(
+      [&] {
+        auto r = api.Get("/jobs/" + job_id);
+        if (!r || r->status != 200) return false;
+        job = json::parse(r->body);
+        const auto state = job.at("state").get<std::string>();
+        return state != "queued" && state != "running";
+      },
+      std::chrono::minutes(3), std::chrono::milliseconds(300));
+  ASSERT_TRUE(finished) << "job did not finish: " << job.dump(2) << "\n" << services.Logs();
+  ASSERT_EQ(job.at("videos").size(), 3u) << job.dump(2);
+  for (const auto& v : job.at("videos")) {
+    EXPECT_EQ(v.at("state"), "failed") << v.dump();
+    EXPECT_EQ(v.at("stage"), "download") << v.dump();
+    EXPECT_EQ(v.at("error_class"), "permanent") << v.dump();
+    ASSERT_TRUE(v.at("last_error").is_string()) << v.dump();
+    const auto error = v.at("last_error").get<std::string>();
+    EXPECT_NE(error.find("is not allowed"), std::string::npos) << error;
+  }
+  EXPECT_GE(media.requests.load(), 3) << "the allow-listed enclosures were never fetched";
+  EXPECT_EQ(forbidden.requests.load(), 0) << "a redirect target was connected to";
   services.Stop();
 }
 

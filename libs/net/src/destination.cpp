@@ -197,10 +197,10 @@ DestinationPolicy DestinationPolicy::FromEnv(ConfigReader& env) {
   return DestinationPolicy(std::move(allow), std::move(resolver));
 }
 
-Status DestinationPolicy::Check(std::string_view url, Cache* cache) const {
+Result<DestinationPolicy::Destination> DestinationPolicy::Resolve(std::string_view url,
+                                                                  Cache* cache) const {
   auto target = ParseUrlTarget(url);
   if (!target.ok()) return std::move(target).error();
-  const std::string where = target->host + ":" + std::to_string(target->port);
   Result<std::vector<IpAddress>> resolved = std::vector<IpAddress>{};
   if (target->ip_literal) {
     resolved = std::vector<IpAddress>{*target->ip_literal};
@@ -227,19 +227,64 @@ Status DestinationPolicy::Check(std::string_view url, Cache* cache) const {
   // Every address: the fetcher may connect to any of them (and a name that resolves to one
   // public and one private address must not pass).
   for (const auto& address : *resolved) {
-    const auto kind = Classify(address);
-    if (kind == AddressKind::kPublic || allow_.Allows(target->host, address, target->port)) {
-      continue;
-    }
-    const std::string what =
-        target->ip_literal ? std::string("it is a ") + ToString(kind) + " address"
-                           : std::string("the host resolves to a ") + ToString(kind) + " address";
-    return Error::Permanent(kDestinationNotAllowed,
-                            "destination " + where + " is not allowed: " + what +
-                                " (only public addresses are fetched unless FETCH_ALLOWLIST "
-                                "lists them)");
+    if (auto allowed = Refusal(*target, address); !allowed.ok()) return allowed.error();
+  }
+  return Destination{std::move(*target), std::move(*resolved)};
+}
+
+Status DestinationPolicy::Refusal(const UrlTarget& target, const IpAddress& address) const {
+  const auto kind = Classify(address);
+  if (kind == AddressKind::kPublic || allow_.Allows(target.host, address, target.port)) {
+    return OkStatus();
+  }
+  const std::string where = target.host + ":" + std::to_string(target.port);
+  const std::string what =
+      target.ip_literal ? std::string("it is a ") + ToString(kind) + " address"
+                        : std::string("the host resolves to a ") + ToString(kind) + " address";
+  return Error::Permanent(kDestinationNotAllowed,
+                          "destination " + where + " is not allowed: " + what +
+                              " (only public addresses are fetched unless FETCH_ALLOWLIST "
+                              "lists them)");
+}
+
+Status DestinationPolicy::Check(std::string_view url, Cache* cache) const {
+  auto destination = Resolve(url, cache);
+  if (!destination.ok()) return std::move(destination).error();
+  return OkStatus();
+}
+
+Status DestinationPolicy::CheckConnect(std::string_view host, const IpAddress& address,
+                                       std::uint16_t port) const {
+  UrlTarget target;
+  target.host = std::string(host);
+  target.port = port;
+  if (auto ip = ParseIp(host)) target.ip_literal = ip;
+  if (auto allowed = Refusal(target, address); !allowed.ok()) {
+    auto error = std::move(allowed).error();
+    error.message = "connection to " + address.ToString() + ":" + std::to_string(port) +
+                    " refused: " + error.message;
+    return error;
   }
   return OkStatus();
+}
+
+std::optional<IpAddress> FromSockaddr(const sockaddr* address, std::uint16_t* port) {
+  if (address == nullptr) return std::nullopt;
+  if (address->sa_family == AF_INET) {
+    sockaddr_in sin{};
+    std::memcpy(&sin, address, sizeof sin);
+    if (port != nullptr) *port = ntohs(sin.sin_port);
+    return IpAddress::V4(ntohl(sin.sin_addr.s_addr));
+  }
+  if (address->sa_family == AF_INET6) {
+    sockaddr_in6 sin6{};
+    std::memcpy(&sin6, address, sizeof sin6);
+    if (port != nullptr) *port = ntohs(sin6.sin6_port);
+    std::array<std::uint8_t, 16> bytes{};
+    std::memcpy(bytes.data(), &sin6.sin6_addr, 16);
+    return IpAddress::V6(bytes);
+  }
+  return std::nullopt;
 }
 
 }  // namespace chansum::net

@@ -1,6 +1,8 @@
 #include "chansum/net/destination.hpp"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 namespace chansum::net {
 namespace {
@@ -191,6 +193,69 @@ TEST(DestinationPolicyTest, TheSystemResolverHookResolvesLocalNamesOnly) {
   auto numeric = SystemResolve("169.254.169.254");
   ASSERT_TRUE(numeric.ok());
   EXPECT_EQ(numeric->at(0).ToString(), "169.254.169.254");
+}
+
+TEST(DestinationPolicyTest, ResolveGivesTheAddressesAFetcherMayConnectTo) {
+  FakeDns dns;
+  auto allow = AllowList::Parse("10.0.0.1:8080");
+  ASSERT_TRUE(allow.ok());
+  const DestinationPolicy policy(*allow, dns.Hook());
+  auto d = policy.Resolve("https://public.test/a.mp3");
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->target.host, "public.test");
+  EXPECT_EQ(d->target.port, 443);
+  ASSERT_EQ(d->addresses.size(), 2U);
+  EXPECT_EQ(d->addresses[0].ToString(), "93.184.216.34");
+  auto intranet = policy.Resolve("http://intranet.test:8080/x");
+  ASSERT_TRUE(intranet.ok());
+  EXPECT_EQ(intranet->addresses[0].ToString(), "10.0.0.1");
+  auto refused = policy.Resolve("http://mixed.test/x");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, kDestinationNotAllowed);
+}
+
+TEST(DestinationPolicyTest, CheckConnectJudgesTheAddressActuallyConnectedTo) {
+  FakeDns dns;
+  auto allow = AllowList::Parse("10.0.0.1:8080, media.internal");
+  ASSERT_TRUE(allow.ok());
+  const DestinationPolicy policy(*allow, dns.Hook());
+  // A public name whose connection lands on a private address (DNS rebinding, a redirect's
+  // second lookup) is refused at connect time.
+  auto rebound = policy.CheckConnect("public.test", *ParseIp("169.254.169.254"), 80);
+  ASSERT_FALSE(rebound.ok());
+  EXPECT_EQ(rebound.error().code, kDestinationNotAllowed);
+  EXPECT_NE(rebound.error().message.find("169.254.169.254:80"), std::string::npos);
+  EXPECT_FALSE(policy.CheckConnect("public.test", *ParseIp("::ffff:127.0.0.1"), 80).ok());
+  EXPECT_TRUE(policy.CheckConnect("public.test", *ParseIp("93.184.216.34"), 80).ok());
+  // The allow list applies with the host and port of the connection.
+  EXPECT_TRUE(policy.CheckConnect("10.0.0.1", *ParseIp("10.0.0.1"), 8080).ok());
+  EXPECT_FALSE(policy.CheckConnect("10.0.0.1", *ParseIp("10.0.0.1"), 8081).ok());
+  EXPECT_TRUE(policy.CheckConnect("media.internal", *ParseIp("10.9.9.9"), 443).ok());
+  EXPECT_FALSE(policy.CheckConnect("other.internal", *ParseIp("10.9.9.9"), 443).ok());
+  EXPECT_TRUE(dns.asked.empty());  // never resolves anything
+}
+
+TEST(DestinationPolicyTest, FromSockaddrReadsBothFamilies) {
+  sockaddr_in v4{};
+  v4.sin_family = AF_INET;
+  v4.sin_port = htons(8080);
+  v4.sin_addr.s_addr = htonl(0xa9fea9fe);
+  std::uint16_t port = 0;
+  auto a = FromSockaddr(reinterpret_cast<const sockaddr*>(&v4), &port);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->ToString(), "169.254.169.254");
+  EXPECT_EQ(port, 8080);
+  sockaddr_in6 v6{};
+  v6.sin6_family = AF_INET6;
+  v6.sin6_port = htons(443);
+  v6.sin6_addr = in6addr_loopback;
+  auto b = FromSockaddr(reinterpret_cast<const sockaddr*>(&v6), &port);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->ToString(), "::1");
+  EXPECT_EQ(port, 443);
+  sockaddr other{};
+  other.sa_family = AF_UNIX;
+  EXPECT_FALSE(FromSockaddr(&other));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "chansum/asr/transcript.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/media/direct.hpp"
 #include "chansum/media/subtitles.hpp"
 #include "chansum/media/ytdlp.hpp"
 #include "chansum/net/destination.hpp"
@@ -34,18 +35,39 @@ stage::StageDefinition Definition() {
   def.needs_docstore = true;  // captions are stored as the video's transcript
   def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
     const auto options = media::YtDlpOptions::FromEnv(env);
+    const auto direct = media::DirectOptions::FromEnv(env, options);
     const auto captions = media::CaptionOptions::FromEnv(env);
     const auto policy =
         std::make_shared<const net::DestinationPolicy>(net::DestinationPolicy::FromEnv(env));
-    return [options, captions, policy] {
-      return [options, captions, policy](const protocol::Command& cmd,
-                                         stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    return [options, direct, captions, policy] {
+      return [options, direct, captions, policy](
+                 const protocol::Command& cmd,
+                 stage::StageContext& ctx) -> Result<stage::StageOutput> {
         auto call_options = options;
         call_options.should_stop = ctx.should_stop;  // SIGTERM aborts yt-dlp
         const auto url = cmd.data.at("url").get<std::string>();
         // SSRF: checked before yt-dlp runs (a command may come from an older discovery, a
         // replayed dead letter, or a name that resolves elsewhere now).
         if (auto allowed = policy->Check(url); !allowed.ok()) return allowed.error();
+        // A direct media URL (a feed enclosure, a plain media file) is fetched with libcurl:
+        // no yt-dlp start, every connection checked on its actual address. A media file has no
+        // captions to look for. A page answers "not_media" and goes on to yt-dlp.
+        if (direct.enabled && media::IsDirectMediaCandidate(url, cmd.video_id)) {
+          auto direct_options = direct;
+          direct_options.should_stop = ctx.should_stop;
+          auto file =
+              media::DirectDownload(url, cmd.video_id, ctx.media_dir, *policy, direct_options);
+          if (file.ok()) {
+            stage::StageOutput out;
+            out.media_path = file->path.string();
+            out.next_data = {{"media_path", out.media_path}};
+            out.event_data = {{"bytes", file->bytes}};
+            spdlog::info("downloaded {} bytes directly (no yt-dlp)", file->bytes);
+            return out;
+          }
+          if (file.error().code != media::kNotMedia) return file.error();
+          spdlog::info("{}: extracting with yt-dlp", file.error().message);
+        }
         // Captions first: subtitles make the audio stages unnecessary.
         if (captions.enabled) {
           auto found =

@@ -3,10 +3,13 @@
 // user named) supplied, CheckDestination resolves its host and refuses it when ANY resolved
 // address is not public (loopback, private, link-local, ...) and not allow-listed. The check
 // never connects: a refusal says nothing about whether a port is open.
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +45,11 @@ using Resolver = std::function<Result<std::vector<IpAddress>>(const std::string&
 [[nodiscard]] Result<std::map<std::string, std::vector<IpAddress>>> ParseStaticHosts(
     std::string_view text);
 
+// The address (and port, when `port` is given) of an AF_INET / AF_INET6 socket address; nullopt
+// for any other family.
+[[nodiscard]] std::optional<IpAddress> FromSockaddr(const sockaddr* address,
+                                                    std::uint16_t* port = nullptr);
+
 // Error code of a refused destination.
 inline constexpr const char* kDestinationNotAllowed = "destination_not_allowed";
 
@@ -62,9 +70,27 @@ class DestinationPolicy {
   using Cache = std::map<std::string, Result<std::vector<IpAddress>>>;
   [[nodiscard]] Status Check(std::string_view url, Cache* cache = nullptr) const;
 
+  // What Check decides, with what it resolved: the URL's target and every address its host
+  // resolves to (each one allowed). A fetcher pins its connection to these addresses (curl's
+  // CURLOPT_RESOLVE), so the name is not resolved a second time (DNS rebinding).
+  struct Destination {
+    UrlTarget target;
+    std::vector<IpAddress> addresses;
+  };
+  [[nodiscard]] Result<Destination> Resolve(std::string_view url, Cache* cache = nullptr) const;
+
+  // The decision for one connection about to be opened: to `address`:`port` for a URL whose host
+  // is `host` (lower case, no brackets). Permanent "destination_not_allowed" when the address is
+  // not public and not allow-listed for that host and port. For a fetcher's connect hook, which
+  // sees the address actually connected to.
+  [[nodiscard]] Status CheckConnect(std::string_view host, const IpAddress& address,
+                                    std::uint16_t port) const;
+
   [[nodiscard]] const AllowList& allow_list() const { return allow_; }
 
  private:
+  [[nodiscard]] Status Refusal(const UrlTarget& target, const IpAddress& address) const;
+
   AllowList allow_;
   Resolver resolver_;
 };

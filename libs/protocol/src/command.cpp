@@ -1,5 +1,7 @@
 #include "chansum/protocol/command.hpp"
 
+#include <algorithm>
+
 #include <array>
 #include <set>
 
@@ -48,7 +50,8 @@ std::optional<std::string> ValidateData(Stage stage, const nlohmann::json& data)
   switch (stage) {
     case Stage::kDiscovery: {
       if (auto p = CheckKeys(data, where, {"channel_url", "max_videos"},
-                             {"channel_url", "max_videos", "published_after", "max_duration_s"})) {
+                             {"channel_url", "max_videos", "published_after", "max_duration_s",
+                              "caption_languages"})) {
         return p;
       }
       if (auto p = CheckString(data, "channel_url", where, 2048, true)) return p;
@@ -63,6 +66,16 @@ std::optional<std::string> ValidateData(Stage stage, const nlohmann::json& data)
       if (data.contains("max_duration_s") &&
           (!data["max_duration_s"].is_number() || data["max_duration_s"].get<double>() <= 0)) {
         return "data.max_duration_s must be a positive number";
+      }
+      if (data.contains("caption_languages")) {
+        const auto& c = data["caption_languages"];
+        if (!c.is_array() || c.empty() || c.size() > 10 ||
+            !std::all_of(c.begin(), c.end(), [](const nlohmann::json& l) {
+              return l.is_string() && !l.get_ref<const std::string&>().empty() &&
+                     l.get_ref<const std::string&>().size() <= 35;
+            })) {
+          return "data.caption_languages must be an array of 1 to 10 language codes";
+        }
       }
       return std::nullopt;
     }

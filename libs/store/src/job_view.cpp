@@ -159,6 +159,23 @@ std::optional<nlohmann::ordered_json> GetJobViewPage(pqxx::work& txn, const std:
 
   out["counts"] = GetJobCounts(txn, job_id);
 
+  // Job-level warnings (issue 15 §2), e.g. "bot_check": the host wants cookies or a proxy.
+  nlohmann::ordered_json warnings = nlohmann::ordered_json::array();
+  for (const auto& w :
+       txn.exec_params("SELECT code, message, count, " + Ts("first_at") + ", " + Ts("last_at") +
+                           " FROM job_warnings WHERE job_id = $1::uuid ORDER BY "
+                           "code",
+                       job_id)) {
+    nlohmann::ordered_json item;
+    item["code"] = w[0].as<std::string>();
+    item["message"] = w[1].as<std::string>();
+    item["count"] = w[2].as<std::int64_t>();
+    item["first_at"] = NullableString(w[3]);
+    item["last_at"] = NullableString(w[4]);
+    warnings.push_back(std::move(item));
+  }
+  out["warnings"] = std::move(warnings);
+
   // One row more than the page: whether another page follows.
   const std::string cols = "SELECT video_id, title, url, duration_s, " + Ts("published_at") +
                            ", stage, state, attempts, last_error, error_class, timings::text, " +

@@ -74,16 +74,7 @@ int Show(Session& s) {
   JobProgress p;
   p.ApplySnapshot(*j);
   s.out << p.RenderBlock(Now(), 1000);
-  if ((*j)["error"].is_string()) s.out << "  error: " << (*j)["error"].get<std::string>() << "\n";
-  // Job-level warnings (issue 15 §2), e.g. "bot_check": cookies or a proxy are needed.
-  if (j->contains("warnings") && (*j)["warnings"].is_array()) {
-    for (const auto& w : (*j)["warnings"]) {
-      if (!w.is_object()) continue;
-      s.out << "  warning (" << w.value("code", std::string("?"));
-      if (w.value("count", 1) > 1) s.out << ", " << w.value("count", 1) << " times";
-      s.out << "): " << w.value("message", std::string()) << "\n";
-    }
-  }
+  s.out << JobNotes(*j);  // the job's error and warnings (e.g. bot_check)
   return kExitOk;
 }
 

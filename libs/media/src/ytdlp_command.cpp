@@ -43,8 +43,8 @@ Status ValidateCookiesFile(const std::string& path) {
   if (!in) return Error::Permanent("invalid_cookies_file", "cannot be read");
   std::string line;
   if (!std::getline(in, line)) return Error::Permanent("invalid_cookies_file", "is empty");
-  static const std::regex kMagic("#( Netscape)? HTTP Cookie File.*\r?");
-  if (!std::regex_match(line, kMagic)) {
+  static const std::regex magic_line("#( Netscape)? HTTP Cookie File.*\r?");
+  if (!std::regex_match(line, magic_line)) {
     const bool json = !line.empty() && (line[0] == '[' || line[0] == '{');
     return Error::Permanent("invalid_cookies_file",
                             json ? "holds JSON; yt-dlp needs a Netscape cookies file (first line "
@@ -90,10 +90,10 @@ Status ValidateCookiesFile(const std::string& path) {
 }
 
 Status ValidateProxyUrl(std::string_view proxy) {
-  static const std::regex kProxy(
+  static const std::regex proxy_pattern(
       R"(^(https?|socks4a?|socks5h?)://([^/?#@\s]+@)?[^/?#@\s:]+(:\d{1,5})?/?$)",
       std::regex::icase);
-  if (!std::regex_match(proxy.begin(), proxy.end(), kProxy)) {
+  if (!std::regex_match(proxy.begin(), proxy.end(), proxy_pattern)) {
     return Error::Permanent(
         "invalid_proxy",
         "'" + RedactProxy(proxy) +

@@ -15,9 +15,9 @@ namespace chansum::orchestrator {
 using nlohmann::json;
 
 std::optional<std::string> NormalizePublishedAfter(const std::string& text) {
-  static const std::regex kDate(R"(^(\d{4})-(\d{2})-(\d{2})(T(\d{2}):(\d{2}):(\d{2})Z)?$)");
+  static const std::regex date_pattern(R"(^(\d{4})-(\d{2})-(\d{2})(T(\d{2}):(\d{2}):(\d{2})Z)?$)");
   std::smatch m;
-  if (!std::regex_match(text, m, kDate)) return std::nullopt;
+  if (!std::regex_match(text, m, date_pattern)) return std::nullopt;
   std::tm tm{};
   tm.tm_year = std::stoi(m[1]) - 1900;
   tm.tm_mon = std::stoi(m[2]) - 1;

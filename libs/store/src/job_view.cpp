@@ -98,11 +98,11 @@ JobVersion ReadJobVersion(pqxx::work& txn, const std::string& job_id) {
 }
 
 std::string EncodeVideoCursor(const VideoCursor& cursor) {
-  static const char kHex[] = "0123456789abcdef";
+  static const char hex_digits[] = "0123456789abcdef";
   std::string out = std::to_string(cursor.position) + "_";
   for (unsigned char c : cursor.video_id) {
-    out += kHex[c >> 4];
-    out += kHex[c & 0xf];
+    out += hex_digits[c >> 4];
+    out += hex_digits[c & 0xf];
   }
   return out;
 }

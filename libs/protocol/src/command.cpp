@@ -21,10 +21,12 @@ std::optional<std::string> CheckKeys(const nlohmann::json& j, const std::string&
                                      const std::set<std::string>& allowed) {
   if (!j.is_object()) return where + " must be an object";
   for (const auto& key : required) {
-    if (!j.contains(key)) return where + "." + key + " is required";
+    if (!j.contains(key)) return (where + ".").append(key).append(" is required");
   }
   for (const auto& [key, _] : j.items()) {
-    if (!allowed.contains(key)) return where + "." + key + " is not a known field";
+    if (!allowed.contains(key)) {
+      return (where + ".").append(key).append(" is not a known field");
+    }
   }
   return std::nullopt;
 }
@@ -161,12 +163,12 @@ nlohmann::json ToJson(const Command& c) {
 std::string Serialize(const Command& c) { return ToJson(c).dump(); }
 
 Result<Command> CommandFromJson(const nlohmann::json& j) {
-  static const std::set<std::string> kRequired = {"type",    "version",  "message_id",  "job_id",
-                                                  "attempt", "trace_id", "occurred_at", "data"};
-  static const std::set<std::string> kAllowed = {"type",     "version",     "message_id",
-                                                 "job_id",   "video_id",    "attempt",
-                                                 "trace_id", "occurred_at", "data"};
-  if (auto p = CheckKeys(j, "command", kRequired, kAllowed)) return Invalid(*p);
+  static const std::set<std::string> required_fields = {
+      "type", "version", "message_id", "job_id", "attempt", "trace_id", "occurred_at", "data"};
+  static const std::set<std::string> allowed_fields = {"type",     "version",     "message_id",
+                                                       "job_id",   "video_id",    "attempt",
+                                                       "trace_id", "occurred_at", "data"};
+  if (auto p = CheckKeys(j, "command", required_fields, allowed_fields)) return Invalid(*p);
   if (!j["type"].is_string()) return Invalid("command.type must be a string");
   const auto& type = j["type"].get_ref<const std::string&>();
   const auto dot = type.rfind(".requested");

@@ -123,6 +123,7 @@ TEST_F(HostLimitsTest, ConcurrentWorkersOfTwoClientsNeverExceedTheRate) {
   std::atomic<int> ok{0};
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
+  threads.reserve(8);
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 2; ++i) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -183,6 +184,24 @@ OpenAiEngine::OpenAiEngine(const AsrConfig& config) {
   impl_ = std::make_unique<Impl>(config, std::move(o));
 }
 
+std::string WhisperLanguageCode(const std::string& name) {
+  // verbose_json names the detected language in English ("english", "german"); the transcript
+  // records ISO 639-1 codes like the captions do. Names not in the table are kept as given.
+  static const std::map<std::string, std::string> codes = {
+      {"english", "en"},   {"german", "de"},     {"french", "fr"},  {"spanish", "es"},
+      {"italian", "it"},   {"portuguese", "pt"}, {"dutch", "nl"},   {"polish", "pl"},
+      {"russian", "ru"},   {"ukrainian", "uk"},  {"turkish", "tr"}, {"arabic", "ar"},
+      {"hindi", "hi"},     {"japanese", "ja"},   {"korean", "ko"},  {"chinese", "zh"},
+      {"swedish", "sv"},   {"norwegian", "no"},  {"danish", "da"},  {"finnish", "fi"},
+      {"czech", "cs"},     {"greek", "el"},      {"hebrew", "he"},  {"indonesian", "id"},
+      {"vietnamese", "vi"}};
+  std::string lower = name;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto it = codes.find(lower);
+  if (it != codes.end()) return it->second;
+  return lower.empty() ? std::string("und") : lower;
+}
+
 OpenAiEngine::~OpenAiEngine() = default;
 
 Result<Transcript> OpenAiEngine::Transcribe(const std::filesystem::path& wav,
@@ -196,7 +215,8 @@ Result<Transcript> OpenAiEngine::Transcribe(const std::filesystem::path& wav,
   if (!chunks.ok()) return chunks.error();
   Transcript t;
   t.engine = "openai/" + config.api_model;
-  t.language = config.language.empty() ? "en" : config.language;
+  // ASR_LANGUAGE when set; else what the endpoint detected (below), "und" until it says.
+  t.language = config.language.empty() ? "und" : config.language;
   t.audio_seconds = info->seconds();
   for (std::size_t i = 0; i < chunks->size(); ++i) {
     if (should_stop && should_stop()) return Error::Transient("cancelled", "shutting down");
@@ -212,6 +232,11 @@ Result<Transcript> OpenAiEngine::Transcribe(const std::filesystem::path& wav,
     if (!answer.ok()) return answer.error();
     if (!answer->is_object()) {
       return Error::Transient("asr_bad_response", "the transcription answer is not an object");
+    }
+    if (config.language.empty() && i == 0) {
+      if (auto it = answer->find("language"); it != answer->end() && it->is_string()) {
+        t.language = WhisperLanguageCode(it->get<std::string>());
+      }
     }
     auto segments = StitchChunk(*answer, chunk);
     spdlog::debug("chunk {}/{} at {:.2f}s ({:.2f}s): {} segments", i + 1, chunks->size(),

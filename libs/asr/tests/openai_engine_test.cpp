@@ -156,6 +156,21 @@ TEST_F(OpenAiEngineTest, LongAudioIsChunkedAtSilencesAndStitchedInPlace) {
   }
 }
 
+TEST_F(OpenAiEngineTest, WithoutAsrLanguageTheDetectedLanguageIsRecorded) {
+  stubs::OpenAiStub stub;
+  ASSERT_GT(stub.Start(), 0);
+  auto config = Config(stub, 100);
+  config.language = "";  // let the endpoint detect it (the stub answers "english")
+  OpenAiEngine engine(config);
+  auto t = engine.Transcribe(dir_ / "a.wav");
+  ASSERT_TRUE(t.ok()) << t.error().ToString();
+  EXPECT_EQ(t->language, "en");
+  for (const auto& r : stub.Requests()) EXPECT_EQ(r["language"], "") << "no language sent";
+  EXPECT_EQ(WhisperLanguageCode("German"), "de");
+  EXPECT_EQ(WhisperLanguageCode("klingon"), "klingon");
+  EXPECT_EQ(WhisperLanguageCode(""), "und");
+}
+
 TEST_F(OpenAiEngineTest, RateLimitAndServerErrorsAreRetried) {
   stubs::OpenAiStub stub;
   ASSERT_GT(stub.Start(), 0);

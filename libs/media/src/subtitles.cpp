@@ -103,7 +103,7 @@ Result<std::optional<Captions>> FetchCaptions(const std::string& video_url,
               {"--no-playlist", "--skip-download", "--no-simulate", "--dump-json", "--write-subs",
                "--write-auto-subs", "--sub-format", "vtt", "--sub-langs", langs, "-o",
                EscapeOutputTemplate(tmp.string()) + "/subs.%(ext)s", "--", video_url});
-  auto run = RunProcess(argv, YtDlpProcessOptions(ytdlp, ytdlp.download_timeout));
+  auto run = RunYtDlp(std::move(argv), ytdlp, ytdlp.download_timeout);
   if (!run.ok()) return std::move(run).error();
   if (!run->Succeeded()) return ClassifyYtDlpFailure(*run, ytdlp.binary);
 

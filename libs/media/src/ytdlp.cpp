@@ -29,17 +29,36 @@ YtDlpOptions YtDlpOptions::FromEnv(ConfigReader& env) {
   o.max_media_bytes = env.Int("MAX_MEDIA_BYTES", o.max_media_bytes, 0, std::int64_t{1} << 50);
   o.max_media_seconds =
       env.Int("MAX_MEDIA_SECONDS", o.max_media_seconds, 0, std::int64_t{7} * 24 * 3600);
+  o.cookies_file = env.String("YTDLP_COOKIES_FILE", "");
+  if (!o.cookies_file.empty()) {
+    // The file's name and contents stay out of the message (a secret mount's path is harmless,
+    // but the rule is simpler without exceptions).
+    if (auto valid = ValidateCookiesFile(o.cookies_file); !valid.ok()) {
+      env.AddProblem("YTDLP_COOKIES_FILE " + valid.error().message);
+    }
+  }
+  o.proxy = env.String("YTDLP_PROXY", "");
+  if (!o.proxy.empty()) {
+    if (auto valid = ValidateProxyUrl(o.proxy); !valid.ok()) {
+      env.AddProblem("YTDLP_PROXY: " + valid.error().message);
+    }
+  }
   return o;
+}
+
+std::vector<std::string> DiscoverArgs(const std::string& url, int playlist_end,
+                                      const YtDlpOptions& options) {
+  const int end = std::clamp(playlist_end, 1, kMaxPlaylistEnd);
+  auto argv = YtDlpBaseArgs(options);
+  argv.insert(argv.end(),
+              {"--flat-playlist", "-J", "--playlist-end", std::to_string(end), "--", url});
+  return argv;
 }
 
 Result<std::vector<VideoEntry>> Discover(const std::string& url, int max_videos,
                                          const YtDlpOptions& options) {
   if (auto valid = ValidateHttpUrl(url); !valid.ok()) return valid.error();
-  const int end = std::clamp(max_videos, 1, kMaxPlaylistEnd);
-  auto argv = YtDlpBaseArgs(options);
-  argv.insert(argv.end(),
-              {"--flat-playlist", "-J", "--playlist-end", std::to_string(end), "--", url});
-  auto run = RunProcess(argv, YtDlpProcessOptions(options, options.discover_timeout));
+  auto run = RunYtDlp(DiscoverArgs(url, max_videos, options), options, options.discover_timeout);
   if (!run.ok()) return std::move(run).error();
   if (!run->Succeeded()) return ClassifyYtDlpFailure(*run, options.binary);
   auto playlist = ParsePlaylist(run->stdout_data);
@@ -94,7 +113,7 @@ Result<DownloadResult> Download(const std::string& video_url, const std::string&
   }
   argv.insert(argv.end(), {"-f", options.format, "-o", out_template, "--", video_url});
 
-  auto run = RunProcess(argv, YtDlpProcessOptions(options, options.download_timeout));
+  auto run = RunYtDlp(std::move(argv), options, options.download_timeout);
   if (!run.ok()) return std::move(run).error();
   if (!run->Succeeded()) return ClassifyYtDlpFailure(*run, options.binary);
 

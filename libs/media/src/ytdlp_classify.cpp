@@ -55,8 +55,21 @@ Error ClassifyYtDlpFailure(const ProcessResult& result, std::string_view program
     const char* code;
   };
   static constexpr Rule kRules[] = {
-      {"confirm you're not a bot", ErrorClass::kTransient, "rate_limited"},
-      {"confirm you\xE2\x80\x99re not a bot", ErrorClass::kTransient, "rate_limited"},
+      // YouTube's bot check ("Sign in to confirm you're not a bot. This helps protect our
+      // community." / "... Use --cookies-from-browser or --cookies for the authentication."):
+      // retrying from the same address without cookies or a proxy does not pass it. Its own
+      // class: the host is blocked for a long while for every worker (host_limits.hpp).
+      {"confirm you're not a bot", ErrorClass::kTransient, "bot_check"},
+      {"confirm you\xE2\x80\x99re not a bot", ErrorClass::kTransient, "bot_check"},
+      {"confirm that you're not a bot", ErrorClass::kTransient, "bot_check"},
+      // YouTube's session rate limit (yt-dlp since 2025: "Video unavailable. This content isn't
+      // available, try again later. The current session has been rate-limited by YouTube for up
+      // to an hour."): before "Video unavailable", which would file it as permanent.
+      {"rate-limited by YouTube", ErrorClass::kTransient, "rate_limited"},
+      {"content isn't available, try again later", ErrorClass::kTransient, "rate_limited"},
+      {"content isn\xE2\x80\x99t available, try again later", ErrorClass::kTransient,
+       "rate_limited"},
+      {"Too Many Requests", ErrorClass::kTransient, "rate_limited"},
       {"Unsupported URL", ErrorClass::kPermanent, "unsupported_url"},
       {"is not a valid URL", ErrorClass::kPermanent, "unsupported_url"},
       {"Video unavailable", ErrorClass::kPermanent, "video_unavailable"},
@@ -70,6 +83,8 @@ Error ClassifyYtDlpFailure(const ProcessResult& result, std::string_view program
       {"video is private", ErrorClass::kPermanent, "private_video"},
       {"Sign in to confirm your age", ErrorClass::kPermanent, "login_required"},
       {"members-only", ErrorClass::kPermanent, "login_required"},
+      {"available to this channel's members", ErrorClass::kPermanent, "login_required"},
+      {"only available for registered users", ErrorClass::kPermanent, "login_required"},
       {"This live event will begin", ErrorClass::kPermanent, "live_not_started"},
       {"Premieres in", ErrorClass::kPermanent, "live_not_started"},
       {"does not exist", ErrorClass::kPermanent, "not_found"},

@@ -66,9 +66,36 @@ TEST(ClassifyYtDlpFailure, SampleStderrLines) {
       {"ERROR: [youtube] dQw4w9WgXcQ: Requested format is not available. Use --list-formats for "
        "a list of available formats",
        P, "no_formats"},
+      // Bot checks: their own class (yt-dlp 2023 and 2024+ wordings, both apostrophes).
       {"ERROR: [youtube] dQw4w9WgXcQ: Sign in to confirm you're not a bot. This helps protect "
        "our community.",
+       T, "bot_check"},
+      {"ERROR: [youtube] dQw4w9WgXcQ: Sign in to confirm you\xE2\x80\x99re not a bot. Use "
+       "--cookies-from-browser or --cookies for the authentication. See  "
+       "https://github.com/yt-dlp/yt-dlp/wiki/FAQ#how-do-i-pass-cookies-to-yt-dlp  for how to "
+       "manually pass cookies. Also see  "
+       "https://github.com/yt-dlp/yt-dlp/wiki/Extractors#exporting-youtube-cookies  for tips on "
+       "effectively exporting YouTube cookies",
+       T, "bot_check"},
+      // YouTube's session rate limit says "Video unavailable" first: not a permanent failure.
+      {"ERROR: [youtube] 8NxoMpXM2oI: Video unavailable. This content isn't available, try again "
+       "later. The current session has been rate-limited by YouTube for up to an hour. It is "
+       "recommended to use `-t sleep` to add a delay between video requests to avoid exceeding "
+       "the rate limit.",
        T, "rate_limited"},
+      {"ERROR: [youtube] y5W-c0UwcpQ: This content isn\xE2\x80\x99t available, try again later.", T,
+       "rate_limited"},
+      {"ERROR: [youtube] dQw4w9WgXcQ: This video is available to this channel's members on level: "
+       "Tier 1 (or any higher level). Join this channel to get access to members-only content and "
+       "other exclusive perks.",
+       P, "login_required"},
+      {"ERROR: [youtube] dQw4w9WgXcQ: This video is not available from your location due to geo "
+       "restriction",
+       P, "video_unavailable"},
+      {"ERROR: [youtube] dQw4w9WgXcQ: The uploader has not made this video available in your "
+       "country.",
+       P, "video_unavailable"},
+      {"ERROR: [youtube] dQw4w9WgXcQ: Premieres in 2 hours", P, "live_not_started"},
       {"ERROR: [generic] None: Unable to download webpage: <urlopen error [Errno 111] Connection "
        "refused> (caused by URLError(ConnectionRefusedError(111, 'Connection refused')))",
        T, "network"},

@@ -1,5 +1,7 @@
 #include "chansum/protocol/command.hpp"
 
+#include <algorithm>
+
 #include <array>
 #include <set>
 
@@ -19,10 +21,12 @@ std::optional<std::string> CheckKeys(const nlohmann::json& j, const std::string&
                                      const std::set<std::string>& allowed) {
   if (!j.is_object()) return where + " must be an object";
   for (const auto& key : required) {
-    if (!j.contains(key)) return where + "." + key + " is required";
+    if (!j.contains(key)) return (where + ".").append(key).append(" is required");
   }
   for (const auto& [key, _] : j.items()) {
-    if (!allowed.contains(key)) return where + "." + key + " is not a known field";
+    if (!allowed.contains(key)) {
+      return (where + ".").append(key).append(" is not a known field");
+    }
   }
   return std::nullopt;
 }
@@ -48,7 +52,8 @@ std::optional<std::string> ValidateData(Stage stage, const nlohmann::json& data)
   switch (stage) {
     case Stage::kDiscovery: {
       if (auto p = CheckKeys(data, where, {"channel_url", "max_videos"},
-                             {"channel_url", "max_videos", "published_after", "max_duration_s"})) {
+                             {"channel_url", "max_videos", "published_after", "max_duration_s",
+                              "caption_languages"})) {
         return p;
       }
       if (auto p = CheckString(data, "channel_url", where, 2048, true)) return p;
@@ -63,6 +68,16 @@ std::optional<std::string> ValidateData(Stage stage, const nlohmann::json& data)
       if (data.contains("max_duration_s") &&
           (!data["max_duration_s"].is_number() || data["max_duration_s"].get<double>() <= 0)) {
         return "data.max_duration_s must be a positive number";
+      }
+      if (data.contains("caption_languages")) {
+        const auto& c = data["caption_languages"];
+        if (!c.is_array() || c.empty() || c.size() > 10 ||
+            !std::all_of(c.begin(), c.end(), [](const nlohmann::json& l) {
+              return l.is_string() && !l.get_ref<const std::string&>().empty() &&
+                     l.get_ref<const std::string&>().size() <= 35;
+            })) {
+          return "data.caption_languages must be an array of 1 to 10 language codes";
+        }
       }
       return std::nullopt;
     }
@@ -148,12 +163,12 @@ nlohmann::json ToJson(const Command& c) {
 std::string Serialize(const Command& c) { return ToJson(c).dump(); }
 
 Result<Command> CommandFromJson(const nlohmann::json& j) {
-  static const std::set<std::string> kRequired = {"type",    "version",  "message_id",  "job_id",
-                                                  "attempt", "trace_id", "occurred_at", "data"};
-  static const std::set<std::string> kAllowed = {"type",     "version",     "message_id",
-                                                 "job_id",   "video_id",    "attempt",
-                                                 "trace_id", "occurred_at", "data"};
-  if (auto p = CheckKeys(j, "command", kRequired, kAllowed)) return Invalid(*p);
+  static const std::set<std::string> required_fields = {
+      "type", "version", "message_id", "job_id", "attempt", "trace_id", "occurred_at", "data"};
+  static const std::set<std::string> allowed_fields = {"type",     "version",     "message_id",
+                                                       "job_id",   "video_id",    "attempt",
+                                                       "trace_id", "occurred_at", "data"};
+  if (auto p = CheckKeys(j, "command", required_fields, allowed_fields)) return Invalid(*p);
   if (!j["type"].is_string()) return Invalid("command.type must be a string");
   const auto& type = j["type"].get_ref<const std::string&>();
   const auto dot = type.rfind(".requested");

@@ -98,11 +98,11 @@ JobVersion ReadJobVersion(pqxx::work& txn, const std::string& job_id) {
 }
 
 std::string EncodeVideoCursor(const VideoCursor& cursor) {
-  static const char kHex[] = "0123456789abcdef";
+  static const char hex_digits[] = "0123456789abcdef";
   std::string out = std::to_string(cursor.position) + "_";
   for (unsigned char c : cursor.video_id) {
-    out += kHex[c >> 4];
-    out += kHex[c & 0xf];
+    out += hex_digits[c >> 4];
+    out += hex_digits[c & 0xf];
   }
   return out;
 }
@@ -158,6 +158,23 @@ std::optional<nlohmann::ordered_json> GetJobViewPage(pqxx::work& txn, const std:
   out["updated_at"] = NullableString(r[12]);
 
   out["counts"] = GetJobCounts(txn, job_id);
+
+  // Job-level warnings (issue 15 §2), e.g. "bot_check": the host wants cookies or a proxy.
+  nlohmann::ordered_json warnings = nlohmann::ordered_json::array();
+  for (const auto& w :
+       txn.exec_params("SELECT code, message, count, " + Ts("first_at") + ", " + Ts("last_at") +
+                           " FROM job_warnings WHERE job_id = $1::uuid ORDER BY "
+                           "code",
+                       job_id)) {
+    nlohmann::ordered_json item;
+    item["code"] = w[0].as<std::string>();
+    item["message"] = w[1].as<std::string>();
+    item["count"] = w[2].as<std::int64_t>();
+    item["first_at"] = NullableString(w[3]);
+    item["last_at"] = NullableString(w[4]);
+    warnings.push_back(std::move(item));
+  }
+  out["warnings"] = std::move(warnings);
 
   // One row more than the page: whether another page follows.
   const std::string cols = "SELECT video_id, title, url, duration_s, " + Ts("published_at") +

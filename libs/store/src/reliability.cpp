@@ -300,6 +300,13 @@ nlohmann::json DiscoveryCommandData(const std::string& channel_url, const nlohma
   if (auto d = options.find("max_duration_s"); d != options.end() && d->is_number()) {
     data["max_duration_s"] = *d;
   }
+  // Caption languages (issue 15 §2): download and transcription read them from the job's options
+  // (the claim), so every command rebuilt from the job keeps them; discovery's command carries
+  // them too, as the job's contract.
+  if (auto c = options.find("caption_languages");
+      c != options.end() && c->is_array() && !c->empty()) {
+    data["caption_languages"] = *c;
+  }
   return data;
 }
 

@@ -7,6 +7,7 @@
 #include "chansum/media/ytdlp.hpp"
 #include "chansum/net/destination.hpp"
 #include "chansum/protocol/documents.hpp"
+#include "chansum/stage/host_limits.hpp"
 
 namespace chansum::discovery {
 
@@ -54,9 +55,10 @@ stage::StageDefinition Definition() {
     const auto options = media::YtDlpOptions::FromEnv(env);
     const auto policy =
         std::make_shared<const net::DestinationPolicy>(net::DestinationPolicy::FromEnv(env));
-    return [options, policy] {
-      return [options, policy](const protocol::Command& cmd,
-                               stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    const auto hosts = stage::SharedHostLimits::FromEnv(env);
+    return [options, policy, hosts] {
+      return [options, policy, hosts](const protocol::Command& cmd,
+                                      stage::StageContext& ctx) -> Result<stage::StageOutput> {
         const auto url = cmd.data.at("channel_url").get<std::string>();
         // SSRF: the channel URL may not point into the services' own network (checked again
         // here: the API checked it at submission, but names can resolve differently now).
@@ -69,8 +71,12 @@ stage::StageDefinition Definition() {
             filtering ? std::min(2000, std::max(max_videos * 5, max_videos + 50)) : max_videos;
         auto call_options = options;
         call_options.should_stop = ctx.should_stop;  // SIGTERM aborts yt-dlp
+        // The host's rate limit, shared with every worker (issue 15 §2).
+        if (auto go = hosts->limits().Acquire(url, ctx.should_stop, cmd.job_id); !go.ok())
+          return go.error();
         auto entries = media::Discover(url, list_end, call_options);
-        if (!entries.ok()) return entries.error();
+        if (!entries.ok())
+          return hosts->limits().Observe(url, std::move(entries).error(), cmd.job_id);
         stage::StageOutput out;
         for (const auto& e : *entries) {
           if (static_cast<int>(out.discovered.size()) >= max_videos) break;

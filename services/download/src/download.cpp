@@ -12,6 +12,7 @@
 #include "chansum/media/ytdlp.hpp"
 #include "chansum/net/destination.hpp"
 #include "chansum/protocol/documents.hpp"
+#include "chansum/stage/host_limits.hpp"
 
 namespace chansum::download {
 
@@ -28,6 +29,23 @@ asr::Transcript CaptionTranscript(const media::Captions& captions) {
   return t;
 }
 
+media::CaptionOptions JobCaptionOptions(const media::CaptionOptions& defaults,
+                                        const nlohmann::json& job_options) {
+  media::CaptionOptions out = defaults;
+  const auto it =
+      job_options.is_object() ? job_options.find("caption_languages") : job_options.end();
+  if (it == job_options.end() || !it->is_array()) return out;
+  std::vector<std::string> langs;
+  for (const auto& l : *it) {
+    if (!l.is_string()) continue;
+    // Checked again: the options come from the database, and yt-dlp reads them as patterns.
+    auto parsed = media::ParseLanguageList(l.get<std::string>());
+    if (parsed.ok() && parsed->size() == 1) langs.push_back((*parsed)[0]);
+  }
+  if (!langs.empty()) out.languages = std::move(langs);
+  return out;
+}
+
 stage::StageDefinition Definition() {
   stage::StageDefinition def;
   def.stage = protocol::Stage::kDownload;
@@ -39,8 +57,9 @@ stage::StageDefinition Definition() {
     const auto captions = media::CaptionOptions::FromEnv(env);
     const auto policy =
         std::make_shared<const net::DestinationPolicy>(net::DestinationPolicy::FromEnv(env));
-    return [options, direct, captions, policy] {
-      return [options, direct, captions, policy](
+    const auto hosts = stage::SharedHostLimits::FromEnv(env);
+    return [options, direct, captions, policy, hosts] {
+      return [options, direct, captions, policy, hosts](
                  const protocol::Command& cmd,
                  stage::StageContext& ctx) -> Result<stage::StageOutput> {
         auto call_options = options;
@@ -52,7 +71,12 @@ stage::StageDefinition Definition() {
         // A direct media URL (a feed enclosure, a plain media file) is fetched with libcurl:
         // no yt-dlp start, every connection checked on its actual address. A media file has no
         // captions to look for. A page answers "not_media" and goes on to yt-dlp.
+        auto& limits = hosts->limits();
         if (direct.enabled && media::IsDirectMediaCandidate(url, cmd.video_id)) {
+          // The host's shared rate limit and blocks count for direct fetches too (issue 15 §2).
+          if (auto go = limits.Acquire(url, ctx.should_stop, cmd.job_id); !go.ok()) {
+            return go.error();
+          }
           auto direct_options = direct;
           direct_options.should_stop = ctx.should_stop;
           auto file =
@@ -65,15 +89,26 @@ stage::StageDefinition Definition() {
             spdlog::info("downloaded {} bytes directly (no yt-dlp)", file->bytes);
             return out;
           }
+          if (file.error().code == "rate_limited") {
+            return limits.Observe(url, std::move(file).error(), cmd.job_id);
+          }
           if (file.error().code != media::kNotMedia) return file.error();
           spdlog::info("{}: extracting with yt-dlp", file.error().message);
         }
         // Captions first: subtitles make the audio stages unnecessary.
         if (captions.enabled) {
-          auto found =
-              media::FetchCaptions(url, cmd.video_id, ctx.media_dir, call_options, captions);
+          // Every yt-dlp call takes a token of its host's shared rate limit (issue 15 §2).
+          if (auto go = limits.Acquire(url, ctx.should_stop, cmd.job_id); !go.ok())
+            return go.error();
+          auto found = media::FetchCaptions(url, cmd.video_id, ctx.media_dir, call_options,
+                                            JobCaptionOptions(captions, ctx.claim.job_options));
           if (!found.ok()) {
             if (ctx.should_stop && ctx.should_stop()) return found.error();
+            // The host blocks us: downloading the media would only be refused as well.
+            const auto code = found.error().code;
+            if (code == "bot_check" || code == "rate_limited") {
+              return limits.Observe(url, std::move(found).error(), cmd.job_id);
+            }
             spdlog::warn("no captions ({}); downloading the media for ASR",
                          found.error().ToString());
           } else if (found->has_value()) {
@@ -91,8 +126,9 @@ stage::StageDefinition Definition() {
             return out;
           }
         }
+        if (auto go = limits.Acquire(url, ctx.should_stop, cmd.job_id); !go.ok()) return go.error();
         auto file = media::Download(url, cmd.video_id, ctx.media_dir, call_options);
-        if (!file.ok()) return file.error();
+        if (!file.ok()) return limits.Observe(url, std::move(file).error(), cmd.job_id);
         stage::StageOutput out;
         out.media_path = file->path.string();
         out.next_data = {{"media_path", out.media_path}};

@@ -71,6 +71,9 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
     job.options = {{"max_videos", parsed->max_videos}};
     if (!parsed->published_after.empty()) job.options["published_after"] = parsed->published_after;
     if (parsed->max_duration_s) job.options["max_duration_s"] = *parsed->max_duration_s;
+    if (!parsed->caption_languages.empty()) {
+      job.options["caption_languages"] = parsed->caption_languages;
+    }
     job.trace_id = NewUuid();
     ScopedLogContext ctx(
         std::map<std::string, std::string>{{"job_id", job.id}, {"trace_id", job.trace_id}});

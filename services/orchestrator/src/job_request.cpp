@@ -1,5 +1,6 @@
 #include "job_request.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <ctime>
 #include <regex>
@@ -7,15 +8,16 @@
 #include <nlohmann/json.hpp>
 
 #include "chansum/media/channel.hpp"
+#include "chansum/media/subtitles.hpp"
 
 namespace chansum::orchestrator {
 
 using nlohmann::json;
 
 std::optional<std::string> NormalizePublishedAfter(const std::string& text) {
-  static const std::regex kDate(R"(^(\d{4})-(\d{2})-(\d{2})(T(\d{2}):(\d{2}):(\d{2})Z)?$)");
+  static const std::regex date_pattern(R"(^(\d{4})-(\d{2})-(\d{2})(T(\d{2}):(\d{2}):(\d{2})Z)?$)");
   std::smatch m;
-  if (!std::regex_match(text, m, kDate)) return std::nullopt;
+  if (!std::regex_match(text, m, date_pattern)) return std::nullopt;
   std::tm tm{};
   tm.tm_year = std::stoi(m[1]) - 1900;
   tm.tm_mon = std::stoi(m[2]) - 1;
@@ -50,10 +52,10 @@ Result<JobRequest> ParseJobRequest(const std::string& body) {
   if (!j.is_object()) return bad("invalid_request", "request body must be a JSON object");
   for (const auto& [key, _] : j.items()) {
     if (key != "channel" && key != "max_videos" && key != "published_after" &&
-        key != "max_duration_s") {
+        key != "max_duration_s" && key != "caption_languages") {
       return bad("unknown_field", "unknown field \"" + key +
                                       "\" (allowed: channel, max_videos, published_after, "
-                                      "max_duration_s)");
+                                      "max_duration_s, caption_languages)");
     }
   }
   if (!j.contains("channel")) return bad("missing_field", "field \"channel\" is required");
@@ -96,6 +98,36 @@ Result<JobRequest> ParseJobRequest(const std::string& body) {
                  "field \"max_duration_s\" must be more than 0 and at most 604800 (7 days)");
     }
     req.max_duration_s = v;
+  }
+  if (j.contains("caption_languages")) {
+    const auto& langs = j["caption_languages"];
+    if (!langs.is_array()) {
+      return bad("invalid_type",
+                 "field \"caption_languages\" must be an array of language codes like [\"en\", "
+                 "\"de\"]");
+    }
+    if (langs.empty() || langs.size() > kMaxCaptionLanguages) {
+      return bad("invalid_value", "field \"caption_languages\" must list 1 to " +
+                                      std::to_string(kMaxCaptionLanguages) + " languages");
+    }
+    for (const auto& l : langs) {
+      if (!l.is_string()) {
+        return bad("invalid_type", "field \"caption_languages\" must hold only strings");
+      }
+      const auto& text = l.get_ref<const std::string&>();
+      // One code each (ParseLanguageList would also split "en,de"), as yt-dlp's --sub-langs
+      // reads them as regular expressions.
+      auto parsed = media::ParseLanguageList(text);
+      if (text.find(',') != std::string::npos || !parsed.ok() || parsed->size() != 1 ||
+          (*parsed)[0] != text) {
+        return bad("invalid_value", "field \"caption_languages\": \"" + text.substr(0, 40) +
+                                        "\" is not a language code like en, de or pt-BR");
+      }
+      if (std::find(req.caption_languages.begin(), req.caption_languages.end(), text) ==
+          req.caption_languages.end()) {
+        req.caption_languages.push_back(text);
+      }
+    }
   }
   auto ref = media::NormalizeChannel(req.channel);
   if (!ref.ok()) return bad("invalid_channel", ref.error().message);

@@ -41,5 +41,29 @@ TEST(ParseJobRequestFilters, RejectsBadValues) {
   }
 }
 
+TEST(ParseJobRequestFilters, CaptionLanguages) {
+  auto r =
+      ParseJobRequest(R"({"channel": "@abc", "caption_languages": ["en", "de", "pt-BR", "en"]})");
+  ASSERT_TRUE(r.ok()) << r.error().ToString();
+  EXPECT_EQ(r->caption_languages, (std::vector<std::string>{"en", "de", "pt-BR"}));
+  EXPECT_TRUE(ParseJobRequest(R"({"channel": "@abc"})")->caption_languages.empty());
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"channel": "@a", "caption_languages": "en"})", "invalid_type"},
+      {R"({"channel": "@a", "caption_languages": [1]})", "invalid_type"},
+      {R"({"channel": "@a", "caption_languages": []})", "invalid_value"},
+      {R"({"channel": "@a", "caption_languages": ["en,de"]})", "invalid_value"},
+      {R"({"channel": "@a", "caption_languages": [".*"]})", "invalid_value"},
+      {R"({"channel": "@a", "caption_languages": ["-en"]})", "invalid_value"},
+      {R"({"channel": "@a", "caption_languages": [" en"]})", "invalid_value"},
+      {R"({"channel": "@a", "caption_languages": ["a","b","c","d","e","f","g","h","i","j","k"]})",
+       "invalid_value"},
+  };
+  for (const auto& [body, code] : cases) {
+    auto bad = ParseJobRequest(body);
+    ASSERT_FALSE(bad.ok()) << body;
+    EXPECT_EQ(bad.error().code, code) << body << ": " << bad.error().message;
+  }
+}
+
 }  // namespace
 }  // namespace chansum::orchestrator

@@ -37,7 +37,10 @@ class ReliabilityTest : public testing::SchemaFixture {
     job.id = NewUuid();
     job.channel = "@demo";
     job.channel_url = "http://127.0.0.1:1/demo/feed.xml";
-    job.options = {{"max_videos", 7}, {"published_after", "2024-05-01"}, {"max_duration_s", 600.5}};
+    job.options = {{"max_videos", 7},
+                   {"published_after", "2024-05-01"},
+                   {"max_duration_s", 600.5},
+                   {"caption_languages", {"de", "en"}}};
     job.trace_id = "trace-" + job.id;
     store::InsertJob(txn, job);
     txn.commit();
@@ -190,6 +193,7 @@ TEST_F(ReliabilityTest, SweeperRequeuesAndEventuallyFailsStuckDiscovery) {
   EXPECT_EQ(cmds[0].data["max_videos"], 7);
   EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01") << "the sweeper keeps the filters";
   EXPECT_EQ(cmds[0].data["max_duration_s"], 600.5);
+  EXPECT_EQ(cmds[0].data["caption_languages"], nlohmann::json({"de", "en"}));
   EXPECT_EQ(Field("SELECT lease_expires_at FROM jobs WHERE id = '" + job_id_ + "'"), "");
   EXPECT_EQ(SweepOnce(*conn_, config_).total(), 0) << "a requeued discovery is not swept again";
 
@@ -337,6 +341,7 @@ TEST_F(ReliabilityTest, WatchdogReenqueuesALostDiscoveryWithItsFiltersAndEventua
   EXPECT_EQ(cmds[0].data["max_videos"], 7);
   EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01");
   EXPECT_EQ(cmds[0].data["max_duration_s"], 600.5);
+  EXPECT_EQ(cmds[0].data["caption_languages"], nlohmann::json({"de", "en"}));
   EXPECT_EQ(cmds[0].attempt, 2);
   EXPECT_EQ(Field("SELECT discovery_attempts FROM jobs WHERE id = '" + job_id_ + "'"), "1");
   EXPECT_EQ(Field("SELECT state FROM jobs WHERE id = '" + job_id_ + "'"), "queued");
@@ -524,6 +529,7 @@ TEST_F(ReliabilityTest, RetryOfFailedDiscoveryRunsDiscoveryAgain) {
   EXPECT_EQ(cmds[0].data["max_videos"], 7);
   EXPECT_EQ(cmds[0].data["published_after"], "2024-05-01") << "a retry keeps the filters";
   EXPECT_EQ(cmds[0].data["max_duration_s"], 600.5);
+  EXPECT_EQ(cmds[0].data["caption_languages"], nlohmann::json({"de", "en"}));
 }
 
 // The HTTP routes over a pool on the private schema.

@@ -513,6 +513,13 @@
               'The job ' + (job.state === 'failed' ? 'failed' : 'reports an error') +
                 (job.error_class ? ' (' + job.error_class + ')' : '') + ': ' + job.error)
           : null,
+        // Job-level warnings (issue 15 §2), e.g. a bot check: cookies or a proxy are needed.
+        (job.warnings || []).length
+          ? h('div', {class: 'form-error', id: 'job-warnings', role: 'status'},
+              ...job.warnings.map((w) => h('p', {'data-code': w.code},
+                'Warning (' + w.code + (w.count > 1 ? ', ' + w.count + '×' : '') + '): ' +
+                  w.message)))
+          : null,
         h('section', {class: 'card', 'aria-labelledby': 'progress-title'},
           h('h2', {id: 'progress-title'}, 'Progress'),
           h('p', {id: 'progress-summary'}, summary),

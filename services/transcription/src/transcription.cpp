@@ -33,6 +33,35 @@ stage::StageOutput Output(const asr::Transcript& transcript, bool reused) {
   return out;
 }
 
+}  // namespace
+
+std::optional<Error> CheckAsrLanguage(const asr::AsrConfig& config,
+                                      const nlohmann::json& job_options) {
+  if (!job_options.is_object()) return std::nullopt;
+  const auto it = job_options.find("caption_languages");
+  if (it == job_options.end() || !it->is_array() || it->empty() || !(*it)[0].is_string()) {
+    return std::nullopt;
+  }
+  const std::string wanted = (*it)[0].get<std::string>();
+  std::string primary = wanted.substr(0, wanted.find('-'));
+  for (char& c : primary) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // pocketsphinx runs Debian's en-us model only; the OpenAI-compatible engine is told
+  // ASR_LANGUAGE (empty: it detects the language itself).
+  const std::string engine_language = config.engine == "openai" ? config.language : "en";
+  if (engine_language.empty() || engine_language == primary) return std::nullopt;
+  return Error::Permanent(
+      "asr_language_unsupported",
+      "the job's captions language is " + wanted + " (first of caption_languages), but the " +
+          (config.engine == "openai" ? "ASR endpoint is set to ASR_LANGUAGE=" + engine_language
+                                     : std::string("embedded ASR (pocketsphinx) knows only "
+                                                   "English (en-us)")) +
+          ": no captions in the job's languages and no transcript that would not be garbage; "
+          "use ASR_ENGINE=openai with ASR_LANGUAGE empty or matching, or list a language the "
+          "video has captions in");
+}
+
+namespace {
+
 stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) {
   return [config, transcribe = std::move(transcribe)](
              const protocol::Command& cmd, stage::StageContext& ctx) -> Result<stage::StageOutput> {
@@ -53,6 +82,9 @@ stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) 
       }
       // An unreadable stored transcript is replaced by a fresh one.
     }
+    // The language the ASR assumes is the job's first caption language (issue 15 §2): an engine
+    // that cannot do it says so instead of producing English-shaped garbage.
+    if (auto unsupported = CheckAsrLanguage(config, ctx.claim.job_options)) return *unsupported;
     auto transcript = transcribe(wav, ctx.should_stop);
     if (!transcript.ok()) return transcript.error();
     auto stored =

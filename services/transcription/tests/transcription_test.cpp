@@ -51,5 +51,29 @@ TEST(TranscriptionHandler, AudioOutsideMediaDirIsNeverReadNorDeleted) {
   fs::remove_all(root, ec);
 }
 
+TEST(AsrLanguage, TheJobsFirstCaptionLanguageMustBeOneTheEngineCanDo) {
+  asr::AsrConfig sphinx;  // pocketsphinx: English only
+  EXPECT_FALSE(CheckAsrLanguage(sphinx, nlohmann::json::object()));
+  EXPECT_FALSE(CheckAsrLanguage(sphinx, {{"caption_languages", {"en", "de"}}}));
+  EXPECT_FALSE(CheckAsrLanguage(sphinx, {{"caption_languages", {"en-GB"}}}));
+  const auto de = CheckAsrLanguage(sphinx, {{"caption_languages", {"de", "en"}}});
+  ASSERT_TRUE(de);
+  EXPECT_EQ(de->code, "asr_language_unsupported");
+  EXPECT_FALSE(de->transient());
+  EXPECT_NE(de->message.find("de"), std::string::npos) << de->message;
+  EXPECT_NE(de->message.find("pocketsphinx"), std::string::npos) << de->message;
+
+  asr::AsrConfig api;
+  api.engine = "openai";
+  api.language = "";  // the endpoint detects the language
+  EXPECT_FALSE(CheckAsrLanguage(api, {{"caption_languages", {"de"}}}));
+  api.language = "de";
+  EXPECT_FALSE(CheckAsrLanguage(api, {{"caption_languages", {"de-AT"}}}));
+  api.language = "en";
+  const auto fixed = CheckAsrLanguage(api, {{"caption_languages", {"fr"}}});
+  ASSERT_TRUE(fixed);
+  EXPECT_NE(fixed->message.find("ASR_LANGUAGE=en"), std::string::npos) << fixed->message;
+}
+
 }  // namespace
 }  // namespace chansum::transcription

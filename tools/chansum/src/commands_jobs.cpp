@@ -74,7 +74,7 @@ int Show(Session& s) {
   JobProgress p;
   p.ApplySnapshot(*j);
   s.out << p.RenderBlock(Now(), 1000);
-  if ((*j)["error"].is_string()) s.out << "  error: " << (*j)["error"].get<std::string>() << "\n";
+  s.out << JobNotes(*j);  // the job's error and warnings (e.g. bot_check)
   return kExitOk;
 }
 

@@ -299,4 +299,22 @@ std::string JobProgress::SummaryLine(double now) const {
   return line;
 }
 
+std::string JobNotes(const nlohmann::json& job) {
+  std::string out;
+  if (!job.is_object()) return out;
+  if (job.contains("error") && job["error"].is_string()) {
+    out += "  error: " + job["error"].get<std::string>() + "\n";
+  }
+  if (job.contains("warnings") && job["warnings"].is_array()) {
+    for (const auto& w : job["warnings"]) {
+      if (!w.is_object()) continue;
+      out += "  warning (" + w.value("code", std::string("?"));
+      const auto count = w.value("count", std::int64_t{1});
+      if (count > 1) out += ", " + std::to_string(count) + " times";
+      out += "): " + w.value("message", std::string()) + "\n";
+    }
+  }
+  return out;
+}
+
 }  // namespace chansum::cli

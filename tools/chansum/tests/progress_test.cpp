@@ -160,5 +160,18 @@ TEST(Progress, RendersOneBarPerStage) {
   EXPECT_NE(block.find("... 2 more"), std::string::npos) << block;
 }
 
+TEST(JobNotes, ErrorAndWarnings) {
+  EXPECT_EQ(JobNotes(json{{"error", nullptr}, {"warnings", json::array()}}), "");
+  const json job = {
+      {"error", "boom"},
+      {"warnings",
+       {{{"code", "bot_check"}, {"message", "set YTDLP_COOKIES_FILE or YTDLP_PROXY"}, {"count", 3}},
+        {{"code", "other"}, {"message", "once"}, {"count", 1}}}}};
+  EXPECT_EQ(JobNotes(job),
+            "  error: boom\n"
+            "  warning (bot_check, 3 times): set YTDLP_COOKIES_FILE or YTDLP_PROXY\n"
+            "  warning (other): once\n");
+}
+
 }  // namespace
 }  // namespace chansum::cli

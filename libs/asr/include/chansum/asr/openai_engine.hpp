@@ -76,4 +76,8 @@ class OpenAiEngine {
   std::unique_ptr<Impl> impl_;
 };
 
+// A language name of verbose_json ("english", "German") as the ISO 639-1 code the transcript
+// records ("en", "de"); unknown names are kept (lower case), an empty one is "und".
+[[nodiscard]] std::string WhisperLanguageCode(const std::string& name);
+
 }  // namespace chansum::asr

@@ -24,6 +24,11 @@ namespace chansum::media {
 //   YTDLP_FORMAT            yt-dlp -f (default "bestaudio/best": only the audio is needed)
 //   MAX_MEDIA_BYTES         largest media file downloaded (default 2 GiB; 0 = no limit)
 //   MAX_MEDIA_SECONDS       longest video downloaded, in seconds (default 14400; 0 = no limit)
+//   YTDLP_COOKIES_FILE      a Netscape cookies file given to every yt-dlp call (a secret: never
+//                           logged; checked at start; each run gets a private copy, since yt-dlp
+//                           writes the jar back at exit and the secret may be mounted read-only)
+//   YTDLP_PROXY             proxy URL given to every yt-dlp call (http, https, socks4, socks4a,
+//                           socks5, socks5h); its credentials are never logged
 struct YtDlpOptions {
   std::string binary = "yt-dlp";
   std::chrono::milliseconds discover_timeout{std::chrono::minutes(5)};
@@ -36,6 +41,8 @@ struct YtDlpOptions {
   std::int64_t max_media_bytes = std::int64_t{2} << 30;
   std::int64_t max_media_seconds = 4 * 3600;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(3)};
+  std::string cookies_file;  // empty: none
+  std::string proxy;         // empty: none
   // Checked while yt-dlp runs; true stops it (transient "canceled"). E.g. StageContext's.
   std::function<bool()> should_stop;
 
@@ -83,6 +90,24 @@ struct Playlist {
   std::vector<VideoEntry> entries;  // nested playlists flattened, duplicates removed
 };
 
+// Checks a Netscape cookies file the way yt-dlp reads it: the first line
+// "# Netscape HTTP Cookie File" (or "# HTTP Cookie File"), then comments, blank lines and entries
+// of 7 tab-separated fields with a numeric expiry. The error never quotes the file's contents.
+[[nodiscard]] Status ValidateCookiesFile(const std::string& path);
+// Checks a proxy URL (scheme http/https/socks4/socks4a/socks5/socks5h, a host). The error never
+// quotes the credentials.
+[[nodiscard]] Status ValidateProxyUrl(std::string_view proxy);
+// The proxy URL with its user and password replaced by "***" (for logs and docs).
+[[nodiscard]] std::string RedactProxy(std::string_view proxy);
+// `text` with every secret of `options` (the proxy URL, its credentials, the cookies file's
+// name) replaced by "***": applied to yt-dlp's stderr before it becomes an error message or a log.
+[[nodiscard]] std::string ScrubSecrets(std::string text, const YtDlpOptions& options);
+
+// The command lines (without the private cookies copy's path, which each run adds; see
+// ytdlp_command.hpp). Exposed for tests.
+[[nodiscard]] std::vector<std::string> DiscoverArgs(const std::string& url, int playlist_end,
+                                                    const YtDlpOptions& options);
+
 // Parses `yt-dlp --flat-playlist -J` output: a playlist (nested playlists such as a channel's
 // tabs are flattened, links to other tabs/playlists skipped) or a single video. Entries without a
 // usable http(s) URL are skipped; ids missing from the JSON come from the feed's guid (generic
@@ -117,7 +142,10 @@ struct DownloadResult {
 //   permanent: HTTP 404/410 ("not_found"), 403/401/other 4xx, "Unsupported URL", "Video
 //     unavailable", private/removed/age- or member-restricted videos, live events not started,
 //     usage errors (exit code 2);
-//   transient: timeouts, stops, HTTP 429 and 5xx, bot checks, network errors, unknown failures.
+//   transient: timeouts, stops, HTTP 429 and 5xx and YouTube's session rate limit
+//     ("rate_limited"), network errors, unknown failures;
+//   transient "bot_check": "Sign in to confirm you're not a bot" — the host wants cookies or a
+//     proxy (YTDLP_COOKIES_FILE, YTDLP_PROXY); the stages block the host for a long while.
 // The message is DescribeFailure's, without yt-dlp's "please report this issue" boilerplate.
 [[nodiscard]] Error ClassifyYtDlpFailure(const ProcessResult& result,
                                          std::string_view program = "yt-dlp");

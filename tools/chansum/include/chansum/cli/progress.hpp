@@ -79,4 +79,9 @@ class JobProgress {
   std::string last_progress_;
 };
 
+// The lines `chansum show` prints under a job's block: "  error: ..." and one
+// "  warning (<code>[, N times]): <message>" per entry of the job's `warnings` (issue 15 §2,
+// e.g. bot_check: cookies or a proxy are needed). Empty when there are none.
+[[nodiscard]] std::string JobNotes(const nlohmann::json& job);
+
 }  // namespace chansum::cli

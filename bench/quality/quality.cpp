@@ -86,8 +86,12 @@ int main(int argc, char** argv) {
     std::cerr << "demo channel generation failed\n";
     return 1;
   }
-  chansum::asr::AsrConfig asr_config;
+  // The engine's settings as the transcription service reads them (ASR_MODEL_DIR,
+  // ASR_POCKETSPHINX_ARGS), so a setting can be measured before it is deployed.
+  const auto asr_config = chansum::FromEnvironment<chansum::asr::AsrConfig>();
   chansum::asr::PocketsphinxEngine engine(asr_config);
+  std::string ps_args;
+  for (const auto& a : asr_config.pocketsphinx_args) ps_args += (ps_args.empty() ? "" : " ") + a;
 
   std::ostringstream table;
   table << "| video | script words | WER | S / D / I | key words in transcript | key words in "
@@ -166,7 +170,9 @@ int main(int argc, char** argv) {
      << "- **Key-word recall** = share of the script's `key_words` that occur as words in the "
         "transcript, resp. in the summary.\n\n"
      << "Run: " << date << ", commit `" << commit << "`, " << uts.sysname << " " << uts.machine
-     << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores.\n\n"
+     << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores. Model `" << asr_config.model_dir.string()
+     << "`, `ASR_POCKETSPHINX_ARGS` "
+     << (ps_args.empty() ? std::string("not set") : "`" + ps_args + "`") << ".\n\n"
      << "## Results\n\n"
      << "| corpus | videos | script words | WER | key words in transcript | key words in summary "
         "| ASR speed | peak RSS of the tool |\n|---|---|---|---|---|---|---|---|\n"

@@ -138,6 +138,46 @@ TEST_F(PocketsphinxTest, TimesFollowTheAudioAcrossUtterances) {
   EXPECT_TRUE(found_late) << t->text;
 }
 
+// Same audio, same transcript: a decoder's state (the live cepstral mean normalisation) must not
+// carry from one file to the next. "Other" is different speech through a telephone-like band
+// pass at a lower level, so its cepstral mean is far from the speech's; a decoder that kept it
+// heard the speech differently afterwards.
+TEST_F(PocketsphinxTest, SameAudioGivesTheSameTranscriptWhateverWasDecodedBefore) {
+  TempDir dir;
+  const auto spoken = dir / "other_spoken.wav";
+  ASSERT_TRUE(
+      testing::Speak("Volcanoes form where hot melted rock rises from deep inside the "
+                     "earth, and some islands were made by them over millions of years.",
+                     spoken));
+  const auto other = dir / "other.wav";
+  ASSERT_EQ(testing::Run({"ffmpeg", "-nostdin", "-loglevel", "error", "-i", spoken.string(), "-af",
+                          "highpass=f=600,lowpass=f=2400,volume=0.25", "-ar", "16000", "-ac", "1",
+                          "-c:a", "pcm_s16le", other.string()}),
+            0);
+  const auto decode = [](PocketsphinxEngine& engine, const std::filesystem::path& wav) {
+    auto t = engine.Transcribe(wav);
+    EXPECT_TRUE(t.ok()) << t.error().ToString();
+    return t.ok() ? ToJson(*t).dump() : std::string();
+  };
+  // Short utterances, so the normalisation also carries between the utterances of one file.
+  DecodeOptions options;
+  options.min_utterance_seconds = 2;
+  options.max_utterance_seconds = 4;
+
+  PocketsphinxEngine fresh_a(AsrConfig{}, options);
+  const std::string a = decode(fresh_a, Speech());
+  PocketsphinxEngine fresh_b(AsrConfig{}, options);
+  const std::string b = decode(fresh_b, other);
+  ASSERT_FALSE(a.empty());
+  ASSERT_FALSE(b.empty());
+
+  PocketsphinxEngine engine(AsrConfig{}, options);
+  EXPECT_EQ(decode(engine, Speech()), a);  // the same file twice in a row
+  EXPECT_EQ(decode(engine, Speech()), a);
+  EXPECT_EQ(decode(engine, other), b);     // B after A, as on a fresh decoder
+  EXPECT_EQ(decode(engine, Speech()), a);  // A after B, as the first time
+}
+
 TEST_F(PocketsphinxTest, ShouldStopCancelsAndEngineStaysUsable) {
   PocketsphinxEngine engine(AsrConfig{});
   auto cancelled = engine.Transcribe(Speech(), [] { return true; });
@@ -238,9 +278,33 @@ TEST(PocketsphinxConfigTest, ReadsEnvironment) {
   EXPECT_EQ(config.dict_path(), "/models/cmudict-en-us.dict");
   EXPECT_TRUE(config.keep_audio);
 
+  EXPECT_TRUE(config.pocketsphinx_args.empty());
+
   ConfigReader bad(std::map<std::string, std::string>{{"ASR_ENGINE", "whisper-magic"}});
   (void)AsrConfig::FromEnv(bad);
   EXPECT_THROW(bad.Finish(), ConfigError);
+}
+
+TEST(PocketsphinxConfigTest, ExtraDecoderOptionsArePairsAndReachTheDecoder) {
+  ConfigReader env(
+      std::map<std::string, std::string>{{"ASR_POCKETSPHINX_ARGS", "  -beam 1e-60\t-lw  9.5 "}});
+  const auto config = AsrConfig::FromEnv(env);
+  EXPECT_NO_THROW(env.Finish());
+  EXPECT_EQ(config.pocketsphinx_args, (std::vector<std::string>{"-beam", "1e-60", "-lw", "9.5"}));
+  EXPECT_NO_THROW(PocketsphinxEngine{config});
+
+  for (const char* odd : {"-beam", "beam 1e-60", "-beam 1e-60 -lw"}) {
+    ConfigReader bad(std::map<std::string, std::string>{{"ASR_POCKETSPHINX_ARGS", odd}});
+    (void)AsrConfig::FromEnv(bad);
+    EXPECT_THROW(bad.Finish(), ConfigError) << odd;
+  }
+  // An option pocketsphinx does not know is refused when the engine is created (at start).
+  AsrConfig unknown;
+  unknown.pocketsphinx_args = {"-no_such_option", "1"};
+  auto engine = PocketsphinxEngine::Create(unknown);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.error().code, "asr_model");
+  EXPECT_THAT(engine.error().message, ::testing::HasSubstr("ASR_POCKETSPHINX_ARGS"));
 }
 
 }  // namespace

@@ -19,17 +19,17 @@
 
 namespace chansum::asr {
 
-// The live cepstral mean normalisation (-cmn live) is the one piece of decoder state that
-// ps_start_utt does not reset: its running mean (and the sum and frame count it is updated from)
-// carries from one utterance to the next, so it must carry between the utterances of one file,
-// but a file decoded after another started from where the other ended and was heard differently
-// (the same video gave a different transcript, and a different WER, depending on what the worker
-// had decoded before). The state right after ps_init is saved once and put back before every file.
-//
-// The model's feat.params asks for "-cmn batch" (a mean over the whole utterance), which a decoder
-// fed block by block cannot do: sphinxbase switches the decoder to live CMN during its first
-// utterance, so the first file a decoder heard was normalised differently from all later ones.
-// The engine switches to live before saving the state, so every file is decoded alike.
+// Cepstral mean normalisation (CMN) is decoder state that ps_start_utt does not reset. Live CMN
+// keeps a running mean (and the sum and frame count it is updated from) that carries from one
+// utterance to the next, as it must within one file; but a file decoded after another started
+// from where the other ended and was heard differently (the same video gave a different
+// transcript, and a different WER, depending on what the worker had decoded before). And the
+// model's feat.params asks for "-cmn batch" (each utterance normalised by its own mean), which
+// sphinxbase silently turns into live CMN for good when the first utterance is fed block by block,
+// so the first file a decoder heard was normalised differently from all later ones. The engine
+// therefore sets the CMN type it uses up front (batch with whole utterances, live with chunks:
+// DecodeOptions::cmn_per_utterance), saves the state ps_init left, and puts it back before
+// every file.
 struct CmnState {
   cmn_type_t type = CMN_LIVE;
   std::vector<mfcc_t> mean;
@@ -37,10 +37,10 @@ struct CmnState {
   std::vector<mfcc_t> sum;
   int32 nframe = 0;
 
-  static std::optional<CmnState> Save(ps_decoder_t* ps) {
+  static std::optional<CmnState> Save(ps_decoder_t* ps, bool per_utterance) {
     feat_t* feat = ps_get_feat(ps);
     if (feat == nullptr || feat->cmn_struct == nullptr) return std::nullopt;
-    if (feat->cmn == CMN_BATCH) feat->cmn = CMN_LIVE;
+    if (feat->cmn != CMN_NONE) feat->cmn = per_utterance ? CMN_BATCH : CMN_LIVE;
     const cmn_t* cmn = feat->cmn_struct;
     CmnState s;
     s.type = feat->cmn;
@@ -181,7 +181,8 @@ PocketsphinxEngine::PocketsphinxEngine(const AsrConfig& config, DecodeOptions op
     throw std::runtime_error("pocketsphinx failed to load the model from " +
                              config.model_dir.string());
   }
-  impl_->initial_cmn = CmnState::Save(impl_->decoder);  // none with -cmn none
+  impl_->initial_cmn =
+      CmnState::Save(impl_->decoder, options.cmn_per_utterance);  // none with -cmn none
 }
 
 Result<std::unique_ptr<PocketsphinxEngine>> PocketsphinxEngine::Create(const AsrConfig& config,
@@ -240,7 +241,17 @@ Result<Transcript> PocketsphinxEngine::Transcribe(const std::filesystem::path& w
     const std::size_t cut = remaining > 0 ? QuietestCut(buf, min_utt, buf.size()) : buf.size();
 
     if (ps_start_utt(ps) < 0) return Error::Transient("asr_failed", "ps_start_utt failed");
-    for (std::size_t off = 0; off < cut; off += chunk) {
+    if (opt.cmn_per_utterance) {  // the whole utterance at once: batch CMN needs all of it
+      if (should_stop && should_stop()) {
+        ps_end_utt(ps);
+        return Error::Transient("cancelled", "transcription of " + wav.string() + " cancelled");
+      }
+      if (ps_process_raw(ps, buf.data(), cut, FALSE, TRUE) < 0) {
+        ps_end_utt(ps);
+        return Error::Transient("asr_failed", "ps_process_raw failed on " + wav.string());
+      }
+    }
+    for (std::size_t off = 0; !opt.cmn_per_utterance && off < cut; off += chunk) {
       if (should_stop && should_stop()) {
         ps_end_utt(ps);
         return Error::Transient("cancelled", "transcription of " + wav.string() + " cancelled");

@@ -159,23 +159,45 @@ TEST_F(PocketsphinxTest, SameAudioGivesTheSameTranscriptWhateverWasDecodedBefore
     EXPECT_TRUE(t.ok()) << t.error().ToString();
     return t.ok() ? ToJson(*t).dump() : std::string();
   };
-  // Short utterances, so the normalisation also carries between the utterances of one file.
-  DecodeOptions options;
-  options.min_utterance_seconds = 2;
-  options.max_utterance_seconds = 4;
+  for (const bool per_utterance : {true, false}) {
+    SCOPED_TRACE(per_utterance ? "CMN per utterance" : "live CMN");
+    // Short utterances, so live CMN also carries between the utterances of one file.
+    DecodeOptions options;
+    options.min_utterance_seconds = 2;
+    options.max_utterance_seconds = 4;
+    options.cmn_per_utterance = per_utterance;
 
-  PocketsphinxEngine fresh_a(AsrConfig{}, options);
-  const std::string a = decode(fresh_a, Speech());
-  PocketsphinxEngine fresh_b(AsrConfig{}, options);
-  const std::string b = decode(fresh_b, other);
-  ASSERT_FALSE(a.empty());
-  ASSERT_FALSE(b.empty());
+    PocketsphinxEngine fresh_a(AsrConfig{}, options);
+    const std::string a = decode(fresh_a, Speech());
+    PocketsphinxEngine fresh_b(AsrConfig{}, options);
+    const std::string b = decode(fresh_b, other);
+    ASSERT_FALSE(a.empty());
+    ASSERT_FALSE(b.empty());
 
-  PocketsphinxEngine engine(AsrConfig{}, options);
-  EXPECT_EQ(decode(engine, Speech()), a);  // the same file twice in a row
-  EXPECT_EQ(decode(engine, Speech()), a);
-  EXPECT_EQ(decode(engine, other), b);     // B after A, as on a fresh decoder
-  EXPECT_EQ(decode(engine, Speech()), a);  // A after B, as the first time
+    PocketsphinxEngine engine(AsrConfig{}, options);
+    EXPECT_EQ(decode(engine, Speech()), a);  // the same file twice in a row
+    EXPECT_EQ(decode(engine, Speech()), a);
+    EXPECT_EQ(decode(engine, other), b);     // B after A, as on a fresh decoder
+    EXPECT_EQ(decode(engine, Speech()), a);  // A after B, as the first time
+  }
+}
+
+// Per-utterance CMN takes each utterance's own mean out, so the level of the recording (a
+// constant in the log-energy cepstrum) does not change what is heard; live CMN starts from the
+// model's -cmninit and hears a quiet recording differently until its running mean has adapted.
+TEST_F(PocketsphinxTest, CmnPerUtteranceHearsAQuietRecordingAlike) {
+  TempDir dir;
+  const auto quiet = dir / "quiet.wav";
+  ASSERT_EQ(
+      testing::Run({"ffmpeg", "-nostdin", "-loglevel", "error", "-i", Speech().string(), "-af",
+                    "volume=0.2", "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", quiet.string()}),
+      0);
+  PocketsphinxEngine engine(AsrConfig{});
+  auto loud = engine.Transcribe(Speech());
+  auto soft = engine.Transcribe(quiet);
+  ASSERT_TRUE(loud.ok()) << loud.error().ToString();
+  ASSERT_TRUE(soft.ok()) << soft.error().ToString();
+  EXPECT_EQ(soft->text, loud->text);
 }
 
 TEST_F(PocketsphinxTest, ShouldStopCancelsAndEngineStaysUsable) {
@@ -185,11 +207,26 @@ TEST_F(PocketsphinxTest, ShouldStopCancelsAndEngineStaysUsable) {
   EXPECT_EQ(cancelled.error().code, "cancelled");
   EXPECT_TRUE(cancelled.error().transient());
 
+  // Per-utterance CMN: polled before each utterance (3-4 s each here), stopped at the first true.
+  DecodeOptions short_utterances;
+  short_utterances.min_utterance_seconds = 3;
+  short_utterances.max_utterance_seconds = 4;
+  PocketsphinxEngine per_utterance(AsrConfig{}, short_utterances);
   int polls = 0;
-  auto midway = engine.Transcribe(Speech(), [&] { return ++polls > 5; });
+  auto midway = per_utterance.Transcribe(Speech(), [&] { return ++polls > 1; });
   ASSERT_FALSE(midway.ok());
   EXPECT_EQ(midway.error().code, "cancelled");
-  EXPECT_EQ(polls, 6);  // polled once per chunk, stopped at the first "true"
+  EXPECT_EQ(polls, 2);
+
+  // Live CMN: polled once per chunk.
+  DecodeOptions live;
+  live.cmn_per_utterance = false;
+  PocketsphinxEngine live_engine(AsrConfig{}, live);
+  polls = 0;
+  midway = live_engine.Transcribe(Speech(), [&] { return ++polls > 5; });
+  ASSERT_FALSE(midway.ok());
+  EXPECT_EQ(midway.error().code, "cancelled");
+  EXPECT_EQ(polls, 6);
 
   auto again = engine.Transcribe(Speech(), [] { return false; });
   ASSERT_TRUE(again.ok()) << again.error().ToString();

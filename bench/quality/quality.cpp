@@ -162,8 +162,9 @@ int main(int argc, char** argv) {
         "`bench/quality/`). The demo corpus (`tests/fixtures/demo_channel/scripts.json`, spoken by "
         "flite's `slt` voice, encoded to mp4 by the demo generator, decoded by ffmpeg to 16 kHz "
         "mono like audio_extraction does) goes through the embedded pocketsphinx ASR and the "
-        "embedded extractive summarizer with their default settings. Nothing here is asserted by "
-        "a test; only the arithmetic (`quality_metrics_test`) is.\n\n"
+        "embedded extractive summarizer with their default settings (or the `ASR_*` settings in "
+        "its environment, named below). Nothing here is asserted by a test; only the arithmetic "
+        "(`quality_metrics_test`) is.\n\n"
      << "- **Word error rate** (WER) = (substitutions + deletions + insertions) / words of the "
         "script, after lower-casing and dropping punctuation; the corpus figure sums the edits "
         "of all videos over all their script words.\n"
@@ -189,6 +190,11 @@ int main(int argc, char** argv) {
      << "- pocketsphinx's general en-us language model mishears rare words and names "
         "(e.g. \"Gutenberg\"); clearer voices and the OpenAI-compatible backends "
         "(`ASR_ENGINE=openai`, e.g. a whisper server) do better on real channels.\n";
+  // What was tried before (settings, models, engines, each with the figures it gave): kept by
+  // hand in bench/quality/tried.md, since a run measures one setting only.
+  if (std::ifstream tried(source / "bench/quality/tried.md"); tried) {
+    md << "\n" << tried.rdbuf();
+  }
   std::cout << md.str();
   if (!out_path.empty()) {
     std::ofstream(out_path) << md.str();

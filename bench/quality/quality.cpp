@@ -55,6 +55,14 @@ std::string Capture(const std::string& cmd) {
   return out;
 }
 
+// The 1-minute load average (/proc/loadavg), or "?" where it cannot be read.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string first;
+  in >> first;
+  return first.empty() ? "?" : first;
+}
+
 std::string Fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -64,6 +72,7 @@ std::string Fixed(double v, int digits) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string load_at_start = LoadAverage();
   std::string out_path;
   fs::path work = fs::temp_directory_path() / ("chansum-quality-" + std::to_string(getpid()));
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -146,6 +155,7 @@ int main(int argc, char** argv) {
     std::cerr << id << ": WER " << Fixed(100 * errors.rate(), 1) << " %, key words "
               << Fixed(100 * rt, 0) << " % / " << Fixed(100 * rs, 0) << " %\n";
   }
+  const std::string load_at_end = LoadAverage();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   utsname uts{};
@@ -171,8 +181,12 @@ int main(int argc, char** argv) {
      << "- **Key-word recall** = share of the script's `key_words` that occur as words in the "
         "transcript, resp. in the summary.\n\n"
      << "Run: " << date << ", commit `" << commit << "`, " << uts.sysname << " " << uts.machine
-     << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores. Model `" << asr_config.model_dir.string()
-     << "`, `ASR_POCKETSPHINX_ARGS` "
+     << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores, load average " << load_at_start
+     << " at the start and " << load_at_end
+     << " at the end: with other work on the machine the ASR speed column is below the 6.5x "
+        "real time of a quiet machine (libs/asr/README.md); WER and recall do not depend on "
+        "load. Model `"
+     << asr_config.model_dir.string() << "`, `ASR_POCKETSPHINX_ARGS` "
      << (ps_args.empty() ? std::string("not set") : "`" + ps_args + "`") << ".\n\n"
      << "## Results\n\n"
      << "| corpus | videos | script words | WER | key words in transcript | key words in summary "

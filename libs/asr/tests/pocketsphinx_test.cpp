@@ -53,15 +53,15 @@ void ExpectWellFormed(const Transcript& t) {
 class PocketsphinxTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    ASSERT_TRUE(testing::Speak(kScript, *dir_ / "speech.wav")) << "flite/ffmpeg failed";
+    speech_dir = new TempDir();
+    ASSERT_TRUE(testing::Speak(kScript, *speech_dir / "speech.wav")) << "flite/ffmpeg failed";
   }
   static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
+    delete speech_dir;
+    speech_dir = nullptr;
   }
-  static std::filesystem::path Speech() { return *dir_ / "speech.wav"; }
-  static inline TempDir* dir_ = nullptr;
+  static std::filesystem::path Speech() { return *speech_dir / "speech.wav"; }
+  static inline TempDir* speech_dir = nullptr;
 };
 
 TEST_F(PocketsphinxTest, RecognizesFliteSpeech) {
@@ -263,6 +263,7 @@ TEST_F(PocketsphinxTest, EnginesCreatedAndUsedInParallelThreadsDecodeAlike) {
   std::latch start(kThreads);
   std::vector<std::string> texts(kThreads), errors(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       start.arrive_and_wait();

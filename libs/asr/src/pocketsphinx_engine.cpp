@@ -116,6 +116,14 @@ std::size_t QuietestCut(const std::vector<std::int16_t>& samples, std::size_t fr
   return from + (best_start + kWindowFrames / 2) * kFrameSamples;
 }
 
+// True when the first n samples stay below about -60 dBFS (|sample| <= 32 everywhere).
+bool IsSilent(const std::vector<std::int16_t>& samples, std::size_t n) {
+  constexpr int kSilentAmplitude = 32;
+  return std::all_of(
+      samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(n),
+      [](std::int16_t s) { return s >= -kSilentAmplitude && s <= kSilentAmplitude; });
+}
+
 std::string MissingModelFiles(const AsrConfig& config) {
   std::string missing;
   std::error_code ec;
@@ -240,6 +248,14 @@ Result<Transcript> PocketsphinxEngine::Transcribe(const std::filesystem::path& w
     if (buf.empty()) break;
     const std::size_t cut = remaining > 0 ? QuietestCut(buf, min_utt, buf.size()) : buf.size();
 
+    // An utterance of (near) digital silence holds no speech, and per-utterance CMN would take
+    // its mean out and leave the decoder a flat signal it hears words in ("dog" in a second of
+    // zeros): it is not decoded.
+    if (IsSilent(buf, cut)) {
+      buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(cut));
+      utt_start += cut;
+      continue;
+    }
     if (ps_start_utt(ps) < 0) return Error::Transient("asr_failed", "ps_start_utt failed");
     if (opt.cmn_per_utterance) {  // the whole utterance at once: batch CMN needs all of it
       if (should_stop && should_stop()) {

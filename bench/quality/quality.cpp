@@ -34,6 +34,7 @@ int Run(const std::vector<std::string>& args) {
   const pid_t pid = fork();
   if (pid == 0) {
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     execvp(argv[0], argv.data());
@@ -55,6 +56,14 @@ std::string Capture(const std::string& cmd) {
   return out;
 }
 
+// The 1-minute load average (/proc/loadavg), or "?" where it cannot be read.
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string first;
+  in >> first;
+  return first.empty() ? "?" : first;
+}
+
 std::string Fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -64,6 +73,7 @@ std::string Fixed(double v, int digits) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const std::string load_at_start = LoadAverage();
   std::string out_path;
   fs::path work = fs::temp_directory_path() / ("chansum-quality-" + std::to_string(getpid()));
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -86,8 +96,12 @@ int main(int argc, char** argv) {
     std::cerr << "demo channel generation failed\n";
     return 1;
   }
-  chansum::asr::AsrConfig asr_config;
+  // The engine's settings as the transcription service reads them (ASR_MODEL_DIR,
+  // ASR_POCKETSPHINX_ARGS), so a setting can be measured before it is deployed.
+  const auto asr_config = chansum::FromEnvironment<chansum::asr::AsrConfig>();
   chansum::asr::PocketsphinxEngine engine(asr_config);
+  std::string ps_args;
+  for (const auto& a : asr_config.pocketsphinx_args) ps_args += (ps_args.empty() ? "" : " ") + a;
 
   std::ostringstream table;
   table << "| video | script words | WER | S / D / I | key words in transcript | key words in "
@@ -142,13 +156,15 @@ int main(int argc, char** argv) {
     std::cerr << id << ": WER " << Fixed(100 * errors.rate(), 1) << " %, key words "
               << Fixed(100 * rt, 0) << " % / " << Fixed(100 * rs, 0) << " %\n";
   }
+  const std::string load_at_end = LoadAverage();
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   utsname uts{};
   uname(&uts);
   const std::time_t now = std::time(nullptr);
+  std::tm utc{};
   char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", gmtime_r(&now, &utc));
   const std::string commit =
       Capture("git -C '" + source.string() + "' rev-parse --short HEAD 2>/dev/null");
 
@@ -158,15 +174,22 @@ int main(int argc, char** argv) {
         "`bench/quality/`). The demo corpus (`tests/fixtures/demo_channel/scripts.json`, spoken by "
         "flite's `slt` voice, encoded to mp4 by the demo generator, decoded by ffmpeg to 16 kHz "
         "mono like audio_extraction does) goes through the embedded pocketsphinx ASR and the "
-        "embedded extractive summarizer with their default settings. Nothing here is asserted by "
-        "a test; only the arithmetic (`quality_metrics_test`) is.\n\n"
+        "embedded extractive summarizer with their default settings (or the `ASR_*` settings in "
+        "its environment, named below). Nothing here is asserted by a test; only the arithmetic "
+        "(`quality_metrics_test`) is.\n\n"
      << "- **Word error rate** (WER) = (substitutions + deletions + insertions) / words of the "
         "script, after lower-casing and dropping punctuation; the corpus figure sums the edits "
         "of all videos over all their script words.\n"
      << "- **Key-word recall** = share of the script's `key_words` that occur as words in the "
         "transcript, resp. in the summary.\n\n"
      << "Run: " << date << ", commit `" << commit << "`, " << uts.sysname << " " << uts.machine
-     << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores.\n\n"
+     << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores, load average " << load_at_start
+     << " at the start and " << load_at_end
+     << " at the end: with other work on the machine the ASR speed column is below the 6.5x "
+        "real time of a quiet machine (libs/asr/README.md); WER and recall do not depend on "
+        "load. Model `"
+     << asr_config.model_dir.string() << "`, `ASR_POCKETSPHINX_ARGS` "
+     << (ps_args.empty() ? std::string("not set") : "`" + ps_args + "`") << ".\n\n"
      << "## Results\n\n"
      << "| corpus | videos | script words | WER | key words in transcript | key words in summary "
         "| ASR speed | peak RSS of the tool |\n|---|---|---|---|---|---|---|---|\n"
@@ -183,6 +206,11 @@ int main(int argc, char** argv) {
      << "- pocketsphinx's general en-us language model mishears rare words and names "
         "(e.g. \"Gutenberg\"); clearer voices and the OpenAI-compatible backends "
         "(`ASR_ENGINE=openai`, e.g. a whisper server) do better on real channels.\n";
+  // What was tried before (settings, models, engines, each with the figures it gave): kept by
+  // hand in bench/quality/tried.md, since a run measures one setting only.
+  if (std::ifstream tried(source / "bench/quality/tried.md"); tried) {
+    md << "\n" << tried.rdbuf();
+  }
   std::cout << md.str();
   if (!out_path.empty()) {
     std::ofstream(out_path) << md.str();

@@ -1,5 +1,7 @@
 #include "chansum/asr/config.hpp"
 
+#include <sstream>
+
 namespace chansum::asr {
 
 AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
@@ -7,6 +9,20 @@ AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
   c.engine = env.Choice("ASR_ENGINE", c.engine, {"pocketsphinx", "openai"});
   c.model_dir = env.String("ASR_MODEL_DIR", kDefaultModelDir);
   c.keep_audio = env.Bool("KEEP_MEDIA", c.keep_audio);
+  if (c.engine == "pocketsphinx") {
+    std::istringstream args(env.String("ASR_POCKETSPHINX_ARGS", ""));
+    for (std::string a; args >> a;) c.pocketsphinx_args.push_back(a);
+    if (c.pocketsphinx_args.size() % 2 != 0) {
+      env.AddProblem("ASR_POCKETSPHINX_ARGS must be \"-name value\" pairs");
+    }
+    for (std::size_t i = 0; i < c.pocketsphinx_args.size(); i += 2) {
+      if (c.pocketsphinx_args[i].size() < 2 || c.pocketsphinx_args[i][0] != '-') {
+        env.AddProblem("ASR_POCKETSPHINX_ARGS: \"" + c.pocketsphinx_args[i] +
+                       "\" is not an option name (\"-name value\" pairs)");
+        break;
+      }
+    }
+  }
   if (c.engine == "openai") {
     // Required only with this engine (so not through RequireString, which means "always").
     c.api_url = env.String("ASR_API_URL", "");

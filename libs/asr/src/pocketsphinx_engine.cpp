@@ -1,7 +1,9 @@
 #include "chansum/asr/pocketsphinx_engine.hpp"
 
 #include <pocketsphinx.h>
+#include <sphinxbase/cmn.h>
 #include <sphinxbase/err.h>
+#include <sphinxbase/feat.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -17,11 +19,62 @@
 
 namespace chansum::asr {
 
+// Cepstral mean normalisation (CMN) is decoder state that ps_start_utt does not reset. Live CMN
+// keeps a running mean (and the sum and frame count it is updated from) that carries from one
+// utterance to the next, as it must within one file; but a file decoded after another started
+// from where the other ended and was heard differently (the same video gave a different
+// transcript, and a different WER, depending on what the worker had decoded before). And the
+// model's feat.params asks for "-cmn batch" (each utterance normalised by its own mean), which
+// sphinxbase silently turns into live CMN for good when the first utterance is fed block by block,
+// so the first file a decoder heard was normalised differently from all later ones. The engine
+// therefore sets the CMN type it uses up front (batch with whole utterances, live with chunks:
+// DecodeOptions::cmn_per_utterance), saves the state ps_init left, and puts it back before
+// every file.
+struct CmnState {
+  cmn_type_t type = CMN_LIVE;
+  std::vector<mfcc_t> mean;
+  std::vector<mfcc_t> var;
+  std::vector<mfcc_t> sum;
+  int32 nframe = 0;
+
+  static std::optional<CmnState> Save(ps_decoder_t* ps, bool per_utterance) {
+    feat_t* feat = ps_get_feat(ps);
+    if (feat == nullptr || feat->cmn_struct == nullptr) return std::nullopt;
+    if (feat->cmn != CMN_NONE) feat->cmn = per_utterance ? CMN_BATCH : CMN_LIVE;
+    const cmn_t* cmn = feat->cmn_struct;
+    CmnState s;
+    s.type = feat->cmn;
+    const auto copy = [&](const mfcc_t* from, std::vector<mfcc_t>& to) {
+      if (from != nullptr) to.assign(from, from + cmn->veclen);
+    };
+    copy(cmn->cmn_mean, s.mean);
+    copy(cmn->cmn_var, s.var);
+    copy(cmn->sum, s.sum);
+    s.nframe = cmn->nframe;
+    return s;
+  }
+
+  void Restore(ps_decoder_t* ps) const {
+    feat_t* feat = ps_get_feat(ps);
+    if (feat == nullptr || feat->cmn_struct == nullptr) return;
+    feat->cmn = type;
+    cmn_t* cmn = feat->cmn_struct;
+    const auto copy = [](const std::vector<mfcc_t>& from, mfcc_t* to) {
+      if (to != nullptr) std::copy(from.begin(), from.end(), to);
+    };
+    copy(mean, cmn->cmn_mean);
+    copy(var, cmn->cmn_var);
+    copy(sum, cmn->sum);
+    cmn->nframe = nframe;
+  }
+};
+
 struct PocketsphinxEngine::Impl {
   cmd_ln_t* config = nullptr;
   ps_decoder_t* decoder = nullptr;
   int frame_rate = 100;
   DecodeOptions options;
+  std::optional<CmnState> initial_cmn;  // as ps_init left it; restored before each file
 
   ~Impl() {
     if (decoder != nullptr) ps_free(decoder);
@@ -61,6 +114,14 @@ std::size_t QuietestCut(const std::vector<std::int16_t>& samples, std::size_t fr
     }
   }
   return from + (best_start + kWindowFrames / 2) * kFrameSamples;
+}
+
+// True when the first n samples stay below about -60 dBFS (|sample| <= 32 everywhere).
+bool IsSilent(const std::vector<std::int16_t>& samples, std::size_t n) {
+  constexpr int kSilentAmplitude = 32;
+  return std::all_of(
+      samples.begin(), samples.begin() + static_cast<std::ptrdiff_t>(n),
+      [](std::int16_t s) { return s >= -kSilentAmplitude && s <= kSilentAmplitude; });
 }
 
 std::string MissingModelFiles(const AsrConfig& config) {
@@ -106,11 +167,20 @@ PocketsphinxEngine::PocketsphinxEngine(const AsrConfig& config, DecodeOptions op
   const std::string dict = config.dict_path().string();
   // -remove_silence no: with the default voice-activity filter, dropped frames make the
   // ps_seg_frames() numbers drift away from the audio clock; we want exact word times.
-  impl_->config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-lm", lm.c_str(),
-                              "-dict", dict.c_str(), "-remove_silence", "no", nullptr);
+  // ASR_POCKETSPHINX_ARGS come last, so they override these.
+  std::vector<std::string> args = {"-hmm", hmm, "-lm", lm, "-dict", dict, "-remove_silence", "no"};
+  args.insert(args.end(), config.pocketsphinx_args.begin(), config.pocketsphinx_args.end());
+  std::vector<char*> argv;
+  argv.reserve(args.size());
+  for (auto& a : args) argv.push_back(a.data());
+  impl_->config =
+      cmd_ln_parse_r(nullptr, ps_args(), static_cast<int32>(argv.size()), argv.data(), TRUE);
   if (impl_->config == nullptr) {
-    throw std::runtime_error("pocketsphinx rejected its configuration (model dir " +
-                             config.model_dir.string() + ")");
+    std::string given;
+    for (const auto& a : config.pocketsphinx_args) given += (given.empty() ? "" : " ") + a;
+    throw std::runtime_error(
+        "pocketsphinx rejected its configuration (model dir " + config.model_dir.string() +
+        (given.empty() ? "" : ", ASR_POCKETSPHINX_ARGS \"" + given + "\"") + ")");
   }
   impl_->frame_rate = static_cast<int>(cmd_ln_int32_r(impl_->config, "-frate"));
   if (impl_->frame_rate <= 0) impl_->frame_rate = 100;
@@ -119,6 +189,8 @@ PocketsphinxEngine::PocketsphinxEngine(const AsrConfig& config, DecodeOptions op
     throw std::runtime_error("pocketsphinx failed to load the model from " +
                              config.model_dir.string());
   }
+  impl_->initial_cmn =
+      CmnState::Save(impl_->decoder, options.cmn_per_utterance);  // none with -cmn none
 }
 
 Result<std::unique_ptr<PocketsphinxEngine>> PocketsphinxEngine::Create(const AsrConfig& config,
@@ -154,6 +226,11 @@ Result<Transcript> PocketsphinxEngine::Transcribe(const std::filesystem::path& w
   std::vector<std::int16_t> buf;
   buf.reserve(max_utt);
   std::vector<TimedWord> words;
+  // Every file starts from the freshly loaded decoder's normalisation, whatever came before.
+  // A new stream resets what sphinxbase keeps "for the stream": the noise estimate of the
+  // spectral subtraction (-remove_noise) and the frame counter of segment times.
+  if (ps_start_stream(ps) < 0) return Error::Transient("asr_failed", "ps_start_stream failed");
+  if (impl_->initial_cmn) impl_->initial_cmn->Restore(ps);
 
   while (true) {
     // Top the buffer up to one maximal utterance.
@@ -171,8 +248,26 @@ Result<Transcript> PocketsphinxEngine::Transcribe(const std::filesystem::path& w
     if (buf.empty()) break;
     const std::size_t cut = remaining > 0 ? QuietestCut(buf, min_utt, buf.size()) : buf.size();
 
+    // An utterance of (near) digital silence holds no speech, and per-utterance CMN would take
+    // its mean out and leave the decoder a flat signal it hears words in ("dog" in a second of
+    // zeros): it is not decoded.
+    if (IsSilent(buf, cut)) {
+      buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(cut));
+      utt_start += cut;
+      continue;
+    }
     if (ps_start_utt(ps) < 0) return Error::Transient("asr_failed", "ps_start_utt failed");
-    for (std::size_t off = 0; off < cut; off += chunk) {
+    if (opt.cmn_per_utterance) {  // the whole utterance at once: batch CMN needs all of it
+      if (should_stop && should_stop()) {
+        ps_end_utt(ps);
+        return Error::Transient("cancelled", "transcription of " + wav.string() + " cancelled");
+      }
+      if (ps_process_raw(ps, buf.data(), cut, FALSE, TRUE) < 0) {
+        ps_end_utt(ps);
+        return Error::Transient("asr_failed", "ps_process_raw failed on " + wav.string());
+      }
+    }
+    for (std::size_t off = 0; !opt.cmn_per_utterance && off < cut; off += chunk) {
       if (should_stop && should_stop()) {
         ps_end_utt(ps);
         return Error::Transient("cancelled", "transcription of " + wav.string() + " cancelled");
@@ -185,8 +280,9 @@ Result<Transcript> PocketsphinxEngine::Transcribe(const std::filesystem::path& w
     }
     if (ps_end_utt(ps) < 0) return Error::Transient("asr_failed", "ps_end_utt failed");
 
-    // ps_seg_frames() counts frames since the decoder was created, not since ps_start_utt(),
-    // so frame numbers are taken relative to the utterance's first segment (the "<s>" that the
+    // ps_seg_frames() counts frames since ps_start_stream(), not since ps_start_utt(), and not
+    // exactly the frames fed (the frames an utterance's end flushes are not all counted), so
+    // frame numbers are taken relative to the utterance's first segment (the "<s>" that the
     // n-gram search always starts at frame 0 of the utterance).
     const double offset = static_cast<double>(utt_start) / kAsrSampleRate;
     std::optional<int> base;

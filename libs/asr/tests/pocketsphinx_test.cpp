@@ -53,15 +53,15 @@ void ExpectWellFormed(const Transcript& t) {
 class PocketsphinxTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = new TempDir();
-    ASSERT_TRUE(testing::Speak(kScript, *dir_ / "speech.wav")) << "flite/ffmpeg failed";
+    speech_dir = new TempDir();
+    ASSERT_TRUE(testing::Speak(kScript, *speech_dir / "speech.wav")) << "flite/ffmpeg failed";
   }
   static void TearDownTestSuite() {
-    delete dir_;
-    dir_ = nullptr;
+    delete speech_dir;
+    speech_dir = nullptr;
   }
-  static std::filesystem::path Speech() { return *dir_ / "speech.wav"; }
-  static inline TempDir* dir_ = nullptr;
+  static std::filesystem::path Speech() { return *speech_dir / "speech.wav"; }
+  static inline TempDir* speech_dir = nullptr;
 };
 
 TEST_F(PocketsphinxTest, RecognizesFliteSpeech) {
@@ -138,6 +138,68 @@ TEST_F(PocketsphinxTest, TimesFollowTheAudioAcrossUtterances) {
   EXPECT_TRUE(found_late) << t->text;
 }
 
+// Same audio, same transcript: a decoder's state (the live cepstral mean normalisation) must not
+// carry from one file to the next. "Other" is different speech through a telephone-like band
+// pass at a lower level, so its cepstral mean is far from the speech's; a decoder that kept it
+// heard the speech differently afterwards.
+TEST_F(PocketsphinxTest, SameAudioGivesTheSameTranscriptWhateverWasDecodedBefore) {
+  TempDir dir;
+  const auto spoken = dir / "other_spoken.wav";
+  ASSERT_TRUE(
+      testing::Speak("Volcanoes form where hot melted rock rises from deep inside the "
+                     "earth, and some islands were made by them over millions of years.",
+                     spoken));
+  const auto other = dir / "other.wav";
+  ASSERT_EQ(testing::Run({"ffmpeg", "-nostdin", "-loglevel", "error", "-i", spoken.string(), "-af",
+                          "highpass=f=600,lowpass=f=2400,volume=0.25", "-ar", "16000", "-ac", "1",
+                          "-c:a", "pcm_s16le", other.string()}),
+            0);
+  const auto decode = [](PocketsphinxEngine& engine, const std::filesystem::path& wav) {
+    auto t = engine.Transcribe(wav);
+    EXPECT_TRUE(t.ok()) << t.error().ToString();
+    return t.ok() ? ToJson(*t).dump() : std::string();
+  };
+  for (const bool per_utterance : {true, false}) {
+    SCOPED_TRACE(per_utterance ? "CMN per utterance" : "live CMN");
+    // Short utterances, so live CMN also carries between the utterances of one file.
+    DecodeOptions options;
+    options.min_utterance_seconds = 2;
+    options.max_utterance_seconds = 4;
+    options.cmn_per_utterance = per_utterance;
+
+    PocketsphinxEngine fresh_a(AsrConfig{}, options);
+    const std::string a = decode(fresh_a, Speech());
+    PocketsphinxEngine fresh_b(AsrConfig{}, options);
+    const std::string b = decode(fresh_b, other);
+    ASSERT_FALSE(a.empty());
+    ASSERT_FALSE(b.empty());
+
+    PocketsphinxEngine engine(AsrConfig{}, options);
+    EXPECT_EQ(decode(engine, Speech()), a);  // the same file twice in a row
+    EXPECT_EQ(decode(engine, Speech()), a);
+    EXPECT_EQ(decode(engine, other), b);     // B after A, as on a fresh decoder
+    EXPECT_EQ(decode(engine, Speech()), a);  // A after B, as the first time
+  }
+}
+
+// Per-utterance CMN takes each utterance's own mean out, so the level of the recording (a
+// constant in the log-energy cepstrum) does not change what is heard; live CMN starts from the
+// model's -cmninit and hears a quiet recording differently until its running mean has adapted.
+TEST_F(PocketsphinxTest, CmnPerUtteranceHearsAQuietRecordingAlike) {
+  TempDir dir;
+  const auto quiet = dir / "quiet.wav";
+  ASSERT_EQ(
+      testing::Run({"ffmpeg", "-nostdin", "-loglevel", "error", "-i", Speech().string(), "-af",
+                    "volume=0.2", "-ar", "16000", "-ac", "1", "-c:a", "pcm_s16le", quiet.string()}),
+      0);
+  PocketsphinxEngine engine(AsrConfig{});
+  auto loud = engine.Transcribe(Speech());
+  auto soft = engine.Transcribe(quiet);
+  ASSERT_TRUE(loud.ok()) << loud.error().ToString();
+  ASSERT_TRUE(soft.ok()) << soft.error().ToString();
+  EXPECT_EQ(soft->text, loud->text);
+}
+
 TEST_F(PocketsphinxTest, ShouldStopCancelsAndEngineStaysUsable) {
   PocketsphinxEngine engine(AsrConfig{});
   auto cancelled = engine.Transcribe(Speech(), [] { return true; });
@@ -145,11 +207,26 @@ TEST_F(PocketsphinxTest, ShouldStopCancelsAndEngineStaysUsable) {
   EXPECT_EQ(cancelled.error().code, "cancelled");
   EXPECT_TRUE(cancelled.error().transient());
 
+  // Per-utterance CMN: polled before each utterance (3-4 s each here), stopped at the first true.
+  DecodeOptions short_utterances;
+  short_utterances.min_utterance_seconds = 3;
+  short_utterances.max_utterance_seconds = 4;
+  PocketsphinxEngine per_utterance(AsrConfig{}, short_utterances);
   int polls = 0;
-  auto midway = engine.Transcribe(Speech(), [&] { return ++polls > 5; });
+  auto midway = per_utterance.Transcribe(Speech(), [&] { return ++polls > 1; });
   ASSERT_FALSE(midway.ok());
   EXPECT_EQ(midway.error().code, "cancelled");
-  EXPECT_EQ(polls, 6);  // polled once per chunk, stopped at the first "true"
+  EXPECT_EQ(polls, 2);
+
+  // Live CMN: polled once per chunk.
+  DecodeOptions live;
+  live.cmn_per_utterance = false;
+  PocketsphinxEngine live_engine(AsrConfig{}, live);
+  polls = 0;
+  midway = live_engine.Transcribe(Speech(), [&] { return ++polls > 5; });
+  ASSERT_FALSE(midway.ok());
+  EXPECT_EQ(midway.error().code, "cancelled");
+  EXPECT_EQ(polls, 6);
 
   auto again = engine.Transcribe(Speech(), [] { return false; });
   ASSERT_TRUE(again.ok()) << again.error().ToString();
@@ -186,6 +263,7 @@ TEST_F(PocketsphinxTest, EnginesCreatedAndUsedInParallelThreadsDecodeAlike) {
   std::latch start(kThreads);
   std::vector<std::string> texts(kThreads), errors(kThreads);
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int i = 0; i < kThreads; ++i) {
     threads.emplace_back([&, i] {
       start.arrive_and_wait();
@@ -238,9 +316,33 @@ TEST(PocketsphinxConfigTest, ReadsEnvironment) {
   EXPECT_EQ(config.dict_path(), "/models/cmudict-en-us.dict");
   EXPECT_TRUE(config.keep_audio);
 
+  EXPECT_TRUE(config.pocketsphinx_args.empty());
+
   ConfigReader bad(std::map<std::string, std::string>{{"ASR_ENGINE", "whisper-magic"}});
   (void)AsrConfig::FromEnv(bad);
   EXPECT_THROW(bad.Finish(), ConfigError);
+}
+
+TEST(PocketsphinxConfigTest, ExtraDecoderOptionsArePairsAndReachTheDecoder) {
+  ConfigReader env(
+      std::map<std::string, std::string>{{"ASR_POCKETSPHINX_ARGS", "  -beam 1e-60\t-lw  9.5 "}});
+  const auto config = AsrConfig::FromEnv(env);
+  EXPECT_NO_THROW(env.Finish());
+  EXPECT_EQ(config.pocketsphinx_args, (std::vector<std::string>{"-beam", "1e-60", "-lw", "9.5"}));
+  EXPECT_NO_THROW(PocketsphinxEngine{config});
+
+  for (const char* odd : {"-beam", "beam 1e-60", "-beam 1e-60 -lw"}) {
+    ConfigReader bad(std::map<std::string, std::string>{{"ASR_POCKETSPHINX_ARGS", odd}});
+    (void)AsrConfig::FromEnv(bad);
+    EXPECT_THROW(bad.Finish(), ConfigError) << odd;
+  }
+  // An option pocketsphinx does not know is refused when the engine is created (at start).
+  AsrConfig unknown;
+  unknown.pocketsphinx_args = {"-no_such_option", "1"};
+  auto engine = PocketsphinxEngine::Create(unknown);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.error().code, "asr_model");
+  EXPECT_THAT(engine.error().message, ::testing::HasSubstr("ASR_POCKETSPHINX_ARGS"));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include <chrono>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "chansum/common/config.hpp"
 
@@ -13,6 +14,8 @@ inline constexpr const char* kDefaultModelDir = "/usr/share/pocketsphinx/model/e
 //                OpenAI-compatible POST /v1/audio/transcriptions, see openai_engine.hpp)
 // ASR_MODEL_DIR  pocketsphinx model directory holding en-us/ (acoustic model), en-us.lm.bin and
 //                cmudict-en-us.dict (default: Debian's pocketsphinx-en-us)
+// ASR_POCKETSPHINX_ARGS  extra pocketsphinx decoder options, "-name value" pairs separated by
+//                spaces (e.g. "-beam 1e-60 -lw 8"); they override the engine's own settings
 // KEEP_MEDIA     keep the WAV after transcription (default false; read by the transcription stage)
 // With ASR_ENGINE=openai: ASR_API_URL (required), ASR_API_KEY, ASR_MODEL, ASR_LANGUAGE,
 // ASR_CHUNK_SECONDS, ASR_TIMEOUT, ASR_MAX_RETRIES, ASR_MAX_RETRY_WAIT (docs/configuration.md).
@@ -20,6 +23,9 @@ struct AsrConfig {
   std::string engine = "pocketsphinx";
   std::filesystem::path model_dir = kDefaultModelDir;
   bool keep_audio = false;
+  // Extra pocketsphinx options as "-name value" pairs (ASR_POCKETSPHINX_ARGS); checked against
+  // pocketsphinx's own option table when the engine is created.
+  std::vector<std::string> pocketsphinx_args;
   // The OpenAI-compatible backend.
   std::string api_url;  // base URL incl. /v1
   std::string api_key;  // never logged

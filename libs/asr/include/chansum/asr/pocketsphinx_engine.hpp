@@ -20,7 +20,14 @@ struct DecodeOptions {
   // quarter-second after min_utterance_seconds, so decoder memory stays bounded on long audio.
   double min_utterance_seconds = 20;
   double max_utterance_seconds = 30;
-  // Samples handed to ps_process_raw at a time; should_stop is checked between chunks.
+  // Cepstral mean normalisation: true normalises each utterance by its own mean ("-cmn batch",
+  // as the en-us model was trained), handing the utterance to the decoder in one call, so
+  // should_stop is checked between utterances; false uses sphinxbase's live CMN (a running
+  // mean from the model's -cmninit, carried from utterance to utterance within a file), fed in
+  // chunks of chunk_samples with should_stop checked between chunks. docs/quality.md has the
+  // word error rate of each.
+  bool cmn_per_utterance = true;
+  // Samples handed to ps_process_raw at a time with live CMN.
   int chunk_samples = 4000;  // 0.25 s
   SegmentOptions segments;
 };

@@ -125,6 +125,10 @@ Result<HttpResponse> ApiClient::Post(const std::string& path, const std::string&
   return Perform("POST", path, &json);
 }
 
+Result<HttpResponse> ApiClient::Delete(const std::string& path) const {
+  return Perform("DELETE", path, nullptr);
+}
+
 Result<HttpResponse> ApiClient::Perform(const std::string& method, const std::string& path,
                                         const std::string* body,
                                         const std::vector<std::string>& extra_headers) const {
@@ -149,6 +153,8 @@ Result<HttpResponse> ApiClient::Perform(const std::string& method, const std::st
     curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body->c_str());
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+  } else if (method == "DELETE") {
+    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, "DELETE");
   }
   const CURLcode rc = curl_easy_perform(curl.get());
   if (rc != CURLE_OK) return TransportError(rc, base_url_);

@@ -80,8 +80,9 @@ class SubscriptionsE2E : public ::testing::Test {
     return job;
   }
 
-  // Appends a copy of the item with <guid> `guid` to the served feed, under `new_guid` and a
-  // later date (the server reads the file on every request).
+  // Appends a copy of the item with <guid> `guid` (a captioned video: its link is a watch page) to
+  // the served feed, under `new_guid`, a page of its own and a later date (the server reads the
+  // file on every request).
   void AddFeedItem(const std::string& guid, const std::string& new_guid) {
     const auto path = demo_.dir / "feed.xml";
     std::ifstream in(path);
@@ -100,6 +101,13 @@ class SubscriptionsE2E : public ::testing::Test {
       item.replace(p, close - p, from + to);
     };
     replace("<guid isPermaLink=\"false\">", new_guid);
+    // A page of its own: discovery lists a URL once (media::ParsePlaylist), so an item linking
+    // the same page as another would be the same video.
+    const auto link = item.find(guid + ".html");
+    ASSERT_NE(link, std::string::npos) << "the copied item must link a watch page: " << item;
+    item.replace(link, guid.size(), new_guid);
+    fs::copy_file(demo_.dir / "watch" / (guid + ".html"),
+                  demo_.dir / "watch" / (new_guid + ".html"));
     replace("<pubDate>", "Mon, 02 Sep 2024 09:00:00 +0000");
     replace("<title>", "A New Upload");
     const auto channel_end = feed.rfind("</channel>");
@@ -191,9 +199,9 @@ TEST_F(SubscriptionsE2E, FirstCheckProcessesNothingNewStartsNoJobANewVideoIsProc
   EXPECT_FALSE(view.at("next_check_at").is_null());
   // The provisional jobs of those checks are gone: GET /jobs lists only the first job.
   const auto jobs = Get("/jobs?limit=100").at("jobs");
-  int listed = 0;
-  for (const auto& j : jobs) listed += j.at("channel") == demo_.FeedUrl();
-  EXPECT_LE(listed, 2) << jobs.dump(2);  // the first job, perhaps one check in flight
+  int feed_jobs = 0;
+  for (const auto& j : jobs) feed_jobs += j.at("channel") == demo_.FeedUrl();
+  EXPECT_LE(feed_jobs, 2) << jobs.dump(2);  // the first job, perhaps one check in flight
 
   // ------------------------------------------------------------ a new upload
   AddFeedItem("honeybees", "new-upload");

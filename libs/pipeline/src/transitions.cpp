@@ -192,7 +192,8 @@ store::Claim ClaimDiscovery(pqxx::work& txn, const std::string& job_id, const st
 namespace {
 
 // Decides a subscription check: counts the listed videos that are new to the subscription (no
-// stored results, not failed in a job of an earlier check: those are marked reused with a reason)
+// stored results, not settled by an earlier check — failed, or expired by keep_days: those are
+// marked reused with the reason)
 // and ends the check `job_started` with that count when there is one. False: nothing new.
 bool KeepSubscriptionJob(pqxx::work& txn, const store::CheckOfJob& check,
                          std::vector<store::DiscoveredVideo>& discovered) {
@@ -200,12 +201,12 @@ bool KeepSubscriptionJob(pqxx::work& txn, const store::CheckOfJob& check,
   for (const auto& v : discovered) {
     if (v.reuse_reason.empty()) candidates.push_back(v.video_id);
   }
-  const auto failed = store::VideosFailedInSubscription(txn, check.subscription_id, candidates);
+  const auto settled = store::VideosSettledInSubscription(txn, check.subscription_id, candidates);
   std::set<std::string> fresh;
   for (auto& v : discovered) {
     if (!v.reuse_reason.empty()) continue;
-    if (failed.count(v.video_id) != 0) {
-      v.reuse_reason = "failed in an earlier subscription check";
+    if (auto it = settled.find(v.video_id); it != settled.end()) {
+      v.reuse_reason = it->second;
       continue;
     }
     fresh.insert(v.video_id);

@@ -45,3 +45,9 @@ CREATE TABLE subscription_checks (
 );
 CREATE INDEX subscription_checks_sub_idx ON subscription_checks (subscription_id, started_at DESC);
 CREATE INDEX subscription_checks_job_idx ON subscription_checks (job_id) WHERE job_id IS NOT NULL;
+
+-- §3 retention: a subscription with options.keep_days has the transcripts and summaries of its
+-- videos deleted keep_days after the job that processed them finished, unless another job that
+-- is not expiring (an ordinary job, or a later check's job) still lists the video. The rows are
+-- kept; documents_deleted_at says their documents are gone.
+ALTER TABLE videos ADD COLUMN documents_deleted_at timestamptz;

@@ -1,5 +1,6 @@
 #include "chansum/store/subscriptions.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace chansum::store {
@@ -36,14 +37,21 @@ std::string FormatEvery(int seconds) {
   return out.empty() ? "0s" : out;
 }
 
-const std::string kSummaryColumns =
-    "s.id::text, s.channel, s.channel_url, s.every_s, s.options::text, s.paused, " +
-    Ts("s.created_at") + ", " + Ts("s.updated_at") + ", " + Ts("s.last_check_at") + ", " +
-    Ts("s.next_check_at") + ", s.checks, " +
-    "(SELECT count(*) FROM subscription_checks c WHERE c.subscription_id = s.id "
-    "AND c.state = 'job_started'), "
-    "(SELECT c.state FROM subscription_checks c WHERE c.subscription_id = s.id "
-    "ORDER BY c.started_at DESC LIMIT 1)";
+// The columns SummaryFromRow reads, of `subscriptions s`.
+std::string SummaryColumns() {
+  std::string sql = "s.id::text, s.channel, s.channel_url, s.every_s, s.options::text, s.paused, ";
+  for (const char* column :
+       {"s.created_at", "s.updated_at", "s.last_check_at", "s.next_check_at"}) {
+    sql += Ts(column);
+    sql += ", ";
+  }
+  sql +=
+      "s.checks, (SELECT count(*) FROM subscription_checks c WHERE c.subscription_id = s.id "
+      "AND c.state = 'job_started'), "
+      "(SELECT c.state FROM subscription_checks c WHERE c.subscription_id = s.id "
+      "ORDER BY c.started_at DESC LIMIT 1)";
+  return sql;
+}
 
 nlohmann::ordered_json SummaryFromRow(const pqxx::row& r) {
   nlohmann::ordered_json j;
@@ -86,10 +94,9 @@ std::string InsertSubscription(pqxx::work& txn, const NewSubscription& sub) {
 
 nlohmann::ordered_json ListSubscriptions(pqxx::work& txn, int limit) {
   nlohmann::ordered_json out = nlohmann::ordered_json::array();
-  for (const auto& r : txn.exec_params("SELECT " + kSummaryColumns +
-                                           " FROM subscriptions s "
-                                           "ORDER BY s.created_at DESC, s.id DESC LIMIT $1",
-                                       limit)) {
+  const std::string sql = "SELECT " + SummaryColumns() +
+                          " FROM subscriptions s ORDER BY s.created_at DESC, s.id DESC LIMIT $1";
+  for (const auto& r : txn.exec_params(sql, limit)) {
     out.push_back(SummaryFromRow(r));
   }
   return out;
@@ -98,7 +105,7 @@ nlohmann::ordered_json ListSubscriptions(pqxx::work& txn, int limit) {
 std::optional<nlohmann::ordered_json> GetSubscription(pqxx::work& txn, const std::string& id,
                                                       int max_checks) {
   auto rows = txn.exec_params(
-      "SELECT " + kSummaryColumns + " FROM subscriptions s WHERE s.id = $1::uuid", id);
+      "SELECT " + SummaryColumns() + " FROM subscriptions s WHERE s.id = $1::uuid", id);
   if (rows.empty()) return std::nullopt;
   auto j = SummaryFromRow(rows[0]);
   // A running check whose job failed or was cancelled (the sweeper gave up on its discovery, a
@@ -109,14 +116,14 @@ std::optional<nlohmann::ordered_json> GetSubscription(pqxx::work& txn, const std
   const std::string effective_error =
       "coalesce(c.error, CASE WHEN c.state = 'running' AND j.state IN ('failed', 'cancelled') "
       "THEN coalesce(j.error, 'job ' || j.state) END)";
+  const std::string checks_sql =
+      "SELECT c.id::text, " + effective_state + ", c.job_id::text, c.new_videos, " +
+      effective_error + ", " + Ts("c.started_at") + ", " + Ts("c.finished_at") +
+      ", c.checked_by, j.state FROM subscription_checks c "
+      "LEFT JOIN jobs j ON j.id = c.job_id WHERE c.subscription_id = $1::uuid "
+      "ORDER BY c.started_at DESC, c.id LIMIT $2";
   nlohmann::ordered_json checks = nlohmann::ordered_json::array();
-  for (const auto& r : txn.exec_params(
-           "SELECT c.id::text, " + effective_state + ", c.job_id::text, c.new_videos, " +
-               effective_error + ", " + Ts("c.started_at") + ", " + Ts("c.finished_at") +
-               ", c.checked_by, j.state FROM subscription_checks c "
-               "LEFT JOIN jobs j ON j.id = c.job_id WHERE c.subscription_id = $1::uuid "
-               "ORDER BY c.started_at DESC, c.id LIMIT $2",
-           id, max_checks)) {
+  for (const auto& r : txn.exec_params(checks_sql, id, max_checks)) {
     nlohmann::ordered_json c;
     c["check_id"] = r[0].as<std::string>();
     c["state"] = r[1].as<std::string>();
@@ -138,13 +145,13 @@ std::optional<nlohmann::ordered_json> GetSubscription(pqxx::work& txn, const std
                                  effective_state + " = 'failed' ORDER BY c.started_at DESC LIMIT 1",
                              id);
   if (!err.empty()) last_error = {{"error", NullableString(err[0][0])}, {"at", S(err[0][1])}};
+  const std::string jobs_sql = "SELECT c.job_id::text, j.state, c.new_videos, " +
+                               Ts("c.started_at") +
+                               " FROM subscription_checks c JOIN jobs j ON j.id = c.job_id "
+                               "WHERE c.subscription_id = $1::uuid AND c.state = 'job_started' "
+                               "ORDER BY c.started_at DESC LIMIT 50";
   nlohmann::ordered_json jobs = nlohmann::ordered_json::array();
-  for (const auto& r :
-       txn.exec_params("SELECT c.job_id::text, j.state, c.new_videos, " + Ts("c.started_at") +
-                           " FROM subscription_checks c JOIN jobs j ON j.id = c.job_id "
-                           "WHERE c.subscription_id = $1::uuid AND c.state = 'job_started' "
-                           "ORDER BY c.started_at DESC LIMIT 50",
-                       id)) {
+  for (const auto& r : txn.exec_params(jobs_sql, id)) {
     jobs.push_back({{"job_id", r[0].as<std::string>()},
                     {"state", r[1].as<std::string>()},
                     {"new_videos", r[2].is_null() ? 0 : r[2].as<int>()},
@@ -230,20 +237,22 @@ std::optional<CheckOfJob> FindRunningCheck(pqxx::work& txn, const std::string& j
   return CheckOfJob{r[0][0].as<std::string>(), r[0][1].as<std::string>(), Jsonb(r[0][2])};
 }
 
-std::set<std::string> VideosFailedInSubscription(pqxx::work& txn,
-                                                 const std::string& subscription_id,
-                                                 const std::vector<std::string>& video_ids) {
-  std::set<std::string> out;
+std::map<std::string, std::string> VideosSettledInSubscription(
+    pqxx::work& txn, const std::string& subscription_id,
+    const std::vector<std::string>& video_ids) {
+  std::map<std::string, std::string> out;
   if (video_ids.empty()) return out;
-  for (const auto& r :
-       txn.exec_params("SELECT DISTINCT v.video_id FROM subscription_checks c "
-                       "JOIN videos v ON v.job_id = c.job_id "
-                       "WHERE c.subscription_id = $1::uuid AND v.state = 'failed' "
-                       "AND v.video_id IN (SELECT json_array_elements_text($2::json))",
-                       subscription_id,
-                       nlohmann::json(video_ids).dump(-1, ' ', false,
-                                                      nlohmann::json::error_handler_t::replace))) {
-    out.insert(r[0].as<std::string>());
+  for (const auto& r : txn.exec_params(
+           "SELECT v.video_id, bool_or(v.documents_deleted_at IS NOT NULL) "
+           "FROM subscription_checks c JOIN videos v ON v.job_id = c.job_id "
+           "WHERE c.subscription_id = $1::uuid "
+           "AND (v.state = 'failed' OR v.documents_deleted_at IS NOT NULL) "
+           "AND v.video_id IN (SELECT json_array_elements_text($2::json)) GROUP BY v.video_id",
+           subscription_id,
+           nlohmann::json(video_ids).dump(-1, ' ', false,
+                                          nlohmann::json::error_handler_t::replace))) {
+    out[r[0].as<std::string>()] = r[1].as<bool>() ? "documents expired (keep_days)"
+                                                  : "failed in an earlier subscription check";
   }
   return out;
 }
@@ -268,6 +277,51 @@ std::optional<std::string> FailSubscriptionCheckOfJob(pqxx::work& txn, const std
 
 void DeleteJob(pqxx::work& txn, const std::string& job_id) {
   txn.exec_params("DELETE FROM jobs WHERE id = $1::uuid", job_id);
+}
+
+std::vector<std::string> ClaimExpiredVideoDocuments(pqxx::work& txn, int limit) {
+  // `expiring`: rows of expired check jobs; a video qualifies when no other live row names it.
+  const std::string expiring =
+      "SELECT v.job_id, v.video_id FROM videos v "
+      "JOIN subscription_checks c ON c.job_id = v.job_id "
+      "JOIN subscriptions s ON s.id = c.subscription_id "
+      "JOIN jobs j ON j.id = v.job_id "
+      "WHERE v.state IN ('done', 'skipped') AND v.documents_deleted_at IS NULL "
+      "AND jsonb_typeof(s.options->'keep_days') = 'number' "
+      "AND j.finished_at < now() - make_interval(days => (s.options->>'keep_days')::int)";
+  std::vector<std::string> ids;
+  const std::string sql =
+      "WITH expiring AS (" + expiring +
+      ") "
+      "SELECT DISTINCT e.video_id FROM expiring e WHERE NOT EXISTS ("
+      "  SELECT 1 FROM videos o WHERE o.video_id = e.video_id "
+      "  AND o.state IN ('done', 'skipped', 'pending', 'running') "
+      "  AND o.documents_deleted_at IS NULL AND NOT EXISTS ("
+      "    SELECT 1 FROM expiring x WHERE x.job_id = o.job_id AND x.video_id = o.video_id)"
+      ") LIMIT $1";
+  for (const auto& r : txn.exec_params(sql, limit)) {
+    ids.push_back(r[0].as<std::string>());
+  }
+  if (ids.empty()) return ids;
+  const auto list =
+      nlohmann::json(ids).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  // Locked and marked; a video another orchestrator holds right now is left to it.
+  auto locked = txn.exec_params(
+      "SELECT video_id FROM videos WHERE video_id IN "
+      "(SELECT json_array_elements_text($1::json)) AND documents_deleted_at IS NULL "
+      "AND state IN ('done', 'skipped') FOR UPDATE SKIP LOCKED",
+      list);
+  std::vector<std::string> claimed;
+  for (const auto& r : locked) {
+    auto id = r[0].as<std::string>();
+    if (std::find(claimed.begin(), claimed.end(), id) == claimed.end()) claimed.push_back(id);
+  }
+  txn.exec_params(
+      "UPDATE videos SET documents_deleted_at = now() WHERE video_id IN "
+      "(SELECT json_array_elements_text($1::json)) AND documents_deleted_at IS NULL "
+      "AND state IN ('done', 'skipped')",
+      nlohmann::json(claimed).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  return claimed;
 }
 
 }  // namespace chansum::store

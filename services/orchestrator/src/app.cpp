@@ -87,6 +87,7 @@ struct OrchestratorConfig {
   net::DestinationPolicy fetch_policy;  // FETCH_ALLOWLIST: POST /jobs refuses non-public URLs
   std::chrono::milliseconds subscription_tick{10000};        // SUBSCRIPTION_TICK (0: no scheduler)
   std::chrono::milliseconds subscription_min_every{300000};  // SUBSCRIPTION_MIN_EVERY
+  std::chrono::milliseconds retention_interval{600000};      // RETENTION_INTERVAL (0: off)
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -114,6 +115,7 @@ struct OrchestratorConfig {
     c.fetch_policy = net::DestinationPolicy::FromEnv(env);
     c.subscription_tick = env.Duration("SUBSCRIPTION_TICK", c.subscription_tick);
     c.subscription_min_every = env.Duration("SUBSCRIPTION_MIN_EVERY", c.subscription_min_every);
+    c.retention_interval = env.Duration("RETENTION_INTERVAL", c.retention_interval);
     if (c.subscription_min_every < std::chrono::seconds(1)) {
       c.subscription_min_every = std::chrono::seconds(1);
     }
@@ -270,6 +272,15 @@ int Main() {
                     if (*started > 0) spdlog::info("started {} subscription checks", *started);
                     return OkStatus();
                   }));
+  }
+  // Retention (§3): documents of subscriptions with keep_days, deleted when they expire.
+  if (config.retention_interval.count() > 0) {
+    svc.Add(Every("retention", config.retention_interval, [&](const std::atomic<bool>&) -> Status {
+      auto expired = ExpireSubscriptionDocuments(deps.txn, **docs);
+      if (!expired.ok()) return expired.error();
+      if (*expired > 0) spdlog::info("retention: deleted the documents of {} videos", *expired);
+      return OkStatus();
+    }));
   }
   // Versions of the jobs clients poll, followed from job_changes (JOB_VERSIONS_MAX_JOBS=0: off).
   std::unique_ptr<JobVersions> job_versions;

@@ -8,9 +8,11 @@
 #include <spdlog/spdlog.h>
 
 #include "chansum/common/ids.hpp"
+#include "chansum/docstore/docstore.hpp"
 #include "chansum/http/json_api.hpp"
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
+#include "chansum/protocol/documents.hpp"
 #include "chansum/store/job_view.hpp"
 #include "chansum/store/reliability.hpp"
 #include "chansum/store/store.hpp"
@@ -261,6 +263,35 @@ Result<int> CheckDueSubscriptions(const TxnRunner& txn, const std::string& queue
   });
   if (!st.ok()) return st.error();
   return started;
+}
+
+namespace {
+// Aborts the retention transaction when the document store fails (pg::WithTransaction lets
+// anything but a pqxx failure through, and the transaction rolls back).
+struct DocstoreFailure {
+  Error error;
+};
+}  // namespace
+
+Result<int> ExpireSubscriptionDocuments(const TxnRunner& txn, docstore::DocStore& docs, int limit) {
+  int expired = 0;
+  try {
+    auto st = txn([&](pqxx::work& t) {
+      expired = 0;
+      for (const auto& id : store::ClaimExpiredVideoDocuments(t, limit)) {
+        for (const char* collection :
+             {protocol::kTranscriptsCollection, protocol::kSummariesCollection}) {
+          auto deleted = docs.Delete(collection, id);
+          if (!deleted.ok()) throw DocstoreFailure{deleted.error()};
+        }
+        ++expired;
+      }
+    });
+    if (!st.ok()) return st.error();
+  } catch (const DocstoreFailure& f) {
+    return f.error;
+  }
+  return expired;
 }
 
 void RegisterSubscriptionRoutes(httplib::Server& server, const ApiDeps& deps) {

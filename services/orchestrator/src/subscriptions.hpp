@@ -62,6 +62,13 @@ struct SubscriptionChange {
                                                 const std::string& queue_prefix,
                                                 const std::string& worker, int limit = 20);
 
+// Retention (§3): deletes the transcripts and summaries whose subscription's keep_days passed
+// (store::ClaimExpiredVideoDocuments), at most `limit` videos, and marks their rows in the same
+// transaction: a document store failure rolls the marks back, so the next round tries again.
+// Returns the number of videos whose documents were deleted.
+[[nodiscard]] Result<int> ExpireSubscriptionDocuments(const TxnRunner& txn,
+                                                      docstore::DocStore& docs, int limit = 100);
+
 // POST/GET /subscriptions, GET/PATCH/DELETE /subscriptions/{id} (the shortest interval accepted:
 // deps.subscription_min_every_s).
 void RegisterSubscriptionRoutes(httplib::Server& server, const ApiDeps& deps);

@@ -12,8 +12,10 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include "chansum/docstore/docstore.hpp"
 #include "chansum/pg/pg.hpp"
 #include "chansum/pipeline/pipeline.hpp"
+#include "chansum/protocol/documents.hpp"
 #include "chansum/store/store.hpp"
 #include "chansum/store/subscriptions.hpp"
 #include "chansum/testing/pg_schema.hpp"
@@ -294,6 +296,83 @@ TEST_F(SubscriptionsTest, ACheckKeepsItsJobOnlyForNewVideos) {
   EXPECT_EQ(not_uuid->status, 400);
   server.stop();
   serving.join();
+}
+
+// §3 retention: only documents of videos that every live row leaves to an expired check job of a
+// subscription with keep_days are deleted; the rows are marked, and a second round finds nothing.
+TEST_F(SubscriptionsTest, RetentionDeletesOnlyExpiredDocuments) {
+  const std::string uri = testing::RequireEnv("MONGO_URI");
+  ASSERT_FALSE(uri.empty());
+  docstore::DocstoreConfig doc_config;
+  doc_config.uri = uri;
+  auto docs = docstore::DocStore::Open(doc_config);
+  ASSERT_TRUE(docs.ok()) << docs.error().ToString();
+  const std::string keeping = Subscribe(3600, "https://example.org/a.xml");
+  const std::string forever = Subscribe(3600, "https://example.org/b.xml");
+  Query("UPDATE subscriptions SET options = options || '{\"keep_days\": 1}' WHERE id = '" +
+        keeping + "'");
+  // A job finished `age` ago, started by a check of `sub` ("" = an ordinary job), with `videos`
+  // done.
+  auto job = [&](const std::string& sub, const std::string& age,
+                 const std::vector<std::string>& videos) {
+    const std::string id = NewUuid();
+    Query("INSERT INTO jobs (id, channel, channel_url, state, trace_id, finished_at) VALUES ('" +
+          id + "', 'c', 'c', 'completed', 't', now() - interval '" + age + "')");
+    for (std::size_t i = 0; i < videos.size(); ++i) {
+      Query("INSERT INTO videos (job_id, video_id, position, url, state, stage) VALUES ('" + id +
+            "', '" + videos[i] + "', " + std::to_string(i) +
+            ", 'http://x', 'done', 'summarization')");
+    }
+    if (!sub.empty()) {
+      Query(
+          "INSERT INTO subscription_checks (id, subscription_id, job_id, checked_by, state) "
+          "VALUES ('" +
+          NewUuid() + "', '" + sub + "', '" + id + "', 't', 'job_started')");
+    }
+  };
+  job(keeping, "3 days", {"old", "shared"});
+  job("", "3 days", {"shared"});                        // an ordinary job keeps "shared" forever
+  job(keeping, "1 hour", {"recent"});                   // not expired yet
+  job(forever, "30 days", {"kept-forever"});            // no keep_days
+  const std::string tag = "-" + testing::RandomName();  // ids of this run only
+  const std::vector<std::string> all = {"old" + tag, "shared" + tag, "recent" + tag,
+                                        "kept-forever" + tag};
+  for (const auto& v : all) {
+    for (const char* c : {protocol::kTranscriptsCollection, protocol::kSummariesCollection}) {
+      ASSERT_TRUE((*docs)->Upsert(c, v, {{"text", v}}).ok());
+    }
+  }
+  pg::ConnectionPool pool(pg_, 1);
+  const auto txn = Runner(pool);
+  auto expired = ExpireSubscriptionDocuments(txn, **docs);
+  ASSERT_TRUE(expired.ok()) << expired.error().ToString();
+  EXPECT_EQ(*expired, 1);
+  for (const auto& v : all) {
+    for (const char* c : {protocol::kTranscriptsCollection, protocol::kSummariesCollection}) {
+      auto got = (*docs)->Get(c, v);
+      ASSERT_TRUE(got.ok());
+      EXPECT_EQ(got->has_value(), v != all[0]) << c << " " << v;
+    }
+  }
+  EXPECT_EQ(Count("SELECT count(*) FROM videos WHERE documents_deleted_at IS NOT NULL"), 1);
+  expired = ExpireSubscriptionDocuments(txn, **docs);
+  ASSERT_TRUE(expired.ok());
+  EXPECT_EQ(*expired, 0);
+  // The next check of that subscription does not take the expired video as new.
+  auto started = CheckDueSubscriptions(txn, kPrefix, "a");
+  ASSERT_TRUE(started.ok());
+  const auto check_job = Query(
+      "SELECT job_id::text FROM subscription_checks WHERE state = 'running' AND "
+      "subscription_id = '" +
+      keeping + "'");
+  ASSERT_EQ(check_job.size(), 1U);
+  auto w = Discover(*conn_, check_job[0][0].as<std::string>(), {Video(all[0])});
+  EXPECT_EQ(w.summary, "subscription check: no new video among 1, no job kept");
+  for (const auto& v : all) {  // the stack's database may be shared: only this test's documents
+    for (const char* c : {protocol::kTranscriptsCollection, protocol::kSummariesCollection}) {
+      EXPECT_TRUE((*docs)->Delete(c, v).ok());
+    }
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // Issue 15: subscriptions (a channel followed over time) and their checks
 // (migrations/0014_subscriptions.sql). Same rules as store.hpp: the caller's transaction, quick
 // statements only.
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -77,9 +78,11 @@ struct CheckOfJob {
 // The running check whose provisional job is `job_id`, locked; nullopt for an ordinary job.
 [[nodiscard]] std::optional<CheckOfJob> FindRunningCheck(pqxx::work& txn,
                                                          const std::string& job_id);
-// Of `video_ids`, those that failed in a job an earlier check of the subscription started: not
-// new for the subscription (a video removed upstream would otherwise start a job every check).
-[[nodiscard]] std::set<std::string> VideosFailedInSubscription(
+// Of `video_ids`, those an earlier check of the subscription settled for good, with the reason
+// they are not new: failed in its job ("failed in an earlier subscription check"; a video removed
+// upstream would otherwise start a job every check) or processed and expired by keep_days
+// ("documents expired (keep_days)"; it would otherwise be processed again).
+[[nodiscard]] std::map<std::string, std::string> VideosSettledInSubscription(
     pqxx::work& txn, const std::string& subscription_id, const std::vector<std::string>& video_ids);
 // Ends a check: state "no_new_videos" | "job_started" | "failed", with the new-video count and,
 // for a failure, the error.
@@ -92,5 +95,13 @@ std::optional<std::string> FailSubscriptionCheckOfJob(pqxx::work& txn, const std
 // Deletes a provisional job that found nothing new (its videos go with it; the check keeps its
 // row with job_id NULL).
 void DeleteJob(pqxx::work& txn, const std::string& job_id);
+
+// ------------------------------------------------------------------------------ retention
+// Up to `limit` video ids whose documents expired (§3): every row of the video that is done or
+// skipped and whose documents are not deleted yet belongs to a job of a subscription check with
+// keep_days that finished more than keep_days ago. Those rows are locked (FOR UPDATE SKIP LOCKED:
+// another orchestrator takes others) and marked documents_deleted_at = now(); the caller deletes
+// the documents before it commits.
+[[nodiscard]] std::vector<std::string> ClaimExpiredVideoDocuments(pqxx::work& txn, int limit);
 
 }  // namespace chansum::store

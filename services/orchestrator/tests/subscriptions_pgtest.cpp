@@ -330,13 +330,13 @@ TEST_F(SubscriptionsTest, RetentionDeletesOnlyExpiredDocuments) {
           NewUuid() + "', '" + sub + "', '" + id + "', 't', 'job_started')");
     }
   };
-  job(keeping, "3 days", {"old", "shared"});
-  job("", "3 days", {"shared"});                        // an ordinary job keeps "shared" forever
-  job(keeping, "1 hour", {"recent"});                   // not expired yet
-  job(forever, "30 days", {"kept-forever"});            // no keep_days
   const std::string tag = "-" + testing::RandomName();  // ids of this run only
   const std::vector<std::string> all = {"old" + tag, "shared" + tag, "recent" + tag,
                                         "kept-forever" + tag};
+  job(keeping, "3 days", {all[0], all[1]});
+  job("", "3 days", {all[1]});        // an ordinary job keeps "shared" forever
+  job(keeping, "1 hour", {all[2]});   // not expired yet
+  job(forever, "30 days", {all[3]});  // no keep_days
   for (const auto& v : all) {
     for (const char* c : {protocol::kTranscriptsCollection, protocol::kSummariesCollection}) {
       ASSERT_TRUE((*docs)->Upsert(c, v, {{"text", v}}).ok());

@@ -101,7 +101,7 @@ struct OrchestratorConfig {
     c.live.poll_ms = static_cast<int>(env.Int("EVENTS_POLL_MS", 500, 50, 10000));
     c.live.max_streams = static_cast<int>(env.Int("EVENTS_MAX_STREAMS", 64, 1, 1000));
     c.job_changes_retention_hours =
-        static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, 24 * 365));
+        static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, std::int64_t{24} * 365));
     c.outbox_retention = std::chrono::duration_cast<std::chrono::seconds>(
         env.Duration("OUTBOX_RETENTION", std::chrono::hours(1)));
     c.access = http::AccessConfig::FromEnv(env);

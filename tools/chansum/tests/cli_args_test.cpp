@@ -15,7 +15,7 @@ struct Outcome {
   std::string err;
 };
 
-Outcome RunCli(std::vector<std::string> args) {
+Outcome RunCli(const std::vector<std::string>& args) {
   std::ostringstream out, err;
   // Port 1 on loopback: nothing listens, so an API call fails fast as unreachable.
   const int code = Run(args, {{"CHANSUM_API", "http://127.0.0.1:1"}}, out, err, false);

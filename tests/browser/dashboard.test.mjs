@@ -142,6 +142,9 @@ async function startEverything() {
     RETRY_MAX_DELAY: '2s',
     // The demo channel is on loopback, which outbound fetches refuse unless allow-listed.
     FETCH_ALLOWLIST: '127.0.0.1:' + demoPort,
+    // Subscriptions are checked within a second (the view's test).
+    SUBSCRIPTION_TICK: '500ms',
+    SUBSCRIPTION_MIN_EVERY: '1s',
   };
   const ready = [['orchestrator', apiPort]];
   start('orchestrator', [path.join(binDir, 'chansum-orchestrator')], env);
@@ -467,6 +470,39 @@ describe('dashboard', {timeout: 300000}, () => {
     assert.ok(job.error, 'the API has no error for the failed job');
     assert.ok(text.includes(job.error), 'page shows "' + text + '", API says "' + job.error + '"');
     await shot('bad-channel-job');
+  });
+
+  test('subscriptions: follow a channel, see its checks, pause and unsubscribe', async () => {
+    await page.goto(apiBase + '/');
+    await page.getByRole('link', {name: 'Subscriptions'}).click();
+    await page.getByRole('heading', {name: 'Follow a channel'}).waitFor();
+    // A bad interval is refused with the API's reason, and nothing is created.
+    await page.getByLabel('Channel', {exact: true}).fill(demoBase + '/feed.xml');
+    await page.getByLabel('Every', {exact: true}).fill('soon');
+    await page.getByRole('button', {name: 'Subscribe'}).click();
+    await page.locator('#sub-error').filter({hasText: /refused this subscription/}).waitFor();
+    assert.equal((await api('/subscriptions')).body.subscriptions.length, 0);
+    // From now on: every check finds nothing new, so it starts no job.
+    await page.getByLabel('Every', {exact: true}).fill('2s');
+    await page.getByLabel('Since', {exact: true}).fill('now');
+    await page.getByRole('button', {name: 'Subscribe'}).click();
+    const row = page.locator('#subs-list li.subscription').first();
+    await row.filter({hasText: 'feed.xml'}).waitFor();
+    await row.filter({hasText: /last: no new videos/}).waitFor({timeout: 60000});
+    const {body: listed} = await api('/subscriptions');
+    assert.equal(listed.subscriptions.length, 1);
+    const id = listed.subscriptions[0].id;
+    assert.equal(await row.getAttribute('data-id'), id);
+    const {body: sub} = await api('/subscriptions/' + id);
+    assert.equal(sub.jobs.length, 0, 'a check that found nothing started a job');
+    assert.ok(sub.checks >= 1);
+    await shot('subscriptions');
+    await row.getByRole('button', {name: 'Pause'}).click();
+    await page.locator('#subs-list li.subscription[data-paused="true"]').waitFor();
+    assert.equal((await api('/subscriptions/' + id)).body.paused, true);
+    await row.getByRole('button', {name: 'Unsubscribe'}).click();
+    await page.locator('#subs-status').filter({hasText: /No subscriptions yet/}).waitFor();
+    assert.equal((await api('/subscriptions/' + id)).status, 404);
   });
 
   test('asks for the API token on a 401 and keeps it', async () => {

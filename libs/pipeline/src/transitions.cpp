@@ -1,10 +1,12 @@
 // The stage transitions of videos (batched) and of discovery.
 #include <cstdio>
+#include <set>
 
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/pipeline/retry_hint.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/reliability.hpp"
+#include "chansum/store/subscriptions.hpp"
 #include "chansum/store/sync.hpp"
 
 namespace chansum::pipeline {
@@ -188,6 +190,36 @@ store::Claim ClaimDiscovery(pqxx::work& txn, const std::string& job_id, const st
   return claim;
 }
 
+namespace {
+
+// Decides a subscription check: counts the listed videos that are new to the subscription (no
+// stored results, not settled by an earlier check — failed, or expired by keep_days: those are
+// marked reused with the reason)
+// and ends the check `job_started` with that count when there is one. False: nothing new.
+bool KeepSubscriptionJob(pqxx::work& txn, const store::CheckOfJob& check,
+                         std::vector<store::DiscoveredVideo>& discovered) {
+  std::vector<std::string> candidates;
+  for (const auto& v : discovered) {
+    if (v.reuse_reason.empty()) candidates.push_back(v.video_id);
+  }
+  const auto settled = store::VideosSettledInSubscription(txn, check.subscription_id, candidates);
+  std::set<std::string> fresh;
+  for (auto& v : discovered) {
+    if (!v.reuse_reason.empty()) continue;
+    if (auto it = settled.find(v.video_id); it != settled.end()) {
+      v.reuse_reason = it->second;
+      continue;
+    }
+    fresh.insert(v.video_id);
+  }
+  if (fresh.empty()) return false;
+  store::FinishSubscriptionCheck(txn, check.check_id, "job_started", static_cast<int>(fresh.size()),
+                                 "");
+  return true;
+}
+
+}  // namespace
+
 bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& policy,
                      const std::string& worker, VideoWork& work) {
   const Command& cmd = work.cmd;
@@ -206,6 +238,19 @@ bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& polic
   auto& result = *work.result;
   if (result.ok()) {
     store::ReleaseDiscoveryLease(txn, cmd.job_id);
+    // A subscription check (issue 15): its job is kept only when the listing has a video that
+    // is new to the subscription; otherwise the check records that and the job is deleted here,
+    // before any event or command for it exists.
+    if (auto check = store::FindRunningCheck(txn, cmd.job_id)) {
+      if (!KeepSubscriptionJob(txn, *check, result->discovered)) {
+        store::FinishSubscriptionCheck(txn, check->check_id, "no_new_videos", 0, "");
+        store::DeleteJob(txn, cmd.job_id);
+        work.kind = "done";
+        work.summary = "subscription check: no new video among " +
+                       std::to_string(result->discovered.size()) + ", no job kept";
+        return true;
+      }
+    }
     auto inserted = store::RecordDiscovery(txn, cmd.job_id, result->discovered);
     // Position in the listing as RecordDiscovery numbered it (first occurrence of an id).
     std::map<std::string, int> positions;
@@ -251,6 +296,7 @@ bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& polic
     work.summary = Retrying(cmd.attempt + 1, policy.max_attempts, delay, result.error());
   } else {
     store::FailJob(txn, cmd.job_id, result.error());
+    (void)store::FailSubscriptionCheckOfJob(txn, cmd.job_id, result.error().ToString());
     EmitJobCompleted(txn, effects, cmd.job_id, Trace(work));  // state "failed"
     work.kind = "failed";
     work.summary = "job failed: " + result.error().ToString();

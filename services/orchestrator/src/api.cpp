@@ -23,6 +23,30 @@ namespace chansum::orchestrator {
 
 using nlohmann::json;
 
+bool RefuseDestination(const ApiDeps& deps, const JobRequest& request, httplib::Response& res) {
+  // SSRF: a channel URL whose host is (or resolves to) a loopback, private, link-local or other
+  // non-public address is refused unless FETCH_ALLOWLIST lists it. Decided from the URL and
+  // name resolution alone, before anything connects: the answer never tells whether a port is
+  // open. A name that does not resolve now is accepted (discovery checks again and fails the
+  // job if it still does not). @handles and channel ids name YouTube, not a host of the user's.
+  if (deps.check_destination && request.user_url) {
+    auto allowed = deps.check_destination(request.channel_url);
+    if (!allowed.ok()) {
+      if (allowed.error().code == net::kDestinationNotAllowed) {
+        SendError(res, 422, net::kDestinationNotAllowed, allowed.error().message);
+        return true;
+      }
+      if (allowed.error().code == "invalid_url") {  // e.g. a host "1.2.3.999"
+        SendError(res, 400, "invalid_channel", allowed.error().message);
+        return true;
+      }
+      spdlog::info("channel URL not resolvable now ({}); discovery checks it again",
+                   allowed.error().ToString());
+    }
+  }
+  return false;
+}
+
 void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
   // Bodies over 64 KiB are refused with 413 before the handler runs.
   // With API_TOKEN set, the bearer check runs before routing (inside the metrics' timing).
@@ -44,26 +68,7 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
       SendError(res, status, parsed.error().code, parsed.error().message);
       return;
     }
-    // SSRF: a channel URL whose host is (or resolves to) a loopback, private, link-local or other
-    // non-public address is refused unless FETCH_ALLOWLIST lists it. Decided from the URL and
-    // name resolution alone, before anything connects: the answer never tells whether a port is
-    // open. A name that does not resolve now is accepted (discovery checks again and fails the
-    // job if it still does not). @handles and channel ids name YouTube, not a host of the user's.
-    if (deps.check_destination && parsed->user_url) {
-      auto allowed = deps.check_destination(parsed->channel_url);
-      if (!allowed.ok()) {
-        if (allowed.error().code == net::kDestinationNotAllowed) {
-          SendError(res, 422, net::kDestinationNotAllowed, allowed.error().message);
-          return;
-        }
-        if (allowed.error().code == "invalid_url") {  // e.g. a host "1.2.3.999"
-          SendError(res, 400, "invalid_channel", allowed.error().message);
-          return;
-        }
-        spdlog::info("channel URL not resolvable now ({}); discovery checks it again",
-                     allowed.error().ToString());
-      }
-    }
+    if (RefuseDestination(deps, *parsed, res)) return;
     store::NewJob job;
     job.id = NewUuid();
     job.channel = parsed->channel;
@@ -199,6 +204,7 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
   RegisterDashboardRoutes(server, deps);
   RegisterLiveRoutes(server, deps);
   RegisterReliabilityRoutes(server, deps);
+  RegisterSubscriptionRoutes(server, deps);
 }
 
 }  // namespace chansum::orchestrator

@@ -47,7 +47,13 @@ struct ApiDeps {
   // Versions of polled jobs kept in memory (GET /jobs/{id} + If-None-Match -> 304 without a
   // database round trip). Null: every request reads the database.
   JobVersions* job_versions = nullptr;
+  // SUBSCRIPTION_MIN_EVERY: the shortest interval POST/PATCH /subscriptions accept, seconds.
+  int subscription_min_every_s = 300;
 };
+
+// SSRF check of a POST /jobs or POST /subscriptions channel (deps.check_destination): true when
+// the request was refused (the error response is written).
+bool RefuseDestination(const ApiDeps& deps, const JobRequest& request, httplib::Response& res);
 
 // Installs every route, the JSON error handler, limits and options on `server`.
 void RegisterRoutes(http::Server& server, const ApiDeps& deps);
@@ -55,5 +61,7 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps);
 void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps);
 // GET /dead-letters, POST /jobs/{id}/retry (routes_reliability.cpp).
 void RegisterReliabilityRoutes(httplib::Server& server, const ApiDeps& deps);
+// /subscriptions (subscriptions.cpp).
+void RegisterSubscriptionRoutes(httplib::Server& server, const ApiDeps& deps);
 
 }  // namespace chansum::orchestrator

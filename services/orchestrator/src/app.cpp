@@ -4,6 +4,8 @@
 #include <chrono>
 #include <memory>
 
+#include <unistd.h>
+
 #include <spdlog/spdlog.h>
 
 #include "api.hpp"
@@ -31,6 +33,7 @@
 #include "digest.hpp"
 #include "job_versions.hpp"
 #include "reliability.hpp"
+#include "subscriptions.hpp"
 
 namespace chansum::orchestrator {
 namespace {
@@ -60,6 +63,13 @@ std::unique_ptr<service::BackgroundLoop> Every(std::string name, std::chrono::mi
       std::move(name), std::move(step), service::LoopOptions{interval, interval, interval});
 }
 
+// "<host>:<pid>": which orchestrator started a subscription check.
+std::string SchedulerId() {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  return std::string(host) + ":" + std::to_string(getpid());
+}
+
 }  // namespace
 
 struct OrchestratorConfig {
@@ -75,6 +85,9 @@ struct OrchestratorConfig {
   std::chrono::milliseconds digest_interval{2000};
   JobVersionOptions job_versions;       // GET /jobs/{id} + If-None-Match from memory
   net::DestinationPolicy fetch_policy;  // FETCH_ALLOWLIST: POST /jobs refuses non-public URLs
+  std::chrono::milliseconds subscription_tick{10000};        // SUBSCRIPTION_TICK (0: no scheduler)
+  std::chrono::milliseconds subscription_min_every{300000};  // SUBSCRIPTION_MIN_EVERY
+  std::chrono::milliseconds retention_interval{600000};      // RETENTION_INTERVAL (0: off)
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -88,7 +101,7 @@ struct OrchestratorConfig {
     c.live.poll_ms = static_cast<int>(env.Int("EVENTS_POLL_MS", 500, 50, 10000));
     c.live.max_streams = static_cast<int>(env.Int("EVENTS_MAX_STREAMS", 64, 1, 1000));
     c.job_changes_retention_hours =
-        static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, 24 * 365));
+        static_cast<int>(env.Int("JOB_CHANGES_RETENTION_HOURS", 24, 1, std::int64_t{24} * 365));
     c.outbox_retention = std::chrono::duration_cast<std::chrono::seconds>(
         env.Duration("OUTBOX_RETENTION", std::chrono::hours(1)));
     c.access = http::AccessConfig::FromEnv(env);
@@ -100,6 +113,12 @@ struct OrchestratorConfig {
     c.job_versions.max_jobs =
         static_cast<std::size_t>(env.Int("JOB_VERSIONS_MAX_JOBS", 10000, 0, 1000000));
     c.fetch_policy = net::DestinationPolicy::FromEnv(env);
+    c.subscription_tick = env.Duration("SUBSCRIPTION_TICK", c.subscription_tick);
+    c.subscription_min_every = env.Duration("SUBSCRIPTION_MIN_EVERY", c.subscription_min_every);
+    c.retention_interval = env.Duration("RETENTION_INTERVAL", c.retention_interval);
+    if (c.subscription_min_every < std::chrono::seconds(1)) {
+      c.subscription_min_every = std::chrono::seconds(1);
+    }
     return c;
   }
 };
@@ -163,6 +182,8 @@ int Main() {
     });
   };
   deps.live = config.live;
+  deps.subscription_min_every_s = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::seconds>(config.subscription_min_every).count());
   deps.live.stopping = [] { return StopSignal::Requested(); };
   std::atomic<bool> dlq_ok{false};
   auto connect = [pg_config]() -> std::unique_ptr<pqxx::connection> {
@@ -240,6 +261,27 @@ int Main() {
     if (*built > 0) spdlog::info("built {} channel digests", *built);
     return OkStatus();
   }));
+  // Subscriptions (issue 15): due checks claimed FOR UPDATE SKIP LOCKED, so several
+  // orchestrators never start the same check twice.
+  if (config.subscription_tick.count() > 0) {
+    const std::string scheduler_id = SchedulerId();
+    svc.Add(Every("subscription scheduler", config.subscription_tick,
+                  [&, scheduler_id](const std::atomic<bool>&) -> Status {
+                    auto started = CheckDueSubscriptions(deps.txn, deps.queue_prefix, scheduler_id);
+                    if (!started.ok()) return started.error();
+                    if (*started > 0) spdlog::info("started {} subscription checks", *started);
+                    return OkStatus();
+                  }));
+  }
+  // Retention (§3): documents of subscriptions with keep_days, deleted when they expire.
+  if (config.retention_interval.count() > 0) {
+    svc.Add(Every("retention", config.retention_interval, [&](const std::atomic<bool>&) -> Status {
+      auto expired = ExpireSubscriptionDocuments(deps.txn, **docs);
+      if (!expired.ok()) return expired.error();
+      if (*expired > 0) spdlog::info("retention: deleted the documents of {} videos", *expired);
+      return OkStatus();
+    }));
+  }
   // Versions of the jobs clients poll, followed from job_changes (JOB_VERSIONS_MAX_JOBS=0: off).
   std::unique_ptr<JobVersions> job_versions;
   if (config.job_versions.max_jobs > 0) {

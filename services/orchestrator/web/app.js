@@ -1,6 +1,7 @@
 // Channel Summarizer dashboard: plain JavaScript, no build step, no network beyond this server.
 // Views (hash routes): #/ (submit + jobs), #/jobs/<id> (progress, timeline, retry/cancel),
-// #/videos/<id>/summary and #/videos/<id>/transcript (?job=<id> to link back).
+// #/videos/<id>/summary and #/videos/<id>/transcript (?job=<id> to link back), #/subscriptions
+// (follow a channel over time: subscribe, pause / resume, unsubscribe, the last checks).
 // Live updates come from GET /jobs/{id}/events (Server-Sent Events read with fetch streaming, so
 // an Authorization header can be sent); when the stream is unavailable the page polls
 // GET /jobs/{id}.
@@ -185,6 +186,7 @@
     const [path, query] = hash.split('?');
     const params = new URLSearchParams(query || '');
     let m;
+    if (path === '/subscriptions') return showSubscriptions();
     if ((m = path.match(/^\/jobs\/([0-9a-fA-F-]{36})$/))) return showJob(m[1]);
     if ((m = path.match(/^\/jobs\/([0-9a-fA-F-]{36})\/digest$/))) return showDigest(m[1]);
     if ((m = path.match(/^\/videos\/([^/]+)\/(summary|transcript)$/))) {
@@ -323,6 +325,131 @@
     load(false);
     // Keep the list fresh while the page is open (states change as jobs run).
     const timer = setInterval(() => { if (!cursor && !document.hidden) load(false); }, 5000);
+    cleanup = () => clearInterval(timer);
+  }
+
+  // ------------------------------------------------------------------ subscriptions
+  function showSubscriptions() {
+    setTitle('Subscriptions');
+    const channel = h('input', {
+      id: 'sub-channel', name: 'channel', type: 'text', required: true, autocomplete: 'off',
+      spellcheck: 'false', placeholder: '@handle, UC… id, playlist or feed URL',
+    });
+    const every = h('input', {
+      id: 'sub-every', name: 'every', type: 'text', value: '6h', required: true,
+      autocomplete: 'off', 'aria-describedby': 'sub-every-hint',
+    });
+    const since = h('input', {
+      id: 'sub-since', name: 'since', type: 'text', value: 'now', required: true,
+      autocomplete: 'off', 'aria-describedby': 'sub-since-hint',
+    });
+    const error = h('p', {id: 'sub-error', class: 'form-error', role: 'alert'});
+    const submit = h('button', {type: 'submit', class: 'primary'}, 'Subscribe');
+    const form = h('form', {id: 'sub-form', novalidate: true, 'aria-labelledby': 'sub-title'},
+      h('h2', {id: 'sub-title'}, 'Follow a channel'),
+      h('div', {class: 'row'},
+        h('div', {class: 'field'}, h('label', {for: 'sub-channel'}, 'Channel'), channel),
+        h('div', {class: 'field small'}, h('label', {for: 'sub-every'}, 'Every'), every,
+          h('p', {id: 'sub-every-hint', class: 'hint'}, '6h, 30m, 1d')),
+        h('div', {class: 'field small'}, h('label', {for: 'sub-since'}, 'Since'), since,
+          h('p', {id: 'sub-since-hint', class: 'hint'}, 'now or 2024-03-01')),
+        h('div', {}, submit)),
+      error);
+    const list = h('ul', {class: 'jobs', id: 'subs-list'});
+    const status = h('p', {class: 'muted', id: 'subs-status'}, 'Loading subscriptions…');
+
+    function item(s) {
+      const last = s.last_check_state ? humanState(s.last_check_state) : 'not checked yet';
+      const pause = h('button', {type: 'button', 'data-action': 'pause'},
+                      s.paused ? 'Resume' : 'Pause');
+      pause.addEventListener('click', async () => {
+        try {
+          await api('/subscriptions/' + s.id, {
+            method: 'PATCH', headers: {'Content-Type': 'application/json'},
+            body: JSON.stringify({paused: !s.paused}),
+          });
+          announce(s.paused ? 'Subscription resumed.' : 'Subscription paused.');
+        } catch (e) {
+          status.textContent = 'Could not change the subscription: ' + e.message;
+          status.className = 'error';
+        }
+        load();
+      });
+      const remove = h('button', {type: 'button', 'data-action': 'delete'}, 'Unsubscribe');
+      remove.addEventListener('click', async () => {
+        try {
+          await api('/subscriptions/' + s.id, {method: 'DELETE'});
+          announce('Unsubscribed.');
+        } catch (e) {
+          status.textContent = 'Could not unsubscribe: ' + e.message;
+          status.className = 'error';
+        }
+        load();
+      });
+      const jobs = (s.jobs || []).map((j) => h('li', {},
+        h('a', {href: '#/jobs/' + j.job_id}, j.new_videos + ' new'), ' ', badge(j.state)));
+      return h('li', {class: 'subscription', 'data-id': s.id, 'data-paused': String(s.paused)},
+        h('span', {class: 'channel'}, s.channel),
+        badge(s.paused ? 'paused' : 'active'),
+        h('span', {class: 'meta'},
+          'every ' + s.every + ' · since ' + fmtTime(s.since) + ' · ' + s.checks +
+          (s.checks === 1 ? ' check' : ' checks') + ' · last: ' + last +
+          (s.paused ? '' : ' · next ' + fmtTime(s.next_check_at))),
+        s.last_error ? h('p', {class: 'error'}, 'Last error: ' + s.last_error.error) : null,
+        jobs.length ? h('ul', {class: 'sub-jobs', 'aria-label': 'Jobs it started'}, jobs) : null,
+        h('div', {class: 'actions'}, pause, remove));
+    }
+
+    async function load() {
+      try {
+        const page = await api('/subscriptions');
+        // The list has no jobs: each subscription's own view has them (and its last error).
+        const full = await Promise.all(page.subscriptions.map(
+          (s) => api('/subscriptions/' + s.id).catch(() => s)));
+        list.replaceChildren(...full.map(item));
+        status.textContent = full.length ? '' : 'No subscriptions yet: follow a channel above.';
+        status.className = 'muted';
+      } catch (e) {
+        status.textContent = 'Could not load subscriptions: ' + e.message;
+        status.className = 'error';
+      }
+    }
+
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      error.textContent = '';
+      const ch = channel.value.trim();
+      if (!ch) {
+        channel.setAttribute('aria-invalid', 'true');
+        error.textContent = 'Enter a channel: an @handle, a UC… id or a URL.';
+        channel.focus();
+        return;
+      }
+      submit.disabled = true;
+      try {
+        await api('/subscriptions', {
+          method: 'POST', headers: {'Content-Type': 'application/json'},
+          body: JSON.stringify({channel: ch, every: every.value.trim(),
+                                since: since.value.trim()}),
+        });
+        announce('Subscribed.');
+        channel.value = '';
+        load();
+      } catch (e) {
+        error.textContent = 'The server refused this subscription: ' + e.message +
+                            (e.code ? ' (' + e.code + ')' : '');
+      } finally {
+        submit.disabled = false;
+      }
+    });
+
+    mount(
+      h('h1', {}, 'Subscriptions'),
+      h('section', {class: 'card'}, form),
+      h('section', {class: 'card', 'aria-labelledby': 'subs-title'},
+        h('h2', {id: 'subs-title'}, 'Followed channels'), status, list));
+    load();
+    const timer = setInterval(() => { if (!document.hidden) load(); }, 3000);
     cleanup = () => clearInterval(timer);
   }
 

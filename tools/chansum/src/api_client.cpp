@@ -69,11 +69,11 @@ Error TransportError(CURLcode rc, const std::string& url) {
 // Keeps the ETag response header.
 size_t KeepEtag(char* data, size_t size, size_t n, void* user) {
   const std::string line(data, size * n);
-  static const std::string kName = "etag:";
-  if (line.size() > kName.size() &&
-      std::equal(kName.begin(), kName.end(), line.begin(),
+  static const std::string etag_prefix = "etag:";
+  if (line.size() > etag_prefix.size() &&
+      std::equal(etag_prefix.begin(), etag_prefix.end(), line.begin(),
                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
-    std::string value = line.substr(kName.size());
+    std::string value = line.substr(etag_prefix.size());
     const auto first = value.find_first_not_of(" \t");
     const auto last = value.find_last_not_of(" \t\r\n");
     *static_cast<std::string*>(user) =
@@ -84,15 +84,15 @@ size_t KeepEtag(char* data, size_t size, size_t n, void* user) {
 
 // Percent-encodes everything but unreserved characters (RFC 3986).
 std::string QueryValue(const std::string& s) {
-  static const char kHex[] = "0123456789ABCDEF";
+  static const char hex_digits[] = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : s) {
     if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
       out += static_cast<char>(c);
     } else {
       out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
+      out += hex_digits[c >> 4];
+      out += hex_digits[c & 0xf];
     }
   }
   return out;
@@ -125,6 +125,10 @@ Result<HttpResponse> ApiClient::Post(const std::string& path, const std::string&
   return Perform("POST", path, &json);
 }
 
+Result<HttpResponse> ApiClient::Delete(const std::string& path) const {
+  return Perform("DELETE", path, nullptr);
+}
+
 Result<HttpResponse> ApiClient::Perform(const std::string& method, const std::string& path,
                                         const std::string* body,
                                         const std::vector<std::string>& extra_headers) const {
@@ -149,6 +153,8 @@ Result<HttpResponse> ApiClient::Perform(const std::string& method, const std::st
     curl_easy_setopt(curl.get(), CURLOPT_POST, 1L);
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDS, body->c_str());
     curl_easy_setopt(curl.get(), CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
+  } else if (method == "DELETE") {
+    curl_easy_setopt(curl.get(), CURLOPT_CUSTOMREQUEST, "DELETE");
   }
   const CURLcode rc = curl_easy_perform(curl.get());
   if (rc != CURLE_OK) return TransportError(rc, base_url_);

@@ -59,6 +59,38 @@ const std::vector<CommandSpec>& Commands() {
        1,
        1,
        Summary},
+      {"subscribe",
+       "chansum subscribe <channel> [--every 6h] [--since now|DATE] [--max-videos N] "
+       "[--keep-days N]",
+       "Follow a channel: every --every it is checked and a job starts only for videos not\n"
+       "processed before. Prints the subscription id.\n"
+       "  --every 6h       interval (d, h, m, s: 1d, 6h, 1h30m; default 6h)\n"
+       "  --since now      only videos published from now on (default), or from a date\n"
+       "                   (2024-03-01) to take part of the back catalogue\n"
+       "  --max-videos N   videos listed per check (1-500, default 20)\n"
+       "  --keep-days N    delete transcripts and summaries N days after their job (default: keep)",
+       {"every", "since", "max-videos", "keep-days"},
+       {},
+       1,
+       1,
+       Subscribe},
+      {"subscriptions",
+       "chansum subscriptions [<subscription>] [--json]",
+       "List subscriptions, or show one: last and next check, recent checks, the jobs it\n"
+       "started and its last error.\n  --json  the API's JSON",
+       {},
+       {"json"},
+       0,
+       1,
+       Subscriptions},
+      {"unsubscribe",
+       "chansum unsubscribe <subscription>",
+       "Stop following a channel (the jobs it started are kept).",
+       {},
+       {},
+       1,
+       1,
+       Unsubscribe},
       {"retry", "chansum retry <job>", "Requeue the failed videos of a job.", {}, {}, 1, 1, Retry},
       {"cancel",
        "chansum cancel <job>",

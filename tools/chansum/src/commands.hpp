@@ -13,6 +13,11 @@ int Show(Session& s);
 int Retry(Session& s);
 int Cancel(Session& s);
 
+// commands_subscriptions.cpp
+int Subscribe(Session& s);
+int Subscriptions(Session& s);
+int Unsubscribe(Session& s);
+
 // commands_documents.cpp
 int Transcript(Session& s);
 int Summary(Session& s);

@@ -15,7 +15,7 @@ struct Outcome {
   std::string err;
 };
 
-Outcome RunCli(std::vector<std::string> args) {
+Outcome RunCli(const std::vector<std::string>& args) {
   std::ostringstream out, err;
   // Port 1 on loopback: nothing listens, so an API call fails fast as unreachable.
   const int code = Run(args, {{"CHANSUM_API", "http://127.0.0.1:1"}}, out, err, false);
@@ -25,12 +25,38 @@ Outcome RunCli(std::vector<std::string> args) {
 TEST(CliArgs, HelpEverywhere) {
   auto main_help = RunCli({"--help"});
   EXPECT_EQ(main_help.code, kExitOk);
-  for (const char* c :
-       {"submit", "watch", "jobs", "show", "transcript", "summary", "retry", "cancel"}) {
+  for (const char* c : {"submit", "watch", "jobs", "show", "transcript", "summary", "retry",
+                        "cancel", "subscribe", "subscriptions", "unsubscribe"}) {
     EXPECT_NE(main_help.out.find(c), std::string::npos) << c;
     auto h = RunCli({c, "--help"});
     EXPECT_EQ(h.code, kExitOk) << c;
     EXPECT_EQ(h.out.rfind(std::string("Usage: chansum ") + c, 0), 0u) << h.out;
+  }
+}
+
+TEST(CliArgs, SubscriptionCommandsCheckTheirArguments) {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"subscribe"},
+           {"subscribe", "@a", "@b"},
+           {"subscribe", "@a", "--max-videos", "ten"},
+           {"subscribe", "@a", "--keep-days", "7d"},
+           {"subscribe", "@a", "--every"},
+           {"subscribe", "@a", "--watch"},
+           {"subscriptions", "a", "b"},
+           {"unsubscribe"},
+       }) {
+    auto r = RunCli(args);
+    EXPECT_EQ(r.code, kExitUsage) << args[0] << " " << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  // Well-formed: they reach the API (unreachable here: exit 4).
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"subscribe", "@a", "--every", "6h", "--since", "2024-01-01", "--keep-days", "30"},
+           {"subscriptions"},
+           {"subscriptions", "0d9c3a52-6a3e-4f4f-8f0e-2b7d6c5a4e31"},
+           {"unsubscribe", "0d9c3a52-6a3e-4f4f-8f0e-2b7d6c5a4e31"},
+       }) {
+    EXPECT_EQ(RunCli(args).code, kExitUnavailable) << args[0];
   }
 }
 

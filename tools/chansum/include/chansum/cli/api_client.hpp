@@ -31,6 +31,7 @@ class ApiClient {
   [[nodiscard]] Result<HttpResponse> Get(const std::string& path,
                                          const std::vector<std::string>& headers) const;
   [[nodiscard]] Result<HttpResponse> Post(const std::string& path, const std::string& json) const;
+  [[nodiscard]] Result<HttpResponse> Delete(const std::string& path) const;
 
   // Opens the event stream at `path` and hands every received chunk to `on_data` until the server
   // ends the stream, `on_data` returns false, or the connection drops (an error). A non-200

@@ -116,9 +116,10 @@ int main(int argc, char** argv) {
       std::cerr << id << ": " << transcript.error().ToString() << "\n";
       return 1;
     }
-    std::vector<std::string> sentences;
-    for (const auto& s : transcript->segments) sentences.push_back(s.text);
-    auto summary = chansum::summarize::SummarizeExtractive(sentences);
+    // The summary as the summarization stage makes it (readable sentences); the WER below is
+    // computed on the engine's raw words (transcript->text), not on the readable text.
+    auto summary = chansum::summarize::SummarizeExtractive(
+        chansum::summarize::TranscriptSentences(*transcript));
     const std::string summary_text = summary.ok() ? summary->summary : "";
     std::vector<std::string> key_words = v.at("key_words").get<std::vector<std::string>>();
     const auto ref = chansum::quality::NormalizeWords(v.at("text").get<std::string>());

@@ -233,3 +233,53 @@ TEST(SummaryJsonTest, RoundTripsAndRejectsMalformed) {
 
 }  // namespace
 }  // namespace chansum::summarize
+
+namespace chansum::summarize {
+namespace {
+
+TEST(TranscriptSentencesTest, SegmentsBecomeReadableSentencesTheSummaryIsMadeOf) {
+  // Automatic captions cut every six words; the speaker pauses between sentences.
+  protocol::Transcript t;
+  t.segments = {
+      {0.0, 1.9, "in july nineteen sixty nine the"},
+      {1.9, 3.7, "apollo eleven mission landed on the moon"},
+      {4.2, 6.0, "neil armstrong was the first person"},
+      {6.0, 7.6, "to walk on its surface"},
+      {8.1, 10.1, "millions of people watched the landing"},
+      {10.1, 11.8, "on television around the world"},
+  };
+  const auto sentences = TranscriptSentences(t);
+  ASSERT_EQ(sentences.size(), 3U);
+  EXPECT_EQ(sentences[0], "In July 1969 the Apollo 11 mission landed on the moon.");
+  EXPECT_EQ(sentences[1], "Neil armstrong was the first person to walk on its surface.");
+  auto summary = SummarizeExtractive(sentences);
+  ASSERT_TRUE(summary.ok());
+  // Whole input sentences, in their original order.
+  const auto parts = SplitSentences(summary->summary);
+  ASSERT_FALSE(parts.empty());
+  std::size_t at = 0;
+  for (const auto& p : parts) {
+    auto it = std::find(sentences.begin() + static_cast<std::ptrdiff_t>(at), sentences.end(), p);
+    ASSERT_NE(it, sentences.end()) << p << " is not a whole sentence of the input, in order";
+    at = static_cast<std::size_t>(it - sentences.begin()) + 1;
+  }
+  // Key points occur in the text as written (case aside).
+  std::string all;
+  for (const auto& s : sentences) all += s + " ";
+  std::transform(all.begin(), all.end(), all.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (auto k : summary->key_points) {
+    std::transform(k.begin(), k.end(), k.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    EXPECT_NE(all.find(k), std::string::npos) << k;
+  }
+
+  // A transcript stored without segments still gives its text.
+  protocol::Transcript only_text;
+  only_text.text = "hello there";
+  EXPECT_EQ(TranscriptSentences(only_text), std::vector<std::string>{"Hello there."});
+  EXPECT_TRUE(TranscriptSentences(protocol::Transcript{}).empty());
+}
+
+}  // namespace
+}  // namespace chansum::summarize

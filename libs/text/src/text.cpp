@@ -43,6 +43,9 @@ const std::unordered_set<std::string_view>& StopWords() {
       "maybe", "perhaps", "already", "always", "never", "often", "sometimes", "today", "new",
       "first", "last", "next", "another", "us", "let", "put", "take", "took", "come", "came", "use",
       "used", "using", "need", "needs",
+      // prepositions the list above lacks
+      "across", "along", "among", "amongst", "toward", "towards", "behind", "beside", "besides",
+      "beyond", "near", "onto", "via", "throughout", "inside", "outside",
       // number words
       "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
       "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",

@@ -65,6 +65,7 @@ std::string Fixed(double v, int digits) {
 
 int main(int argc, char** argv) {
   std::string out_path;
+  std::string sentence_pause = "0";
   fs::path work = fs::temp_directory_path() / ("chansum-quality-" + std::to_string(getpid()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -72,8 +73,11 @@ int main(int argc, char** argv) {
       out_path = argv[i + 1];
     } else if (flag == "--work") {
       work = argv[i + 1];
+    } else if (flag == "--sentence-pause") {
+      // The demo generator's option (what make demo uses): silence after each spoken sentence.
+      sentence_pause = argv[i + 1];
     } else {
-      std::cerr << "usage: chansum-quality [--out FILE] [--work DIR]\n";
+      std::cerr << "usage: chansum-quality [--out FILE] [--work DIR] [--sentence-pause SECONDS]\n";
       return 2;
     }
   }
@@ -82,7 +86,7 @@ int main(int argc, char** argv) {
   const json scripts = json::parse(scripts_in).at("videos");
   fs::create_directories(work);
   if (Run({(source / "tests/fixtures/demo_channel/generate").string(), work.string(), "--base-url",
-           "http://127.0.0.1:1"}) != 0) {
+           "http://127.0.0.1:1", "--sentence-pause", sentence_pause}) != 0) {
     std::cerr << "demo channel generation failed\n";
     return 1;
   }
@@ -167,7 +171,10 @@ int main(int argc, char** argv) {
      << "- **Key-word recall** = share of the script's `key_words` that occur as words in the "
         "transcript, resp. in the summary.\n\n"
      << "Run: " << date << ", commit `" << commit << "`, " << uts.sysname << " " << uts.machine
-     << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores.\n\n"
+     << ", " << sysconf(_SC_NPROCESSORS_ONLN) << " cores"
+     << (sentence_pause == "0" ? std::string()
+                               : ", speech pausing " + sentence_pause + " s between sentences")
+     << ".\n\n"
      << "## Results\n\n"
      << "| corpus | videos | script words | WER | key words in transcript | key words in summary "
         "| ASR speed | peak RSS of the tool |\n|---|---|---|---|---|---|---|---|\n"

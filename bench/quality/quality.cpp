@@ -34,6 +34,7 @@ int Run(const std::vector<std::string>& args) {
   const pid_t pid = fork();
   if (pid == 0) {
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     execvp(argv[0], argv.data());
@@ -153,7 +154,9 @@ int main(int argc, char** argv) {
   uname(&uts);
   const std::time_t now = std::time(nullptr);
   char date[64];
-  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &utc);
   const std::string commit =
       Capture("git -C '" + source.string() + "' rev-parse --short HEAD 2>/dev/null");
 

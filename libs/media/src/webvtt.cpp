@@ -47,7 +47,8 @@ std::optional<double> ParseTimestamp(std::string_view& s) {
   const long long seconds = fields[count - 1];
   if (minutes > 59 || seconds > 59) return std::nullopt;
   s.remove_prefix(i);
-  return hours * 3600.0 + minutes * 60.0 + seconds + frac;
+  return static_cast<double>(hours) * 3600.0 + static_cast<double>(minutes) * 60.0 +
+         static_cast<double>(seconds) + frac;
 }
 
 // "<start> --> <end> [settings]".

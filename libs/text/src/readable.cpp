@@ -64,7 +64,7 @@ struct NumberWord {
 };
 
 NumberWord Classify(const std::string& lower) {
-  static const std::unordered_map<std::string, NumberWord> kWords = {
+  static const std::unordered_map<std::string, NumberWord> number_words = {
       {"one", {Kind::kUnit, 1}},
       {"two", {Kind::kUnit, 2}},
       {"three", {Kind::kUnit, 3}},
@@ -98,8 +98,8 @@ NumberWord Classify(const std::string& lower) {
       {"billion", {Kind::kScale, 1000000000}},
       {"and", {Kind::kAnd, 0}},
       {"oh", {Kind::kOh, 0}}};
-  const auto it = kWords.find(lower);
-  return it == kWords.end() ? NumberWord{} : it->second;
+  const auto it = number_words.find(lower);
+  return it == number_words.end() ? NumberWord{} : it->second;
 }
 
 bool IsNumeral(Kind k) {
@@ -124,9 +124,6 @@ std::optional<std::int64_t> Cardinal(const std::vector<NumberWord>& words) {
         current += w.value;
         break;
       case Kind::kTeen:
-        if (last == Kind::kUnit || last == Kind::kTeen || last == Kind::kTens) return std::nullopt;
-        current += w.value;
-        break;
       case Kind::kTens:
         if (last == Kind::kUnit || last == Kind::kTeen || last == Kind::kTens) return std::nullopt;
         current += w.value;
@@ -188,23 +185,23 @@ std::optional<std::int64_t> Year(const std::vector<NumberWord>& words) {
 }
 
 bool IsMonth(const std::string& lower) {
-  static const std::unordered_set<std::string_view> kMonths = {
+  static const std::unordered_set<std::string_view> months = {
       "january", "february", "march",     "april",   "may",      "june",
       "july",    "august",   "september", "october", "november", "december"};
-  return kMonths.count(lower) > 0;
+  return months.count(lower) > 0;
 }
 
 bool IsYearContext(const std::string& lower) {
-  static const std::unordered_set<std::string_view> kBefore = {
+  static const std::unordered_set<std::string_view> before_a_year = {
       "in", "since", "by", "until", "till", "from", "around", "about", "circa"};
-  return kBefore.count(lower) > 0 || IsMonth(lower);
+  return before_a_year.count(lower) > 0 || IsMonth(lower);
 }
 
 bool IsNamedContext(const std::string& lower) {
-  static const std::unordered_set<std::string_view> kNames = {
+  static const std::unordered_set<std::string_view> names = {
       "apollo", "gemini",  "artemis", "chapter", "episode", "part",  "season", "page",
       "number", "version", "volume",  "flight",  "route",   "level", "room",   "gate"};
-  return kNames.count(lower) > 0;
+  return names.count(lower) > 0;
 }
 
 std::string Digits(std::int64_t v) {
@@ -307,20 +304,20 @@ std::string PolishSentence(std::string_view sentence, const ReadableOptions& opt
       options.digits ? SpokenNumbersToDigits(sentence) : CollapseSpaces(sentence);
   auto words = SplitWords(text);
   if (words.empty()) return {};
-  static const std::unordered_set<std::string_view> kPronounI = {"i", "i'm", "i've", "i'd", "i'll"};
-  static const std::unordered_set<std::string_view> kAlwaysCapital = {
+  static const std::unordered_set<std::string_view> pronoun_i = {"i", "i'm", "i've", "i'd", "i'll"};
+  static const std::unordered_set<std::string_view> always_capital = {
       "monday", "tuesday",   "wednesday", "thursday", "friday",  "saturday",
       "sunday", "january",   "february",  "april",    "june",    "july",
       "august", "september", "october",   "november", "december"};
-  static const std::unordered_set<std::string_view> kCapitalBeforeNumber = {
+  static const std::unordered_set<std::string_view> capital_before_number = {
       "may", "march", "apollo", "gemini", "artemis"};
   for (std::size_t i = 0; i < words.size(); ++i) {
     auto& core = words[i].core;
     if (core.empty()) continue;
     const std::string lower = Lower(core);
     const bool number_follows = i + 1 < words.size() && IsDigitWord(words[i + 1].core);
-    if (kPronounI.count(lower) > 0 || kAlwaysCapital.count(lower) > 0 ||
-        (number_follows && kCapitalBeforeNumber.count(lower) > 0)) {
+    if (pronoun_i.count(lower) > 0 || always_capital.count(lower) > 0 ||
+        (number_follows && capital_before_number.count(lower) > 0)) {
       core[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(core[0])));
     }
   }

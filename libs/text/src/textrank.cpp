@@ -135,6 +135,7 @@ std::vector<std::string> KeyPhrases(const std::vector<std::vector<Token>>& sente
   // one-off runs are often recognition errors or asides), then by score, then by position.
   const bool prefer_repeats = sentences.size() >= 4;
   std::vector<std::pair<std::string, const Phrase*>> candidates;
+  candidates.reserve(phrases.size());
   for (const auto& [key, ph] : phrases) candidates.emplace_back(key, &ph);
   auto tier = [&](const Phrase* ph) {
     if (!prefer_repeats || ph->count >= 2) return 0;

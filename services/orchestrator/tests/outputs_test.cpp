@@ -15,16 +15,23 @@ namespace {
 
 using nlohmann::json;
 
-const json kTranscriptJson = {
-    {"source", "captions"},
-    {"language", "en"},
-    {"engine", "subtitles:manual"},
-    {"text", "Honeybees are important. They visit flowers --> daily."},
-    {"segments",
-     {{{"start", 0.0}, {"end", 2.5}, {"text", "Honeybees are important."}},
-      {{"start", 2.5}, {"end", 3661.0405}, {"text", "They visit flowers --> daily."}},
-      {{"start", 4000.0}, {"end", 4001.0}, {"text", ""}}}}};
-const protocol::Transcript kTranscript = protocol::TranscriptFromJson(kTranscriptJson).value();
+const json& CaptionsJson() {
+  static const json doc = {
+      {"source", "captions"},
+      {"language", "en"},
+      {"engine", "subtitles:manual"},
+      {"text", "Honeybees are important. They visit flowers --> daily."},
+      {"segments",
+       {{{"start", 0.0}, {"end", 2.5}, {"text", "Honeybees are important."}},
+        {{"start", 2.5}, {"end", 3661.0405}, {"text", "They visit flowers --> daily."}},
+        {{"start", 4000.0}, {"end", 4001.0}, {"text", ""}}}}};
+  return doc;
+}
+const protocol::Transcript& Captions() {
+  static const protocol::Transcript transcript =
+      protocol::TranscriptFromJson(CaptionsJson()).value();
+  return transcript;
+}
 
 TEST(Outputs, CueTimes) {
   EXPECT_EQ(FormatCueTime(0, ','), "00:00:00,000");
@@ -34,12 +41,12 @@ TEST(Outputs, CueTimes) {
 }
 
 TEST(Outputs, TranscriptFormats) {
-  EXPECT_EQ(TranscriptAsText(kTranscript),
+  EXPECT_EQ(TranscriptAsText(Captions()),
             "Honeybees are important.\nThey visit flowers --> daily.\n");
-  EXPECT_EQ(TranscriptAsSrt(kTranscript),
+  EXPECT_EQ(TranscriptAsSrt(Captions()),
             "1\n00:00:00,000 --> 00:00:02,500\nHoneybees are important.\n\n"
             "2\n00:00:02,500 --> 01:01:01,041\nThey visit flowers -> daily.\n\n");
-  EXPECT_EQ(TranscriptAsVtt(kTranscript),
+  EXPECT_EQ(TranscriptAsVtt(Captions()),
             "WEBVTT\nLanguage: en\n\n00:00:00.000 --> 00:00:02.500\nHoneybees are important.\n\n"
             "00:00:02.500 --> 01:01:01.041\nThey visit flowers -> daily.\n\n");
   protocol::Transcript only_text;
@@ -143,7 +150,7 @@ TEST(Outputs, TarArchiveReadsBackWithTar) {
     out << tar;
   }
   const std::string cmd = "tar -xf '" + (dir / "a.tar").string() + "' -C '" + dir.string() + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_EQ(std::system(cmd.c_str()), 0);  // NOLINT(concurrency-mt-unsafe): one thread
   std::ifstream digest(dir / "digest.md");
   std::string line;
   std::getline(digest, line);

@@ -59,7 +59,7 @@ nlohmann::json UsageJson(const protocol::SummaryUsage& u) {
           {"calls", u.calls}};
 }
 
-stage::Handler LlmHandler(std::shared_ptr<summarize::LlmSummarizer> llm) {
+stage::Handler LlmHandler(const std::shared_ptr<summarize::LlmSummarizer>& llm) {
   return [llm](const protocol::Command& cmd,
                stage::StageContext& ctx) -> Result<stage::StageOutput> {
     const auto& model = llm->config().model;

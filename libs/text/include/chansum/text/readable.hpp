@@ -26,7 +26,7 @@ struct ReadableOptions {
   double min_pause_seconds = 0.15;
   double pause_ratio = 3.0;
   // A run of pieces without such a pause is cut at its longest gap once it holds more words.
-  int max_sentence_words = 30;
+  int max_sentence_words = 40;
   // Spoken numbers as digits (see SpokenNumbersToDigits).
   bool digits = true;
 };

@@ -75,6 +75,7 @@ std::string Fixed(double v, int digits) {
 int main(int argc, char** argv) {
   const std::string load_at_start = LoadAverage();
   std::string out_path;
+  std::string sentence_pause = "0";
   fs::path work = fs::temp_directory_path() / ("chansum-quality-" + std::to_string(getpid()));
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
@@ -82,8 +83,11 @@ int main(int argc, char** argv) {
       out_path = argv[i + 1];
     } else if (flag == "--work") {
       work = argv[i + 1];
+    } else if (flag == "--sentence-pause") {
+      // The demo generator's option (what make demo uses): silence after each spoken sentence.
+      sentence_pause = argv[i + 1];
     } else {
-      std::cerr << "usage: chansum-quality [--out FILE] [--work DIR]\n";
+      std::cerr << "usage: chansum-quality [--out FILE] [--work DIR] [--sentence-pause SECONDS]\n";
       return 2;
     }
   }
@@ -92,7 +96,7 @@ int main(int argc, char** argv) {
   const json scripts = json::parse(scripts_in).at("videos");
   fs::create_directories(work);
   if (Run({(source / "tests/fixtures/demo_channel/generate").string(), work.string(), "--base-url",
-           "http://127.0.0.1:1"}) != 0) {
+           "http://127.0.0.1:1", "--sentence-pause", sentence_pause}) != 0) {
     std::cerr << "demo channel generation failed\n";
     return 1;
   }
@@ -130,9 +134,10 @@ int main(int argc, char** argv) {
       std::cerr << id << ": " << transcript.error().ToString() << "\n";
       return 1;
     }
-    std::vector<std::string> sentences;
-    for (const auto& s : transcript->segments) sentences.push_back(s.text);
-    auto summary = chansum::summarize::SummarizeExtractive(sentences);
+    // The summary as the summarization stage makes it (readable sentences); the WER below is
+    // computed on the engine's raw words (transcript->text), not on the readable text.
+    auto summary = chansum::summarize::SummarizeExtractive(
+        chansum::summarize::TranscriptSentences(*transcript));
     const std::string summary_text = summary.ok() ? summary->summary : "";
     std::vector<std::string> key_words = v.at("key_words").get<std::vector<std::string>>();
     const auto ref = chansum::quality::NormalizeWords(v.at("text").get<std::string>());
@@ -189,7 +194,10 @@ int main(int argc, char** argv) {
         "real time of a quiet machine (libs/asr/README.md); WER and recall do not depend on "
         "load. Model `"
      << asr_config.model_dir.string() << "`, `ASR_POCKETSPHINX_ARGS` "
-     << (ps_args.empty() ? std::string("not set") : "`" + ps_args + "`") << ".\n\n"
+     << (ps_args.empty() ? std::string("not set") : "`" + ps_args + "`")
+     << (sentence_pause == "0" ? std::string()
+                               : ", speech pausing " + sentence_pause + " s between sentences")
+     << ".\n\n"
      << "## Results\n\n"
      << "| corpus | videos | script words | WER | key words in transcript | key words in summary "
         "| ASR speed | peak RSS of the tool |\n|---|---|---|---|---|---|---|---|\n"

@@ -47,7 +47,8 @@ std::optional<double> ParseTimestamp(std::string_view& s) {
   const long long seconds = fields[count - 1];
   if (minutes > 59 || seconds > 59) return std::nullopt;
   s.remove_prefix(i);
-  return hours * 3600.0 + minutes * 60.0 + seconds + frac;
+  return static_cast<double>(hours) * 3600.0 + static_cast<double>(minutes) * 60.0 +
+         static_cast<double>(seconds) + frac;
 }
 
 // "<start> --> <end> [settings]".
@@ -144,6 +145,101 @@ bool StartsWithWord(std::string_view line, std::string_view word) {
          (line.size() == word.size() || line[word.size()] == ' ' || line[word.size()] == '\t');
 }
 
+std::vector<std::string_view> SplitSpaces(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < s.size() && s[j] != ' ') ++j;
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// The start of each word of `raw` (a cue text line) from its inline timestamps; empty when it has
+// none or its words do not match `cleaned` (the line as CleanCueText gives it).
+std::vector<double> WordStarts(std::string_view raw, const std::string& cleaned, double cue_start) {
+  std::vector<double> starts;
+  double now = cue_start;
+  bool timed = false;
+  std::size_t i = 0;
+  while (i < raw.size()) {
+    const auto open = raw.find('<', i);
+    const std::string_view chunk = raw.substr(i, open == std::string_view::npos ? open : open - i);
+    for (std::size_t k = 0; k < SplitSpaces(CleanCueText(chunk)).size(); ++k) starts.push_back(now);
+    if (open == std::string_view::npos) break;
+    const auto close = raw.find('>', open);
+    if (close == std::string_view::npos) break;
+    std::string_view tag = raw.substr(open + 1, close - open - 1);
+    if (auto t = ParseTimestamp(tag); t && tag.empty()) {
+      now = std::max(now, *t);
+      timed = true;
+    }
+    i = close + 1;
+  }
+  if (!timed || starts.size() != SplitSpaces(cleaned).size()) return {};
+  return starts;
+}
+
+// A new line of captions as one or more segments, split where its word timestamps show a pause.
+void PushLine(const CaptionCue& cue, std::size_t line, std::vector<CaptionSegment>& segments) {
+  const std::string& text = cue.lines[line];
+  const std::vector<double>* starts =
+      line < cue.word_starts.size() ? &cue.word_starts[line] : nullptr;
+  const auto words = SplitSpaces(text);
+  if (starts == nullptr || starts->size() != words.size() || words.size() < 2) {
+    segments.push_back({cue.start, cue.end, text});
+    return;
+  }
+  // Words that share a start (a timestamp before a group, "[ __ ]") are timed as one group.
+  struct Group {
+    std::size_t first;
+    std::size_t last;  // inclusive
+    double start;
+    std::size_t chars;  // with a space after each word
+  };
+  std::vector<Group> groups;
+  for (std::size_t k = 0; k < words.size(); ++k) {
+    if (groups.empty() || (*starts)[k] > groups.back().start) {
+      groups.push_back({k, k, (*starts)[k], 0});
+    }
+    groups.back().last = k;
+    groups.back().chars += words[k].size() + 1;
+  }
+  if (groups.size() < 2) {
+    segments.push_back({cue.start, cue.end, text});
+    return;
+  }
+  // Seconds per character at this line's pace: the median over its groups.
+  std::vector<double> pace;
+  for (std::size_t g = 0; g + 1 < groups.size(); ++g) {
+    pace.push_back((groups[g + 1].start - groups[g].start) / static_cast<double>(groups[g].chars));
+  }
+  std::nth_element(pace.begin(), pace.begin() + static_cast<std::ptrdiff_t>(pace.size() / 2),
+                   pace.end());
+  const double rate = pace[pace.size() / 2];
+  auto join = [&](std::size_t from, std::size_t to) {
+    std::string piece;
+    for (std::size_t w = from; w <= to; ++w) {
+      if (!piece.empty()) piece += ' ';
+      piece += words[w];
+    }
+    return piece;
+  };
+  std::size_t from = 0;
+  double from_start = cue.start;
+  for (std::size_t g = 0; g + 1 < groups.size(); ++g) {
+    const double spoken_end = groups[g].start + rate * static_cast<double>(groups[g].chars);
+    if (groups[g + 1].start - spoken_end < kCaptionPauseSeconds) continue;
+    segments.push_back({from_start, std::max(from_start, spoken_end), join(from, groups[g].last)});
+    from = groups[g + 1].first;
+    from_start = groups[g + 1].start;
+  }
+  segments.push_back({from_start, std::max(from_start, cue.end), join(from, words.size() - 1)});
+}
+
 }  // namespace
 
 std::string CleanCueText(std::string_view text) {
@@ -228,7 +324,13 @@ Result<std::vector<CaptionCue>> ParseWebVtt(std::string_view text) {
     cue.end = timing->second;
     for (std::size_t k = timing_at + 1; k < end; ++k) {
       auto cleaned = CleanCueText(lines[k]);
-      if (!cleaned.empty()) cue.lines.push_back(std::move(cleaned));
+      if (cleaned.empty()) continue;
+      auto starts = WordStarts(lines[k], cleaned, cue.start);
+      if (!starts.empty()) {
+        cue.word_starts.resize(cue.lines.size());
+        cue.word_starts.push_back(std::move(starts));
+      }
+      cue.lines.push_back(std::move(cleaned));
     }
     cues.push_back(std::move(cue));
   }
@@ -240,7 +342,8 @@ std::vector<CaptionSegment> CaptionSegments(const std::vector<CaptionCue>& cues)
   std::vector<CaptionSegment> segments;
   std::deque<std::string> recent;
   for (const auto& cue : cues) {
-    for (const auto& line : cue.lines) {
+    for (std::size_t index = 0; index < cue.lines.size(); ++index) {
+      const std::string& line = cue.lines[index];
       if (std::find(recent.begin(), recent.end(), line) != recent.end()) continue;
       if (!segments.empty() && !recent.empty() && recent.back() == segments.back().text &&
           line.size() > segments.back().text.size() &&
@@ -251,7 +354,7 @@ std::vector<CaptionSegment> CaptionSegments(const std::vector<CaptionCue>& cues)
         recent.back() = line;
         continue;
       }
-      segments.push_back({cue.start, cue.end, line});
+      PushLine(cue, index, segments);
       recent.push_back(line);
       if (recent.size() > kWindow) recent.pop_front();
     }

@@ -41,6 +41,46 @@ TEST(WebVtt, AutoCaptionCuesKeepEveryRepeatBeforeDeduplication) {
   EXPECT_NEAR((*cues)[1].end - (*cues)[1].start, 0.01, 1e-9);
 }
 
+TEST(WebVtt, AutoCaptionLinesSplitWhereTheWordTimestampsShowAPause) {
+  // "nine" is said at 1.0 s, "the" only at 1.8 s: a pause of about 0.6 s after "nine" (the line's
+  // pace is about 0.05 s per character). The second line follows a gap between the cues.
+  const std::string vtt =
+      "WEBVTT\n\n"
+      "00:00:00.000 --> 00:00:02.200 align:start position:0%\n \n"
+      "in<00:00:00.150><c> july</c><00:00:00.400><c> sixty</c><00:00:00.700><c> nine</c>"
+      "<00:00:01.800><c> the</c><00:00:02.000><c> apollo</c>\n\n"
+      "00:00:02.200 --> 00:00:02.210 align:start position:0%\nin july sixty nine the apollo\n \n\n"
+      "00:00:02.900 --> 00:00:04.000 align:start position:0%\nin july sixty nine the apollo\n"
+      "moon<00:00:03.200><c> landing</c>\n\n";
+  auto cues = ParseWebVtt(vtt);
+  ASSERT_TRUE(cues.ok());
+  ASSERT_EQ((*cues)[0].word_starts.size(), 1U);
+  const std::vector<double> want = {0.0, 0.15, 0.4, 0.7, 1.8, 2.0};
+  ASSERT_EQ((*cues)[0].word_starts[0].size(), want.size());
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    EXPECT_NEAR((*cues)[0].word_starts[0][i], want[i], 1e-9) << i;
+  }
+  EXPECT_TRUE((*cues)[1].word_starts.empty());  // no timestamps in the repeat
+  auto segments = CaptionSegments(*cues);
+  ASSERT_EQ(segments.size(), 3U);
+  EXPECT_EQ(segments[0].text, "in july sixty nine");
+  EXPECT_DOUBLE_EQ(segments[0].start, 0.0);
+  EXPECT_LT(segments[0].end, 1.8 - kCaptionPauseSeconds);  // the pause is a gap
+  EXPECT_GT(segments[0].end, 0.7);
+  EXPECT_EQ(segments[1].text, "the apollo");
+  EXPECT_NEAR(segments[1].start, 1.8, 1e-9);
+  EXPECT_DOUBLE_EQ(segments[1].end, 2.2);
+  EXPECT_EQ(segments[2].text, "moon landing");
+  EXPECT_NEAR(segments[2].start, 2.9, 1e-9);
+
+  // Timestamps that do not match the words (punctuation after a closing tag) are not used.
+  auto odd =
+      ParseWebVtt("WEBVTT\n\n00:00:00.000 --> 00:00:03.000\nsixty<00:00:02.500><c> nine</c>.\n");
+  ASSERT_TRUE(odd.ok());
+  EXPECT_TRUE((*odd)[0].word_starts.empty() || (*odd)[0].word_starts[0].empty());
+  EXPECT_EQ(CaptionSegments(*odd).size(), 1U);
+}
+
 TEST(WebVtt, ManualCaptionsBlocksTagsEntitiesAndBrokenCues) {
   auto cues = ParseWebVtt(Fixture("manual_captions.en.vtt"));
   ASSERT_TRUE(cues.ok()) << cues.error().ToString();

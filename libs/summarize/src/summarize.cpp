@@ -228,6 +228,16 @@ Result<Summary> SummarizeExtractive(const std::vector<std::string>& sentences,
   return out;
 }
 
+std::vector<std::string> TranscriptSentences(const protocol::Transcript& transcript,
+                                             const text::ReadableOptions& options) {
+  std::vector<text::TimedText> pieces;
+  pieces.reserve(transcript.segments.size());
+  for (const auto& s : transcript.segments) pieces.push_back({s.start, s.end, s.text});
+  // A transcript stored without segments still has its text.
+  if (pieces.empty() && !transcript.text.empty()) pieces.push_back({0, 0, transcript.text});
+  return text::ReadableSentences(pieces, options);
+}
+
 Result<Summary> SummarizeText(std::string_view input, const SummarizeOptions& options) {
   return SummarizeExtractive(text::SplitSentences(input), options);
 }

@@ -13,17 +13,20 @@ namespace {
 using ::testing::HasSubstr;
 
 // ASR-style segments (no punctuation), from the demo script about the printing press.
-const std::vector<std::string> kTranscript = {
-    "the history of the printing press begins in germany around fourteen fifty",
-    "johannes gutenberg combined movable metal type with an oil based ink",
-    "the printing press made books cheaper and faster to produce",
-    "within fifty years printing had spread literacy across europe",
-    "my cat likes to sleep on the warm windowsill",
-    "printed books carried the ideas of scholars to readers across europe",
-    "the press turned printing into an industry in many german cities",
-    "uh so yeah",
-    "by fifteen hundred printing presses were working in over two hundred cities",
-    "cheaper books meant that literacy grew and ideas spread faster"};
+const std::vector<std::string>& PressSegments() {
+  static const std::vector<std::string> lines = {
+      "the history of the printing press begins in germany around fourteen fifty",
+      "johannes gutenberg combined movable metal type with an oil based ink",
+      "the printing press made books cheaper and faster to produce",
+      "within fifty years printing had spread literacy across europe",
+      "my cat likes to sleep on the warm windowsill",
+      "printed books carried the ideas of scholars to readers across europe",
+      "the press turned printing into an industry in many german cities",
+      "uh so yeah",
+      "by fifteen hundred printing presses were working in over two hundred cities",
+      "cheaper books meant that literacy grew and ideas spread faster"};
+  return lines;
+}
 
 std::string Join(const std::vector<std::string>& parts) {
   std::string out;
@@ -41,18 +44,18 @@ std::vector<std::string> SummarySentences(const Summary& s) {
 }
 
 TEST(SummarizeTest, SummaryIsShorterAndMadeOfTheTranscript) {
-  auto s = SummarizeExtractive(kTranscript);
+  auto s = SummarizeExtractive(PressSegments());
   ASSERT_TRUE(s.ok()) << s.error().ToString();
   EXPECT_EQ(s->engine, "textrank");
   EXPECT_FALSE(s->summary.empty());
-  EXPECT_LT(s->summary.size(), Join(kTranscript).size());
+  EXPECT_LT(s->summary.size(), Join(PressSegments()).size());
   const auto parts = SummarySentences(*s);
   EXPECT_EQ(parts.size(), 3u) << s->summary;  // 20% of 10 is 2, raised to the minimum of 3
   std::size_t last = 0;
   for (const auto& part : parts) {
-    auto it = std::find(kTranscript.begin(), kTranscript.end(), part);
-    ASSERT_NE(it, kTranscript.end()) << "not an input sentence: " << part;
-    const auto index = static_cast<std::size_t>(it - kTranscript.begin());
+    auto it = std::find(PressSegments().begin(), PressSegments().end(), part);
+    ASSERT_NE(it, PressSegments().end()) << "not an input sentence: " << part;
+    const auto index = static_cast<std::size_t>(it - PressSegments().begin());
     EXPECT_GE(index, last) << "summary sentences must keep their original order";
     last = index;
   }
@@ -62,7 +65,7 @@ TEST(SummarizeTest, SummaryIsShorterAndMadeOfTheTranscript) {
 }
 
 TEST(SummarizeTest, KeyPointsAreTopicalPhrases) {
-  auto s = SummarizeExtractive(kTranscript);
+  auto s = SummarizeExtractive(PressSegments());
   ASSERT_TRUE(s.ok());
   ASSERT_GE(s->key_points.size(), 3u);
   EXPECT_LE(s->key_points.size(), 7u);
@@ -71,7 +74,7 @@ TEST(SummarizeTest, KeyPointsAreTopicalPhrases) {
   EXPECT_THAT(all, ::testing::AnyOf(HasSubstr("books"), HasSubstr("literacy"), HasSubstr("europe"),
                                     HasSubstr("ideas")));
   for (const auto& k : s->key_points) {
-    EXPECT_THAT(Join(kTranscript), HasSubstr(k)) << "key point not from the text: " << k;
+    EXPECT_THAT(Join(PressSegments()), HasSubstr(k)) << "key point not from the text: " << k;
     for (const char* stop : {"the", "uh", "yeah", "fifty", "and"}) EXPECT_NE(k, stop);
   }
   // No key point repeats another one's word.
@@ -85,8 +88,8 @@ TEST(SummarizeTest, KeyPointsAreTopicalPhrases) {
 }
 
 TEST(SummarizeTest, IsDeterministic) {
-  auto a = SummarizeExtractive(kTranscript);
-  auto b = SummarizeExtractive(kTranscript);
+  auto a = SummarizeExtractive(PressSegments());
+  auto b = SummarizeExtractive(PressSegments());
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(*a, *b);
   EXPECT_EQ(ToJson(*a).dump(), ToJson(*b).dump());
@@ -166,7 +169,7 @@ TEST(SummarizeTest, PunctuatedCaptionsKeepTheirPunctuation) {
 TEST(SummarizeTest, RepeatedContentIsNotRepeatedInSummary) {
   std::vector<std::string> sentences;
   for (int i = 0; i < 5; ++i) {
-    sentences.insert(sentences.end(), kTranscript.begin(), kTranscript.end());
+    sentences.insert(sentences.end(), PressSegments().begin(), PressSegments().end());
   }
   auto s = SummarizeExtractive(sentences);
   ASSERT_TRUE(s.ok());
@@ -177,10 +180,10 @@ TEST(SummarizeTest, RepeatedContentIsNotRepeatedInSummary) {
 }
 
 std::vector<std::string> Generated(std::size_t n) {
-  static const char* kWords[] = {"printing", "press",    "germany", "europe", "literacy",
-                                 "books",    "scholars", "ideas",   "metal",  "type",
-                                 "ink",      "paper",    "church",  "reform", "science",
-                                 "trade",    "cities",   "latin",   "bible",  "copies"};
+  static const char* words[] = {"printing", "press",    "germany", "europe", "literacy",
+                                "books",    "scholars", "ideas",   "metal",  "type",
+                                "ink",      "paper",    "church",  "reform", "science",
+                                "trade",    "cities",   "latin",   "bible",  "copies"};
   std::uint64_t state = 7;
   auto next = [&] {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -190,7 +193,7 @@ std::vector<std::string> Generated(std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) {
     std::string s = "the";
     for (std::size_t w = 0, len = 5 + next() % 10; w < len; ++w) {
-      s += std::string(" ") + kWords[next() % std::size(kWords)];
+      s += std::string(" ") + words[next() % std::size(words)];
     }
     out.push_back(std::move(s));
   }
@@ -229,6 +232,56 @@ TEST(SummaryJsonTest, RoundTripsAndRejectsMalformed) {
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, "bad_summary");
   }
+}
+
+}  // namespace
+}  // namespace chansum::summarize
+
+namespace chansum::summarize {
+namespace {
+
+TEST(TranscriptSentencesTest, SegmentsBecomeReadableSentencesTheSummaryIsMadeOf) {
+  // Automatic captions cut every six words; the speaker pauses between sentences.
+  protocol::Transcript t;
+  t.segments = {
+      {0.0, 1.9, "in july nineteen sixty nine the"},
+      {1.9, 3.7, "apollo eleven mission landed on the moon"},
+      {4.2, 6.0, "neil armstrong was the first person"},
+      {6.0, 7.6, "to walk on its surface"},
+      {8.1, 10.1, "millions of people watched the landing"},
+      {10.1, 11.8, "on television around the world"},
+  };
+  const auto sentences = TranscriptSentences(t);
+  ASSERT_EQ(sentences.size(), 3U);
+  EXPECT_EQ(sentences[0], "In July 1969 the Apollo 11 mission landed on the moon.");
+  EXPECT_EQ(sentences[1], "Neil armstrong was the first person to walk on its surface.");
+  auto summary = SummarizeExtractive(sentences);
+  ASSERT_TRUE(summary.ok());
+  // Whole input sentences, in their original order.
+  const auto parts = SplitSentences(summary->summary);
+  ASSERT_FALSE(parts.empty());
+  std::size_t at = 0;
+  for (const auto& p : parts) {
+    auto it = std::find(sentences.begin() + static_cast<std::ptrdiff_t>(at), sentences.end(), p);
+    ASSERT_NE(it, sentences.end()) << p << " is not a whole sentence of the input, in order";
+    at = static_cast<std::size_t>(it - sentences.begin()) + 1;
+  }
+  // Key points occur in the text as written (case aside).
+  std::string all;
+  for (const auto& s : sentences) all += s + " ";
+  std::transform(all.begin(), all.end(), all.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (auto k : summary->key_points) {
+    std::transform(k.begin(), k.end(), k.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    EXPECT_NE(all.find(k), std::string::npos) << k;
+  }
+
+  // A transcript stored without segments still gives its text.
+  protocol::Transcript only_text;
+  only_text.text = "hello there";
+  EXPECT_EQ(TranscriptSentences(only_text), std::vector<std::string>{"Hello there."});
+  EXPECT_TRUE(TranscriptSentences(protocol::Transcript{}).empty());
 }
 
 }  // namespace

@@ -12,7 +12,7 @@ bool IsWordByte(unsigned char c) { return std::isalnum(c) != 0 || c == '\'' || c
 
 const std::unordered_set<std::string_view>& StopWords() {
   // English function words, spoken fillers (ASR transcripts are speech) and number words.
-  static const std::unordered_set<std::string_view> kWords = {
+  static const std::unordered_set<std::string_view> words = {
       "a", "about", "above", "after", "again", "against", "all", "also", "am", "an", "and", "any",
       "are", "aren't", "around", "as", "at", "be", "because", "been", "before", "being", "below",
       "between", "both", "but", "by", "can", "can't", "cannot", "could", "couldn't", "did",
@@ -43,12 +43,15 @@ const std::unordered_set<std::string_view>& StopWords() {
       "maybe", "perhaps", "already", "always", "never", "often", "sometimes", "today", "new",
       "first", "last", "next", "another", "us", "let", "put", "take", "took", "come", "came", "use",
       "used", "using", "need", "needs",
+      // prepositions the list above lacks
+      "across", "along", "among", "amongst", "toward", "towards", "behind", "beside", "besides",
+      "beyond", "near", "onto", "via", "throughout", "inside", "outside",
       // number words
       "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
       "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen",
       "nineteen", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
       "hundred", "thousand", "million", "billion", "second", "third"};
-  return kWords;
+  return words;
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <map>
 #include <numeric>
+#include <set>
 #include <sstream>
 #include <unordered_map>
 
@@ -88,6 +89,9 @@ std::vector<std::string> KeyPhrases(const std::vector<std::vector<Token>>& sente
     std::size_t first = 0;  // first occurrence (token index over the whole text)
     std::size_t size = 0;   // words
     std::map<std::string, int> surfaces;
+    // Spellings at the start of a sentence, where the first letter is capitalised whatever the
+    // word: used only when the phrase occurs nowhere else.
+    std::map<std::string, int> initial_surfaces;
   };
   std::map<std::string, Phrase> phrases;  // key: normalized words joined by spaces
   std::size_t position = 0;
@@ -119,7 +123,7 @@ std::vector<std::string> KeyPhrases(const std::vector<std::vector<Token>>& sente
             ph.score = sum;
             ph.size = b - a + 1;
           }
-          ++ph.surfaces[surface];
+          ++(a == 0 ? ph.initial_surfaces : ph.surfaces)[surface];
         }
       }
       i = j;
@@ -131,6 +135,7 @@ std::vector<std::string> KeyPhrases(const std::vector<std::vector<Token>>& sente
   // one-off runs are often recognition errors or asides), then by score, then by position.
   const bool prefer_repeats = sentences.size() >= 4;
   std::vector<std::pair<std::string, const Phrase*>> candidates;
+  candidates.reserve(phrases.size());
   for (const auto& [key, ph] : phrases) candidates.emplace_back(key, &ph);
   auto tier = [&](const Phrase* ph) {
     if (!prefer_repeats || ph->count >= 2) return 0;
@@ -159,9 +164,16 @@ std::vector<std::string> KeyPhrases(const std::vector<std::vector<Token>>& sente
       if (shares_word(c, key)) covered = true;  // "metal type" after "movable metal"
     }
     if (covered) continue;
+    // A run that repeats a word ("gas gas", a recognition stutter) is no phrase.
+    std::set<std::string> seen;
+    std::istringstream in(key);
+    bool repeats = false;
+    for (std::string w; in >> w;) repeats = repeats || !seen.insert(w).second;
+    if (repeats) continue;
     // The most frequent way of writing the phrase (ties: alphabetical, deterministic).
+    const auto& surfaces = ph->surfaces.empty() ? ph->initial_surfaces : ph->surfaces;
     const auto best =
-        std::max_element(ph->surfaces.begin(), ph->surfaces.end(),
+        std::max_element(surfaces.begin(), surfaces.end(),
                          [](const auto& a, const auto& b) { return a.second < b.second; });
     chosen_keys.push_back(key);
     out.push_back(best->first);

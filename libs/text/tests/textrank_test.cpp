@@ -1,6 +1,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,31 @@ TEST(KeyPhrasesTest, NoneWithoutContentWordsOrWhenNoneAreAsked) {
   EXPECT_THAT(KeyPhrases(std::vector<std::string>{"uh, yeah, well.", " "}, 5), IsEmpty());
   EXPECT_THAT(KeyPhrases(std::vector<std::string>{"Printing presses print books."}, 0), IsEmpty());
   EXPECT_THAT(KeyPhrases(std::vector<std::string>{}, 5), IsEmpty());
+}
+
+}  // namespace
+}  // namespace chansum::text
+
+namespace chansum::text {
+namespace {
+
+TEST(KeyPhrasesTest, NoStutteredRunsAndNoCapitalsThatOnlyStartASentence) {
+  // "gas gas" is a recognizer's stutter; "Yeast" is capitalised only where it starts a sentence,
+  // "Apollo" wherever it is written.
+  const std::vector<std::string> sentences = {
+      "Yeast feeds on sugar and gives off gas gas.", "The gas makes the dough rise with yeast.",
+      "The Apollo mission used yeast.", "Apollo crews ate bread made with gas."};
+  const auto phrases = KeyPhrases(sentences, 6);
+  ASSERT_FALSE(phrases.empty());
+  for (const auto& p : phrases) {
+    EXPECT_NE(p, "gas gas");
+    EXPECT_NE(p, "Yeast") << "a sentence's capital is not the word's spelling";
+  }
+  EXPECT_NE(std::find(phrases.begin(), phrases.end(), "yeast"), phrases.end());
+  EXPECT_NE(std::find(phrases.begin(), phrases.end(), "Apollo"), phrases.end());
+  // Said only at the start of a sentence: written as there.
+  EXPECT_EQ(KeyPhrases(std::vector<std::string>{"Volcanoes erupt."}, 1),
+            std::vector<std::string>{"Volcanoes erupt"});
 }
 
 }  // namespace

@@ -8,8 +8,8 @@
 #include <set>
 
 #include "chansum/common/strings.hpp"
+#include "chansum/text/readable.hpp"
 #include "chansum/text/text.hpp"
-#include "chansum/text/textrank.hpp"
 
 namespace chansum::orchestrator {
 namespace {
@@ -90,12 +90,13 @@ std::string FormatCueTime(double seconds, char decimal_separator) {
 }
 
 std::string TranscriptAsText(const protocol::Transcript& transcript) {
-  const auto cues = Cues(transcript);
-  if (cues.empty()) {
-    return transcript.text.empty() ? std::string() : transcript.text + "\n";
-  }
+  // Readable sentences, one per line: ends from the pauses between segments (or the captions'
+  // punctuation), capitalised, spoken numbers as digits where safe.
+  std::vector<text::TimedText> pieces;
+  for (const auto& c : Cues(transcript)) pieces.push_back({c.start, c.end, c.text});
+  if (pieces.empty()) pieces.push_back({0, 0, transcript.text});
   std::string out;
-  for (const auto& c : cues) out += c.text + "\n";
+  for (const auto& sentence : text::ReadableSentences(pieces)) out += sentence + "\n";
   return out;
 }
 
@@ -169,6 +170,31 @@ std::string VideoMarkdown(const json& video, const std::optional<protocol::Summa
   return out;
 }
 
+namespace {
+
+// How the videos of a job use one term (a key point, or a content word of a summary).
+struct TermUse {
+  std::set<std::string> videos;
+  int occurrences = 0;
+  std::map<std::string, int> spellings;  // as written inside sentences (not first words)
+  std::string fallback;                  // as first written anywhere
+};
+
+std::string Spelling(const TermUse& use) {
+  std::string best;
+  int best_count = 0;
+  for (const auto& [s, n] : use.spellings) {
+    // On a tie, the lowercase spelling ("pollen" over "Pollen").
+    if (n > best_count || (n == best_count && s == AsciiLower(s))) {
+      best = s;
+      best_count = n;
+    }
+  }
+  return best.empty() ? AsciiLower(use.fallback) : best;
+}
+
+}  // namespace
+
 json BuildDigest(const json& job_view,
                  const std::map<std::string, protocol::Summary>& summaries_by_video,
                  const std::string& generated_at) {
@@ -178,10 +204,10 @@ json BuildDigest(const json& job_view,
   digest["state"] = Str(job_view, "state");
   digest["generated_at"] = generated_at;
 
-  // Key phrases shared by several videos first, then TextRank's over all summaries.
-  std::map<std::string, std::set<std::string>> videos_by_term;
-  std::map<std::string, std::string> spelling;
-  std::vector<std::string> all_sentences;
+  // Themes are terms that recur across videos: key points shared by two or more videos first,
+  // then content words (stemmed: "book" = "books") said in the summaries of two or more videos.
+  std::map<std::string, TermUse> phrases;  // lowercase key point
+  std::map<std::string, TermUse> words;    // text::Token::norm
   json lines = json::array();
   int summarized = 0;
   const auto videos = job_view.find("videos");
@@ -198,14 +224,25 @@ json BuildDigest(const json& job_view,
         line["summarized"] = true;
         const std::string& summary = s->second.summary;
         line["line"] = OneLine(FirstSentence(summary), 240);
-        for (auto& sentence : text::SplitSentences(summary)) {
-          all_sentences.push_back(std::move(sentence));
+        for (const auto& sentence : text::SplitSentences(summary)) {
+          bool first = true;
+          for (const auto& t : text::Tokenize(sentence)) {
+            if (t.content) {
+              auto& use = words[t.norm];
+              use.videos.insert(id);
+              ++use.occurrences;
+              if (use.fallback.empty()) use.fallback = t.surface;
+              if (!first) ++use.spellings[t.surface];
+            }
+            first = false;
+          }
         }
         for (const auto& p : s->second.key_points) {
           if (p.empty()) continue;
-          const auto key = AsciiLower(p);
-          videos_by_term[key].insert(id);
-          spelling.emplace(key, p);
+          auto& use = phrases[AsciiLower(p)];
+          use.videos.insert(id);
+          ++use.occurrences;
+          ++use.spellings[p];
         }
       } else {
         const std::string error = Str(v, "last_error");
@@ -216,29 +253,51 @@ json BuildDigest(const json& job_view,
       lines.push_back(std::move(line));
     }
   }
-  constexpr std::size_t kMaxThemes = 8;
-  std::vector<std::pair<std::string, std::size_t>> shared;
-  for (const auto& [term, ids] : videos_by_term) {
-    if (ids.size() >= 2) shared.emplace_back(term, ids.size());
-  }
-  std::stable_sort(shared.begin(), shared.end(),
-                   [](const auto& a, const auto& b) { return a.second > b.second; });
-  json themes = json::array();
-  std::set<std::string> taken;
-  for (const auto& [term, count] : shared) {
-    if (themes.size() >= kMaxThemes) break;
-    themes.push_back({{"term", spelling[term]}, {"videos", count}});
-    taken.insert(term);
-  }
-  if (!all_sentences.empty() && themes.size() < kMaxThemes) {
-    for (const auto& p : text::KeyPhrases(all_sentences, static_cast<int>(kMaxThemes))) {
-      if (themes.size() >= kMaxThemes) break;
-      const auto key = AsciiLower(p);
-      if (!taken.insert(key).second) continue;
-      const auto it = videos_by_term.find(key);
-      themes.push_back(
-          {{"term", p}, {"videos", it == videos_by_term.end() ? 1 : it->second.size()}});
+  struct Candidate {
+    std::string term;
+    std::size_t videos;
+    int occurrences;
+    bool phrase;
+    std::string key;
+  };
+  std::vector<Candidate> candidates;
+  for (const auto& [key, use] : phrases) {
+    if (use.videos.size() >= 2) {
+      candidates.push_back({Spelling(use), use.videos.size(), use.occurrences, true, key});
     }
+  }
+  for (const auto& [key, use] : words) {
+    if (use.videos.size() >= 2) {
+      candidates.push_back({Spelling(use), use.videos.size(), use.occurrences, false, key});
+    }
+  }
+  // More videos first, then key points before single words, then more occurrences.
+  std::stable_sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+    if (a.videos != b.videos) return a.videos > b.videos;
+    if (a.phrase != b.phrase) return a.phrase;
+    return a.occurrences > b.occurrences;
+  });
+  constexpr std::size_t kMaxThemes = 8;
+  json themes = json::array();
+  std::set<std::string> covered;  // word norms of the themes taken
+  for (const auto& c : candidates) {
+    if (themes.size() >= kMaxThemes) break;
+    std::vector<std::string> norms;
+    for (const auto& t : text::Tokenize(c.term)) {
+      if (t.content) norms.push_back(t.norm);
+    }
+    if (norms.empty() && !c.phrase) continue;
+    // A word of a theme already taken ("pollen" after "pollen grains") is not a theme again.
+    if (std::any_of(norms.begin(), norms.end(),
+                    [&](const std::string& n) { return covered.count(n) > 0; })) {
+      continue;
+    }
+    covered.insert(norms.begin(), norms.end());
+    themes.push_back({{"term", c.term}, {"videos", c.videos}});
+  }
+  if (themes.empty()) {
+    digest["themes_note"] = summarized < 2 ? "fewer than two videos summarized: no theme can recur"
+                                           : "no theme recurs in two or more videos";
   }
   digest["themes"] = std::move(themes);
   digest["video_count"] = lines.size();
@@ -255,7 +314,8 @@ std::string DigestAsMarkdown(const json& digest) {
   out += "## Recurring themes\n\n";
   const auto themes = digest.find("themes");
   if (themes == digest.end() || !themes->is_array() || themes->empty()) {
-    out += "(none found)\n";
+    const std::string note = Str(digest, "themes_note");
+    out += "(" + MdEscape(note.empty() ? "no theme recurs in two or more videos" : note) + ")\n";
   } else {
     for (const auto& t : *themes) {
       const auto n = t.value("videos", 0);

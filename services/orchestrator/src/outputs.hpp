@@ -17,7 +17,8 @@ namespace chansum::orchestrator {
 [[nodiscard]] std::string FormatCueTime(double seconds, char decimal_separator);
 
 // A transcript as
-//   txt: one line per segment (the text field when there are no segments)
+//   txt: readable text, one sentence per line (text::ReadableSentences over the segments, or over
+//        the text field when there are no segments)
 //   srt: SubRip cues numbered from 1
 //   vtt: WebVTT with a Language header
 [[nodiscard]] std::string TranscriptAsText(const protocol::Transcript& transcript);

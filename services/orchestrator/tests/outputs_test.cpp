@@ -15,16 +15,23 @@ namespace {
 
 using nlohmann::json;
 
-const json kTranscriptJson = {
-    {"source", "captions"},
-    {"language", "en"},
-    {"engine", "subtitles:manual"},
-    {"text", "Honeybees are important. They visit flowers --> daily."},
-    {"segments",
-     {{{"start", 0.0}, {"end", 2.5}, {"text", "Honeybees are important."}},
-      {{"start", 2.5}, {"end", 3661.0405}, {"text", "They visit flowers --> daily."}},
-      {{"start", 4000.0}, {"end", 4001.0}, {"text", ""}}}}};
-const protocol::Transcript kTranscript = protocol::TranscriptFromJson(kTranscriptJson).value();
+const json& CaptionsJson() {
+  static const json doc = {
+      {"source", "captions"},
+      {"language", "en"},
+      {"engine", "subtitles:manual"},
+      {"text", "Honeybees are important. They visit flowers --> daily."},
+      {"segments",
+       {{{"start", 0.0}, {"end", 2.5}, {"text", "Honeybees are important."}},
+        {{"start", 2.5}, {"end", 3661.0405}, {"text", "They visit flowers --> daily."}},
+        {{"start", 4000.0}, {"end", 4001.0}, {"text", ""}}}}};
+  return doc;
+}
+const protocol::Transcript& Captions() {
+  static const protocol::Transcript transcript =
+      protocol::TranscriptFromJson(CaptionsJson()).value();
+  return transcript;
+}
 
 TEST(Outputs, CueTimes) {
   EXPECT_EQ(FormatCueTime(0, ','), "00:00:00,000");
@@ -34,17 +41,17 @@ TEST(Outputs, CueTimes) {
 }
 
 TEST(Outputs, TranscriptFormats) {
-  EXPECT_EQ(TranscriptAsText(kTranscript),
+  EXPECT_EQ(TranscriptAsText(Captions()),
             "Honeybees are important.\nThey visit flowers --> daily.\n");
-  EXPECT_EQ(TranscriptAsSrt(kTranscript),
+  EXPECT_EQ(TranscriptAsSrt(Captions()),
             "1\n00:00:00,000 --> 00:00:02,500\nHoneybees are important.\n\n"
             "2\n00:00:02,500 --> 01:01:01,041\nThey visit flowers -> daily.\n\n");
-  EXPECT_EQ(TranscriptAsVtt(kTranscript),
+  EXPECT_EQ(TranscriptAsVtt(Captions()),
             "WEBVTT\nLanguage: en\n\n00:00:00.000 --> 00:00:02.500\nHoneybees are important.\n\n"
             "00:00:02.500 --> 01:01:01.041\nThey visit flowers -> daily.\n\n");
   protocol::Transcript only_text;
   only_text.text = "only text";
-  EXPECT_EQ(TranscriptAsText(only_text), "only text\n");
+  EXPECT_EQ(TranscriptAsText(only_text), "Only text.\n");
   EXPECT_EQ(TranscriptAsSrt(protocol::Transcript{}), "");
 }
 
@@ -75,6 +82,12 @@ TEST(Outputs, DigestRanksSharedKeyPointsAndHasOneLinePerVideo) {
   ASSERT_GE(digest["themes"].size(), 1U);
   EXPECT_EQ(digest["themes"][0]["term"], "pollen");
   EXPECT_EQ(digest["themes"][0]["videos"], 2);
+  // Then the words both summaries say ("flowers"); "pollen" is taken already, and words of one
+  // video ("honeybees", "seeds") are not themes.
+  ASSERT_EQ(digest["themes"].size(), 2U) << digest["themes"].dump();
+  EXPECT_EQ(digest["themes"][1]["term"], "flowers");
+  EXPECT_EQ(digest["themes"][1]["videos"], 2);
+  EXPECT_FALSE(digest.contains("themes_note"));
   ASSERT_EQ(digest["videos"].size(), 3U);
   EXPECT_EQ(digest["videos"][0]["line"], "Honeybees visit flowers.");
   EXPECT_EQ(digest["videos"][2]["line"], "failed: HTTP 404");
@@ -85,6 +98,37 @@ TEST(Outputs, DigestRanksSharedKeyPointsAndHasOneLinePerVideo) {
   EXPECT_NE(md.find("# Channel digest: @demo"), std::string::npos) << md;
   EXPECT_NE(md.find("- pollen (2 videos)"), std::string::npos) << md;
   EXPECT_NE(md.find("- **Flowers**: Flowers need pollen to make seeds."), std::string::npos) << md;
+}
+
+TEST(Outputs, DigestSaysSoWhenNoThemeRecurs) {
+  const json view = {{"job_id", "j2"},
+                     {"channel", "@demo"},
+                     {"state", "completed"},
+                     {"videos",
+                      {{{"video_id", "coffee"}, {"title", "Coffee Roasting"}, {"state", "done"}},
+                       {{"video_id", "bees"}, {"title", ""}, {"state", "done"}}}}};
+  std::map<std::string, protocol::Summary> summaries;
+  summaries["coffee"].summary = "Roasters heat green coffee beans.";
+  summaries["coffee"].key_points = {"coffee", "beans"};
+  summaries["bees"].summary = "Honeybees visit flowers.";
+  summaries["bees"].key_points = {"bees"};
+  const json digest = BuildDigest(view, summaries, "2026-01-01T00:00:00Z");
+  EXPECT_TRUE(digest["themes"].empty()) << digest["themes"].dump();
+  EXPECT_EQ(digest["themes_note"], "no theme recurs in two or more videos");
+  const std::string md = DigestAsMarkdown(digest);
+  EXPECT_NE(md.find("## Recurring themes\n\n(no theme recurs in two or more videos)\n"),
+            std::string::npos)
+      << md;
+  EXPECT_EQ(md.find("(1 video)"), std::string::npos) << md;
+  // Titles, and the id only for a video without one.
+  EXPECT_NE(md.find("- **Coffee Roasting**: Roasters heat green coffee beans."), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("- **bees**: Honeybees visit flowers."), std::string::npos) << md;
+
+  // One summarized video: nothing can recur.
+  summaries.erase("bees");
+  EXPECT_EQ(BuildDigest(view, summaries, "t")["themes_note"],
+            "fewer than two videos summarized: no theme can recur");
 }
 
 TEST(Outputs, TarArchiveReadsBackWithTar) {
@@ -106,7 +150,7 @@ TEST(Outputs, TarArchiveReadsBackWithTar) {
     out << tar;
   }
   const std::string cmd = "tar -xf '" + (dir / "a.tar").string() + "' -C '" + dir.string() + "'";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  ASSERT_EQ(std::system(cmd.c_str()), 0);  // NOLINT(concurrency-mt-unsafe): one thread
   std::ifstream digest(dir / "digest.md");
   std::string line;
   std::getline(digest, line);

@@ -26,9 +26,8 @@ Result<std::vector<std::string>> TranscriptSentences(const protocol::Command& cm
   }
   auto transcript = asr::TranscriptFromJson(**doc);
   if (!transcript.ok()) return transcript.error();
-  std::vector<std::string> sentences;
-  for (const auto& s : transcript->segments) sentences.push_back(s.text);
-  return sentences;
+  // Readable sentences (whole, capitalised, numbers as digits), which the summary is made of.
+  return summarize::TranscriptSentences(*transcript);
 }
 
 stage::Handler ExtractiveHandler(const summarize::SummarizeOptions& options) {
@@ -60,7 +59,7 @@ nlohmann::json UsageJson(const protocol::SummaryUsage& u) {
           {"calls", u.calls}};
 }
 
-stage::Handler LlmHandler(std::shared_ptr<summarize::LlmSummarizer> llm) {
+stage::Handler LlmHandler(const std::shared_ptr<summarize::LlmSummarizer>& llm) {
   return [llm](const protocol::Command& cmd,
                stage::StageContext& ctx) -> Result<stage::StageOutput> {
     const auto& model = llm->config().model;

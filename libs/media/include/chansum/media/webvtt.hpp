@@ -20,6 +20,10 @@ struct CaptionCue {
   double end = 0;    // seconds, >= start
   // Text lines with tags removed, entities decoded, whitespace collapsed; empty lines dropped.
   std::vector<std::string> lines;
+  // Per line: the start of each of its words from inline timestamps ("word<00:00:01.230><c>
+  // next</c>", automatic captions; a word before the first timestamp starts with the cue), or
+  // empty when the line has no timestamps or they do not match its words.
+  std::vector<std::vector<double>> word_starts;
 
   bool operator==(const CaptionCue&) const = default;
 };
@@ -42,6 +46,11 @@ struct CaptionSegment {
 
 // Timed segments without rolling duplicates: a line equal to one of the last lines already taken
 // is dropped; a line that extends the previous one ("so today" -> "so today we") replaces it.
+// A line with word timestamps is split where the speaker pauses (the time between two words'
+// starts exceeds what the first word takes, at the line's speaking rate, by kCaptionPauseSeconds
+// or more), so the pauses, which mark sentence ends in unpunctuated captions, become gaps between
+// segments.
+inline constexpr double kCaptionPauseSeconds = 0.3;
 [[nodiscard]] std::vector<CaptionSegment> CaptionSegments(const std::vector<CaptionCue>& cues);
 
 // ParseWebVtt + CaptionSegments.

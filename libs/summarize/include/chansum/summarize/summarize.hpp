@@ -10,6 +10,7 @@
 
 #include "chansum/common/result.hpp"
 #include "chansum/protocol/documents.hpp"
+#include "chansum/text/readable.hpp"
 #include "chansum/text/text.hpp"
 
 namespace chansum::summarize {
@@ -59,6 +60,12 @@ struct SummarizeOptions {
 // Sentence splitting is libs/text's (chansum/text/text.hpp), named here too for the callers of
 // SummarizeExtractive.
 using text::SplitSentences;
+
+// The sentences a summarizer sees for a stored transcript: its segments made readable
+// (text::ReadableSentences: sentence ends from pauses between segments or cue ends, or the
+// captions' own punctuation; capitalised; spoken numbers as digits where safe).
+[[nodiscard]] std::vector<std::string> TranscriptSentences(
+    const protocol::Transcript& transcript, const text::ReadableOptions& options = {});
 
 // SplitSentences then SummarizeExtractive.
 [[nodiscard]] Result<Summary> SummarizeText(std::string_view text,

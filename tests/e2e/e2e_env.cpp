@@ -1,5 +1,6 @@
 #include "e2e_env.hpp"
 
+#include <iostream>
 #include <stdexcept>
 
 #include <gtest/gtest.h>
@@ -200,6 +201,27 @@ bool WaitJobEnded(httplib::Client& api, const std::string& job_id,
         return !state.empty() && state != "queued" && state != "running";
       },
       timeout, interval);
+}
+
+void DemoPipelineTest::SetUp() {
+  std::vector<const char*> vars = {"DATABASE_URL", "AMQP_URL", "MONGO_URI"};
+  if (kafka_) vars.push_back("KAFKA_BROKERS");
+  for (const char* v : vars) ASSERT_FALSE(testing::RequireEnv(v).empty());
+  const std::string demo_error = demo_.Start(temp_prefix_);
+  ASSERT_TRUE(demo_error.empty()) << demo_error;
+  ASSERT_TRUE(services_.Start(stages_));
+}
+
+void DemoPipelineTest::TearDown() {
+  services_.Stop();
+  demo_.server.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(demo_.dir, ec);
+  if (HasFailure()) {
+    std::cerr << "service logs kept in " << services_.dir << "\n";
+  } else {
+    std::filesystem::remove_all(services_.dir, ec);
+  }
 }
 
 }  // namespace chansum::e2e

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -71,6 +72,26 @@ struct DemoChannel {
   // wrong (generator output or the server's log), empty on success.
   [[nodiscard]] std::string Start(const std::string& temp_prefix);
   [[nodiscard]] std::string FeedUrl() const { return base_url + "/feed.xml"; }
+};
+
+// Base of the fixtures that run the demo channel through the services: SetUp checks the stack's
+// variables (DATABASE_URL, AMQP_URL, MONGO_URI, and KAFKA_BROKERS when `kafka`) and serves the
+// demo channel, then starts `stages` (set `services_.extra_env` before); TearDown stops both and
+// removes their directories, keeping (and naming) the services' logs when the test failed.
+class DemoPipelineTest : public ::testing::Test {
+ protected:
+  DemoPipelineTest(std::string temp_prefix, std::vector<std::string> stages, bool kafka)
+      : temp_prefix_(std::move(temp_prefix)), stages_(std::move(stages)), kafka_(kafka) {}
+  void SetUp() override;
+  void TearDown() override;
+
+  DemoChannel demo_;
+  ServiceSet services_;
+
+ private:
+  const std::string temp_prefix_;
+  const std::vector<std::string> stages_;
+  const bool kafka_;
 };
 
 }  // namespace chansum::e2e

@@ -37,34 +37,15 @@ std::string Lower(std::string s) {
   return s;
 }
 
-class PipelineE2E : public ::testing::Test {
+class PipelineE2E : public DemoPipelineTest {
  protected:
-  void SetUp() override {
-    for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI"}) {
-      ASSERT_FALSE(testing::RequireEnv(v).empty());
-    }
-    const std::string demo_error = demo_.Start("chansum-demo");
-    ASSERT_TRUE(demo_error.empty()) << demo_error;
-    ASSERT_TRUE(services_.Start({"discovery", "download", "audio_extraction", "transcription",
-                                 "summarization", "analytics", "event_logger"}));
-  }
-  void TearDown() override {
-    services_.Stop();
-    demo_.server.reset();
-    std::error_code ec;
-    fs::remove_all(demo_.dir, ec);
-    // Keep the services' logs of a failed run for a look afterwards.
-    if (HasFailure()) {
-      std::cerr << "service logs kept in " << services_.dir << "\n";
-    } else {
-      fs::remove_all(services_.dir, ec);
-    }
-  }
+  PipelineE2E()
+      : DemoPipelineTest("chansum-demo",
+                         {"discovery", "download", "audio_extraction", "transcription",
+                          "summarization", "analytics", "event_logger"},
+                         false) {}
 
   void CheckDomainEvents(const std::string& job_id, const json& job);
-
-  e2e::DemoChannel demo_;
-  ServiceSet services_;
 };
 
 TEST_F(PipelineE2E, DemoChannelEndsCompletedWithErrorsWithOnlyTheMissingEntryFailed) {

@@ -20,30 +20,14 @@ namespace {
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-class SubscriptionsE2E : public ::testing::Test {
+class SubscriptionsE2E : public DemoPipelineTest {
  protected:
-  void SetUp() override {
-    for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI", "KAFKA_BROKERS"}) {
-      ASSERT_FALSE(testing::RequireEnv(v).empty());
-    }
-    const std::string demo_error = demo_.Start("chansum-subs-demo");
-    ASSERT_TRUE(demo_error.empty()) << demo_error;
+  SubscriptionsE2E()
+      : DemoPipelineTest(
+            "chansum-subs-demo",
+            {"discovery", "download", "audio_extraction", "transcription", "summarization"}, true) {
     services_.extra_env["orchestrator:SUBSCRIPTION_TICK"] = "300ms";
     services_.extra_env["orchestrator:SUBSCRIPTION_MIN_EVERY"] = "1s";
-    ASSERT_TRUE(services_.Start(
-        {"discovery", "download", "audio_extraction", "transcription", "summarization"}));
-  }
-
-  void TearDown() override {
-    services_.Stop();
-    demo_.server.reset();
-    std::error_code ec;
-    fs::remove_all(demo_.dir, ec);
-    if (HasFailure()) {
-      std::cerr << "service logs kept in " << services_.dir << "\n";
-    } else {
-      fs::remove_all(services_.dir, ec);
-    }
   }
 
   json Get(const std::string& path) {
@@ -135,9 +119,6 @@ class SubscriptionsE2E : public ::testing::Test {
     r.err = err.str();
     return r;
   }
-
-  e2e::DemoChannel demo_;
-  ServiceSet services_;
 };
 
 TEST_F(SubscriptionsE2E, FirstCheckProcessesNothingNewStartsNoJobANewVideoIsProcessedAlone) {

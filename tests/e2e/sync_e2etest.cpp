@@ -31,28 +31,12 @@ std::string Lower(std::string s) {
   return s;
 }
 
-class SyncE2E : public ::testing::Test {
+class SyncE2E : public DemoPipelineTest {
  protected:
-  void SetUp() override {
-    for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI", "KAFKA_BROKERS"}) {
-      ASSERT_FALSE(testing::RequireEnv(v).empty());
-    }
-    const std::string demo_error = demo_.Start("chansum-sync-demo");
-    ASSERT_TRUE(demo_error.empty()) << demo_error;
-    ASSERT_TRUE(services_.Start(
-        {"discovery", "download", "audio_extraction", "transcription", "summarization"}));
-  }
-
-  void TearDown() override {
-    services_.Stop();
-    demo_.server.reset();
-    std::error_code ec;
-    fs::remove_all(demo_.dir, ec);
-    if (HasFailure()) {
-      std::cerr << "service logs kept in " << services_.dir << "\n";
-    } else {
-      fs::remove_all(services_.dir, ec);
-    }
+  SyncE2E()
+      : DemoPipelineTest(
+            "chansum-sync-demo",
+            {"discovery", "download", "audio_extraction", "transcription", "summarization"}, true) {
   }
 
   // Submits a job and waits until it ends; returns GET /jobs/{id}.
@@ -69,9 +53,6 @@ class SyncE2E : public ::testing::Test {
     EXPECT_TRUE(finished) << "job did not finish: " << job.dump(2) << "\n" << services_.Logs();
     return job;
   }
-
-  e2e::DemoChannel demo_;
-  ServiceSet services_;
 };
 
 TEST_F(SyncE2E, CaptionsFirstDigestOutputsAndIncrementalSync) {

@@ -23,6 +23,17 @@ namespace chansum::orchestrator {
 
 using nlohmann::json;
 
+std::optional<int> ListLimitParam(const httplib::Request& req, httplib::Response& res, int fallback,
+                                  int max) {
+  if (!req.has_param("limit")) return fallback;
+  auto parsed = ParseListLimit(req.get_param_value("limit"), max);
+  if (!parsed.ok()) {
+    SendError(res, 400, parsed.error().code, parsed.error().message);
+    return std::nullopt;
+  }
+  return *parsed;
+}
+
 bool RefuseDestination(const ApiDeps& deps, const JobRequest& request, httplib::Response& res) {
   // SSRF: a channel URL whose host is (or resolves to) a loopback, private, link-local or other
   // non-public address is refused unless FETCH_ALLOWLIST lists it. Decided from the URL and
@@ -101,18 +112,11 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
   });
 
   server.Get("/jobs", [deps](const httplib::Request& req, httplib::Response& res) {
-    int limit = kDefaultListLimit;
-    if (req.has_param("limit")) {
-      auto parsed = ParseListLimit(req.get_param_value("limit"));
-      if (!parsed.ok()) {
-        SendError(res, 400, parsed.error().code, parsed.error().message);
-        return;
-      }
-      limit = *parsed;
-    }
+    const auto limit = ListLimitParam(req, res, kDefaultListLimit);
+    if (!limit) return;
     const std::string cursor = req.has_param("cursor") ? req.get_param_value("cursor") : "";
     Result<store::JobPage> page = Error::Permanent("unset", "");
-    auto st = deps.txn([&](pqxx::work& txn) { page = store::ListJobs(txn, limit, cursor); });
+    auto st = deps.txn([&](pqxx::work& txn) { page = store::ListJobs(txn, *limit, cursor); });
     if (!st.ok()) {
       SendFailure(res, st.error());
       return;
@@ -139,15 +143,8 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
     }
     std::transform(id.begin(), id.end(), id.begin(),
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    int limit = kDefaultVideoLimit;
-    if (req.has_param("limit")) {
-      auto parsed = ParseListLimit(req.get_param_value("limit"), kMaxVideoLimit);
-      if (!parsed.ok()) {
-        SendError(res, 400, parsed.error().code, parsed.error().message);
-        return;
-      }
-      limit = *parsed;
-    }
+    const auto limit = ListLimitParam(req, res, kDefaultVideoLimit, kMaxVideoLimit);
+    if (!limit) return;
     const std::string cursor = req.has_param("cursor") ? req.get_param_value("cursor") : "";
     std::optional<store::VideoCursor> after;
     if (!cursor.empty()) {
@@ -168,7 +165,7 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
       // Also asks for the job to be followed, so that the client's next poll is answered here.
       auto version = deps.job_versions->Current(id);
       if (version && !if_none_match.empty()) {
-        const std::string etag = JobViewEtag(id, *version, limit, cursor);
+        const std::string etag = JobViewEtag(id, *version, *limit, cursor);
         if (IfNoneMatchLists(if_none_match, etag)) {
           not_modified(etag);
           return;
@@ -179,7 +176,7 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
     store::JobVersion version;
     auto st = deps.txn([&](pqxx::work& txn) {
       store::UseOneSnapshot(txn);  // the view and its version from the same snapshot
-      view = store::GetJobViewPage(txn, id, limit, after ? &*after : nullptr);
+      view = store::GetJobViewPage(txn, id, *limit, after ? &*after : nullptr);
       if (view) version = store::ReadJobVersion(txn, id);
     });
     if (!st.ok()) {
@@ -190,7 +187,7 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
       SendError(res, 404, "job_not_found", "no job with id " + id);
       return;
     }
-    const std::string etag = JobViewEtag(id, version, limit, cursor);
+    const std::string etag = JobViewEtag(id, version, *limit, cursor);
     if (if_none_match == "*" || IfNoneMatchLists(if_none_match, etag)) {
       not_modified(etag);
       return;

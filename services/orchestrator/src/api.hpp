@@ -55,6 +55,10 @@ struct ApiDeps {
 // the request was refused (the error response is written).
 bool RefuseDestination(const ApiDeps& deps, const JobRequest& request, httplib::Response& res);
 
+// The ?limit= of a list route: `fallback` when absent, 1..max when valid; nullopt after a 400.
+std::optional<int> ListLimitParam(const httplib::Request& req, httplib::Response& res, int fallback,
+                                  int max = kMaxListLimit);
+
 // Installs every route, the JSON error handler, limits and options on `server`.
 void RegisterRoutes(http::Server& server, const ApiDeps& deps);
 // Output routes (routes_outputs.cpp): transcript/summary formats, digest, export.

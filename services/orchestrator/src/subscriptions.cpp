@@ -263,6 +263,20 @@ Result<int> CheckDueSubscriptions(const TxnRunner& txn, const std::string& queue
 }
 
 namespace {
+
+// The answer of a route that read subscription `id`'s view in a transaction: 503/500 when the
+// transaction failed, 404 when there is no such subscription, else 200 with the view.
+void SendView(httplib::Response& res, const Status& st,
+              const std::optional<nlohmann::ordered_json>& view, const std::string& id) {
+  if (!st.ok()) {
+    SendFailure(res, st.error());
+  } else if (!view) {
+    SendError(res, 404, "subscription_not_found", "no subscription with id " + id);
+  } else {
+    SendJson(res, 200, *view);
+  }
+}
+
 // Aborts the retention transaction when the document store fails (pg::WithTransaction lets
 // anything but a pqxx failure through, and the transaction rolls back).
 struct DocstoreFailure {
@@ -336,17 +350,10 @@ void RegisterSubscriptionRoutes(httplib::Server& server, const ApiDeps& deps) {
   });
 
   server.Get("/subscriptions", [deps](const httplib::Request& req, httplib::Response& res) {
-    int limit = kMaxListLimit;
-    if (req.has_param("limit")) {
-      auto parsed = ParseListLimit(req.get_param_value("limit"));
-      if (!parsed.ok()) {
-        SendError(res, 400, parsed.error().code, parsed.error().message);
-        return;
-      }
-      limit = *parsed;
-    }
+    const auto limit = ListLimitParam(req, res, kMaxListLimit);
+    if (!limit) return;
     nlohmann::ordered_json list;
-    auto st = deps.txn([&](pqxx::work& txn) { list = store::ListSubscriptions(txn, limit); });
+    auto st = deps.txn([&](pqxx::work& txn) { list = store::ListSubscriptions(txn, *limit); });
     if (!st.ok()) {
       SendFailure(res, st.error());
       return;
@@ -363,15 +370,7 @@ void RegisterSubscriptionRoutes(httplib::Server& server, const ApiDeps& deps) {
                  store::UseOneSnapshot(txn);
                  view = store::GetSubscription(txn, id);
                });
-               if (!st.ok()) {
-                 SendFailure(res, st.error());
-                 return;
-               }
-               if (!view) {
-                 SendError(res, 404, "subscription_not_found", "no subscription with id " + id);
-                 return;
-               }
-               SendJson(res, 200, *view);
+               SendView(res, st, view, id);
              });
 
   server.Patch(
@@ -397,15 +396,7 @@ void RegisterSubscriptionRoutes(httplib::Server& server, const ApiDeps& deps) {
           (void)store::UpdateSubscription(txn, id, patch);
           view = store::GetSubscription(txn, id);
         });
-        if (!st.ok()) {
-          SendFailure(res, st.error());
-          return;
-        }
-        if (!view) {
-          SendError(res, 404, "subscription_not_found", "no subscription with id " + id);
-          return;
-        }
-        SendJson(res, 200, *view);
+        SendView(res, st, view, id);
       });
 
   server.Delete(

@@ -16,13 +16,13 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <system_error>
 #include <vector>
 
 #include "chansum/common/logging.hpp"
 #include "chansum/common/strings.hpp"
+#include "chansum/net/curl_handles.hpp"
 #include "strings.hpp"
 
 namespace chansum::media {
@@ -92,19 +92,8 @@ std::string ExtensionForContentType(std::string_view content_type) {
 
 std::string ErrnoText() { return std::error_code(errno, std::generic_category()).message(); }
 
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+using net::CurlPtr;
+using net::SlistPtr;
 
 // What one request saw (callbacks write here).
 struct Exchange {
@@ -494,7 +483,7 @@ Result<DownloadResult> DirectDownload(const std::string& url, const std::string&
                                       const fs::path& media_dir,
                                       const net::DestinationPolicy& policy,
                                       const DirectOptions& options) {
-  GlobalInit();
+  net::CurlGlobalInit();
   const auto deadline = Clock::now() + options.timeout;
   const fs::path dir = fs::absolute(media_dir) / SanitizeId(video_id);
   std::error_code ec;

@@ -6,19 +6,15 @@
 #include <cctype>
 #include <ctime>
 #include <memory>
-#include <mutex>
 #include <random>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/net/curl_handles.hpp"
+
 namespace chansum::openai {
 namespace {
-
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 struct Response {
   long status = 0;
@@ -51,12 +47,6 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
   return size * n;
 }
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* s) const { curl_slist_free_all(s); }
-};
 struct MimeDeleter {
   void operator()(curl_mime* m) const { curl_mime_free(m); }
 };
@@ -91,7 +81,7 @@ struct Client::Body {
 };
 
 Client::Client(ClientOptions options) : options_(std::move(options)) {
-  GlobalInit();
+  net::CurlGlobalInit();
   while (!options_.base_url.empty() && options_.base_url.back() == '/')
     options_.base_url.pop_back();
 }
@@ -183,11 +173,11 @@ Result<nlohmann::json> Client::Post(std::string_view path, const Body& body,
   for (int attempt = 0; attempt <= options_.max_retries; ++attempt) {
     if (should_stop && should_stop()) return Error::Transient("cancelled", "shutting down");
     ++st.attempts;
-    std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+    net::CurlPtr curl(curl_easy_init());
     if (!curl) return Error::Transient(p + "_curl", "curl_easy_init failed");
     Response res;
     char errbuf[CURL_ERROR_SIZE] = {0};
-    std::unique_ptr<curl_slist, SlistDeleter> headers;
+    net::SlistPtr headers;
     auto add_header = [&](const std::string& h) {
       headers.reset(curl_slist_append(headers.release(), h.c_str()));
     };

@@ -5,27 +5,17 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "chansum/net/curl_handles.hpp"
+
 namespace chansum::cli {
 namespace {
 
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-using SlistPtr = std::unique_ptr<curl_slist, SlistDeleter>;
+using net::CurlPtr;
+using net::SlistPtr;
 
 size_t AppendBody(char* data, size_t size, size_t n, void* user) {
   static_cast<std::string*>(user)->append(data, size * n);
@@ -109,7 +99,7 @@ std::string ContentType(CURL* curl) {
 ApiClient::ApiClient(std::string base_url, std::string token)
     : base_url_(std::move(base_url)), token_(std::move(token)) {
   while (!base_url_.empty() && base_url_.back() == '/') base_url_.pop_back();
-  GlobalInit();
+  net::CurlGlobalInit();
 }
 
 Result<HttpResponse> ApiClient::Get(const std::string& path) const {

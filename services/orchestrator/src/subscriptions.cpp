@@ -137,7 +137,8 @@ Result<SubscriptionRequest> ParseSubscriptionRequest(const std::string& body, in
   SubscriptionRequest req;
   req.since = now;
   for (const auto& [key, value] : j->items()) {
-    if (key == "channel" || key == "max_videos" || key == "max_duration_s") {
+    if (key == "channel" || key == "max_videos" || key == "max_duration_s" ||
+        key == "caption_languages") {
       job_body[key] = value;
     } else if (key == "every") {
       auto every = EveryField(value, min_every_s);
@@ -157,7 +158,7 @@ Result<SubscriptionRequest> ParseSubscriptionRequest(const std::string& body, in
     } else {
       return Bad("unknown_field", "unknown field \"" + key +
                                       "\" (allowed: channel, every, since, max_videos, "
-                                      "max_duration_s, keep_days, paused)");
+                                      "max_duration_s, caption_languages, keep_days, paused)");
     }
   }
   // The channel and the filters are validated exactly as POST /jobs validates them.
@@ -175,8 +176,8 @@ Result<SubscriptionChange> ParseSubscriptionPatch(const std::string& body, int m
   SubscriptionChange change;
   json filters = {{"channel", "@probe"}};
   for (const auto& [key, value] : j->items()) {
-    if (key == "max_videos" || key == "max_duration_s") {
-      if (key == "max_duration_s" && value.is_null()) {
+    if (key == "max_videos" || key == "max_duration_s" || key == "caption_languages") {
+      if (key != "max_videos" && value.is_null()) {  // back to no limit / the stages' default
         change.options_patch[key] = nullptr;
         continue;
       }
@@ -200,7 +201,7 @@ Result<SubscriptionChange> ParseSubscriptionPatch(const std::string& body, int m
     } else {
       return Bad("unknown_field", "unknown field \"" + key +
                                       "\" (allowed: every, paused, since, max_videos, "
-                                      "max_duration_s, keep_days)");
+                                      "max_duration_s, caption_languages, keep_days)");
     }
   }
   auto probe = ParseJobRequest(filters.dump());  // the filters' rules of POST /jobs
@@ -210,6 +211,9 @@ Result<SubscriptionChange> ParseSubscriptionPatch(const std::string& body, int m
   }
   if (change.options_patch.contains("max_duration_s") && probe->max_duration_s) {
     change.options_patch["max_duration_s"] = *probe->max_duration_s;
+  }
+  if (!probe->caption_languages.empty()) {
+    change.options_patch["caption_languages"] = probe->caption_languages;
   }
   return change;
 }
@@ -229,6 +233,9 @@ json MergeOptions(json options, const json& patch) {
 json SubscriptionOptions(const SubscriptionRequest& req) {
   json options = {{"max_videos", req.job.max_videos}, {"published_after", req.since}};
   if (req.job.max_duration_s) options["max_duration_s"] = *req.job.max_duration_s;
+  if (!req.job.caption_languages.empty()) {
+    options["caption_languages"] = req.job.caption_languages;
+  }
   if (req.keep_days) options["keep_days"] = *req.keep_days;
   return options;
 }
@@ -245,7 +252,8 @@ Result<int> CheckDueSubscriptions(const TxnRunner& txn, const std::string& queue
       job.channel = due.channel;
       job.channel_url = due.channel_url;
       job.options = {{"subscription_id", due.id}};
-      for (const char* key : {"max_videos", "published_after", "max_duration_s"}) {
+      for (const char* key :
+           {"max_videos", "published_after", "max_duration_s", "caption_languages"}) {
         if (due.options.contains(key)) job.options[key] = due.options[key];
       }
       job.trace_id = NewUuid();

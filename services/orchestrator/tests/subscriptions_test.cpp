@@ -40,7 +40,8 @@ TEST(ParseSubscriptionRequest, DefaultsFollowFromNow) {
 TEST(ParseSubscriptionRequest, AcceptsEveryField) {
   auto r = ParseSubscriptionRequest(
       R"({"channel": "https://example.org/feed.xml", "every": "1h30m", "since": "2024-03-01",
-          "max_videos": 5, "max_duration_s": 600, "keep_days": 30, "paused": true})",
+          "max_videos": 5, "max_duration_s": 600, "keep_days": 30, "paused": true,
+          "caption_languages": ["de", "en"]})",
       300, kNow);
   ASSERT_TRUE(r.ok()) << r.error().ToString();
   EXPECT_EQ(r->every_s, 5400);
@@ -52,6 +53,7 @@ TEST(ParseSubscriptionRequest, AcceptsEveryField) {
   const auto options = SubscriptionOptions(*r);
   EXPECT_EQ(options.at("keep_days"), 30);
   EXPECT_EQ(options.at("max_duration_s"), 600.0);
+  EXPECT_EQ(options.at("caption_languages"), (nlohmann::json{"de", "en"}));
 }
 
 TEST(ParseSubscriptionRequest, RefusesBadInputWithTheCodesOfPostJobs) {
@@ -70,6 +72,8 @@ TEST(ParseSubscriptionRequest, RefusesBadInputWithTheCodesOfPostJobs) {
       {R"({"channel": "@a", "keep_days": 0})", "invalid_value"},
       {R"({"channel": "@a", "keep_days": "7"})", "invalid_type"},
       {R"({"channel": "@a", "paused": "yes"})", "invalid_type"},
+      {R"({"channel": "@a", "caption_languages": []})", "invalid_value"},
+      {R"({"channel": "@a", "caption_languages": "en"})", "invalid_type"},
       {R"({"channel": "@a", "published_after": "2024-01-01"})", "unknown_field"},
       {R"({"channel": "@a", "color": "red"})", "unknown_field"},
   };
@@ -96,13 +100,22 @@ TEST(ParseSubscriptionPatch, MergesIntoTheStoredOptions) {
                                  {"max_duration_s", 60}};
   const auto merged = MergeOptions(stored, p->options_patch);
   EXPECT_EQ(merged, (nlohmann::json{{"max_videos", 7}, {"published_after", kNow}}));
+  auto languages = ParseSubscriptionPatch(R"({"caption_languages": ["pt-BR"]})", 300, kNow);
+  ASSERT_TRUE(languages.ok()) << languages.error().ToString();
+  EXPECT_EQ(MergeOptions(stored, languages->options_patch).at("caption_languages"),
+            (nlohmann::json{"pt-BR"}));
+  auto default_languages = ParseSubscriptionPatch(R"({"caption_languages": null})", 300, kNow);
+  ASSERT_TRUE(default_languages.ok());
+  EXPECT_FALSE(MergeOptions({{"caption_languages", {"de"}}}, default_languages->options_patch)
+                   .contains("caption_languages"));
   auto empty = ParseSubscriptionPatch("{}", 300, kNow);
   ASSERT_TRUE(empty.ok());
   EXPECT_FALSE(empty->every_s);
   EXPECT_FALSE(empty->paused);
   EXPECT_TRUE(empty->options_patch.empty());
-  for (const char* bad : {R"({"channel": "@other"})", R"({"every": "10s"})",
-                          R"({"max_videos": 501})", R"({"paused": 1})", R"({"keep_days": -1})"}) {
+  for (const char* bad :
+       {R"({"channel": "@other"})", R"({"every": "10s"})", R"({"max_videos": 501})",
+        R"({"paused": 1})", R"({"keep_days": -1})", R"({"caption_languages": ["--exec"]})"}) {
     EXPECT_FALSE(ParseSubscriptionPatch(bad, 300, kNow).ok()) << bad;
   }
 }

@@ -62,13 +62,17 @@ std::string CanonicalMediaUrl(std::string_view url) {
 }
 
 SourceKey KeyForEntry(std::string_view ie_key, std::string_view id, std::string_view url) {
-  const bool youtube_extractor = ie_key == "Youtube";
+  // yt-dlp names its extractors "Youtube", "Generic", ...; the case is not trusted (a listing is
+  // text from the channel's side), so "youtube" is the YouTube extractor too, never a source of
+  // its own: playlist_fuzz found "youtube" keyed as "youtube:<id>" with source "youtube".
+  const std::string extractor = AsciiLower(ie_key);
+  const bool youtube_extractor = extractor == "youtube";
   if ((youtube_extractor || (ie_key.empty() && IsYoutubeHost(Host(url)))) && IsYoutubeId(id)) {
     return {"youtube", std::string(id)};
   }
   const std::string safe_id = SanitizeId(id.empty() ? std::string_view("video") : id);
-  if (!ie_key.empty() && ie_key != "Generic" && !youtube_extractor) {
-    std::string source = SanitizeId(AsciiLower(ie_key));
+  if (!extractor.empty() && extractor != "generic" && !youtube_extractor) {
+    std::string source = SanitizeId(extractor);
     return {source, source + ":" + safe_id};
   }
   return {"feed", "feed:" + safe_id + ":" + Sha256Hex(CanonicalMediaUrl(url)).substr(0, 16)};

@@ -40,6 +40,16 @@ bool IsYoutubeId(std::string_view id) {
          });
 }
 
+// yt-dlp's extractor names ("Vimeo", "BiliBili", "TwitchVod") are short runs of letters and
+// digits; anything else is not taken as a source (its entries are keyed like a feed's). The bound
+// keeps "<source>:<id>" within the key's 128 characters: playlist_fuzz found a 64-character
+// sanitized name that made a 129-character key.
+bool IsExtractorName(std::string_view name) {
+  return !name.empty() && name.size() <= 32 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0;
+  });
+}
+
 }  // namespace
 
 std::string CanonicalMediaUrl(std::string_view url) {
@@ -71,9 +81,9 @@ SourceKey KeyForEntry(std::string_view ie_key, std::string_view id, std::string_
     return {"youtube", std::string(id)};
   }
   const std::string safe_id = SanitizeId(id.empty() ? std::string_view("video") : id);
-  if (!extractor.empty() && extractor != "generic" && !youtube_extractor) {
-    std::string source = SanitizeId(extractor);
-    return {source, source + ":" + safe_id};
+  if (IsExtractorName(extractor) && extractor != "generic" && extractor != "feed" &&
+      !youtube_extractor) {
+    return {extractor, extractor + ":" + safe_id};
   }
   return {"feed", "feed:" + safe_id + ":" + Sha256Hex(CanonicalMediaUrl(url)).substr(0, 16)};
 }

@@ -169,23 +169,30 @@ TEST(SourceKey, YoutubeVideosKeepTheirIdAcrossListings) {
   EXPECT_EQ(CanonicalMediaUrl("HTTP://Host:80/a/b.mp4?x=1#frag"), "http://host/a/b.mp4?x=1");
 }
 
-// Found by playlist_fuzz: "youtube" in lower case was taken for another extractor, so a YouTube
-// video got the key "youtube:<id>" under source "youtube" (a second key for the same video). The
-// extractor's name is compared without case; a YouTube entry whose id is no YouTube id is a feed.
+// Found by playlist_fuzz (twice): "youtube" in lower case was taken for another extractor, so a
+// YouTube video got the key "youtube:<id>" under source "youtube" (a second key for the same
+// video). The extractor's name is compared without case; a YouTube entry whose id is no YouTube id
+// is a feed; and a long, odd ie_key made a 129-character key.
 TEST(SourceKey, TheExtractorNameIsComparedWithoutCase) {
   auto r = ParseFlatPlaylist(R"({"_type": "playlist", "entries": [
       {"_type": "url", "ie_key": "youtube", "id": "L1veN0w0000",
        "url": "https://www.youtube.com/watch?v=L1veN0w0000"},
       {"_type": "url", "ie_key": "YOUTUBE", "id": "not-a-youtube-id",
        "url": "https://www.youtube.com/watch?v=x"},
-      {"_type": "url", "ie_key": "generic", "id": "clip", "url": "http://a/clip.mp4"}]})");
+      {"_type": "url", "ie_key": "generic", "id": "clip", "url": "http://a/clip.mp4"},
+      {"_type": "url", "ie_key": "{outube",
+       "id": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+       "url": "http://a/long.mp4"}]})");
   ASSERT_TRUE(r.ok());
-  ASSERT_EQ(r->size(), 3u);
+  ASSERT_EQ(r->size(), 4u);
   EXPECT_EQ((*r)[0].key, "L1veN0w0000");
   EXPECT_EQ((*r)[0].source, "youtube");
   EXPECT_EQ((*r)[1].source, "feed");
   EXPECT_EQ((*r)[1].key.rfind("feed:", 0), 0u) << (*r)[1].key;
   EXPECT_EQ((*r)[2].source, "feed");
+  // Not an extractor's name: keyed like a feed entry, within the key's 128 characters.
+  EXPECT_EQ((*r)[3].source, "feed");
+  EXPECT_LE((*r)[3].key.size(), 128u);
 }
 
 // Found by playlist_fuzz: an entry URL that starts with "https://" but is no valid URL was listed

@@ -29,7 +29,7 @@ test_files() {
   { find tests -type f \( -name '*.cpp' -o -name '*.hpp' \); find libs services -path '*/tests/*' -type f -name '*.cpp'; } | sort
 }
 
-readers='String|Int|Bool|Duration|Choice|RequireString'
+readers='String|OptionalString|Int|Bool|Duration|Choice|RequireString'
 names=()
 problems=()
 

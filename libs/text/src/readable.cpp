@@ -315,6 +315,12 @@ std::string PolishSentence(std::string_view sentence, const ReadableOptions& opt
     auto& core = words[i].core;
     if (core.empty()) continue;
     const std::string lower = Lower(core);
+    if (options.proper_nouns != nullptr && lower == core) {
+      if (const std::string* proper = options.proper_nouns->Find(lower)) {
+        core = *proper;
+        continue;
+      }
+    }
     const bool number_follows = i + 1 < words.size() && IsDigitWord(words[i + 1].core);
     if (pronoun_i.count(lower) > 0 || always_capital.count(lower) > 0 ||
         (number_follows && capital_before_number.count(lower) > 0)) {

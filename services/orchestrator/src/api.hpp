@@ -12,6 +12,7 @@
 
 #include "chansum/common/result.hpp"
 #include "chansum/http/json_api.hpp"
+#include "chansum/text/readable.hpp"
 #include "job_request.hpp"
 #include "routes_live.hpp"
 
@@ -49,6 +50,8 @@ struct ApiDeps {
   JobVersions* job_versions = nullptr;
   // SUBSCRIPTION_MIN_EVERY: the shortest interval POST/PATCH /subscriptions accept, seconds.
   int subscription_min_every_s = 300;
+  // How a transcript's txt is polished (TEXT_PROPER_NOUNS: its proper nouns).
+  text::ReadableOptions readable;
 };
 
 // SSRF check of a POST /jobs or POST /subscriptions channel (deps.check_destination): true when

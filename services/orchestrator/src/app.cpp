@@ -30,6 +30,7 @@
 #include "chansum/service/service.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/store.hpp"
+#include "chansum/text/proper_nouns.hpp"
 #include "digest.hpp"
 #include "job_versions.hpp"
 #include "reliability.hpp"
@@ -88,6 +89,7 @@ struct OrchestratorConfig {
   std::chrono::milliseconds subscription_tick{10000};        // SUBSCRIPTION_TICK (0: no scheduler)
   std::chrono::milliseconds subscription_min_every{300000};  // SUBSCRIPTION_MIN_EVERY
   std::chrono::milliseconds retention_interval{600000};      // RETENTION_INTERVAL (0: off)
+  text::ProperNounsSetting proper_nouns;                     // TEXT_PROPER_NOUNS (txt)
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -116,6 +118,8 @@ struct OrchestratorConfig {
     c.subscription_tick = env.Duration("SUBSCRIPTION_TICK", c.subscription_tick);
     c.subscription_min_every = env.Duration("SUBSCRIPTION_MIN_EVERY", c.subscription_min_every);
     c.retention_interval = env.Duration("RETENTION_INTERVAL", c.retention_interval);
+    c.proper_nouns = text::LoadProperNounsSetting(env.OptionalString("TEXT_PROPER_NOUNS"));
+    if (!c.proper_nouns.error.empty()) env.AddProblem(c.proper_nouns.error);
     if (c.subscription_min_every < std::chrono::seconds(1)) {
       c.subscription_min_every = std::chrono::seconds(1);
     }
@@ -182,6 +186,8 @@ int Main() {
     });
   };
   deps.live = config.live;
+  if (!config.proper_nouns.warning.empty()) spdlog::warn("{}", config.proper_nouns.warning);
+  deps.readable.proper_nouns = config.proper_nouns.nouns;
   deps.subscription_min_every_s = static_cast<int>(
       std::chrono::duration_cast<std::chrono::seconds>(config.subscription_min_every).count());
   deps.live.stopping = [] { return StopSignal::Requested(); };

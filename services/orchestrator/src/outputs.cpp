@@ -89,14 +89,15 @@ std::string FormatCueTime(double seconds, char decimal_separator) {
   return buf;
 }
 
-std::string TranscriptAsText(const protocol::Transcript& transcript) {
+std::string TranscriptAsText(const protocol::Transcript& transcript,
+                             const text::ReadableOptions& readable) {
   // Readable sentences, one per line: ends from the pauses between segments (or the captions'
   // punctuation), capitalised, spoken numbers as digits where safe.
   std::vector<text::TimedText> pieces;
   for (const auto& c : Cues(transcript)) pieces.push_back({c.start, c.end, c.text});
   if (pieces.empty()) pieces.push_back({0, 0, transcript.text});
   std::string out;
-  for (const auto& sentence : text::ReadableSentences(pieces)) out += sentence + "\n";
+  for (const auto& sentence : text::ReadableSentences(pieces, readable)) out += sentence + "\n";
   return out;
 }
 
@@ -140,7 +141,8 @@ std::string SummaryAsMarkdown(const protocol::Summary& summary, const std::strin
 }
 
 std::string VideoMarkdown(const json& video, const std::optional<protocol::Summary>& summary,
-                          const std::optional<protocol::Transcript>& transcript) {
+                          const std::optional<protocol::Transcript>& transcript,
+                          const text::ReadableOptions& readable) {
   std::string title = Str(video, "title");
   if (title.empty()) title = Str(video, "video_id");
   std::string out;
@@ -164,7 +166,7 @@ std::string VideoMarkdown(const json& video, const std::optional<protocol::Summa
     out += "\n## Transcript";
     if (!source.empty()) out += " (" + MdEscape(source) + ")";
     out += "\n\n";
-    const std::string text = TranscriptAsText(*transcript);
+    const std::string text = TranscriptAsText(*transcript, readable);
     out += text.empty() ? std::string("(empty)\n") : MdEscape(text) + "\n";
   }
   return out;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chansum/protocol/documents.hpp"
+#include "chansum/text/readable.hpp"
 
 namespace chansum::orchestrator {
 
@@ -21,7 +22,9 @@ namespace chansum::orchestrator {
 //        the text field when there are no segments)
 //   srt: SubRip cues numbered from 1
 //   vtt: WebVTT with a Language header
-[[nodiscard]] std::string TranscriptAsText(const protocol::Transcript& transcript);
+// `readable` sets how txt is polished (its proper nouns: TEXT_PROPER_NOUNS).
+[[nodiscard]] std::string TranscriptAsText(const protocol::Transcript& transcript,
+                                           const text::ReadableOptions& readable = {});
 [[nodiscard]] std::string TranscriptAsSrt(const protocol::Transcript& transcript);
 [[nodiscard]] std::string TranscriptAsVtt(const protocol::Transcript& transcript);
 
@@ -32,7 +35,8 @@ namespace chansum::orchestrator {
 // One video of an export: title, link, summary, key points and the transcript text.
 [[nodiscard]] std::string VideoMarkdown(const nlohmann::json& video,
                                         const std::optional<protocol::Summary>& summary,
-                                        const std::optional<protocol::Transcript>& transcript);
+                                        const std::optional<protocol::Transcript>& transcript,
+                                        const text::ReadableOptions& readable = {});
 
 // The digest of a finished job, from its view (GET /jobs/{id}) and the summaries of its videos
 // (keyed by video id): recurring themes (key phrases of the channel, ranked by how many videos

@@ -80,27 +80,27 @@ void SendJobError(httplib::Response& res, const Error& e) {
 }  // namespace
 
 void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps) {
-  server.Get(
-      R"(/videos/([^/]+)/transcript)", [deps](const httplib::Request& req, httplib::Response& res) {
-        auto format = Format(req, res, {"json", "txt", "srt", "vtt"});
-        if (!format) return;
-        auto doc = VideoDocument(deps, req, res, protocol::kTranscriptsCollection, "transcript");
-        if (!doc) return;
-        if (*format == "json") {
-          SendJson(res, 200, *doc);
-          return;
-        }
-        auto transcript = protocol::TranscriptFromJson(*doc);
-        if (!transcript.ok()) {
-          SendFailure(res, transcript.error());
-        } else if (*format == "txt") {
-          res.set_content(TranscriptAsText(*transcript), "text/plain; charset=utf-8");
-        } else if (*format == "srt") {
-          res.set_content(TranscriptAsSrt(*transcript), "application/x-subrip; charset=utf-8");
-        } else {
-          res.set_content(TranscriptAsVtt(*transcript), "text/vtt; charset=utf-8");
-        }
-      });
+  server.Get(R"(/videos/([^/]+)/transcript)", [deps](const httplib::Request& req,
+                                                     httplib::Response& res) {
+    auto format = Format(req, res, {"json", "txt", "srt", "vtt"});
+    if (!format) return;
+    auto doc = VideoDocument(deps, req, res, protocol::kTranscriptsCollection, "transcript");
+    if (!doc) return;
+    if (*format == "json") {
+      SendJson(res, 200, *doc);
+      return;
+    }
+    auto transcript = protocol::TranscriptFromJson(*doc);
+    if (!transcript.ok()) {
+      SendFailure(res, transcript.error());
+    } else if (*format == "txt") {
+      res.set_content(TranscriptAsText(*transcript, deps.readable), "text/plain; charset=utf-8");
+    } else if (*format == "srt") {
+      res.set_content(TranscriptAsSrt(*transcript), "application/x-subrip; charset=utf-8");
+    } else {
+      res.set_content(TranscriptAsVtt(*transcript), "text/vtt; charset=utf-8");
+    }
+  });
 
   server.Get(R"(/videos/([^/]+)/summary)",
              [deps](const httplib::Request& req, httplib::Response& res) {
@@ -172,7 +172,7 @@ void RegisterOutputRoutes(httplib::Server& server, const ApiDeps& deps) {
           if (docs->summaries.contains(vid)) summary = docs->summaries[vid];
           if (docs->transcripts.contains(vid)) transcript = docs->transcripts[vid];
           entries.push_back({root + "videos/" + ExportFileName(++position, vid),
-                             VideoMarkdown(v, summary, transcript)});
+                             VideoMarkdown(v, summary, transcript, deps.readable)});
         }
         const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                              std::chrono::system_clock::now().time_since_epoch())

@@ -11,12 +11,15 @@
 #include "chansum/stage/token_budget.hpp"
 #include "chansum/summarize/llm.hpp"
 #include "chansum/summarize/summarize.hpp"
+#include "chansum/text/proper_nouns.hpp"
+#include "chansum/text/readable.hpp"
 
 namespace chansum::summarization {
 namespace {
 
 Result<std::vector<std::string>> TranscriptSentences(const protocol::Command& cmd,
-                                                     stage::StageContext& ctx) {
+                                                     stage::StageContext& ctx,
+                                                     const text::ReadableOptions& readable) {
   auto doc = ctx.docs->Get(protocol::kTranscriptsCollection, cmd.video_id);
   if (!doc.ok()) return doc.error();
   if (!doc->has_value()) {
@@ -27,13 +30,14 @@ Result<std::vector<std::string>> TranscriptSentences(const protocol::Command& cm
   auto transcript = asr::TranscriptFromJson(**doc);
   if (!transcript.ok()) return transcript.error();
   // Readable sentences (whole, capitalised, numbers as digits), which the summary is made of.
-  return summarize::TranscriptSentences(*transcript);
+  return summarize::TranscriptSentences(*transcript, readable);
 }
 
-stage::Handler ExtractiveHandler(const summarize::SummarizeOptions& options) {
-  return [options](const protocol::Command& cmd,
-                   stage::StageContext& ctx) -> Result<stage::StageOutput> {
-    auto sentences = TranscriptSentences(cmd, ctx);
+stage::Handler ExtractiveHandler(const summarize::SummarizeOptions& options,
+                                 const text::ReadableOptions& readable) {
+  return [options, readable](const protocol::Command& cmd,
+                             stage::StageContext& ctx) -> Result<stage::StageOutput> {
+    auto sentences = TranscriptSentences(cmd, ctx, readable);
     if (!sentences.ok()) return sentences.error();
     auto summary = summarize::SummarizeExtractive(*sentences, options);
     if (!summary.ok()) return summary.error();
@@ -59,9 +63,10 @@ nlohmann::json UsageJson(const protocol::SummaryUsage& u) {
           {"calls", u.calls}};
 }
 
-stage::Handler LlmHandler(const std::shared_ptr<summarize::LlmSummarizer>& llm) {
-  return [llm](const protocol::Command& cmd,
-               stage::StageContext& ctx) -> Result<stage::StageOutput> {
+stage::Handler LlmHandler(const std::shared_ptr<summarize::LlmSummarizer>& llm,
+                          const text::ReadableOptions& readable) {
+  return [llm, readable](const protocol::Command& cmd,
+                         stage::StageContext& ctx) -> Result<stage::StageOutput> {
     const auto& model = llm->config().model;
     // A redelivered command finds the summary this model already wrote and spends no tokens.
     auto existing = ctx.docs->Get(protocol::kSummariesCollection, cmd.video_id);
@@ -79,7 +84,7 @@ stage::Handler LlmHandler(const std::shared_ptr<summarize::LlmSummarizer>& llm) 
         return out;
       }
     }
-    auto sentences = TranscriptSentences(cmd, ctx);
+    auto sentences = TranscriptSentences(cmd, ctx, readable);
     if (!sentences.ok()) return sentences.error();
 
     auto hooks = TokenBudgetHooks(*ctx.tokens, cmd.job_id);
@@ -132,12 +137,18 @@ stage::StageDefinition Definition() {
     summarize::SummarizeOptions options;
     options.max_sentences = static_cast<int>(env.Int("SUMMARY_SENTENCES", 0, 0, 100));
     options.max_key_points = static_cast<int>(env.Int("SUMMARY_KEY_POINTS", 6, 0, 50));
+    // Readable sentences with proper nouns spelled as names (TEXT_PROPER_NOUNS).
+    text::ReadableOptions readable;
+    const auto proper_nouns = text::LoadProperNounsSetting(env.OptionalString("TEXT_PROPER_NOUNS"));
+    if (!proper_nouns.error.empty()) env.AddProblem(proper_nouns.error);
+    if (!proper_nouns.warning.empty()) spdlog::warn("{}", proper_nouns.warning);
+    readable.proper_nouns = proper_nouns.nouns;
     const std::string backend_name =
         env.Choice("SUMMARY_BACKEND", "extractive", {"extractive", "openai"});
     if (backend_name == "extractive") {
       // Milliseconds of CPU: claimed and recorded in one transaction per batch (no lease).
       self.short_handler = true;
-      return [options] { return ExtractiveHandler(options); };
+      return [options, readable] { return ExtractiveHandler(options, readable); };
     }
     auto config = summarize::LlmConfig::FromEnv(env);
     config.max_key_points = options.max_key_points;
@@ -155,7 +166,7 @@ stage::StageDefinition Definition() {
     spdlog::info("summarization backend openai: {} model {}, chunks of {} tokens", config.api_url,
                  config.model, config.chunk_tokens);
     auto llm = std::make_shared<summarize::LlmSummarizer>(config, std::move(prompts));
-    return [llm] { return LlmHandler(llm); };
+    return [llm, readable] { return LlmHandler(llm, readable); };
   };
   return def;
 }

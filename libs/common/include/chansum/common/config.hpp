@@ -36,6 +36,9 @@ class ConfigReader {
   std::string RequireString(const std::string& name, const std::string& help);
   // Optional variables with defaults; invalid values are recorded as problems.
   std::string String(const std::string& name, const std::string& fallback);
+  // An optional variable whose absence means something else than any value (nullopt when unset;
+  // set to "" is "").
+  std::optional<std::string> OptionalString(const std::string& name) const { return Get(name); }
   std::int64_t Int(const std::string& name, std::int64_t fallback, std::int64_t min,
                    std::int64_t max);
   bool Bool(const std::string& name, bool fallback);

@@ -3,9 +3,12 @@
 // between ASR segments, gaps between caption cues) or its punctuation when it has some, each
 // capitalised, ending in punctuation, with spoken numbers written as digits where that is safe.
 // Pure functions: no I/O.
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "chansum/text/proper_nouns.hpp"
 
 namespace chansum::text {
 
@@ -29,6 +32,9 @@ struct ReadableOptions {
   int max_sentence_words = 40;
   // Spoken numbers as digits (see SpokenNumbersToDigits).
   bool digits = true;
+  // Words written in lower case that the list knows only as proper nouns get their capitals
+  // ("neil armstrong" -> "Neil Armstrong"). Null: none (TEXT_PROPER_NOUNS="").
+  std::shared_ptr<const ProperNouns> proper_nouns;
 };
 
 // Sentences of a transcript, in order. Pieces that carry sentence punctuation (manual captions,
@@ -44,7 +50,8 @@ struct ReadableOptions {
 
 // One sentence made readable: whitespace collapsed, spoken numbers as digits (when
 // options.digits), the first letter and the pronoun "I" ("i'm", "i've") capitalised, weekday and
-// month names capitalised (not "may"/"march" unless a date follows), "." appended when it ends
+// month names capitalised (not "may"/"march" unless a date follows), lower-case words that
+// options.proper_nouns knows as proper nouns spelled as it spells them, "." appended when it ends
 // without punctuation. Empty in, empty out.
 [[nodiscard]] std::string PolishSentence(std::string_view sentence,
                                          const ReadableOptions& options = {});

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <system_error>
 #include <unordered_set>
 
 namespace chansum::text {
@@ -60,7 +60,7 @@ std::shared_ptr<const ProperNouns> LoadProperNouns(const std::string& path, std:
   std::ostringstream contents;
   if (in) contents << in.rdbuf();
   if (!in || in.bad()) {
-    if (error != nullptr) *error = path + ": " + std::strerror(errno);
+    if (error != nullptr) *error = path + ": " + std::generic_category().message(errno);
     return nullptr;
   }
   return std::make_shared<const ProperNouns>(ProperNouns::FromWordList(contents.str()));

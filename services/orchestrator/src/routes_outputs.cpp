@@ -20,7 +20,10 @@ namespace {
 
 using nlohmann::json;
 
-const std::regex kVideoId("^[A-Za-z0-9_.:-]{1,128}$");
+bool ValidVideoId(const std::string& id) {
+  static const std::regex pattern("^[A-Za-z0-9_.:-]{1,128}$");
+  return std::regex_match(id, pattern);
+}
 
 // The ?format= value, checked against `allowed` (the first is the default). nullopt after a 400.
 std::optional<std::string> Format(const httplib::Request& req, httplib::Response& res,
@@ -39,7 +42,7 @@ std::optional<json> VideoDocument(const ApiDeps& deps, const httplib::Request& r
                                   httplib::Response& res, const char* collection,
                                   const std::string& what) {
   const std::string id = req.matches[1];
-  if (!std::regex_match(id, kVideoId)) {
+  if (!ValidVideoId(id)) {
     SendError(res, 400, "invalid_video_id", "video id has invalid characters");
     return std::nullopt;
   }

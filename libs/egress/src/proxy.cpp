@@ -31,9 +31,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::size_t kRelayBuffer = 16 * 1024;
+constexpr std::size_t kRelayBuffer = std::size_t{16} * 1024;
 
-std::string Errno(int err) { return std::strerror(err); }
+// strerrordesc_np: thread-safe (strerror is not), glibc 2.32+.
+std::string Errno(int err) {
+  const char* text = ::strerrordesc_np(err);
+  return text != nullptr ? text : "error " + std::to_string(err);
+}
 
 // An owned file descriptor.
 class Fd {
@@ -51,8 +55,8 @@ class Fd {
   }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
-  [[nodiscard]] int get() const { return fd_; }
-  [[nodiscard]] bool valid() const { return fd_ >= 0; }
+  [[nodiscard]] int Get() const { return fd_; }
+  [[nodiscard]] bool Valid() const { return fd_ >= 0; }
   void Reset() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
@@ -64,7 +68,8 @@ class Fd {
 
 int RemainingMs(Clock::time_point deadline) {
   const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return static_cast<int>(std::clamp<std::int64_t>(left.count(), 0, 24 * 3600 * 1000));
+  return static_cast<int>(
+      std::clamp<std::int64_t>(left.count(), 0, std::int64_t{24} * 3600 * 1000));
 }
 
 // Writes all of `data` (blocking socket; SO_SNDTIMEO bounds a stalled peer). False on error.
@@ -329,17 +334,17 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::Start(EgressConfig config,
   impl->wake_read = Fd(pipe_fds[0]);
   impl->wake_write = Fd(pipe_fds[1]);
   Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!listener.valid()) return Error::Transient("egress_start", "socket: " + Errno(errno));
+  if (!listener.Valid()) return Error::Transient("egress_start", "socket: " + Errno(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listener.get(), 128) != 0) {
+  if (::bind(listener.Get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener.Get(), 128) != 0) {
     return Error::Transient("egress_start", "bind/listen on 127.0.0.1: " + Errno(errno));
   }
   socklen_t len = sizeof addr;
-  if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+  if (::getsockname(listener.Get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return Error::Transient("egress_start", "getsockname: " + Errno(errno));
   }
   const auto port = ntohs(addr.sin_port);
@@ -358,7 +363,7 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::Start(EgressConfig config,
 void EgressProxy::Stop() {
   if (!impl_ || impl_->stopping.exchange(true)) return;
   const char byte = 1;
-  (void)!::write(impl_->wake_write.get(), &byte, 1);
+  (void)!::write(impl_->wake_write.Get(), &byte, 1);
   impl_->cv.notify_all();
   if (impl_->acceptor.joinable()) impl_->acceptor.join();
   for (auto& w : impl_->workers) {
@@ -370,8 +375,8 @@ void EgressProxy::Stop() {
 
 void EgressProxy::Impl::AcceptLoop() {
   while (!stopping.load()) {
-    std::array<pollfd, 2> fds{pollfd{listener.get(), POLLIN, 0},
-                              pollfd{wake_read.get(), POLLIN, 0}};
+    std::array<pollfd, 2> fds{pollfd{listener.Get(), POLLIN, 0},
+                              pollfd{wake_read.Get(), POLLIN, 0}};
     if (::poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       spdlog::error("egress proxy: poll: {}", Errno(errno));
@@ -380,8 +385,8 @@ void EgressProxy::Impl::AcceptLoop() {
     if (fds[1].revents != 0 || stopping.load()) return;
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
-    Fd client(::accept4(listener.get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
-    if (!client.valid()) continue;
+    Fd client(::accept4(listener.Get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
+    if (!client.Valid()) continue;
     // Only this host's processes (yt-dlp) may use it: it listens on 127.0.0.1, and a peer that
     // is not loopback (none should be able to reach it) is dropped.
     const auto address = net::FromSockaddr(reinterpret_cast<const sockaddr*>(&peer));
@@ -391,8 +396,8 @@ void EgressProxy::Impl::AcceptLoop() {
     if (static_cast<int>(queue.size()) + busy_workers >= config.max_tunnels) {
       lock.unlock();
       ++busy;
-      SetTimeouts(client.get(), std::chrono::milliseconds(1000));
-      Reply(client.get(), 503, "egress proxy busy: EGRESS_MAX_TUNNELS connections are open");
+      SetTimeouts(client.Get(), std::chrono::milliseconds(1000));
+      Reply(client.Get(), 503, "egress proxy busy: EGRESS_MAX_TUNNELS connections are open");
       continue;
     }
     queue.push_back(std::move(client));
@@ -434,7 +439,7 @@ bool EgressProxy::Impl::ReadHead(int fd, std::string& buffer, std::size_t& head_
       Reply(fd, 431, "request head too large for the egress proxy");
       return false;
     }
-    std::array<pollfd, 2> fds{pollfd{fd, POLLIN, 0}, pollfd{wake_read.get(), POLLIN, 0}};
+    std::array<pollfd, 2> fds{pollfd{fd, POLLIN, 0}, pollfd{wake_read.Get(), POLLIN, 0}};
     const int rc = ::poll(fds.data(), fds.size(), RemainingMs(deadline));
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0) {
@@ -452,17 +457,17 @@ Fd EgressProxy::Impl::Connect(const net::IpAddress& address, std::uint16_t port,
   socklen_t len = 0;
   const auto ss = ToSockaddr(address, port, &len);
   Fd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!fd.valid()) {
+  if (!fd.Valid()) {
     why = "socket: " + Errno(errno);
     return {};
   }
   const std::string where = address.ToString() + ":" + std::to_string(port);
-  if (::connect(fd.get(), reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
+  if (::connect(fd.Get(), reinterpret_cast<const sockaddr*>(&ss), len) != 0) {
     if (errno != EINPROGRESS) {
       why = "cannot connect to " + where + ": " + Errno(errno);
       return {};
     }
-    std::array<pollfd, 2> fds{pollfd{fd.get(), POLLOUT, 0}, pollfd{wake_read.get(), POLLIN, 0}};
+    std::array<pollfd, 2> fds{pollfd{fd.Get(), POLLOUT, 0}, pollfd{wake_read.Get(), POLLIN, 0}};
     const auto deadline = Clock::now() + config.connect_timeout;
     int rc = 0;
     do {
@@ -478,17 +483,17 @@ Fd EgressProxy::Impl::Connect(const net::IpAddress& address, std::uint16_t port,
     }
     int err = 0;
     socklen_t err_len = sizeof err;
-    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &err_len);
+    ::getsockopt(fd.Get(), SOL_SOCKET, SO_ERROR, &err, &err_len);
     if (err != 0) {
       why = "cannot connect to " + where + ": " + Errno(err);
       return {};
     }
   }
-  const int flags = ::fcntl(fd.get(), F_GETFL);
-  ::fcntl(fd.get(), F_SETFL, flags & ~O_NONBLOCK);
+  const int flags = ::fcntl(fd.Get(), F_GETFL);
+  ::fcntl(fd.Get(), F_SETFL, flags & ~O_NONBLOCK);
   const int one = 1;
-  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  SetTimeouts(fd.get(), config.idle_timeout);
+  ::setsockopt(fd.Get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  SetTimeouts(fd.Get(), config.idle_timeout);
   return fd;
 }
 
@@ -501,7 +506,7 @@ Fd EgressProxy::Impl::ConnectUpstream(std::string& why) {
   }
   for (const auto& a : *addresses) {
     auto fd = Connect(a, config.upstream->port, why);
-    if (fd.valid()) return fd;
+    if (fd.Valid()) return fd;
   }
   why = "upstream proxy: " + why;
   return {};
@@ -514,7 +519,7 @@ void EgressProxy::Impl::Relay(int a, int b) {
   while (a_open || b_open) {
     std::array<pollfd, 3> fds{pollfd{a_open ? a : -1, POLLIN, 0},
                               pollfd{b_open ? b : -1, POLLIN, 0},
-                              pollfd{wake_read.get(), POLLIN, 0}};
+                              pollfd{wake_read.Get(), POLLIN, 0}};
     const int rc = ::poll(fds.data(), fds.size(), static_cast<int>(config.idle_timeout.count()));
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0 || fds[2].revents != 0) return;  // idle, error or Stop()
@@ -536,17 +541,17 @@ void EgressProxy::Impl::Relay(int a, int b) {
 }
 
 void EgressProxy::Impl::Serve(Fd client) {
-  SetTimeouts(client.get(), config.idle_timeout);
+  SetTimeouts(client.Get(), config.idle_timeout);
   std::string buffer;
   std::size_t head_end = 0;
-  if (!ReadHead(client.get(), buffer, head_end)) {
+  if (!ReadHead(client.Get(), buffer, head_end)) {
     ++failed;
     return;
   }
   const auto head = ParseHead(std::string_view(buffer).substr(0, head_end));
   if (!head) {
     ++failed;
-    Reply(client.get(), 400, "malformed request for the egress proxy");
+    Reply(client.Get(), 400, "malformed request for the egress proxy");
     return;
   }
   const bool connect = EqualsNoCase(head->method, "connect");
@@ -558,7 +563,7 @@ void EgressProxy::Impl::Serve(Fd client) {
   }
   if (!url) {
     ++failed;
-    Reply(client.get(), 400,
+    Reply(client.Get(), 400,
           "the egress proxy serves CONNECT host:port and absolute http:// requests only");
     return;
   }
@@ -570,10 +575,10 @@ void EgressProxy::Impl::Serve(Fd client) {
       // Host and port only: the path and query of a URL may carry tokens.
       spdlog::warn("egress proxy refused a {} request: {}", connect ? "CONNECT" : head->method,
                    error.message);
-      Reply(client.get(), 403, std::string(kRefusalMarker) + error.message);
+      Reply(client.Get(), 403, std::string(kRefusalMarker) + error.message);
     } else {
       ++failed;
-      Reply(client.get(), 502, "egress proxy: " + error.message);
+      Reply(client.Get(), 502, "egress proxy: " + error.message);
     }
     return;
   }
@@ -587,16 +592,16 @@ void EgressProxy::Impl::Serve(Fd client) {
       // The address actually connected to, checked once more (it is one Resolve allowed).
       if (auto ok = policy.CheckConnect(target.host, address, target.port); !ok.ok()) {
         ++refused;
-        Reply(client.get(), 403, std::string(kRefusalMarker) + ok.error().message);
+        Reply(client.Get(), 403, std::string(kRefusalMarker) + ok.error().message);
         return;
       }
       server = Connect(address, target.port, why);
-      if (server.valid()) break;
+      if (server.Valid()) break;
     }
   }
-  if (!server.valid()) {
+  if (!server.Valid()) {
     ++failed;
-    Reply(client.get(), 502, "egress proxy: " + why);
+    Reply(client.Get(), 502, "egress proxy: " + why);
     return;
   }
   const std::string rest = buffer.substr(head_end);  // bytes the client sent after the head
@@ -612,27 +617,27 @@ void EgressProxy::Impl::Serve(Fd client) {
       request += "\r\n";
       std::string answer;
       std::size_t answer_end = 0;
-      if (!SendAll(server.get(), request) || !ReadHead(server.get(), answer, answer_end)) {
+      if (!SendAll(server.Get(), request) || !ReadHead(server.Get(), answer, answer_end)) {
         ++failed;
-        Reply(client.get(), 502, "egress proxy: the upstream proxy did not answer CONNECT");
+        Reply(client.Get(), 502, "egress proxy: the upstream proxy did not answer CONNECT");
         return;
       }
       const auto status_line = answer.substr(0, answer.find("\r\n"));
       if (status_line.size() < 12 || status_line.compare(9, 3, "200") != 0) {
         ++failed;
-        Reply(client.get(), 502, "egress proxy: the upstream proxy answered " + status_line);
+        Reply(client.Get(), 502, "egress proxy: the upstream proxy answered " + status_line);
         return;
       }
-      if (!SendAll(client.get(), "HTTP/1.1 200 Connection established\r\n\r\n") ||
-          !SendAll(client.get(), std::string_view(answer).substr(answer_end))) {
+      if (!SendAll(client.Get(), "HTTP/1.1 200 Connection established\r\n\r\n") ||
+          !SendAll(client.Get(), std::string_view(answer).substr(answer_end))) {
         return;
       }
-    } else if (!SendAll(client.get(), "HTTP/1.1 200 Connection established\r\n\r\n")) {
+    } else if (!SendAll(client.Get(), "HTTP/1.1 200 Connection established\r\n\r\n")) {
       return;
     }
-    if (!rest.empty() && !SendAll(server.get(), rest)) return;
+    if (!rest.empty() && !SendAll(server.Get(), rest)) return;
     ++tunnels;
-    Relay(client.get(), server.get());
+    Relay(client.Get(), server.Get());
     return;
   }
   // An absolute-URI request: to the upstream as it is (with its credentials), or to the origin
@@ -652,16 +657,16 @@ void EgressProxy::Impl::Serve(Fd client) {
   }
   for (const auto& [name, value] : head->headers) {
     if (IsHopByHop(name)) continue;
-    request += name + ": " + value + "\r\n";
+    request.append(name).append(": ").append(value).append("\r\n");
   }
   request += "Connection: close\r\n\r\n";
-  if (!SendAll(server.get(), request) || (!rest.empty() && !SendAll(server.get(), rest))) {
+  if (!SendAll(server.Get(), request) || (!rest.empty() && !SendAll(server.Get(), rest))) {
     ++failed;
-    Reply(client.get(), 502, "egress proxy: cannot send the request to " + authority);
+    Reply(client.Get(), 502, "egress proxy: cannot send the request to " + authority);
     return;
   }
   ++forwarded;
-  Relay(client.get(), server.get());
+  Relay(client.Get(), server.Get());
 }
 
 std::shared_ptr<EgressProxy> StartFromEnv(ConfigReader& env, const net::DestinationPolicy& policy) {

@@ -190,5 +190,96 @@ TEST(SsrfE2E, MediaRedirectsIntoTheServicesNetworkAreRefusedBeforeAnyConnect) {
   services.Stop();
 }
 
+// yt-dlp's own fetches (issue 18 §4.4): with direct downloads off, yt-dlp fetches each feed item
+// and follows its redirect itself; the egress proxy it is given checks every hop, so the items
+// that redirect into the services' network fail at download with the proxy's reason, and a channel
+// URL that redirects there fails the discovery's job. With YTDLP_EGRESS_PROXY=0 yt-dlp fetched
+// the loopback target (the second job's forbidden request count makes this test fail). Names
+// resolve through FETCH_STATIC_HOSTS, in the proxy: yt-dlp resolves nothing itself.
+TEST(SsrfE2E, YtDlpRedirectsIntoTheServicesNetworkFailWithTheReason) {
+  for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI"}) {
+    ASSERT_FALSE(testing::RequireEnv(v).empty());
+  }
+  CountingServer forbidden;  // open, not allow-listed
+  const std::string fp = std::to_string(forbidden.port);
+  CountingServer pages({}, [fp](httplib::Server& server) {
+    server.Get("/page/to-loopback", [fp](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("http://127.0.0.1:" + fp + "/media/x.mp4");
+    });
+    server.Get("/page/to-name", [fp](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("http://internal.test:" + fp + "/media/x.mp4");
+    });
+    server.Get("/page/to-metadata", [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("http://metadata.test/latest/meta-data/");
+    });
+    server.Get("/moved.xml", [fp](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("http://127.0.0.1:" + fp + "/feed.xml");
+    });
+  });
+  const std::string pp = std::to_string(pages.port);
+  const std::string feed =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\">\n  <channel>\n"
+      "    <title>yt-dlp redirects</title>\n    <link>http://127.0.0.1/</link>\n"
+      "    <description>items redirecting into the services' network</description>\n" +
+      Item("to-loopback", "http://127.0.0.1:" + pp + "/page/to-loopback") +
+      Item("to-name", "http://127.0.0.1:" + pp + "/page/to-name") +
+      Item("to-metadata", "http://127.0.0.1:" + pp + "/page/to-metadata") +
+      "  </channel>\n</rss>\n";
+  CountingServer feed_server(feed);
+
+  ServiceSet services;
+  services.extra_env = {
+      {"FETCH_ALLOWLIST", "127.0.0.1:" + std::to_string(feed_server.port) + ",127.0.0.1:" + pp},
+      {"FETCH_STATIC_HOSTS", "internal.test=127.0.0.1,metadata.test=169.254.169.254"},
+      {"DIRECT_DOWNLOAD", "false"},  // every fetch is yt-dlp's
+      {"CAPTIONS", "false"}};
+  ASSERT_TRUE(services.Start({"discovery", "download"}));
+  auto api = services.Api();
+  const auto submit = [&](const std::string& channel) {
+    const json request = {{"channel", channel}, {"max_videos", 20}};
+    auto created = api.Post("/jobs", request.dump(), "application/json");
+    EXPECT_TRUE(created && created->status == 202) << (created ? created->body : "no answer");
+    return created ? json::parse(created->body).value("job_id", "") : std::string();
+  };
+  const auto videos_job =
+      submit("http://127.0.0.1:" + std::to_string(feed_server.port) + "/feed.xml");
+  const auto moved_job = submit("http://127.0.0.1:" + pp + "/moved.xml");
+  ASSERT_FALSE(videos_job.empty());
+  ASSERT_FALSE(moved_job.empty());
+
+  json job;
+  ASSERT_TRUE(e2e::WaitJobEnded(api, videos_job, std::chrono::minutes(3),
+                                std::chrono::milliseconds(300), &job))
+      << "job did not finish: " << job.dump(2) << "\n"
+      << services.Logs();
+  ASSERT_EQ(job.at("videos").size(), 3u) << job.dump(2);
+  for (const auto& v : job.at("videos")) {
+    EXPECT_EQ(v.at("state"), "failed") << v.dump();
+    EXPECT_EQ(v.at("stage"), "download") << v.dump();
+    EXPECT_EQ(v.at("error_class"), "permanent") << v.dump();
+    ASSERT_TRUE(v.at("last_error").is_string()) << v.dump();
+    const auto error = v.at("last_error").get<std::string>();
+    EXPECT_NE(error.find("a fetch was refused: destination"), std::string::npos) << error;
+    EXPECT_NE(error.find("is not allowed"), std::string::npos) << error;
+    const auto source_id = v.value("source_id", "");
+    EXPECT_NE(error.find(source_id == "to-metadata" ? "link-local" : "loopback"), std::string::npos)
+        << source_id << ": " << error;
+  }
+  EXPECT_GE(pages.requests.load(), 3) << "the allow-listed pages were never fetched";
+
+  json moved;
+  ASSERT_TRUE(e2e::WaitJobEnded(api, moved_job, std::chrono::minutes(2),
+                                std::chrono::milliseconds(300), &moved))
+      << moved.dump(2) << "\n"
+      << services.Logs();
+  EXPECT_EQ(moved.at("state"), "failed") << moved.dump(2);
+  ASSERT_TRUE(moved.at("error").is_string()) << moved.dump(2);
+  EXPECT_NE(moved.at("error").get<std::string>().find("is not allowed"), std::string::npos)
+      << moved.dump(2);
+  EXPECT_EQ(moved.value("error_class", ""), "permanent") << moved.dump(2);
+  EXPECT_EQ(forbidden.requests.load(), 0) << "a redirect target was fetched";
+  services.Stop();
+}
+
 }  // namespace
 }  // namespace chansum::e2e

@@ -36,6 +36,10 @@ AccessConfig AccessConfig::FromEnv(ConfigReader& env) {
       env.Duration("HTTP_KEEP_ALIVE_TIMEOUT", c.limits.keep_alive_timeout));
   c.limits.max_connections_per_client =
       static_cast<std::size_t>(env.Int("HTTP_MAX_CONNECTIONS_PER_CLIENT", 128, 0, 100000));
+  c.limits.client_prefix_v4 =
+      static_cast<int>(env.Int("HTTP_CLIENT_PREFIX_V4", c.limits.client_prefix_v4, 8, 32));
+  c.limits.client_prefix_v6 =
+      static_cast<int>(env.Int("HTTP_CLIENT_PREFIX_V6", c.limits.client_prefix_v6, 32, 128));
   c.limits.request_timeout = std::chrono::duration_cast<std::chrono::seconds>(
       env.Duration("HTTP_REQUEST_TIMEOUT", c.limits.request_timeout));
   if (c.limits.read_timeout.count() < 1) env.AddProblem("HTTP_READ_TIMEOUT must be at least 1s");

@@ -290,6 +290,7 @@ void ConfigureJsonServer(Server& server, const ServerOptions& options) {
   };
   server.set_read_timeout(limits.read_timeout);
   server.SetClientLimits(limits.max_connections_per_client, limits.request_timeout);
+  server.SetClientPrefixes(limits.client_prefix_v4, limits.client_prefix_v6);
   server.set_keep_alive_timeout(limits.keep_alive_timeout.count());
   // Bodies over the limit are refused with 413 before any handler runs.
   server.set_payload_max_length(options.max_body_bytes);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -16,6 +17,7 @@
 
 #include "chansum/http/json_api.hpp"
 #include "chansum/metrics/metrics.hpp"
+#include "chansum/net/address.hpp"
 
 namespace chansum::http {
 namespace {
@@ -207,14 +209,36 @@ void CloseGracefully(int sock) {
 
 }  // namespace
 
+std::string ClientKey(std::string_view address, int prefix_v4, int prefix_v6) {
+  auto ip = net::ParseIp(address);
+  if (!ip) return std::string(address);
+  constexpr std::array<std::uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!ip->v4 && std::equal(kMapped.begin(), kMapped.end(), ip->bytes.begin())) {
+    ip = net::IpAddress::V4(ip->V4Value());  // ::ffff:a.b.c.d is the IPv4 client a.b.c.d
+  }
+  const int prefix = ip->v4 ? 96 + std::clamp(prefix_v4, 0, 32) : std::clamp(prefix_v6, 0, 128);
+  net::Network network{*ip, prefix};
+  for (int i = 0; i < 16; ++i) {
+    const int keep = std::clamp(prefix - 8 * i, 0, 8);
+    network.base.bytes[static_cast<std::size_t>(i)] &=
+        static_cast<std::uint8_t>(0xff00u >> static_cast<unsigned>(keep));
+  }
+  return network.ToString();
+}
+
 void Server::SetClientLimits(std::size_t max_per_client, std::chrono::seconds request_timeout) {
   max_per_client_ = max_per_client;
   request_timeout_ = request_timeout;
 }
 
+void Server::SetClientPrefixes(int prefix_v4, int prefix_v6) {
+  prefix_v4_ = prefix_v4;
+  prefix_v6_ = prefix_v6;
+}
+
 std::size_t Server::OpenConnectionsFrom(const std::string& address) const {
   std::lock_guard lock(mu_);
-  const auto it = open_.find(address);
+  const auto it = open_.find(ClientKey(address, prefix_v4_, prefix_v6_));
   return it == open_.end() ? 0 : it->second;
 }
 
@@ -241,12 +265,14 @@ bool Server::process_and_close_socket(socket_t sock) {
   std::string address;
   int port = 0;
   stream.get_remote_ip_and_port(address, port);
+  const std::string client = ClientKey(address, prefix_v4_, prefix_v6_);
   bool ok = false;
-  if (!Admit(address)) {
+  if (!Admit(client)) {
     ConnectionsCut().Labels({"per_client"}).Inc();
-    WarnRarely(g_last_per_client_warning, "refused a connection from " + address + ": already " +
-                                              std::to_string(max_per_client_) +
-                                              " open from it (HTTP_MAX_CONNECTIONS_PER_CLIENT)");
+    WarnRarely(g_last_per_client_warning,
+               "refused a connection from " + address + ": already " +
+                   std::to_string(max_per_client_) + " open from its client " + client +
+                   " (HTTP_MAX_CONNECTIONS_PER_CLIENT, HTTP_CLIENT_PREFIX_V4/_V6)");
     RefuseBusyClient(sock);
   } else {
     // cpp-httplib's keep-alive loop: wait up to the keep-alive timeout for the next request's
@@ -273,7 +299,7 @@ bool Server::process_and_close_socket(socket_t sock) {
       }
       if (!ok || connection_closed) break;
     }
-    Release(address);
+    Release(client);
   }
   CloseGracefully(sock);
   return ok;

@@ -189,6 +189,52 @@ TEST(SlowClientsTest, OneAddressGetsAtMostItsShareOfConnections) {
   EXPECT_EQ(r->status, 200);
 }
 
+// A client is its address's network: IPv4 at HTTP_CLIENT_PREFIX_V4, IPv6 at HTTP_CLIENT_PREFIX_V6,
+// IPv4-mapped IPv6 as IPv4.
+TEST(SlowClientsTest, ClientKeyIsTheAddressesNetwork) {
+  EXPECT_EQ(ClientKey("127.0.0.2", 32, 64), "127.0.0.2/32");
+  EXPECT_EQ(ClientKey("127.0.0.2", 24, 64), "127.0.0.0/24");
+  EXPECT_EQ(ClientKey("10.1.2.3", 20, 64), "10.1.0.0/20");
+  EXPECT_EQ(ClientKey("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 32, 64), "2001:db8:1:2::/64");
+  EXPECT_EQ(ClientKey("2001:db8:1:2::1", 32, 64), ClientKey("2001:db8:1:2:ffff::9", 32, 64));
+  EXPECT_NE(ClientKey("2001:db8:1:2::1", 32, 64), ClientKey("2001:db8:1:3::1", 32, 64));
+  EXPECT_EQ(ClientKey("2001:db8:1:2::1", 32, 128), "2001:db8:1:2::1/128");
+  EXPECT_EQ(ClientKey("::ffff:10.1.2.3", 24, 64), "10.1.2.0/24");
+  EXPECT_EQ(ClientKey("::ffff:10.1.2.3", 32, 64), ClientKey("10.1.2.3", 32, 64));
+  EXPECT_EQ(ClientKey("not an address", 32, 64), "not an address");
+}
+
+// HTTP_CLIENT_PREFIX_V4=24: 127.0.0.2 and 127.0.0.3 are one client and share one cap, while
+// 127.0.1.1 (another /24) is served. With the default /32 each would have its own cap.
+TEST(SlowClientsTest, APrefixCountsTheAddressesOfOneNetworkTogether) {
+  RaiseFileLimit(512);
+  ServerOptions options{1024, false};
+  options.limits.max_connections_per_client = 20;
+  options.limits.client_prefix_v4 = 24;
+  RunningServer running(options);
+  ASSERT_GT(running.port, 0);
+  Sockets idle;
+  for (int i = 0; i < 30; ++i) {
+    const int fd = ConnectAndSendPartialLine(running.port, i % 2 == 0 ? "127.0.0.2" : "127.0.0.3");
+    ASSERT_GE(fd, 0) << "idle client " << i << ": " << std::strerror(errno);
+    idle.fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(running.server.OpenConnectionsFrom("127.0.0.2"), 20u);
+  EXPECT_EQ(running.server.OpenConnectionsFrom("127.0.0.3"), 20u) << "the same client";
+  bool closed = false;
+  const auto answer = ReadAll(idle.fds.back(), std::chrono::milliseconds(2000), &closed);
+  EXPECT_TRUE(closed);
+  EXPECT_NE(answer.find("HTTP/1.1 503"), std::string::npos) << answer;
+
+  const int other = ConnectFrom("127.0.1.1", running.port);
+  ASSERT_GE(other, 0);
+  idle.fds.push_back(other);
+  ASSERT_TRUE(Send(other, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  const auto served = ReadAll(other, std::chrono::milliseconds(2000), &closed);
+  EXPECT_NE(served.find("HTTP/1.1 200"), std::string::npos) << served;
+}
+
 // HTTP_REQUEST_TIMEOUT: a client that sends a byte of its request head every 200 ms never trips
 // the 5 s read timeout, but is cut off once the request is 1 s old.
 TEST(SlowClientsTest, ARequestTrickledInIsCutOffAtItsDeadline) {

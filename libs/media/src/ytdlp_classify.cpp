@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/net/destination.hpp"
 #include "strings.hpp"
 
 namespace chansum::media {
@@ -32,6 +33,20 @@ Error ClassifyYtDlpFailure(const ProcessResult& result, std::string_view program
   if (const auto pos = text.rfind("ERROR:"); pos != std::string_view::npos) {
     text = text.substr(pos);
     text = text.substr(0, text.find('\n'));
+  }
+
+  // A fetch the egress proxy refused (libs/egress: a redirect or a page's link into the services'
+  // network): "HTTP Error 403: refused by the egress proxy: destination ... is not allowed: ..."
+  // or "Tunnel connection failed: 403 refused by the egress proxy: ...". Permanent, like the
+  // same refusal of the URL itself; the message is the proxy's reason.
+  if (const auto pos = text.find(net::kEgressRefusalMarker); pos != std::string_view::npos) {
+    auto reason = text.substr(pos + net::kEgressRefusalMarker.size());
+    reason = reason.substr(0, reason.find_first_of(">'\"\n"));
+    reason = reason.substr(0, reason.find(" (caused by"));
+    return Error::Permanent(
+        net::kDestinationNotAllowed,
+        program.empty() ? std::string(reason)
+                        : std::string(program) + ": a fetch was refused: " + std::string(reason));
   }
 
   // HTTP status codes, as in "HTTP Error 404: Not Found".

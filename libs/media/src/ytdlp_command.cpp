@@ -142,6 +142,8 @@ ProcessOptions YtDlpProcessOptions(const YtDlpOptions& options, std::chrono::mil
   p.kill_grace = options.kill_grace;
   p.should_stop = options.should_stop;
   p.env = {{"PYTHONUTF8", "1"}, {"PYTHONIOENCODING", "utf-8"}};
+  // Python reads an empty no_proxy as none: every request goes through the egress proxy.
+  if (options.egress_proxy) p.env.insert(p.env.end(), {{"no_proxy", ""}, {"NO_PROXY", ""}});
   return p;
 }
 

@@ -20,6 +20,30 @@ struct Case {
   const char* code;
 };
 
+// The egress proxy's refusal (libs/egress), as yt-dlp 2023.03.04 prints it for a plain request
+// (a redirect hop) and for an https tunnel: permanent, with the proxy's reason alone.
+TEST(ClassifyYtDlpFailure, EgressProxyRefusalsArePermanentWithTheReason) {
+  const std::string reason =
+      "destination 127.0.0.1:41011 is not allowed: it is a loopback address (only public "
+      "addresses are fetched unless FETCH_ALLOWLIST lists them)";
+  for (const std::string& line :
+       {"ERROR: [generic] None: Unable to download webpage: HTTP Error 403: refused by the egress "
+        "proxy: " +
+            reason + " (caused by <HTTPError 403: 'refused by the egress proxy: " + reason +
+            "'>)\n",
+        "ERROR: [generic] Unable to download webpage: <urlopen error Tunnel connection failed: "
+        "403 refused by the egress proxy: " +
+            reason +
+            "> (caused by URLError(OSError('Tunnel connection failed: 403 refused by the egress "
+            "proxy: " +
+            reason + "')))\n"}) {
+    const auto e = Classify(line);
+    EXPECT_EQ(e.cls, ErrorClass::kPermanent) << line;
+    EXPECT_EQ(e.code, "destination_not_allowed") << line;
+    EXPECT_EQ(e.message, "yt-dlp: a fetch was refused: " + reason) << line;
+  }
+}
+
 TEST(ClassifyYtDlpFailure, SampleStderrLines) {
   constexpr auto P = ErrorClass::kPermanent;
   constexpr auto T = ErrorClass::kTransient;

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/egress/proxy.hpp"
 #include "chansum/media/ytdlp.hpp"
 #include "chansum/net/destination.hpp"
 #include "chansum/protocol/documents.hpp"
@@ -52,11 +53,19 @@ stage::StageDefinition Definition() {
   def.job_level = true;       // one command per job; the handler lists its videos
   def.needs_docstore = true;  // incremental sync: results stored by earlier jobs
   def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
-    const auto options = media::YtDlpOptions::FromEnv(env);
+    auto options = media::YtDlpOptions::FromEnv(env);
     const auto policy =
         std::make_shared<const net::DestinationPolicy>(net::DestinationPolicy::FromEnv(env));
     const auto hosts = stage::SharedHostLimits::FromEnv(env);
-    return [options, policy, hosts] {
+    // yt-dlp's own fetches (the listing's redirects, pages) go through the egress proxy, which
+    // applies the same policy to every hop (YTDLP_EGRESS_PROXY).
+    auto proxy = egress::StartFromEnv(env, *policy);
+    if (proxy) {
+      options.proxy = proxy->Url();
+      options.egress_proxy = true;
+    }
+    return [options, policy, hosts, proxy] {
+      (void)proxy;  // held by the factory: the proxy runs while the service does
       return [options, policy, hosts](const protocol::Command& cmd,
                                       stage::StageContext& ctx) -> Result<stage::StageOutput> {
         const auto url = cmd.data.at("channel_url").get<std::string>();

@@ -7,6 +7,7 @@
 
 #include "chansum/asr/transcript.hpp"
 #include "chansum/docstore/docstore.hpp"
+#include "chansum/egress/proxy.hpp"
 #include "chansum/media/direct.hpp"
 #include "chansum/media/subtitles.hpp"
 #include "chansum/media/ytdlp.hpp"
@@ -52,13 +53,21 @@ stage::StageDefinition Definition() {
   def.default_concurrency = 3;
   def.needs_docstore = true;  // captions are stored as the video's transcript
   def.configure = [](ConfigReader& env, stage::StageDefinition&) -> stage::HandlerFactory {
-    const auto options = media::YtDlpOptions::FromEnv(env);
+    auto options = media::YtDlpOptions::FromEnv(env);
     const auto direct = media::DirectOptions::FromEnv(env, options);
     const auto captions = media::CaptionOptions::FromEnv(env);
     const auto policy =
         std::make_shared<const net::DestinationPolicy>(net::DestinationPolicy::FromEnv(env));
     const auto hosts = stage::SharedHostLimits::FromEnv(env);
-    return [options, direct, captions, policy, hosts] {
+    // yt-dlp's own fetches (redirects, extractor pages, the media and captions it finds) go
+    // through the egress proxy, which applies the same policy to every hop (YTDLP_EGRESS_PROXY).
+    auto proxy = egress::StartFromEnv(env, *policy);
+    if (proxy) {
+      options.proxy = proxy->Url();
+      options.egress_proxy = true;
+    }
+    return [options, direct, captions, policy, hosts, proxy] {
+      (void)proxy;  // held by the factory: the proxy runs while the service does
       return [options, direct, captions, policy, hosts](
                  const protocol::Command& cmd,
                  stage::StageContext& ctx) -> Result<stage::StageOutput> {

@@ -38,15 +38,19 @@ void SendFailure(httplib::Response& res, const Error& error);
 // thread of its own up to `max_connections`, so clients that connect and send nothing, or half a
 // request line, hold one thread each until `read_timeout` and never keep the others waiting;
 // connections beyond the cap wait in a queue for the next free thread.
-// One client address holds at most `max_connections_per_client` of them at once (0: no cap;
-// HTTP_MAX_CONNECTIONS_PER_CLIENT), and a request whose head and body are not in within
-// `request_timeout` of its first byte is cut off, however steadily it trickles in (0: no limit;
-// HTTP_REQUEST_TIMEOUT). Both need an http::Server (server.hpp).
+// One client (an address's network, below) holds at most `max_connections_per_client` of them at
+// once (0: no cap; HTTP_MAX_CONNECTIONS_PER_CLIENT), and a request whose head and body are not in
+// within `request_timeout` of its first byte is cut off, however steadily it trickles in (0: no
+// limit; HTTP_REQUEST_TIMEOUT). Both need an http::Server (server.hpp).
 struct ServerLimits {
   std::size_t max_connections = 1024;
   std::chrono::seconds read_timeout{5};        // no byte of a request for this long: closed
   std::chrono::seconds keep_alive_timeout{5};  // idle between two requests for this long: closed
   std::size_t max_connections_per_client = 128;
+  // One client for that cap: an IPv4 address's /client_prefix_v4 (HTTP_CLIENT_PREFIX_V4), an IPv6
+  // address's /client_prefix_v6 (HTTP_CLIENT_PREFIX_V6); IPv4-mapped IPv6 counts as IPv4.
+  int client_prefix_v4 = 32;
+  int client_prefix_v6 = 64;
   std::chrono::seconds request_timeout{10};
 };
 

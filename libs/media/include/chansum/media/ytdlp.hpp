@@ -43,6 +43,10 @@ struct YtDlpOptions {
   std::chrono::milliseconds kill_grace{std::chrono::seconds(3)};
   std::string cookies_file;  // empty: none
   std::string proxy;         // empty: none
+  // `proxy` is the service's own egress proxy (libs/egress, YTDLP_EGRESS_PROXY): yt-dlp then runs
+  // with no_proxy/NO_PROXY emptied, since Python's urllib would otherwise send the hosts they list
+  // around the proxy (and so around its check).
+  bool egress_proxy = false;
   // Checked while yt-dlp runs; true stops it (transient "canceled"). E.g. StageContext's.
   std::function<bool()> should_stop;
 

@@ -52,6 +52,9 @@ using Resolver = std::function<Result<std::vector<IpAddress>>(const std::string&
 
 // Error code of a refused destination.
 inline constexpr const char* kDestinationNotAllowed = "destination_not_allowed";
+// How the egress proxy (libs/egress) begins the reason phrase of its 403 for a refused
+// destination; yt-dlp prints it in its error, and ClassifyYtDlpFailure (libs/media) reads it.
+inline constexpr std::string_view kEgressRefusalMarker = "refused by the egress proxy: ";
 
 // Environment:
 //   FETCH_ALLOWLIST     non-public destinations that may be fetched anyway (allow_list.hpp);

@@ -1,0 +1,152 @@
+// The real yt-dlp given the egress proxy, as the discovery and download stages run it: a listing
+// or a media URL on an allow-listed server that redirects to a loopback port outside the allow
+// list fails with the permanent destination_not_allowed and the proxy's reason, and the target is
+// never connected to. Without the proxy yt-dlp follows the same redirect (the counter-check).
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <thread>
+
+#include "chansum/egress/proxy.hpp"
+#include "chansum/media/ytdlp.hpp"
+
+namespace chansum::egress {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+class Site {
+ public:
+  explicit Site(const std::function<void(httplib::Server&, Site&)>& routes) {
+    routes(server_, *this);
+    server_.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
+      ++requests_;
+      return httplib::Server::HandlerResponse::Unhandled;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(5ms);
+  }
+  ~Site() {
+    server_.stop();
+    thread_.join();
+  }
+  Site(const Site&) = delete;
+  Site& operator=(const Site&) = delete;
+  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int requests() const { return requests_.load(); }
+  [[nodiscard]] std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  httplib::Server server_;
+  std::atomic<int> requests_{0};
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::string Feed(const std::string& media_url) {
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\">\n  <channel>\n"
+         "    <title>egress</title>\n    <link>http://127.0.0.1/</link>\n"
+         "    <description>d</description>\n    <item>\n      <title>one</title>\n"
+         "      <link>" +
+         media_url + "</link>\n      <guid isPermaLink=\"false\">one</guid>\n" +
+         "      <enclosure url=\"" + media_url +
+         "\" type=\"video/mp4\" length=\"1000\"/>\n    </item>\n  </channel>\n</rss>\n";
+}
+
+class YtDlpEgress : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // What an operator's environment may hold: Python would send these hosts around a proxy.
+    ::setenv("no_proxy", "127.0.0.1,localhost", 1);
+    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+    forbidden_ = std::make_unique<Site>([](httplib::Server& s, Site&) {
+      s.Get("/.*", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(Feed("http://127.0.0.1:1/x.mp4"), "application/rss+xml");
+      });
+    });
+    const auto target = forbidden_->Url("/feed.xml");
+    site_ = std::make_unique<Site>([target](httplib::Server& s, Site& self) {
+      s.Get("/feed.xml", [&self](const httplib::Request&, httplib::Response& res) {
+        res.set_content(Feed(self.Url("/media.mp4")), "application/rss+xml");
+      });
+      s.Get("/moved.xml", [target](const httplib::Request&, httplib::Response& res) {
+        res.set_redirect(target);
+      });
+      s.Get("/moved.mp4", [target](const httplib::Request&, httplib::Response& res) {
+        res.set_redirect(target);
+      });
+    });
+    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(site_->port()));
+    ASSERT_TRUE(allow.ok());
+    auto proxy = EgressProxy::Start(EgressConfig{}, net::DestinationPolicy(*allow, nullptr));
+    ASSERT_TRUE(proxy.ok()) << proxy.error().message;
+    proxy_ = std::move(*proxy);
+    options_.discover_timeout = 60s;
+    options_.download_timeout = 60s;
+    options_.socket_timeout = 10s;
+  }
+  void TearDown() override {
+    proxy_.reset();
+    site_.reset();
+    forbidden_.reset();
+  }
+  media::YtDlpOptions Proxied() const {
+    auto o = options_;
+    o.proxy = proxy_->Url();
+    o.egress_proxy = true;
+    return o;
+  }
+
+  std::unique_ptr<Site> forbidden_;
+  std::unique_ptr<Site> site_;
+  std::unique_ptr<EgressProxy> proxy_;
+  media::YtDlpOptions options_;
+};
+
+TEST_F(YtDlpEgress, AnAllowedListingIsFetchedThroughTheProxy) {
+  auto entries = media::Discover(site_->Url("/feed.xml"), 10, Proxied());
+  ASSERT_TRUE(entries.ok()) << entries.error().ToString();
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ(entries->front().url, site_->Url("/media.mp4"));
+  EXPECT_GE(proxy_->stats().forwarded, 1u) << "yt-dlp went around the proxy";
+}
+
+TEST_F(YtDlpEgress, AListingThatRedirectsIntoTheNetworkFailsPermanentlyWithTheReason) {
+  auto entries = media::Discover(site_->Url("/moved.xml"), 10, Proxied());
+  ASSERT_FALSE(entries.ok());
+  EXPECT_EQ(entries.error().code, net::kDestinationNotAllowed) << entries.error().ToString();
+  EXPECT_FALSE(entries.error().transient());
+  EXPECT_NE(entries.error().message.find("is not allowed"), std::string::npos)
+      << entries.error().message;
+  EXPECT_NE(entries.error().message.find("loopback"), std::string::npos);
+  EXPECT_TRUE(entries.error().message.starts_with("yt-dlp: a fetch was refused: destination "))
+      << entries.error().message;
+  EXPECT_GE(site_->requests(), 1);
+  EXPECT_EQ(forbidden_->requests(), 0) << "the redirect target was fetched";
+
+  // The counter-check: yt-dlp on its own follows the redirect.
+  auto direct = media::Discover(site_->Url("/moved.xml"), 10, options_);
+  EXPECT_TRUE(direct.ok());
+  EXPECT_GE(forbidden_->requests(), 1);
+}
+
+TEST_F(YtDlpEgress, AMediaDownloadThatRedirectsIntoTheNetworkFailsPermanently) {
+  const auto dir = fs::temp_directory_path() / ("egress-test-" + std::to_string(::getpid()));
+  auto file = media::Download(site_->Url("/moved.mp4"), "v1", dir, Proxied());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  ASSERT_FALSE(file.ok());
+  EXPECT_EQ(file.error().code, net::kDestinationNotAllowed) << file.error().ToString();
+  EXPECT_EQ(forbidden_->requests(), 0) << "the redirect target was fetched";
+}
+
+}  // namespace
+}  // namespace chansum::egress

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "chansum/asr/whisper_engine.hpp"
+
 #ifndef CHANSUM_WHISPER_MODEL_DIR
 #define CHANSUM_WHISPER_MODEL_DIR "/opt/chansum/whisper/model"
 #endif
@@ -10,9 +12,18 @@ namespace chansum::asr {
 
 std::filesystem::path DefaultWhisperModelDir() { return CHANSUM_WHISPER_MODEL_DIR; }
 
+std::string DefaultEngine() {
+  std::error_code ec;
+  if (WhisperEngine::Available() &&
+      std::filesystem::is_regular_file(DefaultWhisperModelDir() / "model.bin", ec)) {
+    return "whisper";
+  }
+  return "pocketsphinx";
+}
+
 AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
   AsrConfig c;
-  c.engine = env.Choice("ASR_ENGINE", c.engine, {"pocketsphinx", "whisper", "openai"});
+  c.engine = env.Choice("ASR_ENGINE", DefaultEngine(), {"pocketsphinx", "whisper", "openai"});
   c.model_dir = env.String("ASR_MODEL_DIR", kDefaultModelDir);
   c.keep_audio = env.Bool("KEEP_MEDIA", c.keep_audio);
   if (c.engine == "pocketsphinx") {

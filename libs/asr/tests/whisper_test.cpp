@@ -276,6 +276,16 @@ TEST_F(WhisperEngineTest, BadAudioAndMissingModel) {
   EXPECT_NE(created.error().message.find("no-model"), std::string::npos);
 }
 
+TEST(WhisperConfig, WhisperIsTheDefaultWhenInstalledElsePocketsphinx) {
+  ConfigReader env(std::map<std::string, std::string>{});
+  const auto config = AsrConfig::FromEnv(env);
+  EXPECT_NO_THROW(env.Finish());
+  const bool installed =
+      WhisperEngine::Available() && std::filesystem::exists(DefaultWhisperModelDir() / "model.bin");
+  EXPECT_EQ(config.engine, installed ? "whisper" : "pocketsphinx");
+  EXPECT_EQ(DefaultEngine(), config.engine);
+}
+
 TEST(WhisperConfig, SettingsAreReadAndChecked) {
   ::setenv("ASR_ENGINE", "whisper", 1);
   ::setenv("ASR_WHISPER_THREADS", "2", 1);

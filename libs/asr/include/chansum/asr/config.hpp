@@ -12,9 +12,14 @@ inline constexpr const char* kDefaultModelDir = "/usr/share/pocketsphinx/model/e
 // Where deploy/local/whisper installed Whisper tiny.en at configure time (CMake's
 // CHANSUM_WHISPER_DIR/model; /opt/chansum/whisper/model in the container image).
 [[nodiscard]] std::filesystem::path DefaultWhisperModelDir();
+// ASR_ENGINE's default: "whisper" when this build has the engine and DefaultWhisperModelDir()
+// holds model.bin (docs/quality.md: a third of pocketsphinx's word errors at a third of its CPU),
+// else "pocketsphinx", the fallback.
+[[nodiscard]] std::string DefaultEngine();
 
-// ASR_ENGINE     engine to use: "pocketsphinx" (embedded, the default), "whisper" (embedded
-//                Whisper tiny.en through CTranslate2, see whisper_engine.hpp) or "openai" (any
+// ASR_ENGINE     engine to use: "whisper" (embedded Whisper tiny.en through CTranslate2, see
+//                whisper_engine.hpp; the default when installed), "pocketsphinx" (embedded,
+//                the fallback default) or "openai" (any
 //                OpenAI-compatible POST /v1/audio/transcriptions, see openai_engine.hpp)
 // ASR_MODEL_DIR  pocketsphinx model directory holding en-us/ (acoustic model), en-us.lm.bin and
 //                cmudict-en-us.dict (default: Debian's pocketsphinx-en-us)
@@ -26,7 +31,7 @@ inline constexpr const char* kDefaultModelDir = "/usr/share/pocketsphinx/model/e
 // With ASR_ENGINE=openai: ASR_API_URL (required), ASR_API_KEY, ASR_MODEL, ASR_LANGUAGE,
 // ASR_CHUNK_SECONDS, ASR_TIMEOUT, ASR_MAX_RETRIES, ASR_MAX_RETRY_WAIT (docs/configuration.md).
 struct AsrConfig {
-  std::string engine = "pocketsphinx";
+  std::string engine = "pocketsphinx";  // FromEnv's default is DefaultEngine()
   std::filesystem::path model_dir = kDefaultModelDir;
   bool keep_audio = false;
   // Extra pocketsphinx options as "-name value" pairs (ASR_POCKETSPHINX_ARGS); checked against

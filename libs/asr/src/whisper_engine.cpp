@@ -154,10 +154,8 @@ Result<Transcript> WhisperEngine::Transcribe(const std::filesystem::path& wav,
                                              const std::function<bool()>& should_stop) {
   auto audio = ReadWav(wav);
   if (!audio.ok()) return audio.error();
-  std::vector<float> samples(audio->samples.size());
-  std::transform(audio->samples.begin(), audio->samples.end(), samples.begin(),
-                 [](std::int16_t s) { return static_cast<float>(s) / 32768.0F; });
-  const whisper::LogMel mel = whisper::LogMelSpectrogram(samples, whisper::kWindowSamples);
+  const whisper::LogMel mel = whisper::LogMelSpectrogram(
+      std::span<const std::int16_t>(audio->samples), whisper::kWindowSamples);
   const int content_frames = mel.frames - whisper::kWindowFrames;
 
   Transcript transcript;

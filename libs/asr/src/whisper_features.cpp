@@ -100,17 +100,21 @@ const std::vector<float>& MelFilterbank() {
   return filters;
 }
 
-LogMel LogMelSpectrogram(std::span<const float> samples, std::size_t pad_samples) {
+namespace {
+
+template <typename Sample>
+LogMel Compute(std::span<const Sample> samples, double scale, std::size_t pad_samples) {
   const std::size_t total = samples.size() + pad_samples;
   const auto sample = [&](long long i) -> double {
     // torch.stft(center=True, pad_mode="reflect"): index -i is i, index total-1+i is total-1-i.
     const auto n = static_cast<long long>(total);
-    if (n <= 1) return i == 0 && !samples.empty() ? samples[0] : 0.0;
+    if (n <= 1) return i == 0 && !samples.empty() ? scale * static_cast<double>(samples[0]) : 0.0;
     if (i < 0) i = -i;
     if (i >= n) i = 2 * (n - 1) - i;
     if (i < 0 || i >= n) return 0.0;
-    return static_cast<std::size_t>(i) < samples.size() ? samples[static_cast<std::size_t>(i)]
-                                                        : 0.0;
+    return static_cast<std::size_t>(i) < samples.size()
+               ? scale * static_cast<double>(samples[static_cast<std::size_t>(i)])
+               : 0.0;
   };
   LogMel mel;
   mel.frames = static_cast<int>(total / kHopLength);  // 1 + total/hop frames, the last dropped
@@ -152,6 +156,16 @@ LogMel LogMelSpectrogram(std::span<const float> samples, std::size_t pad_samples
   }
   for (float& v : mel.data) v = (std::max(v, max_log - 8.0F) + 4.0F) / 4.0F;
   return mel;
+}
+
+}  // namespace
+
+LogMel LogMelSpectrogram(std::span<const float> samples, std::size_t pad_samples) {
+  return Compute(samples, 1.0, pad_samples);
+}
+
+LogMel LogMelSpectrogram(std::span<const std::int16_t> samples, std::size_t pad_samples) {
+  return Compute(samples, 1.0 / 32768.0, pad_samples);
 }
 
 std::vector<float> MelWindow(const LogMel& mel, int first_frame) {

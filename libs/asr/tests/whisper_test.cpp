@@ -86,6 +86,22 @@ TEST(WhisperMel, ToneEnergyMatchesTheHannWindowedDft) {
   EXPECT_NEAR(*std::min_element(mel.data.begin(), mel.data.end()), floor, 1e-4);
 }
 
+TEST(WhisperMel, PcmSamplesGiveTheSameAsFloats) {
+  const auto tone = Tone(440, 0.25, 0.5);
+  std::vector<std::int16_t> pcm(tone.size());
+  std::vector<float> exact(tone.size());
+  for (std::size_t i = 0; i < tone.size(); ++i) {
+    pcm[i] = static_cast<std::int16_t>(std::lround(tone[i] * 32768.0F));
+    exact[i] = static_cast<float>(pcm[i]) / 32768.0F;
+  }
+  const auto from_pcm = whisper::LogMelSpectrogram(std::span<const std::int16_t>(pcm), 1600);
+  const auto from_float = whisper::LogMelSpectrogram(std::span<const float>(exact), 1600);
+  ASSERT_EQ(from_pcm.frames, from_float.frames);
+  for (std::size_t i = 0; i < from_pcm.data.size(); ++i) {
+    ASSERT_NEAR(from_pcm.data[i], from_float.data[i], 1e-5) << i;
+  }
+}
+
 TEST(WhisperMel, PaddingAndWindows) {
   const auto tone = Tone(1000, 0.5, 1.0);
   const auto mel = whisper::LogMelSpectrogram(tone, whisper::kWindowSamples);

@@ -43,6 +43,10 @@ struct LogMel {
 // the STFT (Whisper's transcribe pads 30 s so the last window is whole). Frames:
 // (samples + pad_samples) / 160.
 [[nodiscard]] LogMel LogMelSpectrogram(std::span<const float> samples, std::size_t pad_samples = 0);
+// The same of 16-bit PCM samples (divided by 32768, as Whisper's audio loader does), without a
+// float copy of the audio.
+[[nodiscard]] LogMel LogMelSpectrogram(std::span<const std::int16_t> samples,
+                                       std::size_t pad_samples = 0);
 
 // The 3000-frame window that starts at `first_frame`, padded with zeros past the end (Whisper's
 // pad_or_trim), in the encoder's [80, 3000] row-major layout.

@@ -11,6 +11,10 @@
 #include "chansum/asr/whisper_features.hpp"
 
 #ifdef CHANSUM_HAVE_WHISPER
+#include <spdlog/spdlog.h>
+
+#include <map>
+
 #include <ctranslate2/logging.h>
 #include <ctranslate2/models/whisper.h>
 #endif
@@ -95,6 +99,29 @@ std::string Trim(std::string s) {
   return s.substr(first, last - first + 1);
 }
 
+// spdlog's default logger and every logger's level, restored on destruction.
+class SpdlogState {
+ public:
+  SpdlogState() : default_logger_(spdlog::default_logger()) {
+    spdlog::apply_all([this](const std::shared_ptr<spdlog::logger>& logger) {
+      levels_[logger->name()] = logger->level();
+    });
+  }
+  ~SpdlogState() {
+    spdlog::apply_all([this](const std::shared_ptr<spdlog::logger>& logger) {
+      const auto it = levels_.find(logger->name());
+      logger->set_level(it != levels_.end() ? it->second : spdlog::level::warn);
+    });
+    if (default_logger_) spdlog::set_default_logger(default_logger_);
+  }
+  SpdlogState(const SpdlogState&) = delete;
+  SpdlogState& operator=(const SpdlogState&) = delete;
+
+ private:
+  std::shared_ptr<spdlog::logger> default_logger_;
+  std::map<std::string, spdlog::level::level_enum> levels_;
+};
+
 }  // namespace
 
 struct WhisperEngine::Impl {
@@ -130,17 +157,24 @@ WhisperEngine::WhisperEngine(const AsrConfig& config) : impl_(std::make_unique<I
   impl_->sot = impl_->IdOf("<|startoftranscript|>");
   impl_->timestamp_begin = impl_->IdOf("<|0.00|>");
 
-  // CTranslate2 logs its CPU dispatch at info level on stderr: only its warnings and errors.
-  ctranslate2::set_log_level(ctranslate2::LogLevel::Warning);
   ctranslate2::models::ModelLoader loader(dir.string());
   loader.device = ctranslate2::Device::CPU;
   loader.compute_type = ctranslate2::str_to_compute_type(config.whisper_compute_type);
   ctranslate2::ReplicaPoolConfig pool;
   pool.num_threads_per_replica = static_cast<std::size_t>(config.whisper_threads);
-  try {
-    impl_->model = std::make_unique<ctranslate2::models::Whisper>(loader, pool);
-  } catch (const std::exception& e) {
-    throw std::runtime_error("Whisper model " + dir.string() + ": " + e.what());
+  {
+    // CTranslate2 shares the process's spdlog registry (its bundled spdlog 1.10 exports the same
+    // symbols as Debian's libspdlog 1.10): the first time it logs it makes its own stderr logger
+    // the default and sets every logger's level to its CT2_VERBOSE level (warning). The service's
+    // logging (default logger, levels) is put back once the model is loaded; CTranslate2's own
+    // warnings then go through the service's logger.
+    const SpdlogState saved;
+    ctranslate2::set_log_level(ctranslate2::LogLevel::Warning);  // quiet while it loads
+    try {
+      impl_->model = std::make_unique<ctranslate2::models::Whisper>(loader, pool);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("Whisper model " + dir.string() + ": " + e.what());
+    }
   }
   if (impl_->model->is_multilingual() || impl_->model->n_mels() != whisper::kMelBins) {
     throw std::runtime_error("Whisper model " + dir.string() +

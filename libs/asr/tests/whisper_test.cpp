@@ -2,11 +2,14 @@
 // splitting, and real decodes with Whisper tiny.en through CTranslate2 (installed by
 // deploy/local/whisper; the engine tests skip only in a build that has no engine).
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <numbers>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -252,6 +255,30 @@ TEST_F(WhisperEngineTest, LongAudioIsDecodedInSuccessiveWindows) {
   EXPECT_LE(last.start, second_starts + 1.0);
   EXPECT_GT(last.end, second_starts + 1.0);
   EXPECT_LE(last.end, t->audio_seconds + 0.01);
+}
+
+TEST_F(WhisperEngineTest, LeavesTheProcesssLoggingAlone) {
+  // CTranslate2 makes its own logger spdlog's default and sets every logger to warnings when it
+  // first logs: the transcription service's JSON logger must stay the default, at its level.
+  std::ostringstream out;
+  auto logger = std::make_shared<spdlog::logger>(
+      "whisper-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  logger->set_level(spdlog::level::info);
+  spdlog::register_logger(logger);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  {
+    WhisperEngine engine(config_);
+    const auto wav = dir_ / "speech.wav";
+    ASSERT_TRUE(Speak("Logging stays.", wav));
+    EXPECT_TRUE(engine.Transcribe(wav).ok());
+  }
+  spdlog::info("after the engine");
+  EXPECT_EQ(spdlog::default_logger(), logger);
+  EXPECT_EQ(logger->level(), spdlog::level::info);
+  EXPECT_NE(out.str().find("after the engine"), std::string::npos) << out.str();
+  spdlog::set_default_logger(previous);
+  spdlog::drop("whisper-test");
 }
 
 TEST_F(WhisperEngineTest, SilenceGivesEmptyTranscript) {

@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
   std::ostringstream samples;
   std::ostringstream settings;
   for (const auto& engine_name : engine_names) {
-    ::setenv("ASR_ENGINE", engine_name.c_str(), 1);
+    // The tool is single-threaded here; the engine reads its settings as the service would.
+    ::setenv("ASR_ENGINE", engine_name.c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
     const auto asr_config = chansum::FromEnvironment<chansum::asr::AsrConfig>();
     auto engine = chansum::asr::MakeEngine(asr_config);
     if (!engine.ok()) {
@@ -264,7 +265,7 @@ int main(int argc, char** argv) {
         "script, after lower-casing and dropping punctuation; the corpus figure sums the edits "
         "of all videos over all their script words.\n"
      << "- **Key-word recall** = share of the script's `key_words` that occur as words in the "
-        "transcript, resp. in the summary.\n\n"
+        "transcript, resp. in the summary.\n"
      << "- **CPU per audio second** = user + system CPU of the tool's process (all its "
         "threads) during the engine's decode, over the audio's length: comparable between "
         "engines of one run, while the wall-clock speed depends on the machine's load.\n\n"

@@ -47,16 +47,17 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path Root() {
-  const char* v = std::getenv("CHANSUM_DEPLOY_CHECK_ROOT");
+  const char* v = std::getenv("CHANSUM_DEPLOY_CHECK_ROOT");  // NOLINT(concurrency-mt-unsafe)
   return fs::path(v != nullptr && *v != '\0' ? v : CHANSUM_SOURCE_DIR);
 }
 fs::path BinDir() {
-  const char* v = std::getenv("CHANSUM_DEPLOY_CHECK_BIN_DIR");
+  const char* v = std::getenv("CHANSUM_DEPLOY_CHECK_BIN_DIR");  // NOLINT(concurrency-mt-unsafe)
   return fs::path(v != nullptr && *v != '\0' ? v : CHANSUM_BINARY_DIR "/bin");
 }
 fs::path ComposeDir() { return Root() / "deploy" / "compose"; }
 fs::path ComposeFile() { return ComposeDir() / "docker-compose.yml"; }
 
+// NOLINTBEGIN(cert-err58-cpp,readability-identifier-naming): test-wide constant tables
 const std::map<std::string, std::string> kServices = {
     {"orchestrator", "chansum-orchestrator"},   {"discovery", "chansum-discovery"},
     {"download", "chansum-download"},           {"audio_extraction", "chansum-audio-extraction"},
@@ -71,6 +72,7 @@ const std::map<std::string, std::string> kStoreImages = {{"postgres", "postgres:
                                                          {"rabbitmq", "rabbitmq:"},
                                                          {"kafka", "apache/kafka:"},
                                                          {"mongo", "mongo:"}};
+// NOLINTEND(cert-err58-cpp,readability-identifier-naming)
 
 bool IsWorker(const std::string& name) { return kStages.count(name) > 0 || name == "event_logger"; }
 
@@ -112,6 +114,7 @@ RunResult RunProgram(const std::vector<std::string>& argv, const fs::path& cwd =
   }
   for (const auto& a : argv) full.push_back(a);
   std::vector<char*> cargv;
+  cargv.reserve(full.size() + 1);
   for (auto& a : full) cargv.push_back(a.data());
   cargv.push_back(nullptr);
   pid_t pid = -1;

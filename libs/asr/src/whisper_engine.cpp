@@ -92,7 +92,7 @@ constexpr float kLogProbThreshold = -1.0F;
 // words ("you") in digital silence.
 constexpr int kSilentAmplitude = 32;
 
-std::string Trim(std::string s) {
+std::string Trim(const std::string& s) {
   const auto first = s.find_first_not_of(" \t\n\r");
   if (first == std::string::npos) return {};
   const auto last = s.find_last_not_of(" \t\n\r");

@@ -7,7 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
+#include <map>
 #include <numbers>
 #include <sstream>
 #include <string>
@@ -235,7 +235,7 @@ TEST_F(WhisperEngineTest, LongAudioIsDecodedInSuccessiveWindows) {
   auto b = ReadWav(second);
   ASSERT_TRUE(a.ok() && b.ok());
   std::vector<std::int16_t> samples = a->samples;
-  samples.resize(samples.size() + 28 * 16000, 0);
+  samples.resize(samples.size() + std::size_t{28} * 16000, 0);
   const double second_starts = static_cast<double>(samples.size()) / 16000;
   samples.insert(samples.end(), b->samples.begin(), b->samples.end());
   const auto wav = dir_ / "long.wav";
@@ -283,7 +283,7 @@ TEST_F(WhisperEngineTest, LeavesTheProcesssLoggingAlone) {
 
 TEST_F(WhisperEngineTest, SilenceGivesEmptyTranscript) {
   const auto wav = dir_ / "silence.wav";
-  WriteWav(wav, 16000, 1, 16, std::vector<std::int16_t>(16000 * 5, 3));
+  WriteWav(wav, 16000, 1, 16, std::vector<std::int16_t>(std::size_t{16000} * 5, 3));
   WhisperEngine engine(config_);
   auto t = engine.Transcribe(wav);
   ASSERT_TRUE(t.ok());
@@ -330,23 +330,21 @@ TEST(WhisperConfig, WhisperIsTheDefaultWhenInstalledElsePocketsphinx) {
 }
 
 TEST(WhisperConfig, SettingsAreReadAndChecked) {
-  ::setenv("ASR_ENGINE", "whisper", 1);
-  ::setenv("ASR_WHISPER_THREADS", "2", 1);
-  ::setenv("ASR_WHISPER_BEAM", "5", 1);
-  ::setenv("ASR_WHISPER_COMPUTE_TYPE", "float32", 1);
-  auto c = FromEnvironment<AsrConfig>();
+  ConfigReader env(std::map<std::string, std::string>{{"ASR_ENGINE", "whisper"},
+                                                      {"ASR_WHISPER_THREADS", "2"},
+                                                      {"ASR_WHISPER_BEAM", "5"},
+                                                      {"ASR_WHISPER_COMPUTE_TYPE", "float32"}});
+  const auto c = AsrConfig::FromEnv(env);
+  EXPECT_NO_THROW(env.Finish());
   EXPECT_EQ(c.engine, "whisper");
   EXPECT_EQ(c.whisper_threads, 2);
   EXPECT_EQ(c.whisper_beam, 5);
   EXPECT_EQ(c.whisper_compute_type, "float32");
   EXPECT_EQ(c.whisper_model_dir, DefaultWhisperModelDir());
-  ::setenv("ASR_WHISPER_BEAM", "0", 1);
-  ::setenv("ASR_WHISPER_COMPUTE_TYPE", "fp4", 1);
-  EXPECT_THROW((void)FromEnvironment<AsrConfig>(), ConfigError);
-  for (const char* name :
-       {"ASR_ENGINE", "ASR_WHISPER_THREADS", "ASR_WHISPER_BEAM", "ASR_WHISPER_COMPUTE_TYPE"}) {
-    ::unsetenv(name);
-  }
+  ConfigReader bad(std::map<std::string, std::string>{
+      {"ASR_ENGINE", "whisper"}, {"ASR_WHISPER_BEAM", "0"}, {"ASR_WHISPER_COMPUTE_TYPE", "fp4"}});
+  (void)AsrConfig::FromEnv(bad);
+  EXPECT_THROW(bad.Finish(), ConfigError);
 }
 
 }  // namespace

@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
     const long rss1 = RssKib();
     std::cerr << "loaded " << engines << " engine(s) in " << Seconds(t1 - t0) << " s; RSS "
               << rss0 / 1024 << " -> " << rss1 / 1024 << " MiB ("
-              << (rss1 - rss0) / 1024.0 / engines << " MiB per engine)\n";
+              << static_cast<double>(rss1 - rss0) / 1024.0 / engines << " MiB per engine)\n";
     int failures = 0;
     for (const auto& file : files) {
       const auto start = std::chrono::steady_clock::now();

@@ -2,11 +2,28 @@
 
 #include <sstream>
 
+#include "chansum/asr/whisper_engine.hpp"
+
+#ifndef CHANSUM_WHISPER_MODEL_DIR
+#define CHANSUM_WHISPER_MODEL_DIR "/opt/chansum/whisper/model"
+#endif
+
 namespace chansum::asr {
+
+std::filesystem::path DefaultWhisperModelDir() { return CHANSUM_WHISPER_MODEL_DIR; }
+
+std::string DefaultEngine() {
+  std::error_code ec;
+  if (WhisperEngine::Available() &&
+      std::filesystem::is_regular_file(DefaultWhisperModelDir() / "model.bin", ec)) {
+    return "whisper";
+  }
+  return "pocketsphinx";
+}
 
 AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
   AsrConfig c;
-  c.engine = env.Choice("ASR_ENGINE", c.engine, {"pocketsphinx", "openai"});
+  c.engine = env.Choice("ASR_ENGINE", DefaultEngine(), {"pocketsphinx", "whisper", "openai"});
   c.model_dir = env.String("ASR_MODEL_DIR", kDefaultModelDir);
   c.keep_audio = env.Bool("KEEP_MEDIA", c.keep_audio);
   if (c.engine == "pocketsphinx") {
@@ -22,6 +39,13 @@ AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
         break;
       }
     }
+  }
+  if (c.engine == "whisper") {
+    c.whisper_model_dir = env.String("ASR_WHISPER_MODEL_DIR", c.whisper_model_dir.string());
+    c.whisper_threads = static_cast<int>(env.Int("ASR_WHISPER_THREADS", c.whisper_threads, 1, 64));
+    c.whisper_beam = static_cast<int>(env.Int("ASR_WHISPER_BEAM", c.whisper_beam, 1, 16));
+    c.whisper_compute_type = env.Choice("ASR_WHISPER_COMPUTE_TYPE", c.whisper_compute_type,
+                                        {"int8", "int8_float32", "float32"});
   }
   if (c.engine == "openai") {
     // Required only with this engine (so not through RequireString, which means "always").

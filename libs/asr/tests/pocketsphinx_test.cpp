@@ -307,8 +307,8 @@ TEST(PocketsphinxConfigTest, MissingModelFailsClearly) {
 }
 
 TEST(PocketsphinxConfigTest, ReadsEnvironment) {
-  ConfigReader env(
-      std::map<std::string, std::string>{{"ASR_MODEL_DIR", "/models"}, {"KEEP_MEDIA", "true"}});
+  ConfigReader env(std::map<std::string, std::string>{
+      {"ASR_ENGINE", "pocketsphinx"}, {"ASR_MODEL_DIR", "/models"}, {"KEEP_MEDIA", "true"}});
   const auto config = AsrConfig::FromEnv(env);
   EXPECT_NO_THROW(env.Finish());
   EXPECT_EQ(config.engine, "pocketsphinx");
@@ -324,15 +324,16 @@ TEST(PocketsphinxConfigTest, ReadsEnvironment) {
 }
 
 TEST(PocketsphinxConfigTest, ExtraDecoderOptionsArePairsAndReachTheDecoder) {
-  ConfigReader env(
-      std::map<std::string, std::string>{{"ASR_POCKETSPHINX_ARGS", "  -beam 1e-60\t-lw  9.5 "}});
+  ConfigReader env(std::map<std::string, std::string>{
+      {"ASR_ENGINE", "pocketsphinx"}, {"ASR_POCKETSPHINX_ARGS", "  -beam 1e-60\t-lw  9.5 "}});
   const auto config = AsrConfig::FromEnv(env);
   EXPECT_NO_THROW(env.Finish());
   EXPECT_EQ(config.pocketsphinx_args, (std::vector<std::string>{"-beam", "1e-60", "-lw", "9.5"}));
   EXPECT_NO_THROW(PocketsphinxEngine{config});
 
   for (const char* odd : {"-beam", "beam 1e-60", "-beam 1e-60 -lw"}) {
-    ConfigReader bad(std::map<std::string, std::string>{{"ASR_POCKETSPHINX_ARGS", odd}});
+    ConfigReader bad(std::map<std::string, std::string>{{"ASR_ENGINE", "pocketsphinx"},
+                                                        {"ASR_POCKETSPHINX_ARGS", odd}});
     (void)AsrConfig::FromEnv(bad);
     EXPECT_THROW(bad.Finish(), ConfigError) << odd;
   }

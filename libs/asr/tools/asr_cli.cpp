@@ -1,5 +1,6 @@
 // chansum-asr [--engines N] <file.wav>...
-// Transcribes 16 kHz mono 16-bit WAV files with the embedded pocketsphinx engine and prints one
+// Transcribes 16 kHz mono 16-bit WAV files with the engine ASR_ENGINE names (the embedded
+// pocketsphinx by default, or whisper, or openai) and prints one
 // JSON transcript per file on stdout; load time, resident memory and decode speed go to stderr.
 // --engines N loads N engines (one per would-be worker thread) to measure memory per engine.
 #include <chrono>
@@ -10,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "chansum/asr/pocketsphinx_engine.hpp"
+#include "chansum/asr/engine.hpp"
 
 namespace {
 
@@ -48,20 +49,25 @@ int main(int argc, char** argv) {
     const auto config = chansum::FromEnvironment<chansum::asr::AsrConfig>();
     const long rss0 = RssKib();
     const auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::unique_ptr<chansum::asr::PocketsphinxEngine>> loaded;
+    std::vector<chansum::asr::TranscribeFn> loaded;
     for (int i = 0; i < engines; ++i) {
-      loaded.push_back(std::make_unique<chansum::asr::PocketsphinxEngine>(config));
+      auto engine = chansum::asr::MakeEngine(config);
+      if (!engine.ok()) {
+        std::cerr << "chansum-asr: " << engine.error().ToString() << "\n";
+        return 1;
+      }
+      loaded.push_back(std::move(*engine));
     }
     const auto t1 = std::chrono::steady_clock::now();
     const long rss1 = RssKib();
     std::cerr << "loaded " << engines << " engine(s) in " << Seconds(t1 - t0) << " s; RSS "
               << rss0 / 1024 << " -> " << rss1 / 1024 << " MiB ("
-              << (rss1 - rss0) / 1024.0 / engines << " MiB per engine)\n";
+              << static_cast<double>(rss1 - rss0) / 1024.0 / engines << " MiB per engine)\n";
     int failures = 0;
     for (const auto& file : files) {
       const auto start = std::chrono::steady_clock::now();
       const std::clock_t cpu_start = std::clock();
-      auto t = loaded.front()->Transcribe(file);
+      auto t = loaded.front()(file, {});
       const double took = Seconds(std::chrono::steady_clock::now() - start);
       const double cpu = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
       if (!t.ok()) {

@@ -8,6 +8,7 @@
 #include "chansum/asr/openai_engine.hpp"
 #include "chansum/asr/pocketsphinx_engine.hpp"
 #include "chansum/asr/transcript.hpp"
+#include "chansum/asr/whisper_engine.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/media/paths.hpp"
 #include "chansum/protocol/documents.hpp"
@@ -45,16 +46,17 @@ std::optional<Error> CheckAsrLanguage(const asr::AsrConfig& config,
   const std::string wanted = (*it)[0].get<std::string>();
   std::string primary = wanted.substr(0, wanted.find('-'));
   for (char& c : primary) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  // pocketsphinx runs Debian's en-us model only; the OpenAI-compatible engine is told
+  // pocketsphinx runs Debian's en-us model only, whisper the English-only tiny.en; the
+  // OpenAI-compatible engine is told
   // ASR_LANGUAGE (empty: it detects the language itself).
   const std::string engine_language = config.engine == "openai" ? config.language : "en";
   if (engine_language.empty() || engine_language == primary) return std::nullopt;
   return Error::Permanent(
       "asr_language_unsupported",
       "the job's captions language is " + wanted + " (first of caption_languages), but the " +
-          (config.engine == "openai" ? "ASR endpoint is set to ASR_LANGUAGE=" + engine_language
-                                     : std::string("embedded ASR (pocketsphinx) knows only "
-                                                   "English (en-us)")) +
+          (config.engine == "openai"
+               ? "ASR endpoint is set to ASR_LANGUAGE=" + engine_language
+               : "embedded ASR (" + config.engine + ") knows only English (en-us)") +
           ": no captions in the job's languages and no transcript that would not be garbage; "
           "use ASR_ENGINE=openai with ASR_LANGUAGE empty or matching, or list a language the "
           "video has captions in");
@@ -109,6 +111,25 @@ stage::StageDefinition Definition() {
                    config.api_url, config.api_model, config.chunk_seconds);
       return [config] {
         auto engine = std::make_shared<asr::OpenAiEngine>(config);
+        return MakeHandler(config, [engine](const std::filesystem::path& wav,
+                                            const std::function<bool()>& should_stop) {
+          return engine->Transcribe(wav, should_stop);
+        });
+      };
+    }
+    if (config.engine == "whisper") {
+      // As for pocketsphinx below: a missing model (or a build without the engine) is reported
+      // at start.
+      if (auto probe = asr::WhisperEngine::Create(config); !probe.ok()) {
+        env.AddProblem("ASR_ENGINE=whisper, ASR_WHISPER_MODEL_DIR=" +
+                       config.whisper_model_dir.string() + ": " + probe.error().message);
+      }
+      spdlog::info("transcription backend whisper: {} ({} weights, beam {}, {} thread(s) each)",
+                   config.whisper_model_dir.string(), config.whisper_compute_type,
+                   config.whisper_beam, config.whisper_threads);
+      return [config] {
+        // One model per worker thread, like pocketsphinx.
+        auto engine = std::make_shared<asr::WhisperEngine>(config);
         return MakeHandler(config, [engine](const std::filesystem::path& wav,
                                             const std::function<bool()>& should_stop) {
           return engine->Transcribe(wav, should_stop);

@@ -63,6 +63,13 @@ TEST(AsrLanguage, TheJobsFirstCaptionLanguageMustBeOneTheEngineCanDo) {
   EXPECT_NE(de->message.find("de"), std::string::npos) << de->message;
   EXPECT_NE(de->message.find("pocketsphinx"), std::string::npos) << de->message;
 
+  asr::AsrConfig tiny_en;  // Whisper tiny.en: English only too
+  tiny_en.engine = "whisper";
+  EXPECT_FALSE(CheckAsrLanguage(tiny_en, {{"caption_languages", {"en-US"}}}));
+  const auto fr = CheckAsrLanguage(tiny_en, {{"caption_languages", {"fr"}}});
+  ASSERT_TRUE(fr);
+  EXPECT_NE(fr->message.find("embedded ASR (whisper)"), std::string::npos) << fr->message;
+
   asr::AsrConfig api;
   api.engine = "openai";
   api.language = "";  // the endpoint detects the language

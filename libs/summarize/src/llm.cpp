@@ -12,10 +12,13 @@
 
 namespace chansum::summarize {
 namespace detail {
+// Defined in the generated builtin_prompts.cpp; constants, named as such.
+// NOLINTBEGIN(readability-identifier-naming)
 extern const char* const kBuiltinSystem;
 extern const char* const kBuiltinSummarize;
 extern const char* const kBuiltinMap;
 extern const char* const kBuiltinReduce;
+// NOLINTEND(readability-identifier-naming)
 }  // namespace detail
 
 namespace {

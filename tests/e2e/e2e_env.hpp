@@ -76,14 +76,17 @@ struct DemoChannel {
 
 // Base of the fixtures that run the demo channel through the services: SetUp checks the stack's
 // variables (DATABASE_URL, AMQP_URL, MONGO_URI, and KAFKA_BROKERS when `kafka`) and serves the
-// demo channel, then starts `stages` (set `services_.extra_env` before); TearDown stops both and
-// removes their directories, keeping (and naming) the services' logs when the test failed.
+// demo channel, runs BeforeServices (e.g. a stub the services talk to), then starts `stages` (set
+// `services_.extra_env` before); TearDown stops both and removes their directories, keeping (and
+// naming) the services' logs when the test failed.
 class DemoPipelineTest : public ::testing::Test {
  protected:
   DemoPipelineTest(std::string temp_prefix, std::vector<std::string> stages, bool kafka)
       : temp_prefix_(std::move(temp_prefix)), stages_(std::move(stages)), kafka_(kafka) {}
   void SetUp() override;
   void TearDown() override;
+  // Between serving the demo channel and starting the services; may ASSERT.
+  virtual void BeforeServices() {}
 
   DemoChannel demo_;
   ServiceSet services_;

@@ -107,19 +107,9 @@ class LiveE2E : public ::testing::Test {
     for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI"}) {
       ASSERT_FALSE(testing::RequireEnv(v).empty());
     }
-    demo_dir_ = testing::MakeTempDir("chansum-live-demo");
-    const int demo_port = testing::FreePort();
-    base_url_ = "http://127.0.0.1:" + std::to_string(demo_port);
-    std::string out;
-    const int rc = testing::RunCommand(
-        {std::string(CHANSUM_SOURCE_DIR) + "/tests/fixtures/demo_channel/generate",
-         demo_dir_.string(), "--base-url", base_url_},
-        &out);
-    ASSERT_EQ(rc, 0) << "demo channel generation failed:\n" << out;
-    demo_server_ =
-        new testing::ChildProcess({std::string(CHANSUM_BIN_DIR) + "/chansum_demo_server", "--root",
-                                   demo_dir_.string(), "--port", std::to_string(demo_port)},
-                                  {}, demo_dir_ / "server.log");
+    demo_ = new DemoChannel();
+    const std::string demo_error = demo_->Start("chansum-live-demo");
+    ASSERT_TRUE(demo_error.empty()) << demo_error;
     services_ = new ServiceSet();
     services_->extra_env = {{"EVENTS_HEARTBEAT_SECONDS", "1"}, {"EVENTS_POLL_MS", "200"}};
     ASSERT_TRUE(services_->Start(
@@ -133,10 +123,13 @@ class LiveE2E : public ::testing::Test {
     }
     delete services_;
     services_ = nullptr;
-    delete demo_server_;
-    demo_server_ = nullptr;
-    std::error_code ec;
-    fs::remove_all(demo_dir_, ec);
+    if (demo_ != nullptr) {
+      demo_->server.reset();
+      std::error_code ec;
+      fs::remove_all(demo_->dir, ec);
+    }
+    delete demo_;
+    demo_ = nullptr;
   }
   void TearDown() override {
     if (HasFailure() && services_ != nullptr) std::cerr << services_->Logs();
@@ -144,7 +137,7 @@ class LiveE2E : public ::testing::Test {
 
   static std::string Submit(int max_videos) {
     auto api = services_->Api();
-    const json req = {{"channel", base_url_ + "/feed.xml"}, {"max_videos", max_videos}};
+    const json req = {{"channel", demo_->FeedUrl()}, {"max_videos", max_videos}};
     auto r = api.Post("/jobs", req.dump(), "application/json");
     if (!r || r->status != 202) {
       ADD_FAILURE() << "POST /jobs failed: " << (r ? r->body : "no response");
@@ -191,16 +184,14 @@ class LiveE2E : public ::testing::Test {
 
   // `chansum submit <demo feed> --max-videos N --watch`; the job id is its output's first line.
   static CliResult SubmitWatch(int max_videos, std::string* job_id) {
-    auto r = Cli(
-        {"submit", base_url_ + "/feed.xml", "--max-videos", std::to_string(max_videos), "--watch"});
+    auto r =
+        Cli({"submit", demo_->FeedUrl(), "--max-videos", std::to_string(max_videos), "--watch"});
     std::istringstream lines(r.out);
     std::getline(lines, *job_id);
     return r;
   }
 
-  static inline fs::path demo_dir_;
-  static inline std::string base_url_;
-  static inline testing::ChildProcess* demo_server_ = nullptr;
+  static inline DemoChannel* demo_ = nullptr;
   static inline ServiceSet* services_ = nullptr;
 };
 

@@ -6,7 +6,6 @@
 // and the job's token count in PostgreSQL.
 #include <cstdlib>
 #include <fstream>
-#include <iostream>
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -19,16 +18,17 @@ namespace chansum::e2e {
 namespace {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
 
-class OpenAiBackendsE2E : public ::testing::Test {
+class OpenAiBackendsE2E : public DemoPipelineTest {
  protected:
-  void SetUp() override {
-    for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI"}) {
-      ASSERT_FALSE(testing::RequireEnv(v).empty());
-    }
-    const std::string demo_error = demo_.Start("chansum-demo");
-    ASSERT_TRUE(demo_error.empty()) << demo_error;
+  OpenAiBackendsE2E()
+      : DemoPipelineTest(
+            "chansum-demo",
+            {"discovery", "download", "audio_extraction", "transcription", "summarization"},
+            /*kafka=*/false) {}
+
+  // The stub, scripted, and the variables that point the services at it.
+  void BeforeServices() override {
     stub_port_ = testing::FreePort();
     stub_ = std::make_unique<testing::ChildProcess>(
         std::vector<std::string>{std::string(CHANSUM_BIN_DIR) + "/chansum_openai_stub", "--port",
@@ -63,20 +63,10 @@ class OpenAiBackendsE2E : public ::testing::Test {
                                                                  {"JOB_TOKEN_BUDGET", "1000000"}}) {
       ::setenv(k.c_str(), v.c_str(), 1);
     }
-    ASSERT_TRUE(services_.Start(
-        {"discovery", "download", "audio_extraction", "transcription", "summarization"}));
   }
   void TearDown() override {
-    services_.Stop();
+    DemoPipelineTest::TearDown();
     stub_.reset();
-    demo_.server.reset();
-    std::error_code ec;
-    fs::remove_all(demo_.dir, ec);
-    if (HasFailure()) {
-      std::cerr << "service logs kept in " << services_.dir << "\n";
-    } else {
-      fs::remove_all(services_.dir, ec);
-    }
   }
 
   json StubRequests() {
@@ -85,10 +75,8 @@ class OpenAiBackendsE2E : public ::testing::Test {
     return r && r->status == 200 ? json::parse(r->body) : json::array();
   }
 
-  e2e::DemoChannel demo_;
   int stub_port_ = 0;
   std::unique_ptr<testing::ChildProcess> stub_;
-  ServiceSet services_;
 };
 
 TEST_F(OpenAiBackendsE2E, DemoChannelIsTranscribedAndSummarizedThroughTheStub) {

@@ -17,7 +17,6 @@ namespace chansum::e2e {
 namespace {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
 using Samples = std::map<std::string, double>;
 
 double Get(const Samples& s, const std::string& series) {
@@ -32,29 +31,18 @@ std::string Outcome(const std::string& stage, const std::string& outcome) {
   return "chansum_stage_outcomes_total{stage=\"" + stage + "\",outcome=\"" + outcome + "\"}";
 }
 
-class ScalingE2E : public ::testing::Test {
+class ScalingE2E : public DemoPipelineTest {
  protected:
-  void SetUp() override {
-    for (const char* v : {"DATABASE_URL", "AMQP_URL", "MONGO_URI", "KAFKA_BROKERS"}) {
-      ASSERT_FALSE(testing::RequireEnv(v).empty());
-    }
-    const std::string demo_error = demo_.Start("chansum-demo");
-    ASSERT_TRUE(demo_error.empty()) << demo_error;
+  ScalingE2E()
+      : DemoPipelineTest("chansum-demo",
+                         {"discovery", "download", "download#2", "audio_extraction",
+                          "transcription", "transcription#2", "transcription#3", "summarization"},
+                         /*kafka=*/true) {
     // One worker thread per instance, so the instances (not threads) share the queue.
     // CAPTIONS=false: every demo video goes through ASR (captioned ones would skip transcription,
     // and this test counts one transcription per done video).
     services_.extra_env = {
         {"DOWNLOAD_CONCURRENCY", "1"}, {"TRANSCRIPTION_CONCURRENCY", "1"}, {"CAPTIONS", "false"}};
-    ASSERT_TRUE(
-        services_.Start({"discovery", "download", "download#2", "audio_extraction", "transcription",
-                         "transcription#2", "transcription#3", "summarization"}));
-  }
-  void TearDown() override {
-    services_.Stop();
-    demo_.server.reset();
-    std::error_code ec;
-    fs::remove_all(demo_.dir, ec);
-    if (!HasFailure()) fs::remove_all(services_.dir, ec);
   }
 
   Samples Scrape(const std::string& service) {
@@ -64,9 +52,6 @@ class ScalingE2E : public ::testing::Test {
     EXPECT_EQ(r->get_header_value("Content-Type"), metrics::kContentType);
     return metrics::ParseText(r->body);
   }
-
-  e2e::DemoChannel demo_;
-  ServiceSet services_;
 };
 
 TEST_F(ScalingE2E, WorkSplitsAcrossInstancesAndEveryStageRunsOncePerVideo) {

@@ -49,16 +49,16 @@ AsrConfig AsrConfig::FromEnv(ConfigReader& env) {
   }
   if (c.engine == "openai") {
     // Required only with this engine (so not through RequireString, which means "always").
-    c.api_url = env.String("ASR_API_URL", "");
-    if (c.api_url.empty()) env.AddProblem("ASR_API_URL is required with ASR_ENGINE=openai");
-    c.api_key = env.String("ASR_API_KEY", "");
+    c.api.base_url = env.String("ASR_API_URL", "");
+    if (c.api.base_url.empty()) env.AddProblem("ASR_API_URL is required with ASR_ENGINE=openai");
+    c.api.api_key = env.String("ASR_API_KEY", "");
     c.api_model = env.String("ASR_MODEL", c.api_model);
     c.language = env.String("ASR_LANGUAGE", c.language);
     // 780 s of 16 kHz 16-bit mono WAV is just under OpenAI's 25 MB upload limit.
     c.chunk_seconds = static_cast<double>(env.Int("ASR_CHUNK_SECONDS", 600, 5, 780));
-    c.api_timeout = env.Duration("ASR_TIMEOUT", c.api_timeout);
-    c.api_max_retries = static_cast<int>(env.Int("ASR_MAX_RETRIES", c.api_max_retries, 0, 20));
-    c.api_max_retry_wait = env.Duration("ASR_MAX_RETRY_WAIT", c.api_max_retry_wait);
+    c.api.timeout = env.Duration("ASR_TIMEOUT", c.api.timeout);
+    c.api.max_retries = static_cast<int>(env.Int("ASR_MAX_RETRIES", c.api.max_retries, 0, 20));
+    c.api.max_retry_wait = env.Duration("ASR_MAX_RETRY_WAIT", c.api.max_retry_wait);
   }
   return c;
 }

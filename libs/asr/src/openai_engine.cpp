@@ -173,16 +173,8 @@ struct OpenAiEngine::Impl {
   Impl(const AsrConfig& c, openai::ClientOptions o) : config(c), client(std::move(o)) {}
 };
 
-OpenAiEngine::OpenAiEngine(const AsrConfig& config) {
-  openai::ClientOptions o;
-  o.base_url = config.api_url;
-  o.api_key = config.api_key;
-  o.timeout = config.api_timeout;
-  o.max_retries = config.api_max_retries;
-  o.max_retry_wait = config.api_max_retry_wait;
-  o.error_prefix = "asr";
-  impl_ = std::make_unique<Impl>(config, std::move(o));
-}
+OpenAiEngine::OpenAiEngine(const AsrConfig& config)
+    : impl_(std::make_unique<Impl>(config, config.api)) {}
 
 std::string WhisperLanguageCode(const std::string& name) {
   // verbose_json names the detected language in English ("english", "german"); the transcript

@@ -45,12 +45,12 @@ std::vector<Burst> Speechlike() {
 AsrConfig Config(const stubs::OpenAiStub& stub, double chunk_seconds, std::string key = "sk-a") {
   AsrConfig c;
   c.engine = "openai";
-  c.api_url = stub.BaseUrl();
-  c.api_key = std::move(key);
+  c.api.base_url = stub.BaseUrl();
+  c.api.api_key = std::move(key);
   c.api_model = "whisper-test";
   c.language = "en";
   c.chunk_seconds = chunk_seconds;
-  c.api_max_retries = 2;
+  c.api.max_retries = 2;
   return c;
 }
 

@@ -17,6 +17,11 @@ std::string Error::ToString() const {
   out += " error";
   if (!code.empty()) out += " [" + code + "]";
   if (!message.empty()) out += ": " + message;
+  if (retry_after) {
+    const auto ms = retry_after->count();
+    out += ms % 1000 == 0 ? " (retry in " + std::to_string(ms / 1000) + " s)"
+                          : " (retry in " + std::to_string(ms) + " ms)";
+  }
   return out;
 }
 

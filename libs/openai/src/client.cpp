@@ -234,7 +234,7 @@ Result<nlohmann::json> Client::Post(std::string_view path, const Body& body,
         }
       }
       last = ErrorForStatus(res.status, res.body, p);
-      last.message = url + ": " + last.message;
+      last = Wrapped(std::move(last), url);
       if (!last.transient()) return last;
       if (res.status == 429) {
         ++st.rate_limited;
@@ -245,13 +245,18 @@ Result<nlohmann::json> Client::Post(std::string_view path, const Body& body,
           last.message += " (Retry-After " + std::to_string(wait->count() / 1000) +
                           " s is beyond the " +
                           std::to_string(options_.max_retry_wait.count() / 1000) + " s we wait)";
-          return last;
+          // The stage's retry of the work waits for it instead of its own shorter backoff.
+          return WithRetryAfter(std::move(last), *wait);
         }
       } else {
         ++st.server_errors;
       }
     }
-    if (attempt == options_.max_retries) break;
+    if (attempt == options_.max_retries) {
+      // The server's last Retry-After, not waited for here: the stage's retry waits for it.
+      if (wait) last = WithRetryAfter(std::move(last), *wait);
+      break;
+    }
     const auto delay = wait ? *wait : Backoff(options_, attempt);
     spdlog::warn("{} (try {} of {}), retrying in {} ms", last.message, attempt + 1,
                  options_.max_retries + 1, delay.count());

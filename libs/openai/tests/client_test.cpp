@@ -86,7 +86,28 @@ TEST(Client, RetryAfterBeyondTheCapIsATransientErrorAtOnce) {
   ASSERT_FALSE(res.ok());
   EXPECT_TRUE(res.error().transient());
   EXPECT_EQ(res.error().code, "llm_rate_limited");
+  // The server's Retry-After travels with the error: the stage retries no sooner.
+  EXPECT_EQ(res.error().retry_after, std::chrono::milliseconds(120000));
   EXPECT_EQ(stub.Requests().size(), 1u);
+}
+
+TEST(Client, TheLastRetryAfterTravelsWithTheErrorWhenTheTriesRunOut) {
+  stubs::OpenAiStub stub;
+  ASSERT_GT(stub.Start(), 0);
+  stub.Script("chat", {{429, 1}, {429, 2}});
+  auto options = Options(stub, "");
+  options.max_retries = 1;
+  Client client(options);
+  auto res = client.PostJson("/chat/completions", ChatBody());
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code, "llm_rate_limited");
+  EXPECT_EQ(res.error().retry_after, std::chrono::milliseconds(2000)) << res.error().ToString();
+  EXPECT_EQ(stub.Requests().size(), 2u);
+
+  stub.Script("chat", {{500}, {500}});
+  auto server = client.PostJson("/chat/completions", ChatBody());
+  ASSERT_FALSE(server.ok());
+  EXPECT_FALSE(server.error().retry_after) << "no Retry-After, no hint";
 }
 
 TEST(Client, ServerErrorsAreRetriedThenTransient) {

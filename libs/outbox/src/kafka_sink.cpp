@@ -96,9 +96,7 @@ Status KafkaSink::Publish(const std::vector<Row>& rows, std::vector<bool>& deliv
           if (!report.persisted()) {
             ++batch->failed;
             if (!batch->first_failure) {
-              Error e = report.status.error();
-              e.message = "topic " + report.topic + ": " + e.message;
-              batch->first_failure = std::move(e);
+              batch->first_failure = Wrapped(report.status.error(), "topic " + report.topic);
             }
           }
           batch->cv.notify_all();

@@ -47,6 +47,11 @@ std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int attempt) {
   return std::chrono::milliseconds(static_cast<long>(d * jitter(rng)));
 }
 
+std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int attempt, const Error& error) {
+  const auto backoff = RetryDelay(policy, attempt);
+  return error.retry_after && *error.retry_after > backoff ? *error.retry_after : backoff;
+}
+
 int AttemptsWithin(std::chrono::milliseconds budget, std::chrono::milliseconds base,
                    std::chrono::milliseconds max_delay) {
   constexpr int kMost = 100;

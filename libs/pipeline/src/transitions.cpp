@@ -3,7 +3,6 @@
 #include <set>
 
 #include "chansum/pipeline/pipeline.hpp"
-#include "chansum/pipeline/retry_hint.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/reliability.hpp"
 #include "chansum/store/subscriptions.hpp"
@@ -152,7 +151,7 @@ void RecordVideoOutcomes(pqxx::work& txn, Effects& effects, const RetryPolicy& p
         continue;
       }
       // Same command, next attempt, parked in "<queue>.retry" until its TTL sends it back.
-      const auto delay = RetryDelayWithHint(RetryDelay(policy, w.claim.attempts), error);
+      const auto delay = RetryDelay(policy, w.claim.attempts, error);
       effects.Command(protocol::NewCommand(stage, w.cmd.job_id, w.cmd.video_id, w.cmd.trace_id,
                                            w.cmd.data, w.claim.attempts + 1),
                       ".retry", static_cast<int>(delay.count()));
@@ -287,7 +286,7 @@ bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& polic
     work.summary = "discovered " + std::to_string(result->discovered.size()) + " videos in " +
                    std::to_string(work.ms) + " ms";
   } else if (result.error().transient() && cmd.attempt < policy.max_attempts) {
-    const auto delay = RetryDelayWithHint(RetryDelay(policy, cmd.attempt), result.error());
+    const auto delay = RetryDelay(policy, cmd.attempt, result.error());
     store::ReleaseDiscoveryLease(txn, cmd.job_id);  // the retry command carries it on
     effects.Command(protocol::NewCommand(cmd.stage, cmd.job_id, cmd.video_id, cmd.trace_id,
                                          cmd.data, cmd.attempt + 1),

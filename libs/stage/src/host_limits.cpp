@@ -12,7 +12,6 @@
 #include "chansum/pg/connection.hpp"
 #include "chansum/pg/pool.hpp"
 #include "chansum/pg/transaction.hpp"
-#include "chansum/pipeline/retry_hint.hpp"
 
 namespace chansum::stage {
 namespace {
@@ -311,7 +310,7 @@ Status HostLimits::Acquire(std::string_view url, const std::function<bool()>& sh
                                   : ""))
             : Error::Transient("host_busy", fmt::format("{}: next token of its rate limit in {} ms",
                                                         bucket->bucket, permit->wait.count()));
-    return pipeline::WithRetryAfter(std::move(e), std::max(permit->wait, milliseconds(1)));
+    return WithRetryAfter(std::move(e), std::max(permit->wait, milliseconds(1)));
   }
   if (permit->wait.count() > 0) {
     Metrics().waits->Labels({bucket->bucket}).Inc();
@@ -348,6 +347,8 @@ Error HostLimits::Observe(std::string_view url, Error error, const std::string& 
     Metrics().blocks->Labels({bucket->bucket, error.code}).Inc();
     spdlog::warn("{} blocked for every worker for {} s after {}", bucket->bucket,
                  block.count() / 1000, error.code);
+    error.message += fmt::format("; {} is blocked for every worker for {} s", bucket->bucket,
+                                 (block.count() + 999) / 1000);
   }
   if (error.code == "bot_check") {
     WarnBotCheck(job_id, bucket->bucket);
@@ -355,7 +356,7 @@ Error HostLimits::Observe(std::string_view url, Error error, const std::string& 
       error.message += "; the host wants cookies or a proxy: set YTDLP_COOKIES_FILE or YTDLP_PROXY";
     }
   }
-  return pipeline::WithRetryAfter(std::move(error), block);
+  return WithRetryAfter(std::move(error), block);
 }
 
 std::shared_ptr<SharedHostLimits> SharedHostLimits::FromEnv(ConfigReader& env) {

@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "chansum/pg/pool.hpp"
-#include "chansum/pipeline/retry_hint.hpp"
+#include "chansum/pipeline/pipeline.hpp"
 #include "chansum/stage/host_limits.hpp"
 #include "chansum/store/store.hpp"
 #include "chansum/testing/pg_schema.hpp"
@@ -108,8 +108,8 @@ TEST_F(HostLimitsTest, TwoClientsShareOneBucket) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, "host_busy");
   EXPECT_TRUE(st.error().transient());
-  ASSERT_TRUE(pipeline::RetryAfterOf(st.error())) << st.error().message;
-  EXPECT_GT(pipeline::RetryAfterOf(st.error())->count(), 1000);
+  ASSERT_TRUE(st.error().retry_after) << st.error().message;
+  EXPECT_GT(st.error().retry_after->count(), 1000);
   EXPECT_EQ(
       Query("SELECT granted FROM host_rate_limits WHERE bucket = 'media.test'")[0][0].as<int>(), 6);
 }
@@ -148,18 +148,22 @@ TEST_F(HostLimitsTest, ABotCheckSeenByOneClientBlocksTheHostForTheOther) {
 
   // Other errors change nothing.
   auto plain = a.Observe("https://media.test/v", Error::Transient("network", "reset"));
-  EXPECT_FALSE(pipeline::RetryAfterOf(plain));
+  EXPECT_FALSE(plain.retry_after);
   EXPECT_EQ(plain.message, "reset");
   ASSERT_TRUE(b.Acquire("https://media.test/v", {}).ok());
 
   Error seen = a.Observe("https://media.test/v/1",
                          Error::Transient("bot_check", "Sign in to confirm you're not a bot"));
   EXPECT_EQ(seen.code, "bot_check");
-  ASSERT_TRUE(pipeline::RetryAfterOf(seen)) << seen.message;
-  EXPECT_EQ(*pipeline::RetryAfterOf(seen), milliseconds(3600s));
+  ASSERT_TRUE(seen.retry_after) << seen.message;
+  EXPECT_EQ(*seen.retry_after, milliseconds(3600s));
+  EXPECT_NE(seen.message.find("media.test is blocked for every worker for 3600 s"),
+            std::string::npos)
+      << seen.message;
   // The runner's retry of it waits for the block, not for the policy's short backoff.
-  EXPECT_EQ(pipeline::RetryDelayWithHint(2s, seen), milliseconds(3600s));
-  EXPECT_EQ(pipeline::RetryDelayWithHint(2s, Error::Transient("network", "reset")), 2s);
+  const pipeline::RetryPolicy policy{5, 2s, 2s};
+  EXPECT_EQ(pipeline::RetryDelay(policy, 1, seen), milliseconds(3600s));
+  EXPECT_LE(pipeline::RetryDelay(policy, 1, Error::Transient("network", "reset")), 2s);
   EXPECT_NE(seen.message.find("YTDLP_COOKIES_FILE"), std::string::npos);
 
   // The other client (another process) is refused for that host until the block ends, and its
@@ -167,8 +171,8 @@ TEST_F(HostLimitsTest, ABotCheckSeenByOneClientBlocksTheHostForTheOther) {
   const auto st = b.Acquire("https://media.test/v/2", {});
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, "host_blocked");
-  ASSERT_TRUE(pipeline::RetryAfterOf(st.error())) << st.error().message;
-  EXPECT_GT(pipeline::RetryAfterOf(st.error())->count(), 3590 * 1000);
+  ASSERT_TRUE(st.error().retry_after) << st.error().message;
+  EXPECT_GT(st.error().retry_after->count(), 3590 * 1000);
   EXPECT_NE(st.error().message.find("bot_check"), std::string::npos);
   EXPECT_TRUE(b.Acquire("https://other.test/v/2", {}).ok());
 

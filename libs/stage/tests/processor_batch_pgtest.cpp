@@ -190,6 +190,39 @@ TEST_P(ProcessorBatchTest, FailuresAndRetriesInOneBatch) {
             1);
 }
 
+TEST_P(ProcessorBatchTest, AHintedRetryIsScheduledAtTheHintNotTheBackoff) {
+  RunnerConfig config = Config();
+  config.max_attempts = 3;
+  config.retry_base_delay = std::chrono::milliseconds(10);
+  config.retry_max_delay = std::chrono::milliseconds(20);
+  // v0: the host is blocked for 90 s (the hint, wrapped on its way out as a handler would);
+  // v1: a plain transient error, retried after the policy's short backoff.
+  Handler hinted = [](const protocol::Command& cmd, StageContext&) -> Result<StageOutput> {
+    if (cmd.video_id == "v0") {
+      return Wrapped(WithRetryAfter(Error::Transient("host_blocked", "media.test is blocked"),
+                                    std::chrono::seconds(90)),
+                     "download");
+    }
+    return Error::Transient("timeout", "try again");
+  };
+  Processor processor(config, hinted, nullptr, [] { return false; });
+  const auto outcomes = processor.ProcessBatch(*conn_, Bodies(2));
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_STREQ(outcomes[0].kind, "retried") << outcomes[0].summary;
+  EXPECT_STREQ(outcomes[1].kind, "retried") << outcomes[1].summary;
+  const auto retries =
+      Query("SELECT payload::json->>'video_id', expiration_ms FROM outbox WHERE routing_key = '" +
+            protocol::QueueName(prefix_, Stage::kDownload) + ".retry' ORDER BY 1");
+  ASSERT_EQ(retries.size(), 2u);
+  EXPECT_EQ(retries[0][0].as<std::string>(), "v0");
+  EXPECT_EQ(retries[0][1].as<int>(), 90000) << "parked in <queue>.retry for the hinted 90 s";
+  EXPECT_EQ(retries[1][0].as<std::string>(), "v1");
+  EXPECT_LE(retries[1][1].as<int>(), 20) << "no hint: the policy's backoff";
+  // The video's last error is readable and does not spell the hint out twice.
+  EXPECT_EQ(Query("SELECT last_error FROM videos WHERE video_id = 'v0'")[0][0].as<std::string>(),
+            "download: media.test is blocked");
+}
+
 INSTANTIATE_TEST_SUITE_P(ShortAndLong, ProcessorBatchTest, ::testing::Values(true, false),
                          [](const ::testing::TestParamInfo<bool>& param_info) {
                            return param_info.param ? std::string("ShortHandler")

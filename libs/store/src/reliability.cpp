@@ -136,6 +136,16 @@ void ReadVideoCommandRow(const pqxx::row& r, VideoCommandRow& v) {
   v.audio_path = r[9].as<std::string>();
 }
 
+// Columns 0-1 (job, attempts) and 3-5 (trace id, channel URL, options) of the sweeper's and the
+// watchdog's discovery queries; column 2 and any after 5 are their own.
+void ReadDiscoveryCommandRow(const pqxx::row& r, DiscoveryCommandRow& d) {
+  d.job_id = r[0].as<std::string>();
+  d.attempts = r[1].as<int>();
+  d.trace_id = r[3].as<std::string>();
+  d.channel_url = r[4].as<std::string>();
+  d.options = Jsonb(r[5]);
+}
+
 }  // namespace
 
 std::vector<ExpiredVideo> LockExpiredVideoLeases(pqxx::work& txn, int limit) {
@@ -174,12 +184,8 @@ std::vector<ExpiredDiscovery> LockExpiredDiscoveryLeases(pqxx::work& txn, int li
   std::vector<ExpiredDiscovery> out;
   for (const auto& r : rows) {
     ExpiredDiscovery d;
-    d.job_id = r[0].as<std::string>();
-    d.attempts = r[1].as<int>();
+    ReadDiscoveryCommandRow(r, d);
     d.lease_owner = r[2].as<std::string>();
-    d.trace_id = r[3].as<std::string>();
-    d.channel_url = r[4].as<std::string>();
-    d.options = Jsonb(r[5]);
     out.push_back(std::move(d));
   }
   return out;
@@ -229,9 +235,9 @@ std::vector<StuckDiscovery> LockStuckDiscoveries(pqxx::work& txn, int stuck_afte
   // Discovery is quiet when no job holds a live discovery lease, none started (first claim)
   // within the deadline and none is between a released lease and its retry within it.
   auto rows = txn.exec_params(
-      "SELECT id::text, state, discovery_attempts, "
-      "floor(extract(epoch from now() - updated_at))::bigint, trace_id, channel_url, "
-      "options::text FROM jobs j WHERE state IN ('queued', 'running') AND video_count IS NULL "
+      "SELECT id::text, discovery_attempts, state, trace_id, channel_url, options::text, "
+      "floor(extract(epoch from now() - updated_at))::bigint FROM jobs j WHERE state IN ('queued', "
+      "'running') AND video_count IS NULL "
       "AND lease_expires_at IS NULL AND updated_at < now() - make_interval(secs => $1) "
       "AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.state = 'running' AND o.video_count IS NULL "
       "  AND (o.lease_expires_at > now() OR o.updated_at >= now() - make_interval(secs => $1))) "
@@ -242,13 +248,9 @@ std::vector<StuckDiscovery> LockStuckDiscoveries(pqxx::work& txn, int stuck_afte
   std::vector<StuckDiscovery> out;
   for (const auto& r : rows) {
     StuckDiscovery d;
-    d.job_id = r[0].as<std::string>();
-    d.state = r[1].as<std::string>();
-    d.attempts = r[2].as<int>();
-    d.idle_s = r[3].as<long long>();
-    d.trace_id = r[4].as<std::string>();
-    d.channel_url = r[5].as<std::string>();
-    d.options = Jsonb(r[6]);
+    ReadDiscoveryCommandRow(r, d);
+    d.state = r[2].as<std::string>();
+    d.idle_s = r[6].as<long long>();
     out.push_back(std::move(d));
   }
   return out;

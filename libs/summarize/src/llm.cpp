@@ -12,10 +12,13 @@
 
 namespace chansum::summarize {
 namespace detail {
+// Defined in the generated builtin_prompts.cpp; constants, named as such.
+// NOLINTBEGIN(readability-identifier-naming)
 extern const char* const kBuiltinSystem;
 extern const char* const kBuiltinSummarize;
 extern const char* const kBuiltinMap;
 extern const char* const kBuiltinReduce;
+// NOLINTEND(readability-identifier-naming)
 }  // namespace detail
 
 namespace {
@@ -39,15 +42,17 @@ LlmConfig LlmConfig::FromEnv(ConfigReader& env) {
   LlmConfig c;
   // Required only with SUMMARY_BACKEND=openai (so not through RequireString, which means
   // "always").
-  c.api_url = env.String("LLM_API_URL", "");
-  if (c.api_url.empty()) env.AddProblem("LLM_API_URL is required with SUMMARY_BACKEND=openai");
-  c.api_key = env.String("LLM_API_KEY", "");
+  c.api.base_url = env.String("LLM_API_URL", "");
+  if (c.api.base_url.empty()) {
+    env.AddProblem("LLM_API_URL is required with SUMMARY_BACKEND=openai");
+  }
+  c.api.api_key = env.String("LLM_API_KEY", "");
   c.model = env.String("LLM_MODEL", c.model);
   c.max_tokens = static_cast<int>(env.Int("LLM_MAX_TOKENS", c.max_tokens, 16, 32768));
   c.chunk_tokens = static_cast<int>(env.Int("LLM_CHUNK_TOKENS", c.chunk_tokens, 200, 1000000));
-  c.timeout = env.Duration("LLM_TIMEOUT", c.timeout);
-  c.max_retries = static_cast<int>(env.Int("LLM_MAX_RETRIES", c.max_retries, 0, 20));
-  c.max_retry_wait = env.Duration("LLM_MAX_RETRY_WAIT", c.max_retry_wait);
+  c.api.timeout = env.Duration("LLM_TIMEOUT", c.api.timeout);
+  c.api.max_retries = static_cast<int>(env.Int("LLM_MAX_RETRIES", c.api.max_retries, 0, 20));
+  c.api.max_retry_wait = env.Duration("LLM_MAX_RETRY_WAIT", c.api.max_retry_wait);
   c.prompts_dir = env.String("LLM_PROMPTS_DIR", "");
   return c;
 }
@@ -185,15 +190,7 @@ struct LlmSummarizer::Impl {
 
 LlmSummarizer::LlmSummarizer(LlmConfig config, Prompts prompts)
     : config_(std::move(config)), prompts_(std::move(prompts)) {
-  openai::ClientOptions o;
-  o.base_url = config_.api_url;
-  o.api_key = config_.api_key;
-  o.timeout = config_.timeout;
-  o.max_retries = config_.max_retries;
-  o.max_retry_wait = config_.max_retry_wait;
-  o.retry_base_delay = config_.retry_base_delay;
-  o.error_prefix = "llm";
-  impl_ = std::make_unique<Impl>(std::move(o));
+  impl_ = std::make_unique<Impl>(config_.api);
 }
 
 LlmSummarizer::~LlmSummarizer() = default;

@@ -14,13 +14,13 @@ namespace {
 
 LlmConfig Config(const stubs::OpenAiStub& stub, std::string key = "sk-test") {
   LlmConfig c;
-  c.api_url = stub.BaseUrl();
-  c.api_key = std::move(key);
+  c.api.base_url = stub.BaseUrl();
+  c.api.api_key = std::move(key);
   c.model = "stub-model";
   c.max_tokens = 200;
   c.chunk_tokens = 1000;
-  c.max_retries = 3;
-  c.retry_base_delay = std::chrono::milliseconds(10);
+  c.api.max_retries = 3;
+  c.api.retry_base_delay = std::chrono::milliseconds(10);
   c.max_key_points = 3;
   return c;
 }

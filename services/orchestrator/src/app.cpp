@@ -263,7 +263,11 @@ int Main() {
   const std::string digests_since = NowRfc3339();
   svc.Add(Every("digest loop", config.digest_interval, [&](const std::atomic<bool>&) -> Status {
     auto built = BuildPendingDigests(deps, 20, digests_since);
-    if (!built.ok()) return Error{built.error().cls, built.error().code, built.error().ToString()};
+    if (!built.ok()) {
+      Error e = std::move(built).error();  // class, code and retry hint kept
+      e.message = e.ToString();
+      return e;
+    }
     if (*built > 0) spdlog::info("built {} channel digests", *built);
     return OkStatus();
   }));

@@ -163,8 +163,8 @@ stage::StageDefinition Definition() {
     }
     // The runner opens the token budget (JOB_TOKEN_BUDGET) and logs it.
     self.needs_token_budget = true;
-    spdlog::info("summarization backend openai: {} model {}, chunks of {} tokens", config.api_url,
-                 config.model, config.chunk_tokens);
+    spdlog::info("summarization backend openai: {} model {}, chunks of {} tokens",
+                 config.api.base_url, config.model, config.chunk_tokens);
     auto llm = std::make_shared<summarize::LlmSummarizer>(config, std::move(prompts));
     return [llm, readable] { return LlmHandler(llm, readable); };
   };

@@ -108,7 +108,7 @@ stage::StageDefinition Definition() {
     const auto config = asr::AsrConfig::FromEnv(env);
     if (config.engine == "openai") {
       spdlog::info("transcription backend openai: {} model {}, chunks of at most {} s",
-                   config.api_url, config.api_model, config.chunk_seconds);
+                   config.api.base_url, config.api_model, config.chunk_seconds);
       return [config] {
         auto engine = std::make_shared<asr::OpenAiEngine>(config);
         return MakeHandler(config, [engine](const std::filesystem::path& wav,

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "chansum/common/config.hpp"
+#include "chansum/openai/client.hpp"
 
 namespace chansum::asr {
 
@@ -43,14 +44,17 @@ struct AsrConfig {
   int whisper_beam = 1;                       // 1 = greedy
   std::string whisper_compute_type = "int8";  // CTranslate2's weights type on the CPU
   // The OpenAI-compatible backend.
-  std::string api_url;  // base URL incl. /v1
-  std::string api_key;  // never logged
+  // The API's client: ASR_API_URL (base URL incl. /v1), ASR_API_KEY (never logged), ASR_TIMEOUT,
+  // ASR_MAX_RETRIES, ASR_MAX_RETRY_WAIT.
+  openai::ClientOptions api = [] {
+    openai::ClientOptions o;
+    o.timeout = std::chrono::minutes(5);
+    o.error_prefix = "asr";
+    return o;
+  }();
   std::string api_model = "whisper-1";
   std::string language = "en";  // ISO-639-1 sent as `language`; empty = let the API detect
   double chunk_seconds = 600;   // longest upload; 600 s of 16 kHz 16-bit mono is 19.2 MB
-  std::chrono::milliseconds api_timeout{std::chrono::minutes(5)};
-  int api_max_retries = 4;
-  std::chrono::milliseconds api_max_retry_wait{std::chrono::seconds(60)};
 
   [[nodiscard]] std::filesystem::path hmm_dir() const { return model_dir / "en-us"; }
   [[nodiscard]] std::filesystem::path lm_path() const { return model_dir / "en-us.lm.bin"; }

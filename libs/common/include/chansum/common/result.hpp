@@ -1,7 +1,9 @@
 #pragma once
 // Expected failures are values: Result<T> holds either a T or an Error with a class that tells the
 // caller whether retrying can help (transient) or not (permanent).
+#include <algorithm>
 #include <cassert>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <utility>
@@ -20,6 +22,17 @@ struct Error {
   ErrorClass cls = ErrorClass::kPermanent;
   std::string code;     // short machine-readable code, e.g. "timeout", "not_found"
   std::string message;  // human-readable explanation
+  // When a retry can help at the earliest (a host blocked for every worker until then, a rate
+  // limit's Retry-After): the stage transitions delay the retry by at least this instead of the
+  // policy's backoff alone. Only a transient error carries one (see WithRetryAfter).
+  std::optional<std::chrono::milliseconds> retry_after;
+
+  Error() = default;
+  Error(ErrorClass error_class, std::string error_code, std::string text)
+      : cls(error_class), code(std::move(error_code)), message(std::move(text)) {}
+
+  // The longest hint an error carries: a longer one is cut to this.
+  static constexpr std::chrono::milliseconds kMaxRetryAfter = std::chrono::hours(24);
 
   [[nodiscard]] static Error Transient(std::string code, std::string message) {
     return Error{ErrorClass::kTransient, std::move(code), std::move(message)};
@@ -28,8 +41,24 @@ struct Error {
     return Error{ErrorClass::kPermanent, std::move(code), std::move(message)};
   }
   [[nodiscard]] bool transient() const noexcept { return cls == ErrorClass::kTransient; }
+  // "<class> error [<code>]: <message>", with " (retry in N s)" when it carries a hint.
   [[nodiscard]] std::string ToString() const;
 };
+
+// `error` with a retry hint of `after` (capped at Error::kMaxRetryAfter); a permanent error, or an
+// `after` that is not positive, leaves it as it is. A longer hint it already holds is kept.
+[[nodiscard]] inline Error WithRetryAfter(Error error, std::chrono::milliseconds after) {
+  if (!error.transient() || after.count() <= 0) return error;
+  after = std::min(after, Error::kMaxRetryAfter);
+  if (!error.retry_after || *error.retry_after < after) error.retry_after = after;
+  return error;
+}
+
+// `error` with "<context>: " in front of its message; its class, code and retry hint are kept.
+[[nodiscard]] inline Error Wrapped(Error error, const std::string& context) {
+  error.message = context + ": " + error.message;
+  return error;
+}
 
 template <typename T>
 class [[nodiscard]] Result {

@@ -4,7 +4,8 @@
 // wants:
 //   - 429: wait Retry-After (seconds or an HTTP date; the exponential backoff when absent) and try
 //     again; a Retry-After longer than max_retry_wait ends the call at once with a transient
-//     "rate_limited" error, so the stage runner's own backoff takes over;
+//     "rate_limited" error whose retry_after is that wait, so the stage runner's retry waits for
+//     it (so does a 429 on the last try);
 //   - 5xx, 408, 409 and connection failures/timeouts: exponential backoff, then a transient error;
 //   - 400, 401, 403, 404, 413, 422 (any other 4xx): a permanent error at once, carrying the
 //     API's own {"error": {"message", "type", "code"}} text.

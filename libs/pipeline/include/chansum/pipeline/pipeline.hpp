@@ -49,6 +49,11 @@ struct RetryPolicy {
 // Delay before retry number `attempt` (1-based): base * 2^(attempt-1), capped, with jitter in
 // [50%, 100%] of that.
 [[nodiscard]] std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int attempt);
+// The delay before retrying after `error`: RetryDelay, or the error's retry_after when that is
+// longer (a host blocked for every worker, a Retry-After), so a video does not spend its retries
+// against a host that is known to refuse it.
+[[nodiscard]] std::chrono::milliseconds RetryDelay(const RetryPolicy& policy, int attempt,
+                                                   const Error& error);
 // How many tries a transient failure gets so that the delays between them add up to at least
 // `budget` even at their shortest (50 % jitter): the retry budget is elapsed time, 2..100 tries.
 [[nodiscard]] int AttemptsWithin(std::chrono::milliseconds budget, std::chrono::milliseconds base,

@@ -88,14 +88,14 @@ class HostLimits {
 
   // Before a yt-dlp call on `url`: takes a token, sleeping up to max_wait (stopping early when
   // `should_stop` says so). OkStatus to go ahead; a transient "host_blocked" / "host_busy" error
-  // whose message carries the retry hint (pipeline/retry_hint.hpp) otherwise. A database failure is
+  // whose retry_after says when to come back otherwise. A database failure is
   // transient too (nothing is fetched). `job_id` (optional): a refusal because of a bot check is
   // recorded as the job's warning.
   [[nodiscard]] Status Acquire(std::string_view url, const std::function<bool()>& should_stop,
                                const std::string& job_id = "");
   // After a yt-dlp call on `url` failed: a "bot_check" blocks the host for block_bot_check, a
-  // "rate_limited" for block_429; the error is returned with the block as its retry hint
-  // (pipeline/retry_hint.hpp), so its retry waits for the host, not for a per-video backoff.
+  // "rate_limited" for block_429; the error is returned with the block as its retry_after (and
+  // said in its message), so its retry waits for the host, not for a per-video backoff.
   // Other errors come back unchanged.
   // A bot check is also recorded as a warning of `job_id` (job_warnings, GET /jobs/{id}).
   [[nodiscard]] Error Observe(std::string_view url, Error error, const std::string& job_id = "");

@@ -67,13 +67,16 @@ struct ExpiredVideo : VideoCommandRow {
 void RequeueExpiredVideo(pqxx::work& txn, const ExpiredVideo& video, const std::string& reason);
 
 // A job `running` discovery (no video_count yet) whose discovery lease expired.
-struct ExpiredDiscovery {
+// What a job's discovery command is built again from (the sweeper's and the watchdog's rows).
+struct DiscoveryCommandRow {
   std::string job_id;
-  int attempts = 0;  // discovery claims so far
-  std::string lease_owner;
+  int attempts = 0;  // jobs.discovery_attempts: discovery claims so far
   std::string trace_id;
   std::string channel_url;
   nlohmann::json options = nlohmann::json::object();
+};
+struct ExpiredDiscovery : DiscoveryCommandRow {
+  std::string lease_owner;
 };
 [[nodiscard]] std::vector<ExpiredDiscovery> LockExpiredDiscoveryLeases(pqxx::work& txn, int limit);
 // Clears the job's lease (the sweeper re-enqueued discovery).
@@ -102,14 +105,9 @@ void TouchStuckVideo(pqxx::work& txn, const StuckVideo& video, const std::string
 // Jobs whose discovery waits without a live lease: `queued` (the command was never claimed) or
 // `running` without video_count and without a lease (the lease was released for a delayed retry
 // that never came back), idle longer than `stuck_after_s` while no discovery ran meanwhile.
-struct StuckDiscovery {
-  std::string job_id;
+struct StuckDiscovery : DiscoveryCommandRow {
   std::string state;  // queued | running
-  int attempts = 0;   // jobs.discovery_attempts
   long long idle_s = 0;
-  std::string trace_id;
-  std::string channel_url;
-  nlohmann::json options = nlohmann::json::object();
 };
 [[nodiscard]] std::vector<StuckDiscovery> LockStuckDiscoveries(pqxx::work& txn, int stuck_after_s,
                                                                int limit);

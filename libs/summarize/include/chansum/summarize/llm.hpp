@@ -21,22 +21,25 @@
 
 #include "chansum/common/config.hpp"
 #include "chansum/common/result.hpp"
+#include "chansum/openai/client.hpp"
 #include "chansum/summarize/summarize.hpp"
 
 namespace chansum::summarize {
 
 struct LlmConfig {
-  std::string
-      api_url;  // LLM_API_URL (required): base URL incl. /v1, e.g. https://api.openai.com/v1
-  std::string api_key;  // LLM_API_KEY: bearer token; empty = none (Ollama). Never logged.
-  std::string model = "gpt-4o-mini";                                   // LLM_MODEL
-  int max_tokens = 600;                                                // LLM_MAX_TOKENS: per answer
-  int chunk_tokens = 3000;                                             // LLM_CHUNK_TOKENS
-  double temperature = 0.2;                                            // fixed
-  std::chrono::milliseconds timeout{std::chrono::minutes(2)};          // LLM_TIMEOUT: one request
-  int max_retries = 4;                                                 // LLM_MAX_RETRIES
-  std::chrono::milliseconds max_retry_wait{std::chrono::seconds(60)};  // LLM_MAX_RETRY_WAIT
-  std::chrono::milliseconds retry_base_delay{std::chrono::seconds(1)};
+  // The API's client: LLM_API_URL (required: base URL incl. /v1, e.g.
+  // https://api.openai.com/v1), LLM_API_KEY (bearer token; empty = none, Ollama; never logged),
+  // LLM_TIMEOUT (one request), LLM_MAX_RETRIES, LLM_MAX_RETRY_WAIT.
+  openai::ClientOptions api = [] {
+    openai::ClientOptions o;
+    o.timeout = std::chrono::minutes(2);
+    o.error_prefix = "llm";
+    return o;
+  }();
+  std::string model = "gpt-4o-mini";  // LLM_MODEL
+  int max_tokens = 600;               // LLM_MAX_TOKENS: per answer
+  int chunk_tokens = 3000;            // LLM_CHUNK_TOKENS
+  double temperature = 0.2;           // fixed
   std::filesystem::path prompts_dir;  // LLM_PROMPTS_DIR: empty = the built-in prompts
   int max_key_points = 6;             // SUMMARY_KEY_POINTS (read by the stage)
 

@@ -209,6 +209,7 @@ void DemoPipelineTest::SetUp() {
   for (const char* v : vars) ASSERT_FALSE(testing::RequireEnv(v).empty());
   const std::string demo_error = demo_.Start(temp_prefix_);
   ASSERT_TRUE(demo_error.empty()) << demo_error;
+  BeforeServices();
   ASSERT_TRUE(services_.Start(stages_));
 }
 

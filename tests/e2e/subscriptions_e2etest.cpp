@@ -159,7 +159,9 @@ class SubscriptionsE2E : public DemoPipelineTest {
         const std::string state = check.at("state");
         EXPECT_EQ(facts->outcome, state == "job_started" ? "new_videos" : state) << check.dump();
         EXPECT_EQ(facts->new_videos, check.at("new_videos").get<int>()) << check.dump();
-        if (state == "job_started") EXPECT_EQ(facts->started_job_id, check.at("job_id"));
+        if (state == "job_started") {
+          EXPECT_EQ(facts->started_job_id, check.at("job_id"));
+        }
       }
       ++by_outcome[facts->outcome];
       new_videos += static_cast<int>(facts->new_videos);

@@ -306,6 +306,12 @@ void RecordCheckFeed(pqxx::work& txn, const CheckOfJob& check, const CheckFeed& 
       check.subscription_id, ids, feed.channel_id);
 }
 
+void RememberChannelId(pqxx::work& txn, const std::string& id, const std::string& channel_id) {
+  txn.exec_params(
+      "UPDATE subscriptions SET channel_id = $2 WHERE id = $1::uuid AND channel_id IS NULL", id,
+      channel_id);
+}
+
 void DeleteJob(pqxx::work& txn, const std::string& job_id) {
   txn.exec_params("DELETE FROM jobs WHERE id = $1::uuid", job_id);
 }

@@ -277,6 +277,13 @@ Result<int> CheckDueSubscriptions(const TxnRunner& txn, const std::string& queue
         if (due.options.contains(key)) job.options[key] = due.options[key];
       }
       if (auto f = FeedCheckData(due, feed); !f.is_null()) job.options["feed"] = std::move(f);
+      // A channel id the URL names is shown with the subscription from its first check on.
+      if (feed.enabled && due.channel_id.empty()) {
+        if (auto named =
+                media::ChannelIdFromUrl(due.channel_url, media::UrlHost(feed.url_template))) {
+          store::RememberChannelId(t, due.id, *named);
+        }
+      }
       job.trace_id = NewUuid();
       store::InsertJob(t, job);
       store::StartSubscriptionCheck(t, due, NewUuid(), job.id, worker);

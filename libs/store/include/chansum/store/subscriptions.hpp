@@ -106,6 +106,8 @@ struct CheckFeed {
   std::string channel_id;
 };
 void RecordCheckFeed(pqxx::work& txn, const CheckOfJob& check, const CheckFeed& feed);
+// Stores the channel id of subscription `id` when it has none yet (e.g. named by its URL).
+void RememberChannelId(pqxx::work& txn, const std::string& id, const std::string& channel_id);
 // Deletes a provisional job that found nothing new (its videos go with it; the check keeps its
 // row with job_id NULL).
 void DeleteJob(pqxx::work& txn, const std::string& job_id);

@@ -6,6 +6,7 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(CURL REQUIRED)
+find_package(LibXml2 REQUIRED)  # libxml2-dev: the Atom feed pre-check (libs/media feed.cpp)
 find_package(OpenSSL REQUIRED)  # libcrypto: SHA-256 of migrations
 find_package(LibArchive REQUIRED)  # the export's tar archives
 

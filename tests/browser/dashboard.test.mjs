@@ -207,6 +207,13 @@ async function shot(name, opts = {}) {
   }
 }
 
+// Runs SQL on the stack's PostgreSQL (the services' DATABASE_URL) with psql.
+function psql(sql) {
+  const r = spawnSync('psql', [process.env.DATABASE_URL, '-v', 'ON_ERROR_STOP=1', '-q', '-c', sql],
+                      {encoding: 'utf8'});
+  assert.equal(r.status, 0, 'psql failed: ' + r.stderr);
+}
+
 async function api(p, opts) {
   const res = await fetch(apiBase + p, opts);
   const body = await res.json();
@@ -331,6 +338,48 @@ describe('dashboard', {timeout: 300000}, () => {
     await shot('transcript');
     await page.getByRole('link', {name: '← Back to the job'}).click();
     await page.locator('#job-state').waitFor();
+  });
+
+  // The job-level warning block (issue 15 §2): absent for a job without warnings, shown with the
+  // API's text once the job has a bot-check warning. The warning is written the way the stages'
+  // HostLimits::WarnBotCheck writes it (this machine reaches no site that asks for a bot check).
+  test('shows a job\'s bot-check warning block only when the job has a warning', async () => {
+    assert.ok(finishedJob, 'needs the finished demo job');
+    const id = finishedJob.id;
+    const {body: before} = await api('/jobs/' + id);
+    assert.deepEqual(before.warnings, []);
+    await page.goto(apiBase + '/#/jobs/' + id);
+    await page.locator('#job-state').waitFor();
+    await page.locator('#progress-summary').waitFor();
+    assert.equal(await page.locator('#job-warnings').count(), 0, 'a job without warnings shows none');
+
+    const message = 'www.youtube.com asked to confirm we are not a bot: its videos wait and ' +
+                    'will keep failing until cookies (YTDLP_COOKIES_FILE) or a proxy ' +
+                    '(YTDLP_PROXY) are configured for discovery and download';
+    psql(`INSERT INTO job_warnings (job_id, code, message, count) VALUES ('${id}', 'bot_check', ` +
+         `'${message}', 2); UPDATE jobs SET updated_at = now() WHERE id = '${id}'`);
+    try {
+      const {body: after} = await api('/jobs/' + id);
+      assert.equal(after.warnings.length, 1, JSON.stringify(after.warnings));
+      await page.reload();
+      const block = page.locator('#job-warnings');
+      await block.waitFor();
+      assert.equal(await block.getAttribute('role'), 'status');
+      const item = block.locator('p[data-code="bot_check"]');
+      assert.equal(await item.count(), 1);
+      const text = await item.textContent();
+      assert.match(text, /^Warning \(bot_check, 2×\): /);
+      assert.ok(text.includes(after.warnings[0].message), text);
+      assert.match(text, /cookies .* or a proxy/);
+      assert.ok(await block.isVisible());
+      await shot('job-warning');
+    } finally {
+      psql(`DELETE FROM job_warnings WHERE job_id = '${id}'; ` +
+           `UPDATE jobs SET updated_at = now() WHERE id = '${id}'`);
+    }
+    await page.reload();
+    await page.locator('#progress-summary').waitFor();
+    assert.equal(await page.locator('#job-warnings').count(), 0, 'the block outlived its warning');
   });
 
   test('shows the channel digest and downloads every document as a tar archive', async () => {

@@ -85,7 +85,8 @@ class DemoPipelineTest : public ::testing::Test {
       : temp_prefix_(std::move(temp_prefix)), stages_(std::move(stages)), kafka_(kafka) {}
   void SetUp() override;
   void TearDown() override;
-  // Between serving the demo channel and starting the services; may ASSERT.
+  // Called by SetUp once the demo channel is served, before the services start (e.g. to point a
+  // setting at demo_.base_url).
   virtual void BeforeServices() {}
 
   DemoChannel demo_;

@@ -55,20 +55,23 @@ std::vector<std::string> DiscoverArgs(const std::string& url, int playlist_end,
   return argv;
 }
 
-Result<std::vector<VideoEntry>> Discover(const std::string& url, int max_videos,
-                                         const YtDlpOptions& options) {
+Result<Playlist> DiscoverPlaylist(const std::string& url, int max_videos,
+                                  const YtDlpOptions& options) {
   if (auto valid = ValidateHttpUrl(url); !valid.ok()) return valid.error();
   auto run = RunYtDlp(DiscoverArgs(url, max_videos, options), options, options.discover_timeout);
   if (!run.ok()) return std::move(run).error();
   if (!run->Succeeded()) return ClassifyYtDlpFailure(*run, options.binary);
   auto playlist = ParsePlaylist(run->stdout_data);
   if (!playlist.ok()) return std::move(playlist).error();
-  std::vector<VideoEntry> out;
-  for (auto& e : playlist->entries) {
-    if (e.IsLiveOrUpcoming()) continue;
-    out.push_back(std::move(e));
-  }
-  return out;
+  std::erase_if(playlist->entries, [](const VideoEntry& e) { return e.IsLiveOrUpcoming(); });
+  return playlist;
+}
+
+Result<std::vector<VideoEntry>> Discover(const std::string& url, int max_videos,
+                                         const YtDlpOptions& options) {
+  auto playlist = DiscoverPlaylist(url, max_videos, options);
+  if (!playlist.ok()) return std::move(playlist).error();
+  return std::move(playlist->entries);
 }
 
 Result<DownloadResult> Download(const std::string& video_url, const std::string& video_id,

@@ -156,6 +156,16 @@ Result<Playlist> ParsePlaylist(std::string_view text) {
   Playlist playlist;
   playlist.id = StringField(doc, "id");
   playlist.title = CleanText(StringField(doc, "title"));
+  // A YouTube channel names its UC… id (yt-dlp's "channel_id"; a channel tab also as its "id").
+  for (const char* key : {"channel_id", "uploader_id", "id"}) {
+    const auto id = StringField(doc, key);
+    if (id.size() == 24 && id.rfind("UC", 0) == 0 && std::all_of(id.begin(), id.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+        })) {
+      playlist.channel_id = id;
+      break;
+    }
+  }
   Collector collector;
   collector.Walk(doc, 0);
   playlist.entries = std::move(collector.entries);

@@ -191,12 +191,42 @@ store::Claim ClaimDiscovery(pqxx::work& txn, const std::string& job_id, const st
 
 namespace {
 
+// subscription.checked for a check that just ended, in the transaction that records it.
+void EmitSubscriptionChecked(Effects& effects, const store::CheckOfJob& check,
+                             const std::string& job_id, const std::string& trace_id,
+                             const std::string& outcome, int new_videos, const std::string& error,
+                             const std::string& listing = "full") {
+  effects.Event(EventType::kSubscriptionChecked, job_id, "", trace_id,
+                {{"subscription_id", check.subscription_id},
+                 {"check_id", check.check_id},
+                 {"outcome", outcome},
+                 {"new_videos", new_videos},
+                 {"started_job_id",
+                  outcome == "new_videos" ? nlohmann::json(job_id) : nlohmann::json(nullptr)},
+                 {"listing", listing},
+                 {"error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)}});
+}
+
+// The feed pre-check's facts of a discovery (StageOutput::check_facts) as the check records them.
+store::CheckFeed CheckFeedOf(const nlohmann::json& facts) {
+  store::CheckFeed feed;
+  if (!facts.is_object()) return feed;
+  feed.listing = facts.value("listing", "full");
+  feed.feed_note = facts.value("feed_note", "");
+  feed.channel_id = facts.value("channel_id", "");
+  if (auto ids = facts.find("feed_video_ids"); ids != facts.end() && ids->is_array()) {
+    feed.feed_video_ids = ids->get<std::vector<std::string>>();
+  }
+  return feed;
+}
+
 // Decides a subscription check: counts the listed videos that are new to the subscription (no
 // stored results, not settled by an earlier check — failed, or expired by keep_days: those are
 // marked reused with the reason)
-// and ends the check `job_started` with that count when there is one. False: nothing new.
-bool KeepSubscriptionJob(pqxx::work& txn, const store::CheckOfJob& check,
-                         std::vector<store::DiscoveredVideo>& discovered) {
+// and ends the check `job_started` with that count when there is one. Returns the count (0:
+// nothing new, the check is not ended here).
+int KeepSubscriptionJob(pqxx::work& txn, const store::CheckOfJob& check,
+                        std::vector<store::DiscoveredVideo>& discovered) {
   std::vector<std::string> candidates;
   for (const auto& v : discovered) {
     if (v.reuse_reason.empty()) candidates.push_back(v.video_id);
@@ -211,10 +241,10 @@ bool KeepSubscriptionJob(pqxx::work& txn, const store::CheckOfJob& check,
     }
     fresh.insert(v.video_id);
   }
-  if (fresh.empty()) return false;
+  if (fresh.empty()) return 0;
   store::FinishSubscriptionCheck(txn, check.check_id, "job_started", static_cast<int>(fresh.size()),
                                  "");
-  return true;
+  return static_cast<int>(fresh.size());
 }
 
 }  // namespace
@@ -241,12 +271,21 @@ bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& polic
     // is new to the subscription; otherwise the check records that and the job is deleted here,
     // before any event or command for it exists.
     if (auto check = store::FindRunningCheck(txn, cmd.job_id)) {
-      if (!KeepSubscriptionJob(txn, *check, result->discovered)) {
+      const auto feed = CheckFeedOf(result->check_facts);
+      store::RecordCheckFeed(txn, *check, feed);
+      // The feed showed nothing new: no listing ran, nothing to compare.
+      const int fresh =
+          feed.listing == "feed" ? 0 : KeepSubscriptionJob(txn, *check, result->discovered);
+      EmitSubscriptionChecked(effects, *check, cmd.job_id, Trace(work),
+                              fresh > 0 ? "new_videos" : "no_new_videos", fresh, "", feed.listing);
+      if (fresh == 0) {
         store::FinishSubscriptionCheck(txn, check->check_id, "no_new_videos", 0, "");
         store::DeleteJob(txn, cmd.job_id);
         work.kind = "done";
-        work.summary = "subscription check: no new video among " +
-                       std::to_string(result->discovered.size()) + ", no job kept";
+        work.summary = feed.listing == "feed"
+                           ? "subscription check: the feed shows nothing new, no listing, no job"
+                           : "subscription check: no new video among " +
+                                 std::to_string(result->discovered.size()) + ", no job kept";
         return true;
       }
     }
@@ -295,7 +334,11 @@ bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& polic
     work.summary = Retrying(cmd.attempt + 1, policy.max_attempts, delay, result.error());
   } else {
     store::FailJob(txn, cmd.job_id, result.error());
-    (void)store::FailSubscriptionCheckOfJob(txn, cmd.job_id, result.error().ToString());
+    if (auto check =
+            store::FailSubscriptionCheckOfJob(txn, cmd.job_id, result.error().ToString())) {
+      EmitSubscriptionChecked(effects, *check, cmd.job_id, Trace(work), "failed", 0,
+                              result.error().ToString());
+    }
     EmitJobCompleted(txn, effects, cmd.job_id, Trace(work));  // state "failed"
     work.kind = "failed";
     work.summary = "job failed: " + result.error().ToString();

@@ -53,7 +53,7 @@ std::optional<std::string> ValidateData(Stage stage, const nlohmann::json& data)
     case Stage::kDiscovery: {
       if (auto p = CheckKeys(data, where, {"channel_url", "max_videos"},
                              {"channel_url", "max_videos", "published_after", "max_duration_s",
-                              "caption_languages"})) {
+                              "caption_languages", "feed"})) {
         return p;
       }
       if (auto p = CheckString(data, "channel_url", where, 2048, true)) return p;
@@ -78,6 +78,25 @@ std::optional<std::string> ValidateData(Stage stage, const nlohmann::json& data)
             })) {
           return "data.caption_languages must be an array of 1 to 10 language codes";
         }
+      }
+      if (data.contains("feed")) {
+        // A subscription check's feed pre-check: the Atom feed to read first, the video ids it
+        // showed last time, or why there is no feed.
+        const auto& f = data["feed"];
+        if (auto p = CheckKeys(f, "data.feed", {}, {"url", "seen", "note"})) return p;
+        if (f.contains("url") && !f["url"].is_null()) {
+          if (auto p = CheckString(f, "url", "data.feed", 2048, true)) return p;
+        }
+        if (f.contains("seen") && !f["seen"].is_null()) {
+          const auto& seen = f["seen"];
+          if (!seen.is_array() || seen.size() > 200 ||
+              !std::all_of(seen.begin(), seen.end(), [](const nlohmann::json& id) {
+                return id.is_string() && id.get_ref<const std::string&>().size() <= 128;
+              })) {
+            return "data.feed.seen must be null or an array of at most 200 video ids";
+          }
+        }
+        if (f.contains("note") && !f["note"].is_string()) return "data.feed.note must be a string";
       }
       return std::nullopt;
     }

@@ -11,9 +11,9 @@
 namespace chansum::protocol {
 namespace {
 
-constexpr std::array<std::string_view, 7> kEventNames = {
+constexpr std::array<std::string_view, 8> kEventNames = {
     "video.discovered",        "video.downloaded", "audio.extracted", "transcription.completed",
-    "summarization.completed", "video.failed",     "job.completed"};
+    "summarization.completed", "video.failed",     "job.completed",   "subscription.checked"};
 
 Error Invalid(const std::string& what) { return Error::Permanent("malformed_event", what); }
 
@@ -45,6 +45,8 @@ enum class Kind {
   kNullableNumber,  // number >= 0 or null
   kNullableString,  // string or null
   kEnum,            // one of `values`
+  kUuid,            // a UUID string
+  kNullableUuid,    // a UUID string or null
 };
 
 struct Field {
@@ -83,7 +85,17 @@ const std::vector<Field>& DataFields(EventType type) {
       {"done", Kind::kCount},
       {"failed", Kind::kCount},
       {"duration_ms", Kind::kCount}};
+  static const std::vector<Field> kChecked = {
+      {"subscription_id", Kind::kUuid},
+      {"check_id", Kind::kUuid},
+      {"outcome", Kind::kEnum, {"new_videos", "no_new_videos", "failed"}},
+      {"new_videos", Kind::kCount},
+      {"started_job_id", Kind::kNullableUuid},
+      {"listing", Kind::kEnum, {"full", "feed"}},
+      {"error", Kind::kNullableString}};
   switch (type) {
+    case EventType::kSubscriptionChecked:
+      return kChecked;
     case EventType::kVideoDiscovered:
       return kDiscovered;
     case EventType::kVideoDownloaded:
@@ -139,6 +151,16 @@ std::optional<std::string> CheckField(const nlohmann::json& v, const Field& f) {
     case Kind::kNullableString:
       if (!v.is_null() && !v.is_string()) return where + " must be a string or null";
       return std::nullopt;
+    case Kind::kUuid:
+      if (!v.is_string() || !IsUuid(v.get_ref<const std::string&>())) {
+        return where + " must be a UUID";
+      }
+      return std::nullopt;
+    case Kind::kNullableUuid:
+      if (!v.is_null() && (!v.is_string() || !IsUuid(v.get_ref<const std::string&>()))) {
+        return where + " must be a UUID or null";
+      }
+      return std::nullopt;
     case Kind::kEnum:
       if (v.is_string()) {
         for (auto allowed : f.values) {
@@ -191,7 +213,7 @@ nlohmann::ordered_json ToOrderedJson(const Event& e) {
   j["version"] = e.version;
   j["occurred_at"] = e.occurred_at;
   j["job_id"] = e.job_id;
-  if (e.type != EventType::kJobCompleted) j["video_id"] = e.video_id;
+  if (HasVideoId(e.type)) j["video_id"] = e.video_id;
   j["trace_id"] = e.trace_id;
   j["data"] = e.data;
   return j;
@@ -267,14 +289,23 @@ Event NewEvent(EventType type, std::string job_id, std::string video_id, std::st
   e.event_id = NewUuid();
   e.occurred_at = NowTimestamp();
   e.job_id = std::move(job_id);
-  if (type != EventType::kJobCompleted) e.video_id = std::move(video_id);
+  if (HasVideoId(type)) e.video_id = std::move(video_id);
   e.trace_id = std::move(trace_id);
   e.data = std::move(data);
   return e;
 }
 
+bool HasVideoId(EventType type) noexcept {
+  return type != EventType::kJobCompleted && type != EventType::kSubscriptionChecked;
+}
+
 const std::string& EventKey(const Event& event) noexcept {
-  return event.type == EventType::kJobCompleted ? event.job_id : event.video_id;
+  if (event.type == EventType::kSubscriptionChecked) {
+    auto it = event.data.find("subscription_id");
+    if (it != event.data.end() && it->is_string()) return it->get_ref<const std::string&>();
+    return event.job_id;
+  }
+  return HasVideoId(event.type) ? event.video_id : event.job_id;
 }
 
 nlohmann::json ToJson(const Event& e) { return nlohmann::json(ToOrderedJson(e)); }
@@ -301,7 +332,7 @@ Result<Event> EventFromJson(const nlohmann::json& j, UnknownFields unknown) {
   const auto& name = j["type"].get_ref<const std::string&>();
   const auto type = EventTypeFromName(name);
   if (!type) return Invalid("unknown event type \"" + name + "\"");
-  const bool has_video = *type != EventType::kJobCompleted;
+  const bool has_video = HasVideoId(*type);
 
   std::set<std::string> allowed = {"event_id", "type",     "version", "occurred_at",
                                    "job_id",   "trace_id", "data"};
@@ -371,6 +402,21 @@ std::optional<JobCompletedData> JobCompleted(const Event& event) {
   return JobCompletedData{d.at("state").get<std::string>(), d.at("video_count").get<std::int64_t>(),
                           d.at("done").get<std::int64_t>(), d.at("failed").get<std::int64_t>(),
                           d.at("duration_ms").get<std::int64_t>()};
+}
+
+std::optional<SubscriptionCheckedData> SubscriptionChecked(const Event& event) {
+  if (event.type != EventType::kSubscriptionChecked) return std::nullopt;
+  const auto& d = event.data;
+  auto nullable = [&](const char* key) {
+    return d.at(key).is_null() ? std::string() : d.at(key).get<std::string>();
+  };
+  return SubscriptionCheckedData{d.at("subscription_id").get<std::string>(),
+                                 d.at("check_id").get<std::string>(),
+                                 d.at("outcome").get<std::string>(),
+                                 d.at("new_videos").get<std::int64_t>(),
+                                 nullable("started_job_id"),
+                                 d.at("listing").get<std::string>(),
+                                 nullable("error")};
 }
 
 }  // namespace chansum::protocol

@@ -46,9 +46,10 @@ TEST(EventTest, NamesTopicsAndExchange) {
   EXPECT_EQ(EventsExchange("t1."), "t1.events");
   EXPECT_EQ(EventsExchange(""), "events");
   const auto topics = EventTopics("p.");
-  ASSERT_EQ(topics.size(), 7u);
+  ASSERT_EQ(topics.size(), 8u);
   EXPECT_EQ(topics.front(), "p.video.discovered");
-  EXPECT_EQ(topics.back(), "p.job.completed");
+  EXPECT_EQ(topics.back(), "p.subscription.checked");
+  EXPECT_EQ(EventTypeFromName("subscription.checked"), EventType::kSubscriptionChecked);
   EXPECT_EQ(StageCompletedEvent(Stage::kDownload), EventType::kVideoDownloaded);
   EXPECT_EQ(StageCompletedEvent(Stage::kAudioExtraction), EventType::kAudioExtracted);
   EXPECT_EQ(StageCompletedEvent(Stage::kTranscription), EventType::kTranscriptionCompleted);
@@ -69,8 +70,10 @@ TEST(EventTest, EveryTypeHasASchemaAndAnExampleThatRoundTrips) {
     auto reparsed = ParseEvent(Serialize(*parsed));
     ASSERT_TRUE(reparsed.ok()) << name << ": " << reparsed.error().ToString();
     EXPECT_EQ(ToJson(*reparsed), example);
-    EXPECT_EQ(EventKey(*parsed),
-              type == EventType::kJobCompleted ? example["job_id"] : example["video_id"]);
+    EXPECT_EQ(EventKey(*parsed), type == EventType::kJobCompleted ? example["job_id"]
+                                 : type == EventType::kSubscriptionChecked
+                                     ? example["data"]["subscription_id"]
+                                     : example["video_id"]);
   }
 }
 
@@ -143,6 +146,57 @@ TEST(EventTest, JobCompletedHasNoVideoIdAndVideoEventsNeedOne) {
   auto video = Example(EventType::kVideoDownloaded);
   video["video_id"] = "";
   EXPECT_FALSE(EventFromJson(video).ok());
+}
+
+// subscription.checked: no video_id, keyed by its subscription, ids checked as UUIDs, the job it
+// started and the error nullable.
+TEST(EventTest, SubscriptionCheckedShapeAndFacts) {
+  const auto example = Example(EventType::kSubscriptionChecked);
+  auto with_video = example;
+  with_video["video_id"] = "abc";
+  auto r = EventFromJson(with_video);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.error().message.find("video_id"), std::string::npos);
+
+  for (const char* key : {"subscription_id", "check_id", "started_job_id"}) {
+    auto bad = example;
+    bad["data"][key] = "not-a-uuid";
+    r = EventFromJson(bad);
+    ASSERT_FALSE(r.ok()) << key;
+    EXPECT_NE(r.error().message.find(std::string("data.") + key + " must be a UUID"),
+              std::string::npos)
+        << r.error().message;
+  }
+  auto none = example;
+  none["data"]["outcome"] = "no_new_videos";
+  none["data"]["new_videos"] = 0;
+  none["data"]["started_job_id"] = nullptr;
+  none["data"]["listing"] = "feed";
+  auto parsed = EventFromJson(none);
+  ASSERT_TRUE(parsed.ok()) << parsed.error().ToString();
+  auto facts = SubscriptionChecked(*parsed);
+  ASSERT_TRUE(facts.has_value());
+  EXPECT_EQ(facts->subscription_id, example["data"]["subscription_id"]);
+  EXPECT_EQ(facts->check_id, example["data"]["check_id"]);
+  EXPECT_EQ(facts->outcome, "no_new_videos");
+  EXPECT_EQ(facts->new_videos, 0);
+  EXPECT_EQ(facts->started_job_id, "");
+  EXPECT_EQ(facts->listing, "feed");
+  EXPECT_EQ(facts->error, "");
+
+  auto failed = example;
+  failed["data"]["outcome"] = "failed";
+  failed["data"]["error"] = "permanent ytdlp_failed: no such channel";
+  failed["data"]["started_job_id"] = nullptr;
+  facts = SubscriptionChecked(*EventFromJson(failed));
+  ASSERT_TRUE(facts.has_value());
+  EXPECT_EQ(facts->error, "permanent ytdlp_failed: no such channel");
+
+  auto fresh = NewEvent(EventType::kSubscriptionChecked, example["job_id"], "ignored", "trace",
+                        example["data"]);
+  EXPECT_TRUE(fresh.video_id.empty());
+  EXPECT_EQ(EventKey(fresh), example["data"]["subscription_id"]);
+  EXPECT_TRUE(ParseEvent(Serialize(fresh)).ok());
 }
 
 TEST(EventTest, NullableDiscoveryFactsAcceptNull) {
@@ -249,7 +303,7 @@ TEST(EventTest, IgnoringUnknownFieldsDropsThemAndChecksTheRest) {
     auto example = Example(type);
     example["surprise"] = 1;
     example["data"]["extra"] = "x";
-    if (type == EventType::kJobCompleted) example["video_id"] = "v";
+    if (!HasVideoId(type)) example["video_id"] = "v";
     EXPECT_FALSE(EventFromJson(example).ok()) << EventTypeName(type);
     auto e = EventFromJson(example, UnknownFields::kIgnore);
     ASSERT_TRUE(e.ok()) << EventTypeName(type) << ": " << e.error().ToString();
@@ -281,6 +335,7 @@ TEST(EventTest, TypedFactsOfEachType) {
     }
     EXPECT_EQ(VideoFailed(*e).has_value(), type == EventType::kVideoFailed);
     EXPECT_EQ(JobCompleted(*e).has_value(), type == EventType::kJobCompleted);
+    EXPECT_EQ(SubscriptionChecked(*e).has_value(), type == EventType::kSubscriptionChecked);
   }
   EXPECT_EQ(CompletedStage(EventType::kAudioExtracted), Stage::kAudioExtraction);
   EXPECT_FALSE(CompletedStage(EventType::kVideoDiscovered).has_value());

@@ -309,6 +309,8 @@ nlohmann::json DiscoveryCommandData(const std::string& channel_url, const nlohma
       c != options.end() && c->is_array() && !c->empty()) {
     data["caption_languages"] = *c;
   }
+  // A subscription check's feed pre-check (0016): a re-enqueued discovery reads the same feed.
+  if (auto f = options.find("feed"); f != options.end() && f->is_object()) data["feed"] = *f;
   return data;
 }
 

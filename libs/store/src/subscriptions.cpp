@@ -119,7 +119,7 @@ std::optional<nlohmann::ordered_json> GetSubscription(pqxx::work& txn, const std
   const std::string checks_sql =
       "SELECT c.id::text, " + effective_state + ", c.job_id::text, c.new_videos, " +
       effective_error + ", " + Ts("c.started_at") + ", " + Ts("c.finished_at") +
-      ", c.checked_by, j.state FROM subscription_checks c "
+      ", c.checked_by, j.state, c.listing, c.feed_note FROM subscription_checks c "
       "LEFT JOIN jobs j ON j.id = c.job_id WHERE c.subscription_id = $1::uuid "
       "ORDER BY c.started_at DESC, c.id LIMIT $2";
   nlohmann::ordered_json checks = nlohmann::ordered_json::array();
@@ -134,6 +134,8 @@ std::optional<nlohmann::ordered_json> GetSubscription(pqxx::work& txn, const std
     c["finished_at"] = NullableString(r[6]);
     c["checked_by"] = r[7].as<std::string>();
     c["job_state"] = NullableString(r[8]);
+    c["listing"] = NullableString(r[9]);
+    c["feed_note"] = NullableString(r[10]);
     checks.push_back(std::move(c));
   }
   nlohmann::ordered_json last_check =
@@ -158,6 +160,8 @@ std::optional<nlohmann::ordered_json> GetSubscription(pqxx::work& txn, const std
                     {"started_at", S(r[3])},
                     {"status_url", "/jobs/" + r[0].as<std::string>()}});
   }
+  auto feed = txn.exec_params1("SELECT channel_id FROM subscriptions WHERE id = $1::uuid", id);
+  j["channel_id"] = NullableString(feed[0]);
   j["last_check"] = std::move(last_check);
   j["last_error"] = std::move(last_error);
   j["jobs"] = std::move(jobs);
@@ -196,8 +200,9 @@ std::vector<DueSubscription> ClaimDueSubscriptions(pqxx::work& txn, int limit,
                                                    const std::string& queue_prefix) {
   std::vector<DueSubscription> out;
   for (const auto& r : txn.exec_params(
-           "SELECT s.id::text, s.channel, s.channel_url, s.every_s, s.options::text "
-           "FROM subscriptions s WHERE NOT s.paused AND s.next_check_at <= now() "
+           "SELECT s.id::text, s.channel, s.channel_url, s.every_s, s.options::text, "
+           "s.channel_id, s.feed_video_ids::text FROM subscriptions s WHERE NOT s.paused AND "
+           "s.next_check_at <= now() "
            "AND s.queue_prefix = $2 "
            "AND NOT EXISTS (SELECT 1 FROM subscription_checks c JOIN jobs j ON j.id = c.job_id "
            "  WHERE c.subscription_id = s.id AND j.state IN ('queued', 'running')) "
@@ -209,6 +214,16 @@ std::vector<DueSubscription> ClaimDueSubscriptions(pqxx::work& txn, int limit,
     d.channel_url = r[2].as<std::string>();
     d.every_s = r[3].as<int>();
     d.options = Jsonb(r[4]);
+    d.channel_id = S(r[5]);
+    if (!r[6].is_null()) {
+      auto ids = nlohmann::json::parse(r[6].c_str(), nullptr, false);
+      if (ids.is_array()) {
+        d.feed_video_ids.emplace();
+        for (const auto& id : ids) {
+          if (id.is_string()) d.feed_video_ids->push_back(id.get<std::string>());
+        }
+      }
+    }
     out.push_back(std::move(d));
   }
   return out;
@@ -265,14 +280,36 @@ void FinishSubscriptionCheck(pqxx::work& txn, const std::string& check_id, const
       check_id, state, new_videos, error);
 }
 
-std::optional<std::string> FailSubscriptionCheckOfJob(pqxx::work& txn, const std::string& job_id,
-                                                      const std::string& error) {
+std::optional<CheckOfJob> FailSubscriptionCheckOfJob(pqxx::work& txn, const std::string& job_id,
+                                                     const std::string& error) {
   auto r = txn.exec_params(
       "UPDATE subscription_checks SET state = 'failed', error = $2, finished_at = now() "
-      "WHERE job_id = $1::uuid AND state = 'running' RETURNING subscription_id::text",
+      "WHERE job_id = $1::uuid AND state = 'running' RETURNING id::text, subscription_id::text",
       job_id, error);
   if (r.empty()) return std::nullopt;
-  return r[0][0].as<std::string>();
+  return CheckOfJob{r[0][0].as<std::string>(), r[0][1].as<std::string>(), nlohmann::json::object()};
+}
+
+void RecordCheckFeed(pqxx::work& txn, const CheckOfJob& check, const CheckFeed& feed) {
+  txn.exec_params(
+      "UPDATE subscription_checks SET listing = $2, feed_note = NULLIF($3, '') "
+      "WHERE id = $1::uuid",
+      check.check_id, feed.listing, feed.feed_note);
+  std::optional<std::string> ids;
+  if (feed.feed_video_ids) {
+    ids = nlohmann::json(*feed.feed_video_ids)
+              .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  txn.exec_params(
+      "UPDATE subscriptions SET feed_video_ids = coalesce($2::jsonb, feed_video_ids), "
+      "channel_id = coalesce(NULLIF($3, ''), channel_id) WHERE id = $1::uuid",
+      check.subscription_id, ids, feed.channel_id);
+}
+
+void RememberChannelId(pqxx::work& txn, const std::string& id, const std::string& channel_id) {
+  txn.exec_params(
+      "UPDATE subscriptions SET channel_id = $2 WHERE id = $1::uuid AND channel_id IS NULL", id,
+      channel_id);
 }
 
 void DeleteJob(pqxx::work& txn, const std::string& job_id) {

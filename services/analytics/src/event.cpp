@@ -41,6 +41,11 @@ Result<Event> ParseEvent(std::string_view payload, std::string_view topic,
     e.done = job->done;
     e.failed = job->failed;
     e.job_duration_ms = job->duration_ms;
+  } else if (auto check = protocol::SubscriptionChecked(p)) {
+    e.subscription_id = AsciiLower(check->subscription_id);
+    e.check_outcome = check->outcome;
+    e.new_videos = check->new_videos;
+    e.started_job_id = AsciiLower(check->started_job_id);
   }
   return e;
 }

@@ -19,7 +19,7 @@ struct Event {
   int version = 1;
   std::string occurred_at;  // RFC 3339 as received (validated)
   std::string job_id;       // lower-case UUID
-  std::string video_id;     // empty only for job.completed
+  std::string video_id;     // empty for job.completed and subscription.checked
   std::string trace_id;
 
   // Stage-completion events: the stage and how long its handler ran.
@@ -37,6 +37,12 @@ struct Event {
   std::int64_t done = 0;
   std::int64_t failed = 0;
   std::int64_t job_duration_ms = 0;
+
+  // subscription.checked
+  std::string subscription_id;  // lower-case UUID
+  std::string check_outcome;    // new_videos|no_new_videos|failed
+  std::int64_t new_videos = 0;
+  std::string started_job_id;  // "" when the check started no job
 };
 
 // Parses one envelope with protocol::ParseEvent. `topic` is the Kafka topic it arrived on; when

@@ -1,5 +1,7 @@
 #include "http.hpp"
 
+#include <cctype>
+
 #include <spdlog/spdlog.h>
 
 #include "chansum/http/json_api.hpp"
@@ -36,6 +38,24 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
     if (!body.ok()) return SendFailure(res, body.error());
     SendJson(res, 200, *body);
   });
+  server.Get(R"(/subscriptions/([^/]+)/analytics)",
+             [deps](const httplib::Request& req, httplib::Response& res) {
+               std::string id = req.matches[1];
+               if (!protocol::IsUuid(id)) {
+                 return SendError(res, 400, "invalid_subscription_id",
+                                  "subscription id must be a UUID, got \"" + id + "\"");
+               }
+               if (!SchemaReady(deps, res)) return;
+               for (auto& c : id)
+                 c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+               auto body = pg::WithTransaction(*deps.pool, [&](pqxx::work& txn) {
+                 return json{{"scope", "subscription"},
+                             {"subscription_id", id},
+                             {"subscription_checks", SubscriptionChecks(txn, id)}};
+               });
+               if (!body.ok()) return SendFailure(res, body.error());
+               SendJson(res, 200, *body);
+             });
   server.Get(R"(/jobs/([^/]+)/analytics)", [deps](const httplib::Request& req,
                                                   httplib::Response& res) {
     const std::string id = req.matches[1];

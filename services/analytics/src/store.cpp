@@ -131,6 +131,20 @@ json Minutes(const pqxx::result& rows) {
 
 }  // namespace
 
+json SubscriptionChecks(pqxx::work& txn, const std::string& scope) {
+  json by_outcome = {{"new_videos", 0}, {"no_new_videos", 0}, {"failed", 0}};
+  std::int64_t total = 0;
+  std::int64_t new_videos = 0;
+  for (const auto& row : txn.exec_params(
+           "SELECT outcome, checks, new_videos FROM analytics_subscription_checks WHERE scope = $1",
+           scope)) {
+    by_outcome[row[0].as<std::string>()] = row[1].as<std::int64_t>();
+    total += row[1].as<std::int64_t>();
+    new_videos += row[2].as<std::int64_t>();
+  }
+  return json{{"total", total}, {"by_outcome", by_outcome}, {"new_videos", new_videos}};
+}
+
 Result<int> Migrate(pqxx::connection& conn) {
   return pg::ApplyMigrations(conn, Migrations(), kMigrationLock);
 }
@@ -146,13 +160,23 @@ bool ApplyEvent(pqxx::work& txn, const Event& e, const std::string& raw_payload,
       meta.partition, meta.offset, raw_payload);
   if (inserted.empty()) return false;
 
-  // Aggregates, always in the same table order (counts, durations, failures, minutes, jobs) and
-  // within a statement job row before overall row, so concurrent appliers cannot deadlock.
+  // Aggregates, always in the same table order (counts, durations, failures, minutes, jobs,
+  // subscription checks) and within a statement job row before overall row, so concurrent
+  // appliers cannot deadlock.
   const std::string& scope = e.job_id;
-  txn.exec_params(
-      "INSERT INTO analytics_counts (scope, type, count) VALUES ($1, $3, 1), ($2, $3, 1)"
-      " ON CONFLICT (scope, type) DO UPDATE SET count = analytics_counts.count + 1",
-      scope, kOverall, e.type);
+  if (e.type == "subscription.checked" && e.started_job_id.empty()) {
+    // A check that started no job: its job was deleted, so it counts overall only (a job scope
+    // would count it among the jobs seen).
+    txn.exec_params(
+        "INSERT INTO analytics_counts (scope, type, count) VALUES ($1, $2, 1)"
+        " ON CONFLICT (scope, type) DO UPDATE SET count = analytics_counts.count + 1",
+        kOverall, e.type);
+  } else {
+    txn.exec_params(
+        "INSERT INTO analytics_counts (scope, type, count) VALUES ($1, $3, 1), ($2, $3, 1)"
+        " ON CONFLICT (scope, type) DO UPDATE SET count = analytics_counts.count + 1",
+        scope, kOverall, e.type);
+  }
 
   if (!e.stage.empty()) {
     txn.exec_params(
@@ -189,6 +213,14 @@ bool ApplyEvent(pqxx::work& txn, const Event& e, const std::string& raw_payload,
         " event_id = EXCLUDED.event_id WHERE analytics_jobs.completed_at <= EXCLUDED.completed_at",
         e.job_id, e.job_state, e.video_count, e.done, e.failed, e.job_duration_ms, e.occurred_at,
         e.event_id);
+  }
+  if (e.type == "subscription.checked") {
+    txn.exec_params(
+        "INSERT INTO analytics_subscription_checks (scope, outcome, checks, new_videos)"
+        " VALUES ($1, $3, 1, $4), ($2, $3, 1, $4) ON CONFLICT (scope, outcome) DO UPDATE SET"
+        " checks = analytics_subscription_checks.checks + 1,"
+        " new_videos = analytics_subscription_checks.new_videos + EXCLUDED.new_videos",
+        e.subscription_id, kOverall, e.check_outcome, e.new_videos);
   }
   return true;
 }
@@ -288,6 +320,7 @@ json QueryOverall(pqxx::work& txn, int window_minutes) {
                 .as<std::int64_t>()},
            {"completed", completed},
            {"completed_by_state", by_state}};
+  out["subscription_checks"] = SubscriptionChecks(txn, kOverall);
   return out;
 }
 

@@ -46,7 +46,12 @@ bool StoreReject(pqxx::work& txn, const RecordMeta& meta, const std::string& pay
 // The figures for one job; nullopt when no event of that job was applied. `job_id` must be a UUID.
 [[nodiscard]] std::optional<nlohmann::json> QueryJob(pqxx::work& txn, const std::string& job_id);
 
-// The figures over all jobs; finished_per_minute covers the last `window_minutes` minutes.
+// subscription.checked figures of a scope ("overall" or a lower-case subscription id):
+// {"total", "by_outcome": {"new_videos", "no_new_videos", "failed"}, "new_videos": sum}.
+[[nodiscard]] nlohmann::json SubscriptionChecks(pqxx::work& txn, const std::string& scope);
+
+// The figures over all jobs (and `subscription_checks` over all subscriptions); finished_per_minute
+// covers the last `window_minutes` minutes.
 [[nodiscard]] nlohmann::json QueryOverall(pqxx::work& txn, int window_minutes = 60);
 
 }  // namespace chansum::analytics

@@ -69,6 +69,34 @@ TEST(ParseEvent, VideoFailedAndJobCompleted) {
   EXPECT_EQ(c->job_duration_ms, 9000);
 }
 
+TEST(ParseEvent, SubscriptionCheckedCarriesOutcomeAndNewVideos) {
+  json j =
+      Envelope("subscription.checked", {{"subscription_id", "E4D3C2B1-A0F9-4E8D-B7C6-5A4B3C2D1E0F"},
+                                        {"check_id", "2f3e4d5c-6b7a-4980-a1b2-c3d4e5f6a7b8"},
+                                        {"outcome", "new_videos"},
+                                        {"new_videos", 3},
+                                        {"started_job_id", "6F1C2B3A-0000-4000-8000-00000000ABCD"},
+                                        {"listing", "full"},
+                                        {"error", nullptr}});
+  j.erase("video_id");
+  auto c = ParseEvent(j.dump(), "p.subscription.checked", "p.");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->subscription_id, "e4d3c2b1-a0f9-4e8d-b7c6-5a4b3c2d1e0f");
+  EXPECT_EQ(c->check_outcome, "new_videos");
+  EXPECT_EQ(c->new_videos, 3);
+  EXPECT_EQ(c->started_job_id, "6f1c2b3a-0000-4000-8000-00000000abcd");
+  EXPECT_TRUE(c->video_id.empty());
+
+  j["data"]["outcome"] = "no_new_videos";
+  j["data"]["new_videos"] = 0;
+  j["data"]["started_job_id"] = nullptr;
+  c = ParseEvent(j.dump(), "", "");
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->check_outcome, "no_new_videos");
+  EXPECT_TRUE(c->started_job_id.empty());
+  EXPECT_NE(Reason(j, "p.job.completed").find("arrived on topic"), std::string::npos);
+}
+
 TEST(ParseEvent, DiscoveredNeedsNoStageData) {
   auto e = ParseEvent(Envelope("video.discovered", {{"title", "t"},
                                                     {"url", "u"},

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/egress/proxy.hpp"
+#include "chansum/media/feed.hpp"
 #include "chansum/media/ytdlp.hpp"
 #include "chansum/net/destination.hpp"
 #include "chansum/protocol/documents.hpp"
@@ -33,6 +35,63 @@ Filters FiltersFromCommand(const nlohmann::json& data) {
   }
   return f;
 }
+
+bool FeedShowsNothingNew(const std::vector<std::string>& feed_ids,
+                         const std::optional<std::vector<std::string>>& seen) {
+  if (!seen) return false;
+  const std::set<std::string> known(seen->begin(), seen->end());
+  return std::all_of(feed_ids.begin(), feed_ids.end(),
+                     [&](const std::string& id) { return known.contains(id); });
+}
+
+namespace {
+
+// The feed pre-check of a subscription check (data.feed): reads the Atom feed (the host's shared
+// rate limit first) and fills `facts`. True when the feed shows nothing new (no listing needed).
+// A feed that cannot be fetched or parsed only leaves a note: the full listing decides. An error
+// is returned only when the host's rate limit refuses (the listing would be refused too).
+Result<bool> FeedPrecheck(const nlohmann::json& feed, const net::DestinationPolicy& policy,
+                          stage::SharedHostLimits& hosts, const protocol::Command& cmd,
+                          stage::StageContext& ctx, nlohmann::json& facts) {
+  if (!feed.contains("url") || !feed["url"].is_string()) {
+    facts["feed_note"] = feed.value("note", "no feed");
+    return false;
+  }
+  const auto url = feed["url"].get<std::string>();
+  std::optional<std::vector<std::string>> seen;
+  if (feed.contains("seen") && feed["seen"].is_array()) {
+    seen = feed["seen"].get<std::vector<std::string>>();
+  }
+  if (auto go = hosts.limits().Acquire(url, ctx.should_stop, cmd.job_id); !go.ok()) {
+    return go.error();
+  }
+  media::FeedFetchOptions options;
+  options.should_stop = ctx.should_stop;
+  auto body = media::FetchFeed(url, policy, options);
+  if (!body.ok()) {
+    const auto observed = hosts.limits().Observe(url, std::move(body).error(), cmd.job_id);
+    facts["feed_note"] = "no feed: " + observed.ToString();
+    return false;
+  }
+  auto entries = media::ParseYouTubeFeed(*body);
+  if (!entries.ok()) {
+    facts["feed_note"] = "no feed: " + entries.error().ToString();
+    return false;
+  }
+  std::vector<std::string> ids;
+  for (const auto& e : *entries) ids.push_back(e.video_id);
+  facts["feed_video_ids"] = ids;
+  if (FeedShowsNothingNew(ids, seen)) {
+    facts["listing"] = "feed";
+    facts["feed_note"] = "";
+    return true;
+  }
+  facts["feed_note"] = seen ? "the feed shows a video not seen at the last check"
+                            : "the feed's first read: the full listing decides";
+  return false;
+}
+
+}  // namespace
 
 Status ScreenDestinations(std::vector<store::DiscoveredVideo>& videos,
                           const net::DestinationPolicy& policy) {
@@ -78,16 +137,33 @@ stage::StageDefinition Definition() {
         const bool filtering = !filters.published_after.empty() || filters.max_duration_s;
         const int list_end =
             filtering ? std::min(2000, std::max(max_videos * 5, max_videos + 50)) : max_videos;
+        stage::StageOutput out;
+        // A subscription check reads the channel's Atom feed first (issue 15 §1): nothing new
+        // there, no yt-dlp run.
+        if (cmd.data.contains("feed") && cmd.data["feed"].is_object()) {
+          out.check_facts = {{"listing", "full"},
+                             {"feed_note", ""},
+                             {"feed_video_ids", nullptr},
+                             {"channel_id", ""}};
+          auto unchanged =
+              FeedPrecheck(cmd.data["feed"], *policy, *hosts, cmd, ctx, out.check_facts);
+          if (!unchanged.ok()) return unchanged.error();
+          if (*unchanged) {
+            out.event_data = {{"video_count", 0}};
+            return out;
+          }
+        }
         auto call_options = options;
         call_options.should_stop = ctx.should_stop;  // SIGTERM aborts yt-dlp
         // The host's rate limit, shared with every worker (issue 15 §2).
         if (auto go = hosts->limits().Acquire(url, ctx.should_stop, cmd.job_id); !go.ok())
           return go.error();
-        auto entries = media::Discover(url, list_end, call_options);
-        if (!entries.ok())
-          return hosts->limits().Observe(url, std::move(entries).error(), cmd.job_id);
-        stage::StageOutput out;
-        for (const auto& e : *entries) {
+        auto playlist = media::DiscoverPlaylist(url, list_end, call_options);
+        if (!playlist.ok())
+          return hosts->limits().Observe(url, std::move(playlist).error(), cmd.job_id);
+        if (out.check_facts.is_object()) out.check_facts["channel_id"] = playlist->channel_id;
+        const auto& entries = playlist->entries;
+        for (const auto& e : entries) {
           if (static_cast<int>(out.discovered.size()) >= max_videos) break;
           if (!PassesFilters(e, filters)) continue;
           store::DiscoveredVideo v;

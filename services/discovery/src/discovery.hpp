@@ -1,6 +1,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -24,6 +25,11 @@ struct Filters {
 // (the discovery is retried).
 [[nodiscard]] Status ScreenDestinations(std::vector<store::DiscoveredVideo>& videos,
                                         const net::DestinationPolicy& policy);
+
+// The feed pre-check's decision from the feed's video ids and the ids it showed last time
+// (`seen`, nullopt before the first read): nothing new when every id is in `seen`.
+[[nodiscard]] bool FeedShowsNothingNew(const std::vector<std::string>& feed_ids,
+                                       const std::optional<std::vector<std::string>>& seen);
 
 // discovery: `yt-dlp --flat-playlist -J <url>` -> one video row and one download command per
 // entry, at most max_videos. The channel URL and every entry URL pass the fetch policy

@@ -92,5 +92,14 @@ TEST(DiscoveryDestinations, RefusedEntriesAreMarkedWithTheReason) {
   EXPECT_TRUE(st.error().transient());
 }
 
+TEST(FeedPrecheck, NothingNewOnlyWhenEveryFeedIdWasSeen) {
+  using Ids = std::vector<std::string>;
+  EXPECT_FALSE(FeedShowsNothingNew({"a"}, std::nullopt)) << "never read: the listing decides";
+  EXPECT_FALSE(FeedShowsNothingNew({}, std::nullopt));
+  EXPECT_TRUE(FeedShowsNothingNew({"a", "b"}, Ids{"b", "a", "c"}));
+  EXPECT_FALSE(FeedShowsNothingNew({"a", "new"}, Ids{"a", "b"}));
+  EXPECT_TRUE(FeedShowsNothingNew({}, Ids{}));
+}
+
 }  // namespace
 }  // namespace chansum::discovery

@@ -90,6 +90,7 @@ struct OrchestratorConfig {
   std::chrono::milliseconds subscription_min_every{300000};  // SUBSCRIPTION_MIN_EVERY
   std::chrono::milliseconds retention_interval{600000};      // RETENTION_INTERVAL (0: off)
   text::ProperNounsSetting proper_nouns;                     // TEXT_PROPER_NOUNS (txt)
+  FeedPrecheck feed_precheck;  // SUBSCRIPTION_FEED_PRECHECK, SUBSCRIPTION_FEED_URL
 
   static OrchestratorConfig FromEnv(ConfigReader& env) {
     OrchestratorConfig c;
@@ -120,6 +121,14 @@ struct OrchestratorConfig {
     c.retention_interval = env.Duration("RETENTION_INTERVAL", c.retention_interval);
     c.proper_nouns = text::LoadProperNounsSetting(env.OptionalString("TEXT_PROPER_NOUNS"));
     if (!c.proper_nouns.error.empty()) env.AddProblem(c.proper_nouns.error);
+    c.feed_precheck.enabled = env.Bool("SUBSCRIPTION_FEED_PRECHECK", true);
+    c.feed_precheck.url_template = env.String("SUBSCRIPTION_FEED_URL", media::kYouTubeFeedUrl);
+    if (c.feed_precheck.url_template.find("{channel_id}") == std::string::npos ||
+        media::UrlHost(c.feed_precheck.url_template).empty()) {
+      env.AddProblem(
+          "SUBSCRIPTION_FEED_URL: must be an http(s) URL containing {channel_id}, e.g. "
+          "https://www.youtube.com/feeds/videos.xml?channel_id={channel_id}");
+    }
     if (c.subscription_min_every < std::chrono::seconds(1)) {
       c.subscription_min_every = std::chrono::seconds(1);
     }
@@ -277,7 +286,8 @@ int Main() {
     const std::string scheduler_id = SchedulerId();
     svc.Add(Every("subscription scheduler", config.subscription_tick,
                   [&, scheduler_id](const std::atomic<bool>&) -> Status {
-                    auto started = CheckDueSubscriptions(deps.txn, deps.queue_prefix, scheduler_id);
+                    auto started = CheckDueSubscriptions(deps.txn, deps.queue_prefix, scheduler_id,
+                                                         20, config.feed_precheck);
                     if (!started.ok()) return started.error();
                     if (*started > 0) spdlog::info("started {} subscription checks", *started);
                     return OkStatus();

@@ -10,6 +10,7 @@
 #include "chansum/common/ids.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/http/json_api.hpp"
+#include "chansum/media/feed.hpp"
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/protocol/documents.hpp"
@@ -240,8 +241,27 @@ json SubscriptionOptions(const SubscriptionRequest& req) {
   return options;
 }
 
+json FeedCheckData(const store::DueSubscription& due, const FeedPrecheck& feed) {
+  if (!feed.enabled) return nullptr;
+  std::string channel_id = due.channel_id;
+  if (channel_id.empty()) {
+    channel_id =
+        media::ChannelIdFromUrl(due.channel_url, media::UrlHost(feed.url_template)).value_or("");
+  }
+  json data = {{"url", nullptr}, {"seen", nullptr}};
+  if (channel_id.empty()) {
+    data["note"] =
+        "no feed: the channel URL names no channel id (a handle's is learnt from the first full "
+        "listing)";
+    return data;
+  }
+  data["url"] = media::FeedUrlFor(feed.url_template, channel_id);
+  if (due.feed_video_ids) data["seen"] = *due.feed_video_ids;
+  return data;
+}
+
 Result<int> CheckDueSubscriptions(const TxnRunner& txn, const std::string& queue_prefix,
-                                  const std::string& worker, int limit) {
+                                  const std::string& worker, int limit, const FeedPrecheck& feed) {
   int started = 0;
   auto st = txn([&](pqxx::work& t) {
     started = 0;
@@ -255,6 +275,14 @@ Result<int> CheckDueSubscriptions(const TxnRunner& txn, const std::string& queue
       for (const char* key :
            {"max_videos", "published_after", "max_duration_s", "caption_languages"}) {
         if (due.options.contains(key)) job.options[key] = due.options[key];
+      }
+      if (auto f = FeedCheckData(due, feed); !f.is_null()) job.options["feed"] = std::move(f);
+      // A channel id the URL names is shown with the subscription from its first check on.
+      if (feed.enabled && due.channel_id.empty()) {
+        if (auto named =
+                media::ChannelIdFromUrl(due.channel_url, media::UrlHost(feed.url_template))) {
+          store::RememberChannelId(t, due.id, *named);
+        }
       }
       job.trace_id = NewUuid();
       store::InsertJob(t, job);

@@ -10,6 +10,8 @@
 
 #include "api.hpp"
 #include "chansum/common/result.hpp"
+#include "chansum/media/feed.hpp"
+#include "chansum/store/subscriptions.hpp"
 #include "job_request.hpp"
 
 namespace chansum::orchestrator {
@@ -55,12 +57,27 @@ struct SubscriptionChange {
 // The options stored for a new subscription (the filters every check's job gets, keep_days).
 [[nodiscard]] nlohmann::json SubscriptionOptions(const SubscriptionRequest& req);
 
+// The cheap check before a full listing (issue 15 §1): SUBSCRIPTION_FEED_PRECHECK (default on)
+// and SUBSCRIPTION_FEED_URL (the Atom feed of a channel id, "{channel_id}" replaced; default
+// YouTube's feeds/videos.xml?channel_id=…).
+struct FeedPrecheck {
+  bool enabled = true;
+  std::string url_template = media::kYouTubeFeedUrl;
+};
+// What a check's discovery command carries about the feed (data.feed; stored in the job's
+// options so a re-enqueued discovery reads the same): {"url", "seen", "note"} — the feed URL of
+// the channel id remembered or in the channel URL (else null and a note why), and the video ids
+// the feed showed at the last check that read it (null before). Null when the pre-check is off.
+[[nodiscard]] nlohmann::json FeedCheckData(const store::DueSubscription& due,
+                                           const FeedPrecheck& feed);
+
 // One scheduler tick: claims up to `limit` due subscriptions (FOR UPDATE SKIP LOCKED) and starts a
 // check for each (a provisional job and its discovery command, in the same transaction). Returns
 // the number of checks started.
 [[nodiscard]] Result<int> CheckDueSubscriptions(const TxnRunner& txn,
                                                 const std::string& queue_prefix,
-                                                const std::string& worker, int limit = 20);
+                                                const std::string& worker, int limit = 20,
+                                                const FeedPrecheck& feed = {});
 
 // Retention (§3): deletes the transcripts and summaries whose subscription's keep_days passed
 // (store::ClaimExpiredVideoDocuments), at most `limit` videos, and marks their rows in the same

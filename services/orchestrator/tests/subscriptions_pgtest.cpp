@@ -16,6 +16,7 @@
 #include "chansum/pg/pg.hpp"
 #include "chansum/pipeline/pipeline.hpp"
 #include "chansum/protocol/documents.hpp"
+#include "chansum/protocol/events.hpp"
 #include "chansum/store/store.hpp"
 #include "chansum/store/subscriptions.hpp"
 #include "chansum/testing/pg_schema.hpp"
@@ -300,6 +301,144 @@ TEST_F(SubscriptionsTest, ACheckKeepsItsJobOnlyForNewVideos) {
 
 // §3 retention: only documents of videos that every live row leaves to an expired check job of a
 // subscription with keep_days are deleted; the rows are marked, and a second round finds nothing.
+// Records discovery's `result` of `job_id` (claimed first), as the discovery stage does.
+pipeline::VideoWork Record(pqxx::connection& conn, const std::string& job_id,
+                           Result<pipeline::StageOutput> result) {
+  pipeline::VideoWork w;
+  w.cmd = protocol::NewCommand(protocol::Stage::kDiscovery, job_id, "", "t", json::object());
+  {
+    pqxx::work txn(conn);
+    w.claim = pipeline::ClaimDiscovery(txn, job_id, "worker", 60);
+    txn.commit();
+  }
+  w.result = std::move(result);
+  pqxx::work txn(conn);
+  pipeline::Effects effects(kPrefix);
+  EXPECT_TRUE(pipeline::RecordDiscovery(txn, effects, pipeline::RetryPolicy{}, "worker", w));
+  effects.Flush(txn);
+  txn.commit();
+  return w;
+}
+
+// Every check that ends writes subscription.checked (issue 15 §1) with its outcome in the same
+// transaction: both outbox rows (Kafka keyed by the subscription, the fanout by the type). The
+// feed pre-check: the scheduler hands discovery the feed of the channel id in the URL and the ids
+// seen last time; a discovery whose feed showed nothing new ends the check `no_new_videos` with
+// listing "feed", and the feed's ids and the learnt channel id are stored for the next check.
+TEST_F(SubscriptionsTest, ChecksEmitSubscriptionCheckedAndTheFeedDecides) {
+  const std::string url = "https://www.youtube.com/channel/UCXuqSBlHAE6Xw-yeJA0Tunw/videos";
+  const std::string id = Subscribe(1, url);
+  pg::ConnectionPool pool(pg_, 2);
+  const auto txn = Runner(pool);
+  auto start_check = [&] {
+    Query("UPDATE jobs SET state = 'completed', finished_at = now() WHERE finished_at IS NULL");
+    Query("UPDATE subscriptions SET next_check_at = now()");
+    auto n = CheckDueSubscriptions(txn, kPrefix, "a");
+    EXPECT_TRUE(n.ok() && *n == 1);
+    return Query("SELECT job_id::text FROM subscription_checks ORDER BY started_at DESC LIMIT 1")
+        [0][0]
+            .as<std::string>();
+  };
+  auto events = [&] {
+    std::vector<protocol::Event> out;
+    for (const auto& row : Query("SELECT payload FROM outbox WHERE destination = 'kafka' AND "
+                                 "routing_key = '" +
+                                 id + "' ORDER BY id")) {
+      auto e = protocol::ParseEvent(row[0].as<std::string>());
+      EXPECT_TRUE(e.ok()) << row[0].as<std::string>();
+      if (e.ok()) out.push_back(*e);
+    }
+    EXPECT_EQ(Count("SELECT count(*) FROM outbox WHERE destination = 'amqp' AND "
+                    "routing_key = 'subscription.checked'"),
+              static_cast<int>(out.size()))
+        << "each event on the fanout too";
+    return out;
+  };
+  auto command_feed = [&](const std::string& job_id) {
+    return json::parse(Query("SELECT options::text FROM jobs WHERE id = '" + job_id + "'")[0][0]
+                           .as<std::string>())
+        .at("feed");
+  };
+  auto facts = [](const std::string& listing, json ids) {
+    return json{{"listing", listing},
+                {"feed_note", listing == "feed" ? "" : "the feed's first read"},
+                {"feed_video_ids", std::move(ids)},
+                {"channel_id", "UCXuqSBlHAE6Xw-yeJA0Tunw"}};
+  };
+
+  // 1. The feed's first read, then the full listing: one new video, a job kept.
+  const auto first = start_check();
+  auto feed = command_feed(first);
+  EXPECT_EQ(feed.at("url"),
+            "https://www.youtube.com/feeds/videos.xml?channel_id=UCXuqSBlHAE6Xw-yeJA0Tunw");
+  EXPECT_TRUE(feed.at("seen").is_null());
+  pipeline::StageOutput listed;
+  listed.discovered = {Video("a")};
+  listed.check_facts = facts("full", {"a", "b"});
+  Record(*conn_, first, std::move(listed));
+  auto seen = events();
+  ASSERT_EQ(seen.size(), 1U);
+  auto checked = protocol::SubscriptionChecked(seen[0]);
+  ASSERT_TRUE(checked.has_value());
+  EXPECT_EQ(checked->outcome, "new_videos");
+  EXPECT_EQ(checked->new_videos, 1);
+  EXPECT_EQ(checked->started_job_id, first);
+  EXPECT_EQ(checked->listing, "full");
+  EXPECT_EQ(seen[0].job_id, first);
+  EXPECT_EQ(checked->check_id,
+            Query("SELECT id::text FROM subscription_checks WHERE job_id = '" + first + "'")[0][0]
+                .as<std::string>());
+
+  // 2. The next check gets the ids; the feed showed nothing new: no listing, no job.
+  const auto second = start_check();
+  EXPECT_EQ(command_feed(second).at("seen"), json({"a", "b"}));
+  pipeline::StageOutput quiet;
+  quiet.check_facts = facts("feed", {"a", "b"});
+  auto w = Record(*conn_, second, std::move(quiet));
+  EXPECT_EQ(w.summary, "subscription check: the feed shows nothing new, no listing, no job");
+  EXPECT_EQ(Count("SELECT count(*) FROM jobs WHERE id = '" + second + "'"), 0);
+  auto row = Query(
+      "SELECT state, listing, feed_note IS NULL FROM subscription_checks "
+      "ORDER BY started_at DESC LIMIT 1");
+  EXPECT_EQ(row[0][0].as<std::string>(), "no_new_videos");
+  EXPECT_EQ(row[0][1].as<std::string>(), "feed");
+  EXPECT_TRUE(row[0][2].as<bool>());
+  seen = events();
+  ASSERT_EQ(seen.size(), 2U);
+  checked = protocol::SubscriptionChecked(seen[1]);
+  EXPECT_EQ(checked->outcome, "no_new_videos");
+  EXPECT_EQ(checked->listing, "feed");
+  EXPECT_EQ(checked->started_job_id, "");
+
+  // 3. A listing that fails: the check and its event say failed, with the error.
+  const auto third = start_check();
+  Record(*conn_, third, Error::Permanent("not_found", "no such channel"));
+  seen = events();
+  ASSERT_EQ(seen.size(), 3U);
+  checked = protocol::SubscriptionChecked(seen[2]);
+  EXPECT_EQ(checked->outcome, "failed");
+  EXPECT_NE(checked->error.find("no such channel"), std::string::npos) << checked->error;
+  EXPECT_EQ(checked->started_job_id, "");
+
+  // A handle URL: no feed until a full listing named the channel id; then its feed.
+  const std::string handle = Subscribe(1, "https://www.youtube.com/@LinusTechTips/videos");
+  Query("UPDATE subscriptions SET paused = true WHERE id = '" + id + "'");
+  const auto listing = start_check();
+  feed = command_feed(listing);
+  EXPECT_TRUE(feed.at("url").is_null()) << feed;
+  pipeline::StageOutput by_handle;
+  by_handle.check_facts = {{"listing", "full"},
+                           {"feed_note", feed.at("note")},
+                           {"feed_video_ids", nullptr},
+                           {"channel_id", "UCXuqSBlHAE6Xw-yeJA0Tunw"}};
+  Record(*conn_, listing, std::move(by_handle));
+  EXPECT_EQ(Query("SELECT channel_id FROM subscriptions WHERE id = '" + handle + "'")[0][0]
+                .as<std::string>(),
+            "UCXuqSBlHAE6Xw-yeJA0Tunw");
+  EXPECT_EQ(command_feed(start_check()).at("url"),
+            "https://www.youtube.com/feeds/videos.xml?channel_id=UCXuqSBlHAE6Xw-yeJA0Tunw");
+}
+
 TEST_F(SubscriptionsTest, RetentionDeletesOnlyExpiredDocuments) {
   const std::string uri = testing::RequireEnv("MONGO_URI");
   ASSERT_FALSE(uri.empty());

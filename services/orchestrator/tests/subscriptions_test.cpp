@@ -120,5 +120,36 @@ TEST(ParseSubscriptionPatch, MergesIntoTheStoredOptions) {
   }
 }
 
+// The feed pre-check's part of a check's discovery command (issue 15 §1).
+TEST(FeedCheckData, FeedOfTheRememberedOrNamedChannelIdAndTheIdsSeen) {
+  store::DueSubscription due;
+  due.channel_url = "https://www.youtube.com/@LinusTechTips/videos";
+  FeedPrecheck feed;
+  // A handle names no channel id: no feed, and why.
+  auto data = FeedCheckData(due, feed);
+  EXPECT_TRUE(data.at("url").is_null()) << data;
+  EXPECT_TRUE(data.at("seen").is_null()) << data;
+  EXPECT_NE(data.at("note").get<std::string>().find("no channel id"), std::string::npos);
+  // Remembered from the first listing: YouTube's feed, nothing seen yet.
+  due.channel_id = "UCXuqSBlHAE6Xw-yeJA0Tunw";
+  data = FeedCheckData(due, feed);
+  EXPECT_EQ(data.at("url"),
+            "https://www.youtube.com/feeds/videos.xml?channel_id=UCXuqSBlHAE6Xw-yeJA0Tunw");
+  EXPECT_TRUE(data.at("seen").is_null());
+  due.feed_video_ids = std::vector<std::string>{"a", "b"};
+  data = FeedCheckData(due, feed);
+  EXPECT_EQ(data.at("seen"), nlohmann::json({"a", "b"}));
+  // A /channel/UC… URL names it; on another host only when that host serves the feeds.
+  store::DueSubscription named;
+  named.channel_url = "http://127.0.0.1:9000/channel/UCchansumDemoChannel0001/videos";
+  EXPECT_TRUE(FeedCheckData(named, feed).at("url").is_null());
+  feed.url_template = "http://127.0.0.1:9000/feeds/videos.xml?channel_id={channel_id}";
+  EXPECT_EQ(FeedCheckData(named, feed).at("url"),
+            "http://127.0.0.1:9000/feeds/videos.xml?channel_id=UCchansumDemoChannel0001");
+  // SUBSCRIPTION_FEED_PRECHECK=false: nothing in the command.
+  feed.enabled = false;
+  EXPECT_TRUE(FeedCheckData(due, feed).is_null());
+}
+
 }  // namespace
 }  // namespace chansum::orchestrator

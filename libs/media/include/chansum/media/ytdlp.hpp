@@ -91,6 +91,9 @@ struct SourceKey {
 struct Playlist {
   std::string id;
   std::string title;
+  // The channel's UC… id when yt-dlp names one (a YouTube channel's tabs; "" otherwise): a
+  // subscription remembers it for the channel's Atom feed (media/feed.hpp).
+  std::string channel_id;
   std::vector<VideoEntry> entries;  // nested playlists flattened, duplicates removed
 };
 
@@ -123,6 +126,9 @@ struct Playlist {
 // Live and upcoming entries are left out (nothing complete to download yet).
 [[nodiscard]] Result<std::vector<VideoEntry>> Discover(const std::string& url, int max_videos,
                                                        const YtDlpOptions& options);
+// The same with the playlist's facts (its channel id).
+[[nodiscard]] Result<Playlist> DiscoverPlaylist(const std::string& url, int max_videos,
+                                                const YtDlpOptions& options);
 
 struct DownloadResult {
   std::filesystem::path path;  // <media_dir>/<SanitizeId(id)>/media.<ext>

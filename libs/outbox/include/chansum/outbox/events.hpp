@@ -13,7 +13,8 @@ namespace chansum::outbox {
 
 // Writes the event's two outbox rows in the caller's transaction (so they commit, or not, with
 // the state change that caused them):
-//   kafka: topic "<prefix><type>", key = video_id (job_id for job.completed)
+//   kafka: topic "<prefix><type>", key = protocol::EventKey (video_id; job_id for job.completed,
+//   subscription_id for subscription.checked)
 //   amqp:  fanout exchange "<prefix>events", routing key = type, message_id = event_id
 // Both carry the serialized envelope; message_id = event_id on both rows.
 void EnqueueEvent(pqxx::work& txn, std::string_view prefix, const protocol::Event& event);

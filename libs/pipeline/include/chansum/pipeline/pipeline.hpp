@@ -38,6 +38,11 @@ struct StageOutput {
   // emit no event. nullopt: the next stage of the pipeline.
   std::optional<protocol::Stage> next_stage;
   std::string skip_reason;
+  // Discovery of a subscription check: what the feed pre-check found (null when there was none):
+  // {"listing": "full"|"feed", "feed_note": string, "feed_video_ids": [..] or null,
+  //  "channel_id": string}. "feed": the feed showed nothing new, `discovered` is empty and no
+  // listing ran.
+  nlohmann::json check_facts = nullptr;
 };
 
 // Retries of transient failures.

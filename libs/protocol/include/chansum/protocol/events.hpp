@@ -1,7 +1,8 @@
 #pragma once
 // Wire contract of the domain events (proto/events/<type>.schema.json). Every state change of the
 // pipeline emits one event through the transactional outbox, to the Kafka topic
-// "<QUEUE_PREFIX><type>" (key: video_id, or job_id for job.completed) and to the RabbitMQ fanout
+// "<QUEUE_PREFIX><type>" (key: video_id, job_id for job.completed, subscription_id for
+// subscription.checked) and to the RabbitMQ fanout
 // exchange "<QUEUE_PREFIX>events" (routing key: the type, message_id: event_id). Delivery is at
 // least once: consumers deduplicate on event_id.
 #include <cstddef>
@@ -27,15 +28,14 @@ enum class EventType {
   kSummarizationCompleted,  // "summarization.completed"
   kVideoFailed,             // "video.failed"
   kJobCompleted,            // "job.completed"
+  kSubscriptionChecked,     // "subscription.checked"
 };
 
-inline constexpr EventType kAllEventTypes[] = {EventType::kVideoDiscovered,
-                                               EventType::kVideoDownloaded,
-                                               EventType::kAudioExtracted,
-                                               EventType::kTranscriptionCompleted,
-                                               EventType::kSummarizationCompleted,
-                                               EventType::kVideoFailed,
-                                               EventType::kJobCompleted};
+inline constexpr EventType kAllEventTypes[] = {
+    EventType::kVideoDiscovered,        EventType::kVideoDownloaded,
+    EventType::kAudioExtracted,         EventType::kTranscriptionCompleted,
+    EventType::kSummarizationCompleted, EventType::kVideoFailed,
+    EventType::kJobCompleted,           EventType::kSubscriptionChecked};
 
 [[nodiscard]] std::string_view EventTypeName(EventType type) noexcept;
 [[nodiscard]] std::optional<EventType> EventTypeFromName(std::string_view name) noexcept;
@@ -66,7 +66,7 @@ struct Event {
   std::string event_id;
   std::string occurred_at;
   std::string job_id;
-  std::string video_id;  // empty for job.completed
+  std::string video_id;  // empty for job.completed and subscription.checked
   std::string trace_id;
   nlohmann::json data = nlohmann::json::object();
 };
@@ -75,7 +75,11 @@ struct Event {
 [[nodiscard]] Event NewEvent(EventType type, std::string job_id, std::string video_id,
                              std::string trace_id, nlohmann::json data);
 
-// Kafka key of the event: video_id, or job_id for job.completed.
+// Whether events of the type carry a video_id (all but job.completed and subscription.checked).
+[[nodiscard]] bool HasVideoId(EventType type) noexcept;
+
+// Kafka key of the event: video_id, job_id for job.completed, data.subscription_id for
+// subscription.checked (one subscription's checks share a partition, in order).
 [[nodiscard]] const std::string& EventKey(const Event& event) noexcept;
 
 [[nodiscard]] nlohmann::json ToJson(const Event& event);
@@ -122,10 +126,22 @@ struct JobCompletedData {
   std::int64_t failed = 0;
   std::int64_t duration_ms = 0;
 };
+// subscription.checked: one check of a subscription ended. The envelope's job_id is the check's
+// job (the one whose discovery listed the channel; deleted again when nothing was new).
+struct SubscriptionCheckedData {
+  std::string subscription_id;
+  std::string check_id;
+  std::string outcome;  // new_videos|no_new_videos|failed
+  std::int64_t new_videos = 0;
+  std::string started_job_id;  // the job kept to process the new videos; "" when none
+  std::string listing;         // full (yt-dlp listed the channel) | feed (the Atom feed sufficed)
+  std::string error;           // why the check failed; "" otherwise
+};
 // data.duration_ms of a stage-completion event; nullopt for the other types.
 [[nodiscard]] std::optional<std::int64_t> StageDurationMs(const Event& event);
 // The data of a video.failed / job.completed event; nullopt for the other types.
 [[nodiscard]] std::optional<VideoFailedData> VideoFailed(const Event& event);
 [[nodiscard]] std::optional<JobCompletedData> JobCompleted(const Event& event);
+[[nodiscard]] std::optional<SubscriptionCheckedData> SubscriptionChecked(const Event& event);
 
 }  // namespace chansum::protocol

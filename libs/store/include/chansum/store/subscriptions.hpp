@@ -55,6 +55,9 @@ struct DueSubscription {
   std::string channel_url;
   int every_s = 0;
   nlohmann::json options = nlohmann::json::object();
+  std::string channel_id;  // remembered UC… id ("" when unknown)
+  // The video ids the channel's feed showed at the last check that read it (0016).
+  std::optional<std::vector<std::string>> feed_video_ids;
 };
 // Locks up to `limit` subscriptions that are due (next_check_at <= now(), not paused) and have no
 // check or job still in progress, oldest due first, FOR UPDATE SKIP LOCKED: another scheduler
@@ -89,9 +92,22 @@ struct CheckOfJob {
 void FinishSubscriptionCheck(pqxx::work& txn, const std::string& check_id, const std::string& state,
                              int new_videos, const std::string& error);
 // A failed discovery of `job_id`: ends its running check (if any) as failed with `error`.
-// Returns the check's subscription id when there was one.
-std::optional<std::string> FailSubscriptionCheckOfJob(pqxx::work& txn, const std::string& job_id,
-                                                      const std::string& error);
+// Returns the check (its id and subscription id; no options) when there was one.
+std::optional<CheckOfJob> FailSubscriptionCheckOfJob(pqxx::work& txn, const std::string& job_id,
+                                                     const std::string& error);
+// What a check learnt about the channel's feed (migration 0016): `listing` "full" or "feed" and
+// `feed_note` (why the feed did not decide; "" for none) on the check; on the subscription the
+// feed's video ids when the feed was read (nullopt: keep the stored ones) and the channel id when
+// one was learnt ("" keeps the stored one).
+struct CheckFeed {
+  std::string listing = "full";
+  std::string feed_note;
+  std::optional<std::vector<std::string>> feed_video_ids;
+  std::string channel_id;
+};
+void RecordCheckFeed(pqxx::work& txn, const CheckOfJob& check, const CheckFeed& feed);
+// Stores the channel id of subscription `id` when it has none yet (e.g. named by its URL).
+void RememberChannelId(pqxx::work& txn, const std::string& id, const std::string& channel_id);
 // Deletes a provisional job that found nothing new (its videos go with it; the check keeps its
 // row with job_id NULL).
 void DeleteJob(pqxx::work& txn, const std::string& job_id);

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/common/strings.hpp"
 #include "chansum/net/curl_handles.hpp"
+#include "chansum/net/curl_pinned.hpp"
 #include "strings.hpp"
 
 namespace chansum::media {
@@ -97,9 +97,7 @@ using net::SlistPtr;
 
 // What one request saw (callbacks write here).
 struct Exchange {
-  const net::DestinationPolicy* policy = nullptr;
-  std::string host;  // the hop's URL host, for the connect check
-  std::optional<Error> refused;
+  net::CurlConnectCheck connect;  // the hop's URL host, for the connect check
   std::optional<Error> abort;
   const DirectOptions* options = nullptr;
 
@@ -117,26 +115,6 @@ struct Exchange {
   std::string last_modified;
   std::optional<std::int64_t> content_length;
 };
-
-curl_socket_t OpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
-  auto* ex = static_cast<Exchange*>(clientp);
-  if (purpose != CURLSOCKTYPE_IPCXN || address == nullptr) {
-    ex->refused = Error::Permanent(net::kDestinationNotAllowed, "unexpected socket request");
-    return CURL_SOCKET_BAD;
-  }
-  std::uint16_t port = 0;
-  const auto ip = net::FromSockaddr(&address->addr, &port);
-  if (!ip) {
-    ex->refused = Error::Permanent(net::kDestinationNotAllowed, "unknown address family");
-    return CURL_SOCKET_BAD;
-  }
-  if (auto allowed = ex->policy->CheckConnect(ex->host, *ip, port); !allowed.ok()) {
-    ex->refused = std::move(allowed).error();
-    return CURL_SOCKET_BAD;
-  }
-  const int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-  return fd < 0 ? CURL_SOCKET_BAD : fd;
-}
 
 std::optional<std::int64_t> ParseInt64(std::string_view text) {
   text = TrimWhitespace(text);
@@ -331,9 +309,6 @@ Outcome Request(const std::string& url, const net::DestinationPolicy& policy,
     out.error = std::move(destination).error();
     return out;
   }
-  const auto& target = destination->target;
-  ex.policy = &policy;
-  ex.host = target.host;
 
   CurlPtr curl(curl_easy_init());
   if (!curl) {
@@ -343,15 +318,7 @@ Outcome Request(const std::string& url, const net::DestinationPolicy& policy,
   CURL* c = curl.get();
   // Pinned to the addresses the policy resolved and allowed: curl does not ask DNS again.
   SlistPtr resolve;
-  if (!target.ip_literal) {
-    std::string entry = target.host + ":" + std::to_string(target.port) + ":";
-    for (std::size_t i = 0; i < destination->addresses.size(); ++i) {
-      const auto& a = destination->addresses[i];
-      entry += (i ? "," : "") + (a.v4 ? a.ToString() : "[" + a.ToString() + "]");
-    }
-    resolve.reset(curl_slist_append(nullptr, entry.c_str()));
-    curl_easy_setopt(c, CURLOPT_RESOLVE, resolve.get());
-  }
+  net::PinToDestination(c, policy, *destination, ex.connect, resolve);
   SlistPtr headers;
   if (ex.ranged && !if_range.empty()) {
     headers.reset(curl_slist_append(nullptr, ("If-Range: " + if_range).c_str()));
@@ -363,14 +330,8 @@ Outcome Request(const std::string& url, const net::DestinationPolicy& policy,
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);  // each hop is checked here
-  curl_easy_setopt(c, CURLOPT_PROXY, "");           // no proxy from the environment
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_USERAGENT, "chansum-download/1");
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ex);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, OnHeader);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &ex);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
@@ -399,8 +360,8 @@ Outcome Request(const std::string& url, const net::DestinationPolicy& policy,
 
   const CURLcode rc = curl_easy_perform(c);
   out.progressed = ex.storing && ex.received > 0;
-  if (ex.refused) {
-    out.error = *ex.refused;
+  if (ex.connect.refused) {
+    out.error = *ex.connect.refused;
     return out;
   }
   if (ex.abort) {

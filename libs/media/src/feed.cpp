@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
-#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstring>
@@ -16,6 +15,7 @@
 #include "chansum/common/logging.hpp"
 #include "chansum/common/strings.hpp"
 #include "chansum/net/curl_handles.hpp"
+#include "chansum/net/curl_pinned.hpp"
 #include "strings.hpp"
 
 namespace chansum::media {
@@ -55,33 +55,11 @@ const xmlNode* Child(const xmlNode* parent, const char* ns, const char* name) {
 
 // What one request saw.
 struct Exchange {
-  const net::DestinationPolicy* policy = nullptr;
-  std::string host;
-  std::optional<Error> refused;
+  net::CurlConnectCheck connect;
   std::optional<Error> abort;
   const FeedFetchOptions* options = nullptr;
   std::string body;
 };
-
-curl_socket_t OpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
-  auto* ex = static_cast<Exchange*>(clientp);
-  if (purpose != CURLSOCKTYPE_IPCXN || address == nullptr) {
-    ex->refused = Error::Permanent(net::kDestinationNotAllowed, "unexpected socket request");
-    return CURL_SOCKET_BAD;
-  }
-  std::uint16_t port = 0;
-  const auto ip = net::FromSockaddr(&address->addr, &port);
-  if (!ip) {
-    ex->refused = Error::Permanent(net::kDestinationNotAllowed, "unknown address family");
-    return CURL_SOCKET_BAD;
-  }
-  if (auto allowed = ex->policy->CheckConnect(ex->host, *ip, port); !allowed.ok()) {
-    ex->refused = std::move(allowed).error();
-    return CURL_SOCKET_BAD;
-  }
-  const int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-  return fd < 0 ? CURL_SOCKET_BAD : fd;
-}
 
 std::size_t OnBody(char* data, std::size_t size, std::size_t n, void* userp) {
   auto* ex = static_cast<Exchange*>(userp);
@@ -195,36 +173,20 @@ Result<std::string> FetchFeed(const std::string& url, const net::DestinationPoli
   net::CurlGlobalInit();
   auto destination = policy.Resolve(url);
   if (!destination.ok()) return std::move(destination).error();
-  const auto& target = destination->target;
   Exchange ex;
-  ex.policy = &policy;
-  ex.host = target.host;
   ex.options = &options;
   net::CurlPtr curl(curl_easy_init());
   if (!curl) return Error::Transient("curl_error", "curl_easy_init failed");
   CURL* c = curl.get();
   // Pinned to the addresses the policy resolved and allowed: curl does not ask DNS again.
   net::SlistPtr resolve;
-  if (!target.ip_literal) {
-    std::string entry = target.host + ":" + std::to_string(target.port) + ":";
-    for (std::size_t i = 0; i < destination->addresses.size(); ++i) {
-      const auto& a = destination->addresses[i];
-      entry += (i ? "," : "") + (a.v4 ? a.ToString() : "[" + a.ToString() + "]");
-    }
-    resolve.reset(curl_slist_append(nullptr, entry.c_str()));
-    curl_easy_setopt(c, CURLOPT_RESOLVE, resolve.get());
-  }
+  net::PinToDestination(c, policy, *destination, ex.connect, resolve);
   char error_buffer[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-  curl_easy_setopt(c, CURLOPT_PROXY, "");
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");  // gzip when the server offers it
   curl_easy_setopt(c, CURLOPT_USERAGENT, "chansum-discovery/1");
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
-  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &ex);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &ex);
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -233,7 +195,7 @@ Result<std::string> FetchFeed(const std::string& url, const net::DestinationPoli
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(std::max<std::int64_t>(1, options.timeout.count())));
   const CURLcode rc = curl_easy_perform(c);
-  if (ex.refused) return *ex.refused;
+  if (ex.connect.refused) return *ex.connect.refused;
   if (ex.abort) return *ex.abort;
   if (rc != CURLE_OK) {
     const std::string message =

@@ -8,15 +8,10 @@
 #include <system_error>
 #include <unordered_set>
 
+#include "chansum/text/text.hpp"
+
 namespace chansum::text {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool HasUpper(std::string_view s) {
   return std::any_of(s.begin(), s.end(), [](unsigned char c) { return std::isupper(c) != 0; });
@@ -40,7 +35,7 @@ ProperNouns ProperNouns::FromWordList(std::string_view words) {
                                        [](unsigned char c) { return std::isalpha(c) != 0; });
     if (letters < 3) continue;
     if (HasUpper(word)) {
-      out.by_lower_.emplace(Lower(word), std::string(word));
+      out.by_lower_.emplace(AsciiLower(word), std::string(word));
     } else {
       lower_case.emplace(word);
     }

@@ -12,13 +12,6 @@
 namespace chansum::text {
 namespace {
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 // A whitespace-separated word split into leading punctuation, the word and trailing punctuation:
 // "(nine," -> "(", "nine", ",".
 struct Word {
@@ -260,7 +253,7 @@ std::string SpokenNumbersToDigits(std::string_view text) {
     std::vector<NumberWord> run;
     std::size_t j = i;
     while (j < words.size()) {
-      const auto nw = Classify(Lower(words[j].core));
+      const auto nw = Classify(AsciiLower(words[j].core));
       if (nw.kind == Kind::kNone) break;
       if (!IsNumeral(nw.kind) && run.empty()) break;
       if (j > i && !words[j].lead.empty()) break;
@@ -278,7 +271,7 @@ std::string SpokenNumbersToDigits(std::string_view text) {
       ++i;
       continue;
     }
-    const std::string before = out.empty() ? std::string() : Lower(out.back().core);
+    const std::string before = out.empty() ? std::string() : AsciiLower(out.back().core);
     const bool before_ends = !out.empty() && !out.back().trail.empty();
     std::optional<std::int64_t> value;
     if (!before_ends && IsYearContext(before)) value = Year(run);
@@ -314,7 +307,7 @@ std::string PolishSentence(std::string_view sentence, const ReadableOptions& opt
   for (std::size_t i = 0; i < words.size(); ++i) {
     auto& core = words[i].core;
     if (core.empty()) continue;
-    const std::string lower = Lower(core);
+    const std::string lower = AsciiLower(core);
     if (options.proper_nouns != nullptr && lower == core) {
       if (const std::string* proper = options.proper_nouns->Find(lower)) {
         core = *proper;

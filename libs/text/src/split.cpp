@@ -11,21 +11,19 @@ namespace {
 bool IsAbbreviation(std::string_view word) {
   if (word.empty()) return false;
   // Written lowercase and holding a dot, so never an ASR word that had "." appended.
-  static const std::unordered_set<std::string_view> kDotted = {"e.g", "i.e", "a.m", "p.m",
-                                                               "U.S", "U.K", "U.N", "E.U"};
-  if (kDotted.count(word) > 0) return true;
+  static const std::unordered_set<std::string_view> dotted = {"e.g", "i.e", "a.m", "p.m",
+                                                              "U.S", "U.K", "U.N", "E.U"};
+  if (dotted.count(word) > 0) return true;
   // Others only capitalized ("Mr.", "Dr.", "Jan."), so that lowercase speech such as
   // "ask the dr" + "." still ends a sentence.
   if (std::isupper(static_cast<unsigned char>(word[0])) == 0) return false;
-  static const std::unordered_set<std::string_view> kAbbrev = {
+  static const std::unordered_set<std::string_view> abbreviations = {
       "mr",  "mrs",  "ms",  "dr",   "prof", "sr",   "jr",  "st",  "vs",  "etc",    "inc", "ltd",
       "co",  "corp", "no",  "vol",  "fig",  "dept", "est", "jan", "feb", "mar",    "apr", "jun",
       "jul", "aug",  "sep", "sept", "oct",  "nov",  "dec", "gen", "gov", "approx", "sen", "rep"};
-  std::string lower(word);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string lower = AsciiLower(word);
   // Initials: "J." in "J. R. R. Tolkien".
-  return kAbbrev.count(lower) > 0 || word.size() == 1;
+  return abbreviations.count(lower) > 0 || word.size() == 1;
 }
 
 bool IsCloser(char c) { return c == '"' || c == '\'' || c == ')' || c == ']'; }

@@ -84,9 +84,7 @@ std::vector<Token> Tokenize(std::string_view sentence) {
     if (!word.empty()) {
       Token t;
       t.surface = std::string(word);
-      std::string lower(word);
-      std::transform(lower.begin(), lower.end(), lower.begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+      const std::string lower = AsciiLower(word);
       const bool all_digits = std::all_of(lower.begin(), lower.end(), [](unsigned char c) {
         return std::isdigit(c) != 0 || c == '\'';
       });
@@ -97,6 +95,13 @@ std::vector<Token> Tokenize(std::string_view sentence) {
     }
     i = j;
   }
+  return out;
+}
+
+std::string AsciiLower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 

@@ -80,6 +80,9 @@ class YtDlpEgress : public ::testing::Test {
       s.Get("/moved.xml", [target](const httplib::Request&, httplib::Response& res) {
         res.set_redirect(target);
       });
+      s.Get("/media.mp4", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content(std::string(64 * 1024, 'm'), "video/mp4");
+      });
       s.Get("/moved.mp4", [target](const httplib::Request&, httplib::Response& res) {
         res.set_redirect(target);
       });
@@ -136,6 +139,20 @@ TEST_F(YtDlpEgress, AListingThatRedirectsIntoTheNetworkFailsPermanentlyWithTheRe
   auto direct = media::Discover(site_->Url("/moved.xml"), 10, options_);
   EXPECT_TRUE(direct.ok());
   EXPECT_GE(forbidden_->requests(), 1);
+}
+
+// yt-dlp's own (native) downloader fetches the media through the proxy: "--downloader native"
+// keeps an external one (ffmpeg, which would connect to https streams itself) out of it.
+TEST_F(YtDlpEgress, AnAllowedMediaDownloadGoesThroughTheProxy) {
+  const auto dir = fs::temp_directory_path() / ("egress-ok-" + std::to_string(::getpid()));
+  const auto before = proxy_->stats().forwarded;
+  auto file = media::Download(site_->Url("/media.mp4"), "v1", dir, Proxied());
+  std::error_code ec;
+  const auto size = file.ok() ? fs::file_size(file->path, ec) : 0;
+  fs::remove_all(dir, ec);
+  ASSERT_TRUE(file.ok()) << file.error().ToString();
+  EXPECT_EQ(size, 64u * 1024);
+  EXPECT_GT(proxy_->stats().forwarded, before) << "yt-dlp went around the proxy";
 }
 
 TEST_F(YtDlpEgress, AMediaDownloadThatRedirectsIntoTheNetworkFailsPermanently) {

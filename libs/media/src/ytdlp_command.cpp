@@ -133,6 +133,9 @@ std::vector<std::string> YtDlpBaseArgs(const YtDlpOptions& options) {
                                    "--no-progress",         "--no-color",      "--socket-timeout",
                                    std::to_string(socket_s)};
   if (!options.proxy.empty()) argv.insert(argv.end(), {"--proxy", options.proxy});
+  // yt-dlp's own downloaders honour --proxy; an external one need not (ffmpeg connects to https
+  // HLS/DASH URLs itself, past the egress proxy): with the proxy, only the native ones.
+  if (options.egress_proxy) argv.insert(argv.end(), {"--downloader", "native"});
   return argv;
 }
 

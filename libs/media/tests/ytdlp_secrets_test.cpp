@@ -150,6 +150,15 @@ TEST_F(YtDlpSecrets, WithoutThemNoFlag) {
   ASSERT_NE(proxy, with.end());
   EXPECT_LT(proxy, std::find(with.begin(), with.end(), "--"));
   EXPECT_EQ(with.back(), "http://h/feed.xml");
+  EXPECT_EQ(std::find(with.begin(), with.end(), "--downloader"), with.end());
+  // Behind the egress proxy, only yt-dlp's own downloaders (ffmpeg would fetch https HLS/DASH
+  // itself, unchecked).
+  options_.egress_proxy = true;
+  const auto egress = DiscoverArgs("http://h/feed.xml", 3, options_);
+  const auto downloader = std::find(egress.begin(), egress.end(), "--downloader");
+  ASSERT_NE(downloader, egress.end());
+  EXPECT_EQ(*(downloader + 1), "native");
+  EXPECT_LT(downloader, std::find(egress.begin(), egress.end(), "--"));
 }
 
 TEST(YtDlpSecretConfig, ValidatedAtStartWithoutQuotingSecrets) {

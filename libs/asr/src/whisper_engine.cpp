@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include <map>
+#include <mutex>
 
 #include <ctranslate2/logging.h>
 #include <ctranslate2/models/whisper.h>
@@ -167,7 +168,11 @@ WhisperEngine::WhisperEngine(const AsrConfig& config) : impl_(std::make_unique<I
     // symbols as Debian's libspdlog 1.10): the first time it logs it makes its own stderr logger
     // the default and sets every logger's level to its CT2_VERBOSE level (warning). The service's
     // logging (default logger, levels) is put back once the model is loaded; CTranslate2's own
-    // warnings then go through the service's logger.
+    // warnings then go through the service's logger. One load at a time: two workers loading at
+    // once (concurrency 2) could each save what the other's load had set, and the warning level
+    // stayed (the chaos suite found no "handler run" lines in the transcription log).
+    static std::mutex load_mutex;
+    const std::lock_guard<std::mutex> lock(load_mutex);
     const SpdlogState saved;
     ctranslate2::set_log_level(ctranslate2::LogLevel::Warning);  // quiet while it loads
     try {

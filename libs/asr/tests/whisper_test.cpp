@@ -11,6 +11,7 @@
 #include <numbers>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "chansum/asr/config.hpp"
@@ -279,6 +280,29 @@ TEST_F(WhisperEngineTest, LeavesTheProcesssLoggingAlone) {
   EXPECT_NE(out.str().find("after the engine"), std::string::npos) << out.str();
   spdlog::set_default_logger(previous);
   spdlog::drop("whisper-test");
+}
+
+// The transcription service with CONCURRENCY 2 loads two engines at once: the chaos suite found
+// the service logging only warnings afterwards (no "handler run" lines).
+TEST_F(WhisperEngineTest, EnginesLoadedAtOnceLeaveTheLoggingAlone) {
+  std::ostringstream out;
+  auto logger = std::make_shared<spdlog::logger>(
+      "whisper-test-2", std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+  logger->set_level(spdlog::level::info);
+  spdlog::register_logger(logger);
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(logger);
+  for (int round = 0; round < 3; ++round) {
+    std::vector<std::thread> loaders;
+    for (int i = 0; i < 3; ++i) {
+      loaders.emplace_back([this] { WhisperEngine engine(config_); });
+    }
+    for (auto& t : loaders) t.join();
+    EXPECT_EQ(spdlog::default_logger(), logger) << "round " << round;
+    EXPECT_EQ(logger->level(), spdlog::level::info) << "round " << round;
+  }
+  spdlog::set_default_logger(previous);
+  spdlog::drop("whisper-test-2");
 }
 
 TEST_F(WhisperEngineTest, SilenceGivesEmptyTranscript) {

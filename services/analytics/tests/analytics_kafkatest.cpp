@@ -227,6 +227,9 @@ class AnalyticsTest : public ::testing::Test {
   std::unique_ptr<kafka::Producer> producer_;
 };
 
+// Every event type's topic, 3 partitions each (the topics these tests' analytics ensures).
+const std::size_t kAllPartitions = std::size(protocol::kAllEventTypes) * 3;
+
 TEST_F(AnalyticsTest, AppliesJobOnceServesFiguresIgnoresRedeliveryAndSurvivesRestart) {
   const std::string job_id = NewUuid();
   constexpr int kVideos = 5;
@@ -347,7 +350,8 @@ TEST_F(AnalyticsTest, TwoInstancesSplitPartitionsAndCountEveryEventOnce) {
         pb = b.service().Assignment();
         std::set<kafka::TopicPartition> all(pa.begin(), pa.end());
         all.insert(pb.begin(), pb.end());
-        return !pa.empty() && !pb.empty() && all.size() == 21 && pa.size() + pb.size() == 21;
+        return !pa.empty() && !pb.empty() && all.size() == kAllPartitions &&
+               pa.size() + pb.size() == kAllPartitions;
       },
       90s))
       << pa.size() << " + " << pb.size();
@@ -489,7 +493,8 @@ TEST_F(AnalyticsTest, BinaryServesAppliesAndStopsCleanlyOnSigterm) {
 
   // The offset was committed: a later member of the group does not apply it again.
   Instance later(Config());
-  ASSERT_TRUE(WaitUntil([&] { return later.service().Assignment().size() == 21; }, 60s));
+  ASSERT_TRUE(
+      WaitUntil([&] { return later.service().Assignment().size() == kAllPartitions; }, 60s));
   std::this_thread::sleep_for(2s);
   EXPECT_EQ(later.service().Stats().applied, 0u);
   EXPECT_EQ(later.service().Stats().duplicates, 0u);

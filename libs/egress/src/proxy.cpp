@@ -299,7 +299,9 @@ struct EgressProxy::Impl {
   void WorkLoop();
   void Serve(Fd client);
   // Reads until the end of the request head; false (after answering) on timeout/size/EOF.
-  bool ReadHead(int fd, std::string& buffer, std::size_t& head_end);
+  // Reads a message head into `buffer`; a client whose head is too large or too slow is answered
+  // 431/408 when `answer_errors` (not the upstream proxy, whose answer is being read).
+  bool ReadHead(int fd, std::string& buffer, std::size_t& head_end, bool answer_errors = true);
   // Connects with the connect timeout; -1 and `why` on failure.
   Fd Connect(const net::IpAddress& address, std::uint16_t port, std::string& why);
   Fd ConnectUpstream(std::string& why);
@@ -361,7 +363,12 @@ Result<std::unique_ptr<EgressProxy>> EgressProxy::Start(EgressConfig config,
 }
 
 void EgressProxy::Stop() {
-  if (!impl_ || impl_->stopping.exchange(true)) return;
+  if (!impl_) return;
+  {
+    // Under the lock: a worker between its wait condition and its sleep must not miss the wake-up.
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopping.exchange(true)) return;
+  }
   const char byte = 1;
   (void)!::write(impl_->wake_write.Get(), &byte, 1);
   impl_->cv.notify_all();
@@ -386,7 +393,14 @@ void EgressProxy::Impl::AcceptLoop() {
     sockaddr_storage peer{};
     socklen_t len = sizeof peer;
     Fd client(::accept4(listener.Get(), reinterpret_cast<sockaddr*>(&peer), &len, SOCK_CLOEXEC));
-    if (!client.Valid()) continue;
+    if (!client.Valid()) {
+      // Out of descriptors: the listener stays readable, so wait a little instead of spinning.
+      if (errno == EMFILE || errno == ENFILE) {
+        spdlog::warn("egress proxy: accept: {}", Errno(errno));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      continue;
+    }
     // Only this host's processes (yt-dlp) may use it: it listens on 127.0.0.1, and a peer that
     // is not loopback (none should be able to reach it) is dropped.
     const auto address = net::FromSockaddr(reinterpret_cast<const sockaddr*>(&peer));
@@ -427,7 +441,8 @@ void EgressProxy::Impl::WorkLoop() {
   }
 }
 
-bool EgressProxy::Impl::ReadHead(int fd, std::string& buffer, std::size_t& head_end) {
+bool EgressProxy::Impl::ReadHead(int fd, std::string& buffer, std::size_t& head_end,
+                                 bool answer_errors) {
   const auto deadline = Clock::now() + config.header_timeout;
   std::array<char, 4096> chunk{};
   while (true) {
@@ -436,14 +451,14 @@ bool EgressProxy::Impl::ReadHead(int fd, std::string& buffer, std::size_t& head_
       return true;
     }
     if (buffer.size() > config.max_head_bytes) {
-      Reply(fd, 431, "request head too large for the egress proxy");
+      if (answer_errors) Reply(fd, 431, "request head too large for the egress proxy");
       return false;
     }
     std::array<pollfd, 2> fds{pollfd{fd, POLLIN, 0}, pollfd{wake_read.Get(), POLLIN, 0}};
     const int rc = ::poll(fds.data(), fds.size(), RemainingMs(deadline));
     if (rc < 0 && errno == EINTR) continue;
     if (rc <= 0) {
-      if (rc == 0) Reply(fd, 408, "request head not received in time");
+      if (rc == 0 && answer_errors) Reply(fd, 408, "request head not received in time");
       return false;
     }
     if (fds[1].revents != 0) return false;
@@ -588,13 +603,8 @@ void EgressProxy::Impl::Serve(Fd client) {
   if (config.upstream) {
     server = ConnectUpstream(why);
   } else {
+    // Only the addresses Resolve allowed (each one checked there), never a second lookup.
     for (const auto& address : destination->addresses) {
-      // The address actually connected to, checked once more (it is one Resolve allowed).
-      if (auto ok = policy.CheckConnect(target.host, address, target.port); !ok.ok()) {
-        ++refused;
-        Reply(client.Get(), 403, std::string(kRefusalMarker) + ok.error().message);
-        return;
-      }
       server = Connect(address, target.port, why);
       if (server.Valid()) break;
     }
@@ -617,7 +627,7 @@ void EgressProxy::Impl::Serve(Fd client) {
       request += "\r\n";
       std::string answer;
       std::size_t answer_end = 0;
-      if (!SendAll(server.Get(), request) || !ReadHead(server.Get(), answer, answer_end)) {
+      if (!SendAll(server.Get(), request) || !ReadHead(server.Get(), answer, answer_end, false)) {
         ++failed;
         Reply(client.Get(), 502, "egress proxy: the upstream proxy did not answer CONNECT");
         return;
@@ -640,20 +650,22 @@ void EgressProxy::Impl::Serve(Fd client) {
     Relay(client.Get(), server.Get());
     return;
   }
-  // An absolute-URI request: to the upstream as it is (with its credentials), or to the origin
-  // in origin form. One request per connection: the origin is asked to close after it.
+  // An absolute-URI request: to the upstream in absolute form rebuilt from the checked host and
+  // port (never the client's raw URL, which the upstream might read differently), with its
+  // credentials; or to the origin in origin form. One request per connection: the origin is
+  // asked to close after it.
+  std::string_view path = std::string_view(head->target).substr(7);
+  const auto slash = path.find_first_of("/?");
+  path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
+  const std::string origin_form = (path.front() == '?' ? "/" : "") + std::string(path);
   std::string request;
   if (config.upstream) {
-    request = head->method + " " + head->target + " " + head->version + "\r\n";
+    request = head->method + " http://" + authority + origin_form + " " + head->version + "\r\n";
     if (!config.upstream->authorization.empty()) {
       request += "Proxy-Authorization: " + config.upstream->authorization + "\r\n";
     }
   } else {
-    std::string_view path = std::string_view(head->target).substr(7);
-    const auto slash = path.find_first_of("/?");
-    path = slash == std::string_view::npos ? std::string_view("/") : path.substr(slash);
-    request = head->method + " " + (path.front() == '?' ? "/" : "") + std::string(path) + " " +
-              head->version + "\r\n";
+    request = head->method + " " + origin_form + " " + head->version + "\r\n";
   }
   for (const auto& [name, value] : head->headers) {
     if (IsHopByHop(name)) continue;

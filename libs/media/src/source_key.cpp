@@ -4,24 +4,12 @@
 
 #include "chansum/common/sha256.hpp"
 #include "chansum/common/strings.hpp"
+#include "chansum/media/feed.hpp"
 #include "chansum/media/ytdlp.hpp"
 #include "strings.hpp"
 
 namespace chansum::media {
 namespace {
-
-// "https://www.youtube.com/watch?v=x" -> "www.youtube.com" (lower case, no port, no user info).
-std::string Host(std::string_view url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return {};
-  std::string_view rest = url.substr(scheme + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  if (const auto at = rest.rfind('@'); at != std::string_view::npos) rest = rest.substr(at + 1);
-  if (const auto colon = rest.rfind(':'); colon != std::string_view::npos && rest.front() != '[') {
-    rest = rest.substr(0, colon);
-  }
-  return AsciiLower(rest);
-}
 
 bool IsYoutubeHost(const std::string& host) {
   for (std::string_view h : {"youtube.com", "youtu.be", "youtube-nocookie.com"}) {
@@ -77,7 +65,7 @@ SourceKey KeyForEntry(std::string_view ie_key, std::string_view id, std::string_
   // its own: playlist_fuzz found "youtube" keyed as "youtube:<id>" with source "youtube".
   const std::string extractor = AsciiLower(ie_key);
   const bool youtube_extractor = extractor == "youtube";
-  if ((youtube_extractor || (ie_key.empty() && IsYoutubeHost(Host(url)))) && IsYoutubeId(id)) {
+  if ((youtube_extractor || (ie_key.empty() && IsYoutubeHost(UrlHost(url)))) && IsYoutubeId(id)) {
     return {"youtube", std::string(id)};
   }
   const std::string safe_id = SanitizeId(id.empty() ? std::string_view("video") : id);

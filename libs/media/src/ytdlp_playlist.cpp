@@ -8,6 +8,7 @@
 #include <set>
 
 #include "chansum/media/channel.hpp"
+#include "chansum/media/feed.hpp"
 #include "chansum/media/ytdlp.hpp"
 #include "strings.hpp"
 #include "ytdlp_url.hpp"
@@ -156,16 +157,10 @@ Result<Playlist> ParsePlaylist(std::string_view text) {
   Playlist playlist;
   playlist.id = StringField(doc, "id");
   playlist.title = CleanText(StringField(doc, "title"));
-  // A YouTube channel names its UC… id (yt-dlp's "channel_id"; a channel tab also as its "id").
-  for (const char* key : {"channel_id", "uploader_id", "id"}) {
-    const auto id = StringField(doc, key);
-    if (id.size() == 24 && id.rfind("UC", 0) == 0 && std::all_of(id.begin(), id.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
-        })) {
-      playlist.channel_id = id;
-      break;
-    }
-  }
+  // A listing of a YouTube channel (a channel URL, a handle, a channel tab) is identified by the
+  // channel's UC… id. A playlist's "channel_id" names its owner, whose uploads feed is not the
+  // playlist: only the listing's own id counts.
+  if (IsChannelId(playlist.id)) playlist.channel_id = playlist.id;
   Collector collector;
   collector.Walk(doc, 0);
   playlist.entries = std::move(collector.entries);

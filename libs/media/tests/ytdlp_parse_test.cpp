@@ -213,6 +213,19 @@ TEST(ParsePlaylist, EntriesWithInvalidUrlsAreSkippedOrRebuilt) {
   for (const auto& e : *r) EXPECT_TRUE(ValidateHttpUrl(e.url).ok()) << e.url;
 }
 
+// The feed pre-check follows a listing's channel id: a channel's own listing has one, a playlist
+// (whose "channel_id" is its owner's) has none, or its checks would read the owner's uploads feed.
+TEST(ParsePlaylist, OnlyAChannelsOwnListingNamesAChannelId) {
+  auto channel = ParsePlaylist(R"({"_type": "playlist", "id": "UCx8Zq2Tk3oV0M7yH5pbVqLw",
+      "channel_id": "UCx8Zq2Tk3oV0M7yH5pbVqLw", "entries": []})");
+  auto playlist = ParsePlaylist(R"({"_type": "playlist", "id": "PLrAXtmErZgOeiKm4sgNOknGvNjby9efdf",
+      "channel_id": "UCx8Zq2Tk3oV0M7yH5pbVqLw", "uploader_id": "UCx8Zq2Tk3oV0M7yH5pbVqLw",
+      "entries": []})");
+  ASSERT_TRUE(channel.ok() && playlist.ok());
+  EXPECT_EQ(channel->channel_id, "UCx8Zq2Tk3oV0M7yH5pbVqLw");
+  EXPECT_EQ(playlist->channel_id, "");
+}
+
 TEST(ParsePlaylist, MalformedJsonIsPermanent) {
   for (const char* bad : {"", "{", "not json", "[1,2]", "\"str\"", "{\"entries\": [}"}) {
     auto r = ParseFlatPlaylist(bad);

@@ -249,6 +249,15 @@ int KeepSubscriptionJob(pqxx::work& txn, const store::CheckOfJob& check,
 
 }  // namespace
 
+void FailDiscoveryJob(pqxx::work& txn, Effects& effects, const std::string& job_id,
+                      const std::string& trace_id, const Error& error) {
+  store::FailJob(txn, job_id, error);
+  if (auto check = store::FailSubscriptionCheckOfJob(txn, job_id, error.ToString())) {
+    EmitSubscriptionChecked(effects, *check, job_id, trace_id, "failed", 0, error.ToString());
+  }
+  EmitJobCompleted(txn, effects, job_id, trace_id);  // state "failed"
+}
+
 bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& policy,
                      const std::string& worker, VideoWork& work) {
   const Command& cmd = work.cmd;
@@ -333,13 +342,7 @@ bool RecordDiscovery(pqxx::work& txn, Effects& effects, const RetryPolicy& polic
     work.kind = "retried";
     work.summary = Retrying(cmd.attempt + 1, policy.max_attempts, delay, result.error());
   } else {
-    store::FailJob(txn, cmd.job_id, result.error());
-    if (auto check =
-            store::FailSubscriptionCheckOfJob(txn, cmd.job_id, result.error().ToString())) {
-      EmitSubscriptionChecked(effects, *check, cmd.job_id, Trace(work), "failed", 0,
-                              result.error().ToString());
-    }
-    EmitJobCompleted(txn, effects, cmd.job_id, Trace(work));  // state "failed"
+    FailDiscoveryJob(txn, effects, cmd.job_id, Trace(work), result.error());
     work.kind = "failed";
     work.summary = "job failed: " + result.error().ToString();
   }

@@ -7,6 +7,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/protocol/command.hpp"
 #include "chansum/store/live.hpp"
 #include "chansum/store/store.hpp"
@@ -98,13 +99,7 @@ JobVersion ReadJobVersion(pqxx::work& txn, const std::string& job_id) {
 }
 
 std::string EncodeVideoCursor(const VideoCursor& cursor) {
-  static const char hex_digits[] = "0123456789abcdef";
-  std::string out = std::to_string(cursor.position) + "_";
-  for (unsigned char c : cursor.video_id) {
-    out += hex_digits[c >> 4];
-    out += hex_digits[c & 0xf];
-  }
-  return out;
+  return std::to_string(cursor.position) + "_" + HexLower(cursor.video_id);
 }
 
 Result<VideoCursor> ParseVideoCursor(const std::string& text) {

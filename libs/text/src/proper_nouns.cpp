@@ -8,7 +8,7 @@
 #include <system_error>
 #include <unordered_set>
 
-#include "chansum/text/text.hpp"
+#include "chansum/common/strings.hpp"
 
 namespace chansum::text {
 namespace {

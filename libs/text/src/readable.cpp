@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/text/text.hpp"
 
 namespace chansum::text {

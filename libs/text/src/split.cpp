@@ -3,6 +3,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/text/text.hpp"
 
 namespace chansum::text {

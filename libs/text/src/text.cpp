@@ -1,5 +1,7 @@
 #include "chansum/text/text.hpp"
 
+#include "chansum/common/strings.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -95,13 +97,6 @@ std::vector<Token> Tokenize(std::string_view sentence) {
     }
     i = j;
   }
-  return out;
-}
-
-std::string AsciiLower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   return out;
 }
 

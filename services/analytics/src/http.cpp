@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/http/json_api.hpp"
 #include "chansum/pg/transaction.hpp"
 #include "chansum/protocol/events.hpp"
@@ -46,8 +47,7 @@ void RegisterRoutes(http::Server& server, const ApiDeps& deps) {
                                   "subscription id must be a UUID, got \"" + id + "\"");
                }
                if (!SchemaReady(deps, res)) return;
-               for (auto& c : id)
-                 c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+               id = AsciiLower(id);
                auto body = pg::WithTransaction(*deps.pool, [&](pqxx::work& txn) {
                  return json{{"scope", "subscription"},
                              {"subscription_id", id},

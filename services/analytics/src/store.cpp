@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "chansum/common/strings.hpp"
 #include "chansum/protocol/events.hpp"
 
 namespace chansum::analytics {
@@ -23,17 +24,6 @@ constexpr const char* kOverall = "overall";
 // RFC 3339 UTC with milliseconds, formatted by the server.
 std::string Ts(const std::string& column) {
   return "to_char(" + column + " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')";
-}
-
-std::string Hex(const std::string& bytes) {
-  static const char* kDigits = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char c : bytes) {
-    out += kDigits[c >> 4];
-    out += kDigits[c & 0xf];
-  }
-  return out;
 }
 
 json NullableString(const pqxx::field& f) {
@@ -67,7 +57,7 @@ json Videos(const json& events) {
 // Per-stage duration statistics, percentiles by percentile_cont over the stored durations.
 json Stages(pqxx::work& txn, const std::optional<std::string>& job_id) {
   json stages = json::object();
-  for (auto s : VideoStages()) {
+  for (const auto& s : VideoStages()) {
     stages[s] = json{{"count", 0},
                      {"p50_ms", nullptr},
                      {"p95_ms", nullptr},
@@ -164,9 +154,9 @@ bool ApplyEvent(pqxx::work& txn, const Event& e, const std::string& raw_payload,
   // subscription checks) and within a statement job row before overall row, so concurrent
   // appliers cannot deadlock.
   const std::string& scope = e.job_id;
-  if (e.type == "subscription.checked" && e.started_job_id.empty()) {
-    // A check that started no job: its job was deleted, so it counts overall only (a job scope
-    // would count it among the jobs seen).
+  if (e.type == "subscription.checked" && e.check_outcome == "no_new_videos") {
+    // A check that found nothing new: its job was deleted, so it counts overall only (a job scope
+    // would count it among the jobs seen). A failed check's job stays and is counted like any.
     txn.exec_params(
         "INSERT INTO analytics_counts (scope, type, count) VALUES ($1, $2, 1)"
         " ON CONFLICT (scope, type) DO UPDATE SET count = analytics_counts.count + 1",
@@ -231,7 +221,8 @@ bool StoreReject(pqxx::work& txn, const RecordMeta& meta, const std::string& pay
       "INSERT INTO analytics_rejects (kafka_topic, kafka_partition, kafka_offset, kafka_key,"
       " payload, reason) VALUES ($1, $2, $3, decode($4, 'hex'), decode($5, 'hex'), $6)"
       " ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING RETURNING 1",
-      meta.topic, meta.partition, meta.offset, Hex(meta.key), Hex(payload), reason);
+      meta.topic, meta.partition, meta.offset, chansum::HexLower(meta.key),
+      chansum::HexLower(payload), reason);
   return !r.empty();
 }
 

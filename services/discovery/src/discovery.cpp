@@ -39,9 +39,29 @@ Filters FiltersFromCommand(const nlohmann::json& data) {
 bool FeedShowsNothingNew(const std::vector<std::string>& feed_ids,
                          const std::optional<std::vector<std::string>>& seen) {
   if (!seen) return false;
+  // A feed that went empty while the last check saw entries is a glitch, not news: list it.
+  if (feed_ids.empty() && !seen->empty()) return false;
   const std::set<std::string> known(seen->begin(), seen->end());
   return std::all_of(feed_ids.begin(), feed_ids.end(),
                      [&](const std::string& id) { return known.contains(id); });
+}
+
+void KeepListedFeedIds(const nlohmann::json& feed, const std::vector<media::VideoEntry>& entries,
+                       nlohmann::json& facts) {
+  auto ids = facts.find("feed_video_ids");
+  if (ids == facts.end() || !ids->is_array()) return;
+  std::set<std::string> known;
+  for (const auto& e : entries) known.insert(e.id);
+  if (auto seen = feed.find("seen"); seen != feed.end() && seen->is_array()) {
+    for (const auto& id : *seen) {
+      if (id.is_string()) known.insert(id.get<std::string>());
+    }
+  }
+  nlohmann::json kept = nlohmann::json::array();
+  for (const auto& id : *ids) {
+    if (id.is_string() && known.contains(id.get<std::string>())) kept.push_back(id);
+  }
+  *ids = std::move(kept);
 }
 
 namespace {
@@ -161,8 +181,11 @@ stage::StageDefinition Definition() {
         auto playlist = media::DiscoverPlaylist(url, list_end, call_options);
         if (!playlist.ok())
           return hosts->limits().Observe(url, std::move(playlist).error(), cmd.job_id);
-        if (out.check_facts.is_object()) out.check_facts["channel_id"] = playlist->channel_id;
         const auto& entries = playlist->entries;
+        if (out.check_facts.is_object()) {
+          out.check_facts["channel_id"] = playlist->channel_id;
+          KeepListedFeedIds(cmd.data.at("feed"), entries, out.check_facts);
+        }
         for (const auto& e : entries) {
           if (static_cast<int>(out.discovered.size()) >= max_videos) break;
           if (!PassesFilters(e, filters)) continue;

@@ -27,9 +27,16 @@ struct Filters {
                                         const net::DestinationPolicy& policy);
 
 // The feed pre-check's decision from the feed's video ids and the ids it showed last time
-// (`seen`, nullopt before the first read): nothing new when every id is in `seen`.
+// (`seen`, nullopt before the first read): nothing new when every id is in `seen` (an empty
+// feed only when `seen` was empty too).
 [[nodiscard]] bool FeedShowsNothingNew(const std::vector<std::string>& feed_ids,
                                        const std::optional<std::vector<std::string>>& seen);
+
+// After a full listing, the feed ids a check records as seen (facts["feed_video_ids"]) are only
+// those the listing had or an earlier check had seen (`feed["seen"]`): a video the feed shows
+// before the channel's listing does is looked for again at the next check, not taken as known.
+void KeepListedFeedIds(const nlohmann::json& feed, const std::vector<media::VideoEntry>& entries,
+                       nlohmann::json& facts);
 
 // discovery: `yt-dlp --flat-playlist -J <url>` -> one video row and one download command per
 // entry, at most max_videos. The channel URL and every entry URL pass the fetch policy

@@ -99,6 +99,20 @@ TEST(FeedPrecheck, NothingNewOnlyWhenEveryFeedIdWasSeen) {
   EXPECT_TRUE(FeedShowsNothingNew({"a", "b"}, Ids{"b", "a", "c"}));
   EXPECT_FALSE(FeedShowsNothingNew({"a", "new"}, Ids{"a", "b"}));
   EXPECT_TRUE(FeedShowsNothingNew({}, Ids{}));
+  EXPECT_FALSE(FeedShowsNothingNew({}, Ids{"a"})) << "a feed that went empty is not trusted";
+}
+
+// The feed shows "late" before the listing does: it is not recorded as seen, so the next check
+// lists the channel again instead of stopping at the feed.
+TEST(FeedPrecheck, OnlyListedOrEarlierSeenFeedIdsAreKeptAsSeen) {
+  nlohmann::json facts = {{"feed_video_ids", {"old", "listed", "late"}}};
+  std::vector<media::VideoEntry> entries(1);
+  entries[0].id = "listed";
+  KeepListedFeedIds({{"seen", {"old"}}}, entries, facts);
+  EXPECT_EQ(facts["feed_video_ids"], nlohmann::json({"old", "listed"}));
+  nlohmann::json none = {{"feed_video_ids", nullptr}};
+  KeepListedFeedIds(nlohmann::json::object(), entries, none);
+  EXPECT_TRUE(none["feed_video_ids"].is_null());
 }
 
 }  // namespace

@@ -22,7 +22,6 @@
 namespace chansum::orchestrator {
 namespace {
 
-using protocol::EventType;
 using protocol::Stage;
 
 std::string JobTrace(pqxx::work& txn, const std::string& job_id) {
@@ -128,8 +127,8 @@ SweepResult SweepOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
         std::to_string(config.max_attempts) + ")";
     store::ClearDiscoveryLease(txn, d.job_id);
     if (d.attempts >= config.max_attempts) {
-      store::FailJob(txn, d.job_id, Error::Transient("lease_expired", reason));
-      pipeline::EmitJobCompleted(txn, effects, d.job_id, d.trace_id);
+      pipeline::FailDiscoveryJob(txn, effects, d.job_id, d.trace_id,
+                                 Error::Transient("lease_expired", reason));
       spdlog::warn("sweeper: job {} failed in discovery: {}", d.job_id, reason);
       ++result.discovery_failed;
       continue;
@@ -185,8 +184,8 @@ SweepResult WatchOnce(pqxx::connection& conn, const ReliabilityConfig& config) {
     if (d.attempts >= config.max_attempts) {
       const std::string why =
           reason + "; attempts " + Of(d.attempts, config.max_attempts) + " used";
-      store::FailJob(txn, d.job_id, Error::Transient("stuck", why));
-      pipeline::EmitJobCompleted(txn, effects, d.job_id, d.trace_id);
+      pipeline::FailDiscoveryJob(txn, effects, d.job_id, d.trace_id,
+                                 Error::Transient("stuck", why));
       spdlog::warn("watchdog: job {} failed in discovery: {}", d.job_id, why);
       ++result.discovery_failed;
       continue;

@@ -21,6 +21,7 @@
 #include "chansum/store/subscriptions.hpp"
 #include "chansum/testing/pg_schema.hpp"
 #include "chansum/testing/support.hpp"
+#include "src/reliability.hpp"
 #include "src/subscriptions.hpp"
 
 namespace chansum::orchestrator {
@@ -419,6 +420,26 @@ TEST_F(SubscriptionsTest, ChecksEmitSubscriptionCheckedAndTheFeedDecides) {
   EXPECT_EQ(checked->outcome, "failed");
   EXPECT_NE(checked->error.find("no such channel"), std::string::npos) << checked->error;
   EXPECT_EQ(checked->started_job_id, "");
+
+  // 4. A check whose discovery worker died for good: the sweeper fails the job, and the check
+  // and its event say failed too (not a check left "running").
+  const auto fourth = start_check();
+  Query(
+      "UPDATE jobs SET state = 'running', lease_owner = 'deadhost:1', lease_expires_at = now() - "
+      "interval '1 second', discovery_attempts = 5 WHERE id = '" +
+      fourth + "'");
+  ReliabilityConfig reliability;
+  reliability.queue_prefix = kPrefix;
+  reliability.max_attempts = 5;
+  EXPECT_EQ(SweepOnce(*conn_, reliability).discovery_failed, 1);
+  EXPECT_EQ(Query("SELECT state FROM subscription_checks WHERE job_id = '" + fourth + "'")[0][0]
+                .as<std::string>(),
+            "failed");
+  seen = events();
+  ASSERT_EQ(seen.size(), 4U);
+  checked = protocol::SubscriptionChecked(seen[3]);
+  EXPECT_EQ(checked->outcome, "failed");
+  EXPECT_NE(checked->error.find("lease expired"), std::string::npos) << checked->error;
 
   // A handle URL: no feed until a full listing named the channel id; then its feed.
   const std::string handle = Subscribe(1, "https://www.youtube.com/@LinusTechTips/videos");

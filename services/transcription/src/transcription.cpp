@@ -2,13 +2,12 @@
 
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 
 #include <spdlog/spdlog.h>
 
-#include "chansum/asr/openai_engine.hpp"
-#include "chansum/asr/pocketsphinx_engine.hpp"
+#include "chansum/asr/engine.hpp"
 #include "chansum/asr/transcript.hpp"
-#include "chansum/asr/whisper_engine.hpp"
 #include "chansum/docstore/docstore.hpp"
 #include "chansum/media/paths.hpp"
 #include "chansum/protocol/documents.hpp"
@@ -16,8 +15,7 @@
 namespace chansum::transcription {
 namespace {
 
-using Transcribe = std::function<Result<asr::Transcript>(const std::filesystem::path&,
-                                                         const std::function<bool()>&)>;
+using Transcribe = asr::TranscribeFn;
 
 void RemoveQuietly(const std::filesystem::path& file) {
   std::error_code ec;
@@ -109,45 +107,26 @@ stage::StageDefinition Definition() {
     if (config.engine == "openai") {
       spdlog::info("transcription backend openai: {} model {}, chunks of at most {} s",
                    config.api.base_url, config.api_model, config.chunk_seconds);
-      return [config] {
-        auto engine = std::make_shared<asr::OpenAiEngine>(config);
-        return MakeHandler(config, [engine](const std::filesystem::path& wav,
-                                            const std::function<bool()>& should_stop) {
-          return engine->Transcribe(wav, should_stop);
-        });
-      };
-    }
-    if (config.engine == "whisper") {
-      // As for pocketsphinx below: a missing model (or a build without the engine) is reported
-      // at start.
-      if (auto probe = asr::WhisperEngine::Create(config); !probe.ok()) {
-        env.AddProblem("ASR_ENGINE=whisper, ASR_WHISPER_MODEL_DIR=" +
-                       config.whisper_model_dir.string() + ": " + probe.error().message);
+    } else {
+      // Load the model once now, so a missing or broken model (or a build without the engine) is
+      // a configuration problem reported at start (exit 2) rather than a crash in a worker.
+      if (auto probe = asr::MakeEngine(config); !probe.ok()) {
+        env.AddProblem((config.engine == "whisper" ? "ASR_ENGINE=whisper, ASR_WHISPER_MODEL_DIR=" +
+                                                         config.whisper_model_dir.string()
+                                                   : "ASR_MODEL_DIR=" + config.model_dir.string()) +
+                       ": " + probe.error().message);
       }
-      spdlog::info("transcription backend whisper: {} ({} weights, beam {}, {} thread(s) each)",
-                   config.whisper_model_dir.string(), config.whisper_compute_type,
-                   config.whisper_beam, config.whisper_threads);
-      return [config] {
-        // One model per worker thread, like pocketsphinx.
-        auto engine = std::make_shared<asr::WhisperEngine>(config);
-        return MakeHandler(config, [engine](const std::filesystem::path& wav,
-                                            const std::function<bool()>& should_stop) {
-          return engine->Transcribe(wav, should_stop);
-        });
-      };
-    }
-    // Load the model once now, so a missing or broken model is a configuration problem reported
-    // at start (exit 2) rather than a crash in a worker thread.
-    if (auto probe = asr::PocketsphinxEngine::Create(config); !probe.ok()) {
-      env.AddProblem("ASR_MODEL_DIR=" + config.model_dir.string() + ": " + probe.error().message);
+      if (config.engine == "whisper") {
+        spdlog::info("transcription backend whisper: {} ({} weights, beam {}, {} thread(s) each)",
+                     config.whisper_model_dir.string(), config.whisper_compute_type,
+                     config.whisper_beam, config.whisper_threads);
+      }
     }
     return [config] {
-      // The model loads once per worker thread; a decoder is not thread-safe.
-      auto engine = std::make_shared<asr::PocketsphinxEngine>(config);
-      return MakeHandler(config, [engine](const std::filesystem::path& wav,
-                                          const std::function<bool()>& should_stop) {
-        return engine->Transcribe(wav, should_stop);
-      });
+      // One engine per worker thread: a decoder is not thread-safe.
+      auto engine = asr::MakeEngine(config);
+      if (!engine.ok()) throw std::runtime_error("ASR engine: " + engine.error().ToString());
+      return MakeHandler(config, std::move(*engine));
     };
   };
   return def;

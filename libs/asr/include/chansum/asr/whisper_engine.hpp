@@ -4,7 +4,8 @@
 // Built only when CMake finds them (CHANSUM_HAVE_WHISPER); otherwise Create() says so.
 //
 // Threading: one WhisperEngine per worker thread, like PocketsphinxEngine; each holds its own
-// model copy (~40 MiB with int8 weights) and runs on ASR_WHISPER_THREADS threads.
+// model copy (84 MiB RSS per loaded engine with int8 weights, docs/quality.md) and runs on
+// ASR_WHISPER_THREADS threads.
 #include <filesystem>
 #include <functional>
 #include <memory>

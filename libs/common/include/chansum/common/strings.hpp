@@ -1,5 +1,6 @@
 #pragma once
-// ASCII string helpers shared by the parsers (URLs, headers, captions, channel input).
+// ASCII string helpers shared by the parsers (URLs, headers, captions, channel input) and hex
+// encoding (digests, cursors, dead-letter records).
 #include <cctype>
 #include <string>
 #include <string_view>
@@ -27,6 +28,18 @@ inline std::string_view TrimWhitespace(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())) != 0) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())) != 0) s.remove_suffix(1);
   return s;
+}
+
+// `bytes` as lower-case hex, two digits per byte.
+inline std::string HexLower(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    out.push_back(kDigits[c >> 4]);
+    out.push_back(kDigits[c & 0x0f]);
+  }
+  return out;
 }
 
 }  // namespace chansum

@@ -108,6 +108,12 @@ class Effects {
 // for a job still running or cancelled.
 void EmitJobCompleted(pqxx::work& txn, Effects& effects, const std::string& job_id,
                       const std::string& trace_id);
+// Fails a job in discovery (its last attempt failed, its lease expired for good, it was stuck):
+// the job row, its subscription check if it is one (`failed`, with subscription.checked) and its
+// job.completed, in the caller's transaction. One path for the discovery stage, the sweeper and
+// the watchdog.
+void FailDiscoveryJob(pqxx::work& txn, Effects& effects, const std::string& job_id,
+                      const std::string& trace_id, const Error& error);
 // Ends each listed job (job id -> trace id) whose videos are all settled, and emits its
 // job.completed. Jobs are locked in id order, so concurrent batches never deadlock on them.
 // Returns the jobs this call ended with their new state.

@@ -22,9 +22,6 @@ struct Token {
 // "books" -> "book", "stories" -> "story", "press" -> "press", "europe's" -> "europe".
 [[nodiscard]] std::string Normalize(std::string_view lowercase_word);
 
-// ASCII letters in lower case; other bytes (UTF-8 letters included) as they are.
-[[nodiscard]] std::string AsciiLower(std::string_view s);
-
 // Trims and collapses runs of whitespace to single spaces.
 [[nodiscard]] std::string CollapseSpaces(std::string_view s);
 

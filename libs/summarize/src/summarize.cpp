@@ -188,7 +188,10 @@ Result<Summary> SummarizeExtractive(const std::vector<std::string>& sentences,
   }
   if (candidates.empty()) candidates = order;
 
-  const std::size_t k = TargetSentences(n, options);
+  std::size_t words = 0;
+  for (const auto& t : p.tokens) words += WordCount(t);
+  const bool short_text = options.max_sentences == 0 && words <= options.short_text_words;
+  const std::size_t k = short_text ? n : TargetSentences(n, options);
   std::size_t transcript_chars = n - 1;
   for (const auto& s : p.sentences) transcript_chars += s.size();
 
@@ -216,8 +219,8 @@ Result<Summary> SummarizeExtractive(const std::vector<std::string>& sentences,
       if (!summary.empty()) summary += ' ';
       summary += AsSentence(p.sentences[i]);
     }
-    if (summary.size() < transcript_chars || picked.size() == 1) {
-      if (summary.size() >= transcript_chars) {  // one sentence that fills the transcript
+    if (short_text || summary.size() < transcript_chars || picked.size() == 1) {
+      if (!short_text && summary.size() >= transcript_chars) {  // one sentence, the whole text
         summary = AsSentence(CutAtWord(p.sentences[picked[0]], options.max_sentence_chars));
       }
       out.summary = std::move(summary);

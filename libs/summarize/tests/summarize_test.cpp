@@ -151,11 +151,41 @@ TEST(SummarizeTest, TwoSentencesGiveOne) {
   EXPECT_EQ(s->summary, "printing spread literacy across europe.");
 }
 
+TEST(SummarizeTest, AShortClipKeepsEverySentenceButItsFragmentsAndRepeats) {
+  // About 40 words, as a 15-second clip says them: each sentence carries a point of its own.
+  const std::vector<std::string> clip = {
+      "This is a short history of the printing press.",
+      "Johannes Gutenberg built a press with movable metal type in Germany around 1450.",
+      "Uh so yeah.",
+      "Printed books became cheap, and the new machine helped spread literacy across Europe.",
+      "Printed books became cheap and the new machine helped spread literacy across Europe."};
+  auto s = SummarizeExtractive(clip);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->summary, clip[0] + " " + clip[1] + " " + clip[3]);
+
+  // Summarized like a long text, the clip loses whole points.
+  SummarizeOptions cut;
+  cut.short_text_words = 0;
+  auto shorter = SummarizeExtractive({clip[0], clip[1], clip[3]}, cut);
+  ASSERT_TRUE(shorter.ok());
+  EXPECT_LT(SummarySentences(*shorter).size(), 3U) << shorter->summary;
+
+  // A sentence count that was asked for is kept, short text or not.
+  SummarizeOptions one;
+  one.max_sentences = 1;
+  auto single = SummarizeExtractive(clip, one);
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(SummarySentences(*single).size(), 1U) << single->summary;
+}
+
 TEST(SummarizeTest, PunctuatedCaptionsKeepTheirPunctuation) {
+  SummarizeOptions cut;  // a short text would keep every sentence: rank them
+  cut.short_text_words = 0;
   auto s = SummarizeText(
       "The printing press began in Germany. Gutenberg used movable metal type! Did printing "
       "spread literacy across Europe? Yes, printing spread literacy and ideas across Europe. "
-      "Cats sleep a lot. Printed books in Germany and Europe became cheap.");
+      "Cats sleep a lot. Printed books in Germany and Europe became cheap.",
+      cut);
   ASSERT_TRUE(s.ok());
   for (const auto& sentence : SplitSentences(s->summary)) {
     EXPECT_THAT(sentence, ::testing::Not(::testing::EndsWith("..")));

@@ -137,6 +137,8 @@ stage::StageDefinition Definition() {
     summarize::SummarizeOptions options;
     options.max_sentences = static_cast<int>(env.Int("SUMMARY_SENTENCES", 0, 0, 100));
     options.max_key_points = static_cast<int>(env.Int("SUMMARY_KEY_POINTS", 6, 0, 50));
+    options.short_text_words =
+        static_cast<std::size_t>(env.Int("SUMMARY_SHORT_TEXT_WORDS", 60, 0, 1000));
     // Readable sentences with proper nouns spelled as names (TEXT_PROPER_NOUNS).
     text::ReadableOptions readable;
     const auto proper_nouns = text::LoadProperNounsSetting(env.OptionalString("TEXT_PROPER_NOUNS"));

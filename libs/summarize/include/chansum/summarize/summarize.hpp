@@ -28,6 +28,10 @@ struct SummarizeOptions {
   double ratio = 0.2;
   int min_auto_sentences = 3;
   int max_auto_sentences = 8;
+  // A text of at most this many words (a clip of about 20 s of speech) keeps every sentence that
+  // is neither a fragment (under four words) nor a repeat: cutting two or three sentences to one
+  // loses what the clip says. Only with max_sentences = 0; 0 = every text is cut as above.
+  std::size_t short_text_words = 60;
   // Stop adding sentences once the summary would exceed this (the best sentence always goes in).
   std::size_t max_summary_chars = 2000;
   // A one-sentence input is cut to this many characters (at a word boundary).
@@ -50,10 +54,11 @@ struct SummarizeOptions {
 };
 
 // Summarizes sentences (ASR segments or SplitSentences() output). The summary is the top-ranked
-// sentences, verbatim, in their original order, each ending in terminal punctuation (a "." is
-// added to sentences that have none, e.g. ASR segments), joined with single spaces. Key points
-// are the top key phrases. Deterministic: the same input gives the same output.
-// Errors: no non-blank sentence -> permanent "empty_transcript" ("empty transcript").
+// sentences, verbatim, in their original order (a short text: all but its fragments and repeats),
+// each ending in terminal punctuation (a "." is added to sentences that have none, e.g. ASR
+// segments), joined with single spaces. Key points are the top key phrases. Deterministic: the same
+// input gives the same output. Errors: no non-blank sentence -> permanent "empty_transcript"
+// ("empty transcript").
 [[nodiscard]] Result<Summary> SummarizeExtractive(const std::vector<std::string>& sentences,
                                                   const SummarizeOptions& options = {});
 

@@ -1,11 +1,15 @@
 #include "chansum/asr/whisper_engine.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <span>
 #include <stdexcept>
 #include <string_view>
+#include <vector>
 
 #include "chansum/asr/wav.hpp"
 #include "chansum/asr/whisper_features.hpp"
@@ -191,15 +195,41 @@ bool WhisperEngine::Available() { return true; }
 
 Result<Transcript> WhisperEngine::Transcribe(const std::filesystem::path& wav,
                                              const std::function<bool()>& should_stop) {
-  auto audio = ReadWav(wav);
-  if (!audio.ok()) return audio.error();
-  const whisper::LogMel mel = whisper::LogMelSpectrogram(
-      std::span<const std::int16_t>(audio->samples), whisper::kWindowSamples);
+  auto info = ReadWavInfo(wav);
+  if (!info.ok()) return info.error();
+  const std::size_t samples = info->frames();
+  // The samples are read from the file block by block and not kept: what stays in memory is the
+  // spectrogram (32 KB per second of audio) and one flag per 10 ms hop, set when any of its
+  // samples is louder than kSilentAmplitude.
+  std::vector<std::uint8_t> loud_hops((samples + whisper::kHopLength - 1) / whisper::kHopLength);
+  std::ifstream in(wav, std::ios::binary);
+  std::vector<std::int16_t> pcm;
+  const whisper::SampleReader read = [&](std::size_t first, std::span<double> out) {
+    pcm.resize(out.size());
+    in.seekg(static_cast<std::streamoff>(info->data_offset + first * sizeof(std::int16_t)));
+    if (!in.read(reinterpret_cast<char*>(pcm.data()),
+                 static_cast<std::streamsize>(pcm.size() * sizeof(std::int16_t)))) {
+      throw std::runtime_error("short read of audio data");
+    }
+    for (std::size_t i = 0; i < pcm.size(); ++i) {
+      out[i] = pcm[i] / 32768.0;  // as Whisper's audio loader scales 16-bit PCM
+      if (std::abs(static_cast<int>(pcm[i])) > kSilentAmplitude) {
+        loud_hops[(first + i) / whisper::kHopLength] = 1;
+      }
+    }
+  };
+  whisper::LogMel mel;
+  try {
+    mel = whisper::LogMelSpectrogram(samples, whisper::kWindowSamples, read);
+  } catch (const std::exception& e) {
+    return Error::Transient("io_error", wav.string() + ": " + e.what());
+  }
+  static_assert(std::endian::native == std::endian::little);  // WAV samples are little-endian
   const int content_frames = mel.frames - whisper::kWindowFrames;
 
   Transcript transcript;
   transcript.engine = "whisper/tiny.en";
-  transcript.audio_seconds = audio->seconds();
+  transcript.audio_seconds = info->seconds();
 
   ctranslate2::models::WhisperOptions options;
   options.beam_size = static_cast<std::size_t>(impl_->config.whisper_beam);
@@ -212,14 +242,11 @@ Result<Transcript> WhisperEngine::Transcribe(const std::filesystem::path& wav,
       return Error::Transient("cancelled", "transcription of " + wav.string() + " cancelled");
     }
     const int window_frames = std::min(whisper::kWindowFrames, content_frames - seek);
-    const auto first = static_cast<std::size_t>(seek) * whisper::kHopLength;
-    const auto last =
-        std::min(audio->samples.size(),
-                 first + static_cast<std::size_t>(window_frames) * whisper::kHopLength);
-    const bool silent = std::all_of(
-        audio->samples.begin() + static_cast<std::ptrdiff_t>(first),
-        audio->samples.begin() + static_cast<std::ptrdiff_t>(last),
-        [](std::int16_t s) { return std::abs(static_cast<int>(s)) <= kSilentAmplitude; });
+    const auto first_hop = std::min(loud_hops.size(), static_cast<std::size_t>(seek));
+    const auto end_hop = std::min(loud_hops.size(), first_hop + window_frames);
+    const bool silent = std::none_of(loud_hops.begin() + static_cast<std::ptrdiff_t>(first_hop),
+                                     loud_hops.begin() + static_cast<std::ptrdiff_t>(end_hop),
+                                     [](std::uint8_t loud) { return loud != 0; });
     if (silent) {
       seek += window_frames;
       continue;

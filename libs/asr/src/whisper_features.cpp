@@ -102,29 +102,46 @@ const std::vector<float>& MelFilterbank() {
 
 namespace {
 
-template <typename Sample>
-LogMel Compute(std::span<const Sample> samples, double scale, std::size_t pad_samples) {
-  const std::size_t total = samples.size() + pad_samples;
-  const auto sample = [&](long long i) -> double {
-    // torch.stft(center=True, pad_mode="reflect"): index -i is i, index total-1+i is total-1-i.
-    const auto n = static_cast<long long>(total);
-    if (n <= 1) return i == 0 && !samples.empty() ? scale * static_cast<double>(samples[0]) : 0.0;
-    if (i < 0) i = -i;
-    if (i >= n) i = 2 * (n - 1) - i;
-    if (i < 0 || i >= n) return 0.0;
-    return static_cast<std::size_t>(i) < samples.size()
-               ? scale * static_cast<double>(samples[static_cast<std::size_t>(i)])
-               : 0.0;
-  };
+// Frames are computed in blocks of this many, each from one read of the samples it needs.
+constexpr int kBlockFrames = 1000;  // 10 s: 1.3 MB of samples
+
+}  // namespace
+
+LogMel LogMelSpectrogram(std::size_t samples, std::size_t pad_samples, const SampleReader& read) {
+  const std::size_t total = samples + pad_samples;
   LogMel mel;
   mel.frames = static_cast<int>(total / kHopLength);  // 1 + total/hop frames, the last dropped
   mel.data.assign(static_cast<std::size_t>(kMelBins) * static_cast<std::size_t>(mel.frames), 0.0F);
   const auto& tables = Tables();
   const auto& filters = MelFilterbank();
+  std::vector<double> block;  // samples [lo, lo + block.size()) of the audio
+  long long lo = 0;
+  const auto sample = [&](long long i) -> double {
+    // torch.stft(center=True, pad_mode="reflect"): index -i is i, index total-1+i is total-1-i.
+    const auto n = static_cast<long long>(total);
+    if (n <= 1) return i == 0 && samples > 0 ? block[0] : 0.0;
+    if (i < 0) i = -i;
+    if (i >= n) i = 2 * (n - 1) - i;
+    if (i < 0 || i >= n || static_cast<std::size_t>(i) >= samples) return 0.0;  // padding
+    return block[static_cast<std::size_t>(i - lo)];
+  };
   std::array<double, kFftSize> frame{};
   std::array<double, kFftBins> power{};
   float max_log = -std::numeric_limits<float>::infinity();
   for (int f = 0; f < mel.frames; ++f) {
+    if (f % kBlockFrames == 0) {
+      // The samples this block's frames reach, reflections at either end included.
+      const int last_frame = std::min(mel.frames, f + kBlockFrames) - 1;
+      const long long want_lo = static_cast<long long>(f) * kHopLength - kFftSize / 2;
+      const long long want_hi = static_cast<long long>(last_frame) * kHopLength + kFftSize / 2 + 1;
+      const auto n = static_cast<long long>(total);
+      lo = std::clamp<long long>(want_lo, 0, static_cast<long long>(samples));
+      long long hi = std::clamp<long long>(want_hi, 0, static_cast<long long>(samples));
+      if (want_lo < 0) hi = std::max(hi, std::min<long long>(-want_lo + 1, samples));  // reflected
+      if (want_hi > n) lo = std::min(lo, std::max<long long>(0, 2 * (n - 1) - want_hi));
+      block.resize(static_cast<std::size_t>(std::max<long long>(0, hi - lo)));
+      if (!block.empty()) read(static_cast<std::size_t>(lo), block);
+    }
     const long long first = static_cast<long long>(f) * kHopLength - kFftSize / 2;
     bool silent = true;
     for (int n = 0; n < kFftSize; ++n) {
@@ -158,14 +175,25 @@ LogMel Compute(std::span<const Sample> samples, double scale, std::size_t pad_sa
   return mel;
 }
 
+namespace {
+
+template <typename Sample>
+SampleReader SpanReader(std::span<const Sample> samples, double scale) {
+  return [samples, scale](std::size_t first, std::span<double> out) {
+    for (std::size_t i = 0; i < out.size(); ++i) {
+      out[i] = scale * static_cast<double>(samples[first + i]);
+    }
+  };
+}
+
 }  // namespace
 
 LogMel LogMelSpectrogram(std::span<const float> samples, std::size_t pad_samples) {
-  return Compute(samples, 1.0, pad_samples);
+  return LogMelSpectrogram(samples.size(), pad_samples, SpanReader(samples, 1.0));
 }
 
 LogMel LogMelSpectrogram(std::span<const std::int16_t> samples, std::size_t pad_samples) {
-  return Compute(samples, 1.0 / 32768.0, pad_samples);
+  return LogMelSpectrogram(samples.size(), pad_samples, SpanReader(samples, 1.0 / 32768.0));
 }
 
 std::vector<float> MelWindow(const LogMel& mel, int first_frame) {

@@ -120,6 +120,40 @@ TEST(WhisperMel, PaddingAndWindows) {
   EXPECT_FLOAT_EQ(late[26 * whisper::kWindowFrames + 10], 0.0F);
 }
 
+TEST(WhisperMel, BlocksOfALongFileJoinWithoutASeam) {
+  // 25 s of noise is read in three blocks; the same noise after 5 s of zeros meets the block
+  // edges (every 10 s) at other frames. Away from the start's reflection, frame t of the one is
+  // frame t + 500 of the other: the zeros change neither the frames nor the maximum.
+  std::vector<float> noise(25 * whisper::kSampleRate);
+  std::uint32_t state = 12345;
+  for (auto& v : noise) {
+    state = state * 1664525U + 1013904223U;
+    v = static_cast<float>(static_cast<int>(state >> 16) - 32768) / 65536.0F;
+  }
+  std::vector<float> shifted(5 * whisper::kSampleRate, 0.0F);
+  shifted.insert(shifted.end(), noise.begin(), noise.end());
+  const auto mel = whisper::LogMelSpectrogram(noise, 1600);
+  const auto later = whisper::LogMelSpectrogram(shifted, 1600);
+  ASSERT_EQ(later.frames, mel.frames + 500);
+  for (int f = 2; f < mel.frames; ++f) {
+    for (int m = 0; m < whisper::kMelBins; ++m) {
+      ASSERT_NEAR(mel.at(m, f), later.at(m, f + 500), 1e-5) << "frame " << f << ", bin " << m;
+    }
+  }
+  // Read through a reader, each sample is asked for about once, never the whole file at once.
+  std::size_t asked = 0;
+  std::size_t largest = 0;
+  const auto streamed =
+      whisper::LogMelSpectrogram(noise.size(), 1600, [&](std::size_t first, std::span<double> out) {
+        for (std::size_t i = 0; i < out.size(); ++i) out[i] = noise[first + i];
+        asked += out.size();
+        largest = std::max(largest, out.size());
+      });
+  EXPECT_EQ(streamed.data, mel.data);
+  EXPECT_LT(asked, noise.size() + 3 * 401);
+  EXPECT_LE(largest, std::size_t{1000 * whisper::kHopLength + 401});
+}
+
 TEST(WhisperBpe, MapsByteSymbolsBackToBytes) {
   EXPECT_EQ(whisper::TokenBytes("\xC4\xA0hello"), " hello");  // "Ġhello"
   EXPECT_EQ(whisper::TokenBytes("\xC4\x8A"), "\n");           // "Ċ"

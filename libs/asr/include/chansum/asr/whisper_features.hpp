@@ -4,6 +4,7 @@
 // byte-level BPE tokens back to UTF-8 text.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,6 +48,15 @@ struct LogMel {
 // float copy of the audio.
 [[nodiscard]] LogMel LogMelSpectrogram(std::span<const std::int16_t> samples,
                                        std::size_t pad_samples = 0);
+
+// Reads samples [first, first + out.size()) of the audio, in [-1, 1), into `out`; may throw.
+using SampleReader = std::function<void(std::size_t first, std::span<double> out)>;
+
+// The same of `samples` samples read block by block through `read` (about 10 s at a time, each
+// sample read once or, at a block's edge, twice): a long file's spectrogram without the file in
+// memory. Exceptions of `read` pass through.
+[[nodiscard]] LogMel LogMelSpectrogram(std::size_t samples, std::size_t pad_samples,
+                                       const SampleReader& read);
 
 // The 3000-frame window that starts at `first_frame`, padded with zeros past the end (Whisper's
 // pad_or_trim), in the encoder's [80, 3000] row-major layout.

@@ -74,6 +74,12 @@ hwm_mb() {  # peak RSS in MiB
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
+# "busy idle" CPU seconds of the whole machine so far, all cores (/proc/stat: busy = user, nice,
+# system, irq, softirq, steal; idle = idle, iowait).
+machine_cpu() {
+  awk -v t="$clk_tck" '/^cpu / { printf "%.2f %.2f\n", ($2 + $3 + $4 + $7 + $8 + $9) / t, ($5 + $6) / t }' /proc/stat
+}
+
 psql_q() { psql "$DATABASE_URL" -X -A -t -q -v ON_ERROR_STOP=1 -c "$1"; }
 
 # Submits a job; prints its id.

@@ -67,15 +67,6 @@ std::string Replace(std::string s, const std::string& from, const std::string& t
   return s;
 }
 
-// postgresql://user@host:port/db -> the same URL naming database `db` instead.
-std::string WithDatabase(const std::string& url, const std::string& db) {
-  const auto query = url.find('?');
-  const std::string base = url.substr(0, query);
-  const auto slash = base.find('/', base.find("://") + 3);
-  return (slash == std::string::npos ? base : base.substr(0, slash)) + "/" + db +
-         (query == std::string::npos ? "" : url.substr(query));
-}
-
 int Psql(const std::string& url, const std::string& sql, std::string* out) {
   return testing::RunCommand({"/usr/bin/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", url, "-c", sql},
                              out);
@@ -96,7 +87,7 @@ class MongoKill9Test : public ::testing::Test {
       std::string out;
       ASSERT_EQ(Psql(pg_url, "create database " + pg_db_, &out), 0) << out;
       admin_url_ = pg_url;
-      ferret_pg_url_ = WithDatabase(pg_url, pg_db_);
+      ferret_pg_url_ = testing::UrlWithDatabase(pg_url, pg_db_);
     }
   }
 
@@ -202,7 +193,7 @@ TEST(MongoLeftoverTest, WriteSucceedsOverATableAnInterruptedCreationLeftBehind) 
   ASSERT_FALSE(mongo_uri.empty() || pg_url.empty()) << "eval \"$(deploy/local/stack env)\"";
   docstore::DocstoreConfig config;
   config.database = "chansum_test_leftover";
-  config.uri = WithDatabase(mongo_uri, config.database);
+  config.uri = testing::UrlWithDatabase(mongo_uri, config.database);
   auto opened = docstore::DocStore::Open(config);
   ASSERT_TRUE(opened.ok()) << opened.error().ToString();
   auto& store = **opened;
@@ -218,7 +209,7 @@ TEST(MongoLeftoverTest, WriteSucceedsOverATableAnInterruptedCreationLeftBehind) 
   std::snprintf(suffix, sizeof(suffix), "_%08x", hash);
   const std::string table = collection + suffix;
   std::string out;
-  ASSERT_EQ(Psql(WithDatabase(pg_url, "ferretdb"),
+  ASSERT_EQ(Psql(testing::UrlWithDatabase(pg_url, "ferretdb"),
                  "create table \"" + config.database + "\".\"" + table + "\" (_jsonb jsonb)", &out),
             0)
       << out;

@@ -26,4 +26,10 @@ Result<TranscribeFn> MakeEngine(const AsrConfig& config) {
   return wrap(std::move(*engine));
 }
 
+std::string TranscriptEngine(const AsrConfig& config) {
+  if (config.engine == "openai") return OpenAiEngine::TranscriptEngine(config);
+  if (config.engine == "whisper") return WhisperEngine::TranscriptEngine();
+  return PocketsphinxEngine::Name();
+}
+
 }  // namespace chansum::asr

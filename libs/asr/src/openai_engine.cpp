@@ -206,7 +206,7 @@ Result<Transcript> OpenAiEngine::Transcribe(const std::filesystem::path& wav,
   auto chunks = PlanWavChunks(wav, options);
   if (!chunks.ok()) return chunks.error();
   Transcript t;
-  t.engine = "openai/" + config.api_model;
+  t.engine = TranscriptEngine(config);
   // ASR_LANGUAGE when set; else what the endpoint detected (below), "und" until it says.
   t.language = config.language.empty() ? "und" : config.language;
   t.audio_seconds = info->seconds();

@@ -228,7 +228,7 @@ Result<Transcript> WhisperEngine::Transcribe(const std::filesystem::path& wav,
   const int content_frames = mel.frames - whisper::kWindowFrames;
 
   Transcript transcript;
-  transcript.engine = "whisper/tiny.en";
+  transcript.engine = TranscriptEngine();
   transcript.audio_seconds = info->seconds();
 
   ctranslate2::models::WhisperOptions options;

@@ -34,8 +34,7 @@ class DigestTest : public testing::SchemaFixture {
     const std::string uri = testing::RequireEnv("MONGO_URI");
     ASSERT_FALSE(uri.empty());
     docstore::DocstoreConfig doc_config;
-    doc_config.uri = uri;
-    doc_config.database = "digest_" + testing::RandomName();
+    doc_config.uri = testing::UrlWithDatabase(uri, "digest_" + testing::RandomName());
     auto docs = docstore::DocStore::Open(doc_config);
     ASSERT_TRUE(docs.ok()) << docs.error().ToString();
     docs_ = std::move(*docs);

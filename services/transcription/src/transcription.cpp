@@ -63,24 +63,25 @@ std::optional<Error> CheckAsrLanguage(const asr::AsrConfig& config,
 namespace {
 
 stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) {
-  return [config, transcribe = std::move(transcribe)](
+  return [config, engine_name = asr::TranscriptEngine(config), transcribe = std::move(transcribe)](
              const protocol::Command& cmd, stage::StageContext& ctx) -> Result<stage::StageOutput> {
     // The command names the file to read (and delete): only ever one inside MEDIA_DIR.
     auto confined =
         media::ConfineToMediaDir(cmd.data.at("audio_path").get<std::string>(), ctx.media_dir);
     if (!confined.ok()) return confined.error();
     const std::filesystem::path wav = *confined;
-    // A redelivered command (or a later job on the same channel) finds the stored
-    // transcript and does not transcribe again; the WAV may already be gone.
+    // A redelivered command (or a later job on the same channel) finds the transcript this
+    // engine stored and does not transcribe again; the WAV may already be gone. A transcript of
+    // another engine (pocketsphinx's, before Whisper was installed; captions, when this job asked
+    // for ASR) or an unreadable one is replaced by a fresh one.
     auto existing = ctx.docs->Get(protocol::kTranscriptsCollection, cmd.video_id);
     if (!existing.ok()) return existing.error();
     if (existing->has_value()) {
       auto stored = asr::TranscriptFromJson(**existing);
-      if (stored.ok()) {
+      if (stored.ok() && stored->engine == engine_name) {
         if (!config.keep_audio) RemoveQuietly(wav);
         return Output(*stored, /*reused=*/true);
       }
-      // An unreadable stored transcript is replaced by a fresh one.
     }
     // The language the ASR assumes is the job's first caption language (issue 15 §2): an engine
     // that cannot do it says so instead of producing English-shaped garbage.

@@ -110,6 +110,15 @@ int FreePort() {
   return port;
 }
 
+std::string UrlWithDatabase(const std::string& url, const std::string& database) {
+  const auto query = url.find('?');
+  const std::string base = url.substr(0, query);
+  const std::string options = query == std::string::npos ? "" : url.substr(query);
+  const auto hosts = base.find("://");
+  const auto slash = base.find('/', hosts == std::string::npos ? 0 : hosts + 3);
+  return (slash == std::string::npos ? base : base.substr(0, slash)) + "/" + database + options;
+}
+
 std::string RequireEnv(const std::string& name) {
   const char* v = std::getenv(name.c_str());
   if (v == nullptr || *v == '\0') {

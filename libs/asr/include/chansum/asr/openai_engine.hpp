@@ -65,6 +65,10 @@ class OpenAiEngine {
   ~OpenAiEngine();
   OpenAiEngine(const OpenAiEngine&) = delete;
   OpenAiEngine& operator=(const OpenAiEngine&) = delete;
+  // What its transcripts say in `engine`: "openai/<ASR_API_MODEL>".
+  [[nodiscard]] static std::string TranscriptEngine(const AsrConfig& config) {
+    return "openai/" + config.api_model;
+  }
 
   // Errors: ReadWavInfo's; the API client's (asr_auth, asr_bad_request: permanent;
   // asr_rate_limited, asr_server_error, asr_unreachable: transient); "asr_bad_response".

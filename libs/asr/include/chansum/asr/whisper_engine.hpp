@@ -51,12 +51,14 @@ class WhisperEngine {
 
   // Transcribes a 16 kHz mono 16-bit WAV in successive 30 s windows, each starting where the
   // previous window's last complete segment ended. should_stop is polled between windows (a
-  // transient "cancelled"). Errors from ReadWav pass through; a CTranslate2 failure is a
+  // transient "cancelled"). Errors from ReadWavInfo pass through; a CTranslate2 failure is a
   // transient "asr_failed".
   [[nodiscard]] Result<Transcript> Transcribe(const std::filesystem::path& wav,
                                               const std::function<bool()>& should_stop = {});
 
-  [[nodiscard]] static constexpr const char* Name() { return "whisper"; }
+  [[nodiscard]] static constexpr const char* Name() { return "whisper"; }  // ASR_ENGINE's
+  // What its transcripts say in `engine`.
+  [[nodiscard]] static constexpr const char* TranscriptEngine() { return "whisper/tiny.en"; }
   // Whether this build holds the engine (CTranslate2 was found at configure time).
   [[nodiscard]] static bool Available();
 

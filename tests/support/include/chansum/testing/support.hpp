@@ -41,6 +41,10 @@ class ChildProcess {
 [[nodiscard]] int FreePort();
 // The value of an environment variable, or a test failure naming it when unset.
 [[nodiscard]] std::string RequireEnv(const std::string& name);
+// A mongodb:// or postgresql:// URL naming `database` instead of the one it names (options kept).
+// The document store takes the URI's database over DocstoreConfig::database, so a test that wants
+// a database of its own (to drop its collections without touching another test's) sets it here.
+[[nodiscard]] std::string UrlWithDatabase(const std::string& url, const std::string& database);
 // Polls `condition` every `interval` until it is true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
              std::chrono::milliseconds interval = std::chrono::milliseconds(200));

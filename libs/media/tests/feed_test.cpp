@@ -215,5 +215,22 @@ TEST(FetchFeed, ThroughTheDestinationPolicy) {
   EXPECT_EQ(server.Requests(), before);
 }
 
+TEST(FetchFeed, AStopRequestCancels) {
+  FeedServer server;
+  ASSERT_GT(server.Port(), 0);
+  auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(server.Port()));
+  ASSERT_TRUE(allow.ok());
+  const net::DestinationPolicy policy(*allow, net::SystemResolve);
+  FeedFetchOptions options;
+  options.timeout = 10s;
+  options.should_stop = [] { return true; };
+
+  auto got = FetchFeed(server.Url("big"), policy, options);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, "canceled");
+  EXPECT_EQ(got.error().message, "feed fetch stopped");
+  EXPECT_TRUE(got.error().transient());
+}
+
 }  // namespace
 }  // namespace chansum::media

@@ -262,5 +262,13 @@ TEST(YtDlpOptions, FromEnv) {
   EXPECT_EQ(d.binary, "yt-dlp");
 }
 
+TEST(YtDlpOptions, UseEgressProxySetsTheProxyAsTheEgressOne) {
+  YtDlpOptions o;
+  EXPECT_FALSE(o.egress_proxy);
+  o.UseEgressProxy("http://127.0.0.1:4711");
+  EXPECT_EQ(o.proxy, "http://127.0.0.1:4711");
+  EXPECT_TRUE(o.egress_proxy);
+}
+
 }  // namespace
 }  // namespace chansum::media

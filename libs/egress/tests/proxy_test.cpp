@@ -18,6 +18,8 @@
 #include <mutex>
 #include <thread>
 
+#include "chansum/testing/http_site.hpp"
+
 namespace chansum::egress {
 namespace {
 
@@ -253,38 +255,10 @@ Curl CurlGet(const std::string& url, const std::string& proxy) {
   return out;
 }
 
-class HttpServer {
- public:
-  explicit HttpServer(const std::function<void(httplib::Server&)>& routes) {
-    routes(server_);
-    server_.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
-      ++requests_;
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(5ms);
-  }
-  ~HttpServer() {
-    server_.stop();
-    thread_.join();
-  }
-  HttpServer(const HttpServer&) = delete;
-  HttpServer& operator=(const HttpServer&) = delete;
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] int requests() const { return requests_.load(); }
-
- private:
-  httplib::Server server_;
-  std::atomic<int> requests_{0};
-  int port_ = 0;
-  std::thread thread_;
-};
-
 TEST(EgressProxy, ForwardsPlainRequestsAndRefusesARedirectIntoTheNetworkAtTheSecondHop) {
   RawServer forbidden;  // open, not allow-listed
   const std::string big(3 * 1024 * 1024 + 17, 'x');
-  HttpServer site([&](httplib::Server& s) {
+  chansum::testing::HttpSite site([&](httplib::Server& s, chansum::testing::HttpSite&) {
     s.Get("/big", [&](const httplib::Request& req, httplib::Response& res) {
       // The proxy sends origin form and its own Connection header.
       res.set_header("X-Seen-Path", req.path);

@@ -13,6 +13,7 @@
 
 #include "chansum/egress/proxy.hpp"
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/testing/http_site.hpp"
 
 namespace chansum::egress {
 namespace {
@@ -20,36 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-class Site {
- public:
-  explicit Site(const std::function<void(httplib::Server&, Site&)>& routes) {
-    routes(server_, *this);
-    server_.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
-      ++requests_;
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(5ms);
-  }
-  ~Site() {
-    server_.stop();
-    thread_.join();
-  }
-  Site(const Site&) = delete;
-  Site& operator=(const Site&) = delete;
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] int requests() const { return requests_.load(); }
-  [[nodiscard]] std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
- private:
-  httplib::Server server_;
-  std::atomic<int> requests_{0};
-  int port_ = 0;
-  std::thread thread_;
-};
+using chansum::testing::HttpSite;
 
 std::string Feed(const std::string& media_url) {
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\">\n  <channel>\n"
@@ -67,13 +39,13 @@ class YtDlpEgress : public ::testing::Test {
     // What an operator's environment may hold: Python would send these hosts around a proxy.
     ::setenv("no_proxy", "127.0.0.1,localhost", 1);
     ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
-    forbidden_ = std::make_unique<Site>([](httplib::Server& s, Site&) {
+    forbidden_ = std::make_unique<HttpSite>([](httplib::Server& s, HttpSite&) {
       s.Get("/.*", [](const httplib::Request&, httplib::Response& res) {
         res.set_content(Feed("http://127.0.0.1:1/x.mp4"), "application/rss+xml");
       });
     });
     const auto target = forbidden_->Url("/feed.xml");
-    site_ = std::make_unique<Site>([target](httplib::Server& s, Site& self) {
+    site_ = std::make_unique<HttpSite>([target](httplib::Server& s, HttpSite& self) {
       s.Get("/feed.xml", [&self](const httplib::Request&, httplib::Response& res) {
         res.set_content(Feed(self.Url("/media.mp4")), "application/rss+xml");
       });
@@ -103,13 +75,12 @@ class YtDlpEgress : public ::testing::Test {
   }
   media::YtDlpOptions Proxied() const {
     auto o = options_;
-    o.proxy = proxy_->Url();
-    o.egress_proxy = true;
+    o.UseEgressProxy(proxy_->Url());
     return o;
   }
 
-  std::unique_ptr<Site> forbidden_;
-  std::unique_ptr<Site> site_;
+  std::unique_ptr<HttpSite> forbidden_;
+  std::unique_ptr<HttpSite> site_;
   std::unique_ptr<EgressProxy> proxy_;
   media::YtDlpOptions options_;
 };

@@ -4,6 +4,8 @@
 // is loopback: even a broken defence sends no packet off this machine.
 #include <array>
 #include <functional>
+#include <initializer_list>
+#include <map>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -96,6 +98,46 @@ std::string SubmitJob(httplib::Client& api, const std::string& channel) {
   return created ? json::parse(created->body).value("job_id", "") : std::string();
 }
 
+// Starts discovery and download (captions off) that may fetch from the `allowed` sites alone
+// (FETCH_ALLOWLIST), with `env` added.
+bool StartFetchers(ServiceSet& services, std::initializer_list<const HttpSite*> allowed,
+                   std::map<std::string, std::string> env = {}) {
+  std::string allow_list;
+  for (const auto* site : allowed) {
+    allow_list +=
+        (allow_list.empty() ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(site->port());
+  }
+  env["FETCH_ALLOWLIST"] = allow_list;
+  env["CAPTIONS"] = "false";
+  services.extra_env = std::move(env);
+  return services.Start({"discovery", "download"});
+}
+
+// Waits up to `timeout` for the job to end; false (a failure with the services' logs) if it does
+// not. The job last read is left in `job`.
+bool JobEnded(httplib::Client& api, const ServiceSet& services, const std::string& job_id,
+              json& job, std::chrono::minutes timeout = std::chrono::minutes(3)) {
+  const bool ended = e2e::WaitJobEnded(api, job_id, timeout, std::chrono::milliseconds(300), &job);
+  EXPECT_TRUE(ended) << "job did not finish: " << job.dump(2) << "\n" << services.Logs();
+  return ended;
+}
+
+// Checks that each of the job's `count` videos failed permanently at download with a refused
+// destination; gives each one's error by its source id.
+std::map<std::string, std::string> RefusedAtDownload(const json& job, std::size_t count) {
+  std::map<std::string, std::string> errors;
+  EXPECT_EQ(job.at("videos").size(), count) << job.dump(2);
+  for (const auto& v : job.at("videos")) {
+    EXPECT_EQ(v.at("state"), "failed") << v.dump();
+    EXPECT_EQ(v.at("stage"), "download") << v.dump();
+    EXPECT_EQ(v.at("error_class"), "permanent") << v.dump();
+    const auto error = v.at("last_error").is_string() ? v.at("last_error").get<std::string>() : "";
+    EXPECT_NE(error.find("is not allowed"), std::string::npos) << v.dump();
+    errors[v.value("source_id", "")] = error;
+  }
+  return errors;
+}
+
 TEST(SsrfE2E, FeedEntriesIntoTheServicesNetworkFailWithTheReasonAndAreNeverFetched) {
   ASSERT_TRUE(StackConfigured());
   HttpSite forbidden(NoRoutes);  // a port that is open, but not allow-listed
@@ -112,20 +154,12 @@ TEST(SsrfE2E, FeedEntriesIntoTheServicesNetworkFailWithTheReasonAndAreNeverFetch
                          Item("ipv6", "http://[::ffff:127.0.0.1]:" + fp + "/media/ipv6.mp4"))));
 
   ServiceSet services;
-  services.extra_env = {
-      {"FETCH_ALLOWLIST", "127.0.0.1:" + std::to_string(feed_server.port()) +
-                              ",127.0.0.1:" + std::to_string(allowed_media.port())},
-      {"CAPTIONS", "false"}};
-  ASSERT_TRUE(services.Start({"discovery", "download"}));
+  ASSERT_TRUE(StartFetchers(services, {&feed_server, &allowed_media}));
   auto api = services.Api();
   const auto job_id = SubmitJob(api, feed_server.Url("/feed.xml"));
   ASSERT_FALSE(job_id.empty());
-
   json job;
-  ASSERT_TRUE(
-      e2e::WaitJobEnded(api, job_id, std::chrono::minutes(3), std::chrono::milliseconds(300), &job))
-      << "job did not finish: " << job.dump(2) << "\n"
-      << services.Logs();
+  ASSERT_TRUE(JobEnded(api, services, job_id, job));
 
   EXPECT_EQ(job.at("state"), "completed_with_errors") << job.dump(2);
   ASSERT_EQ(job.at("videos").size(), 6u)
@@ -162,31 +196,15 @@ TEST(SsrfE2E, MediaRedirectsIntoTheServicesNetworkAreRefusedBeforeAnyConnect) {
                      RedirectItems(media, media_path))));
 
   ServiceSet services;
-  services.extra_env = {{"FETCH_ALLOWLIST", "127.0.0.1:" + std::to_string(feed_server.port()) +
-                                                ",127.0.0.1:" + std::to_string(media.port())},
-                        // Names resolved by the check without DNS (and pinned for the download's
-                        // connection).
-                        {"FETCH_STATIC_HOSTS", kStaticHosts},
-                        {"CAPTIONS", "false"}};
-  ASSERT_TRUE(services.Start({"discovery", "download"}));
+  // Names resolved by the check without DNS (and pinned for the download's connection).
+  ASSERT_TRUE(
+      StartFetchers(services, {&feed_server, &media}, {{"FETCH_STATIC_HOSTS", kStaticHosts}}));
   auto api = services.Api();
   const auto job_id = SubmitJob(api, feed_server.Url("/feed.xml"));
   ASSERT_FALSE(job_id.empty());
-
   json job;
-  ASSERT_TRUE(
-      e2e::WaitJobEnded(api, job_id, std::chrono::minutes(3), std::chrono::milliseconds(300), &job))
-      << "job did not finish: " << job.dump(2) << "\n"
-      << services.Logs();
-  ASSERT_EQ(job.at("videos").size(), 3u) << job.dump(2);
-  for (const auto& v : job.at("videos")) {
-    EXPECT_EQ(v.at("state"), "failed") << v.dump();
-    EXPECT_EQ(v.at("stage"), "download") << v.dump();
-    EXPECT_EQ(v.at("error_class"), "permanent") << v.dump();
-    ASSERT_TRUE(v.at("last_error").is_string()) << v.dump();
-    const auto error = v.at("last_error").get<std::string>();
-    EXPECT_NE(error.find("is not allowed"), std::string::npos) << error;
-  }
+  ASSERT_TRUE(JobEnded(api, services, job_id, job));
+  RefusedAtDownload(job, kRedirects.size());
   EXPECT_GE(media.requests(), 3) << "the allow-listed enclosures were never fetched";
   EXPECT_EQ(forbidden.requests(), 0) << "a redirect target was connected to";
   services.Stop();
@@ -215,12 +233,9 @@ TEST(SsrfE2E, YtDlpRedirectsIntoTheServicesNetworkFailWithTheReason) {
                      RedirectItems(pages, page_path))));
 
   ServiceSet services;
-  services.extra_env = {{"FETCH_ALLOWLIST", "127.0.0.1:" + std::to_string(feed_server.port()) +
-                                                ",127.0.0.1:" + std::to_string(pages.port())},
-                        {"FETCH_STATIC_HOSTS", kStaticHosts},
-                        {"DIRECT_DOWNLOAD", "false"},  // every fetch is yt-dlp's
-                        {"CAPTIONS", "false"}};
-  ASSERT_TRUE(services.Start({"discovery", "download"}));
+  ASSERT_TRUE(StartFetchers(services, {&feed_server, &pages},
+                            {{"FETCH_STATIC_HOSTS", kStaticHosts},
+                             {"DIRECT_DOWNLOAD", "false"}}));  // every fetch is yt-dlp's
   auto api = services.Api();
   const auto videos_job = SubmitJob(api, feed_server.Url("/feed.xml"));
   const auto moved_job = SubmitJob(api, pages.Url("/moved.xml"));
@@ -228,30 +243,16 @@ TEST(SsrfE2E, YtDlpRedirectsIntoTheServicesNetworkFailWithTheReason) {
   ASSERT_FALSE(moved_job.empty());
 
   json job;
-  ASSERT_TRUE(e2e::WaitJobEnded(api, videos_job, std::chrono::minutes(3),
-                                std::chrono::milliseconds(300), &job))
-      << "job did not finish: " << job.dump(2) << "\n"
-      << services.Logs();
-  ASSERT_EQ(job.at("videos").size(), 3u) << job.dump(2);
-  for (const auto& v : job.at("videos")) {
-    EXPECT_EQ(v.at("state"), "failed") << v.dump();
-    EXPECT_EQ(v.at("stage"), "download") << v.dump();
-    EXPECT_EQ(v.at("error_class"), "permanent") << v.dump();
-    ASSERT_TRUE(v.at("last_error").is_string()) << v.dump();
-    const auto error = v.at("last_error").get<std::string>();
+  ASSERT_TRUE(JobEnded(api, services, videos_job, job));
+  for (const auto& [source_id, error] : RefusedAtDownload(job, kRedirects.size())) {
     EXPECT_NE(error.find("a fetch was refused: destination"), std::string::npos) << error;
-    EXPECT_NE(error.find("is not allowed"), std::string::npos) << error;
-    const auto source_id = v.value("source_id", "");
     EXPECT_NE(error.find(source_id == "to-metadata" ? "link-local" : "loopback"), std::string::npos)
         << source_id << ": " << error;
   }
   EXPECT_GE(pages.requests(), 3) << "the allow-listed pages were never fetched";
 
   json moved;
-  ASSERT_TRUE(e2e::WaitJobEnded(api, moved_job, std::chrono::minutes(2),
-                                std::chrono::milliseconds(300), &moved))
-      << moved.dump(2) << "\n"
-      << services.Logs();
+  ASSERT_TRUE(JobEnded(api, services, moved_job, moved, std::chrono::minutes(2)));
   EXPECT_EQ(moved.at("state"), "failed") << moved.dump(2);
   ASSERT_TRUE(moved.at("error").is_string()) << moved.dump(2);
   EXPECT_NE(moved.at("error").get<std::string>().find("is not allowed"), std::string::npos)

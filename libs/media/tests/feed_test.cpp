@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -186,46 +187,46 @@ class FeedServer {
   std::thread thread_;
 };
 
-TEST(FetchFeed, ThroughTheDestinationPolicy) {
-  FeedServer server;
-  ASSERT_GT(server.Port(), 0);
-  auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(server.Port()));
-  ASSERT_TRUE(allow.ok());
-  const net::DestinationPolicy policy(*allow, net::SystemResolve);
-  FeedFetchOptions options;
-  options.timeout = 10s;
+// A feed server allow-listed on loopback, and nothing else.
+class FetchFeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_GT(server_.Port(), 0);
+    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(server_.Port()));
+    ASSERT_TRUE(allow.ok());
+    policy_.emplace(*allow, net::SystemResolve);
+    options_.timeout = 10s;
+  }
 
-  auto body = FetchFeed(server.Url("UCXuqSBlHAE6Xw-yeJA0Tunw"), policy, options);
+  FeedServer server_;
+  std::optional<net::DestinationPolicy> policy_;
+  FeedFetchOptions options_;
+};
+
+TEST_F(FetchFeedTest, ThroughTheDestinationPolicy) {
+  auto body = FetchFeed(server_.Url("UCXuqSBlHAE6Xw-yeJA0Tunw"), *policy_, options_);
   ASSERT_TRUE(body.ok()) << body.error().ToString();
   EXPECT_EQ(*body, kFeed);
-  EXPECT_EQ(FetchFeed(server.Url("gone"), policy, options).error().code, "feed_not_found");
-  auto busy = FetchFeed(server.Url("busy"), policy, options);
+  EXPECT_EQ(FetchFeed(server_.Url("gone"), *policy_, options_).error().code, "feed_not_found");
+  auto busy = FetchFeed(server_.Url("busy"), *policy_, options_);
   EXPECT_EQ(busy.error().code, "rate_limited");
   EXPECT_TRUE(busy.error().transient());
-  EXPECT_EQ(FetchFeed(server.Url("moved"), policy, options).error().code, "feed_http_error");
-  options.max_bytes = 64 << 10;
-  EXPECT_EQ(FetchFeed(server.Url("big"), policy, options).error().code, "feed_too_large");
+  EXPECT_EQ(FetchFeed(server_.Url("moved"), *policy_, options_).error().code, "feed_http_error");
+  options_.max_bytes = 64 << 10;
+  EXPECT_EQ(FetchFeed(server_.Url("big"), *policy_, options_).error().code, "feed_too_large");
 
   // Loopback is refused unless allow-listed: no request reaches the server.
-  const int before = server.Requests();
+  const int before = server_.Requests();
   const net::DestinationPolicy strict;
-  auto refused = FetchFeed(server.Url("UCXuqSBlHAE6Xw-yeJA0Tunw"), strict, options);
+  auto refused = FetchFeed(server_.Url("UCXuqSBlHAE6Xw-yeJA0Tunw"), strict, options_);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, net::kDestinationNotAllowed) << refused.error().ToString();
-  EXPECT_EQ(server.Requests(), before);
+  EXPECT_EQ(server_.Requests(), before);
 }
 
-TEST(FetchFeed, AStopRequestCancels) {
-  FeedServer server;
-  ASSERT_GT(server.Port(), 0);
-  auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(server.Port()));
-  ASSERT_TRUE(allow.ok());
-  const net::DestinationPolicy policy(*allow, net::SystemResolve);
-  FeedFetchOptions options;
-  options.timeout = 10s;
-  options.should_stop = [] { return true; };
-
-  auto got = FetchFeed(server.Url("big"), policy, options);
+TEST_F(FetchFeedTest, AStopRequestCancels) {
+  options_.should_stop = [] { return true; };
+  auto got = FetchFeed(server_.Url("big"), *policy_, options_);
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, "canceled");
   EXPECT_EQ(got.error().message, "feed fetch stopped");

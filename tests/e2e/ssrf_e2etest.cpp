@@ -63,7 +63,7 @@ constexpr std::array<const char*, 3> kRedirects = {"to-loopback", "to-name", "to
 constexpr const char* kStaticHosts = "internal.test=127.0.0.1,metadata.test=169.254.169.254";
 
 std::string RedirectTarget(const std::string& name, const HttpSite& forbidden) {
-  const std::string port = std::to_string(forbidden.port());
+  const std::string port = std::to_string(forbidden.Port());
   if (name == "to-loopback") return "http://127.0.0.1:" + port + "/media/x.mp4";
   if (name == "to-name") return "http://internal.test:" + port + "/media/x.mp4";
   return "http://metadata.test/latest/meta-data/";
@@ -105,7 +105,7 @@ bool StartFetchers(ServiceSet& services, std::initializer_list<const HttpSite*> 
   std::string allow_list;
   for (const auto* site : allowed) {
     allow_list +=
-        (allow_list.empty() ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(site->port());
+        (allow_list.empty() ? "127.0.0.1:" : ",127.0.0.1:") + std::to_string(site->Port());
   }
   env["FETCH_ALLOWLIST"] = allow_list;
   env["CAPTIONS"] = "false";
@@ -141,7 +141,7 @@ std::map<std::string, std::string> RefusedAtDownload(const json& job, std::size_
 TEST(SsrfE2E, FeedEntriesIntoTheServicesNetworkFailWithTheReasonAndAreNeverFetched) {
   ASSERT_TRUE(StackConfigured());
   HttpSite forbidden(NoRoutes);  // a port that is open, but not allow-listed
-  const std::string fp = std::to_string(forbidden.port());
+  const std::string fp = std::to_string(forbidden.Port());
   // An allow-listed media server that answers 404: the allowed entry is fetched and fails there.
   HttpSite allowed_media(NoRoutes);
   HttpSite feed_server(
@@ -177,8 +177,8 @@ TEST(SsrfE2E, FeedEntriesIntoTheServicesNetworkFailWithTheReasonAndAreNeverFetch
       EXPECT_EQ(v.at("error_class"), "permanent") << v.dump();
     }
   }
-  EXPECT_GE(allowed_media.requests(), 1) << "the allowed entry was never fetched";
-  EXPECT_EQ(forbidden.requests(), 0) << "a refused destination was connected to";
+  EXPECT_GE(allowed_media.Requests(), 1) << "the allowed entry was never fetched";
+  EXPECT_EQ(forbidden.Requests(), 0) << "a refused destination was connected to";
   services.Stop();
 }
 
@@ -205,8 +205,8 @@ TEST(SsrfE2E, MediaRedirectsIntoTheServicesNetworkAreRefusedBeforeAnyConnect) {
   json job;
   ASSERT_TRUE(JobEnded(api, services, job_id, job));
   RefusedAtDownload(job, kRedirects.size());
-  EXPECT_GE(media.requests(), 3) << "the allow-listed enclosures were never fetched";
-  EXPECT_EQ(forbidden.requests(), 0) << "a redirect target was connected to";
+  EXPECT_GE(media.Requests(), 3) << "the allow-listed enclosures were never fetched";
+  EXPECT_EQ(forbidden.Requests(), 0) << "a redirect target was connected to";
   services.Stop();
 }
 
@@ -249,7 +249,7 @@ TEST(SsrfE2E, YtDlpRedirectsIntoTheServicesNetworkFailWithTheReason) {
     EXPECT_NE(error.find(source_id == "to-metadata" ? "link-local" : "loopback"), std::string::npos)
         << source_id << ": " << error;
   }
-  EXPECT_GE(pages.requests(), 3) << "the allow-listed pages were never fetched";
+  EXPECT_GE(pages.Requests(), 3) << "the allow-listed pages were never fetched";
 
   json moved;
   ASSERT_TRUE(JobEnded(api, services, moved_job, moved, std::chrono::minutes(2)));
@@ -258,7 +258,7 @@ TEST(SsrfE2E, YtDlpRedirectsIntoTheServicesNetworkFailWithTheReason) {
   EXPECT_NE(moved.at("error").get<std::string>().find("is not allowed"), std::string::npos)
       << moved.dump(2);
   EXPECT_EQ(moved.value("error_class", ""), "permanent") << moved.dump(2);
-  EXPECT_EQ(forbidden.requests(), 0) << "a redirect target was fetched";
+  EXPECT_EQ(forbidden.Requests(), 0) << "a redirect target was fetched";
   services.Stop();
 }
 

@@ -37,8 +37,8 @@ class YtDlpEgress : public ::testing::Test {
  protected:
   void SetUp() override {
     // What an operator's environment may hold: Python would send these hosts around a proxy.
-    ::setenv("no_proxy", "127.0.0.1,localhost", 1);
-    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+    ::setenv("no_proxy", "127.0.0.1,localhost", 1);  // NOLINT(concurrency-mt-unsafe): no thread yet
+    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);  // NOLINT(concurrency-mt-unsafe): no thread yet
     forbidden_ = std::make_unique<HttpSite>([](httplib::Server& s, HttpSite&) {
       s.Get("/.*", [](const httplib::Request&, httplib::Response& res) {
         res.set_content(Feed("http://127.0.0.1:1/x.mp4"), "application/rss+xml");
@@ -53,13 +53,13 @@ class YtDlpEgress : public ::testing::Test {
         res.set_redirect(target);
       });
       s.Get("/media.mp4", [](const httplib::Request&, httplib::Response& res) {
-        res.set_content(std::string(64 * 1024, 'm'), "video/mp4");
+        res.set_content(std::string(std::size_t{64} * 1024, 'm'), "video/mp4");
       });
       s.Get("/moved.mp4", [target](const httplib::Request&, httplib::Response& res) {
         res.set_redirect(target);
       });
     });
-    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(site_->port()));
+    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(site_->Port()));
     ASSERT_TRUE(allow.ok());
     auto proxy = EgressProxy::Start(EgressConfig{}, net::DestinationPolicy(*allow, nullptr));
     ASSERT_TRUE(proxy.ok()) << proxy.error().message;
@@ -103,13 +103,13 @@ TEST_F(YtDlpEgress, AListingThatRedirectsIntoTheNetworkFailsPermanentlyWithTheRe
   EXPECT_NE(entries.error().message.find("loopback"), std::string::npos);
   EXPECT_TRUE(entries.error().message.starts_with("yt-dlp: a fetch was refused: destination "))
       << entries.error().message;
-  EXPECT_GE(site_->requests(), 1);
-  EXPECT_EQ(forbidden_->requests(), 0) << "the redirect target was fetched";
+  EXPECT_GE(site_->Requests(), 1);
+  EXPECT_EQ(forbidden_->Requests(), 0) << "the redirect target was fetched";
 
   // The counter-check: yt-dlp on its own follows the redirect.
   auto direct = media::Discover(site_->Url("/moved.xml"), 10, options_);
   EXPECT_TRUE(direct.ok());
-  EXPECT_GE(forbidden_->requests(), 1);
+  EXPECT_GE(forbidden_->Requests(), 1);
 }
 
 // yt-dlp's own (native) downloader fetches the media through the proxy: "--downloader native"
@@ -133,7 +133,7 @@ TEST_F(YtDlpEgress, AMediaDownloadThatRedirectsIntoTheNetworkFailsPermanently) {
   fs::remove_all(dir, ec);
   ASSERT_FALSE(file.ok());
   EXPECT_EQ(file.error().code, net::kDestinationNotAllowed) << file.error().ToString();
-  EXPECT_EQ(forbidden_->requests(), 0) << "the redirect target was fetched";
+  EXPECT_EQ(forbidden_->Requests(), 0) << "the redirect target was fetched";
 }
 
 }  // namespace

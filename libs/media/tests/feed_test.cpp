@@ -18,7 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // The shape YouTube serves at /feeds/videos.xml?channel_id=… (two entries; fields shortened).
-const std::string kFeed = R"(<?xml version="1.0" encoding="UTF-8"?>
+constexpr std::string_view kFeed = R"(<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">
  <link rel="self" href="http://www.youtube.com/feeds/videos.xml?channel_id=UCXuqSBlHAE6Xw-yeJA0Tunw"/>
  <id>yt:channel:XuqSBlHAE6Xw-yeJA0Tunw</id>
@@ -77,7 +77,7 @@ TEST(ParseYouTubeFeed, EmptyFeedIsAnEmptyList) {
 TEST(ParseYouTubeFeed, BadInputIsRefusedWithAReason) {
   for (const std::string& bad :
        {std::string("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry>"), std::string(""),
-        std::string("{\"not\": \"xml\"}"), kFeed.substr(0, kFeed.size() / 2)}) {
+        std::string("{\"not\": \"xml\"}"), std::string(kFeed.substr(0, kFeed.size() / 2))}) {
     auto r = ParseYouTubeFeed(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, "feed_invalid");
@@ -164,7 +164,7 @@ class FeedServer {
         res.set_redirect("/feeds/videos.xml?channel_id=x");
         return;
       }
-      res.set_content(kFeed, "application/atom+xml; charset=UTF-8");
+      res.set_content(std::string(kFeed), "application/atom+xml; charset=UTF-8");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });

@@ -34,9 +34,9 @@ class HttpSite {
   HttpSite(const HttpSite&) = delete;
   HttpSite& operator=(const HttpSite&) = delete;
 
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int Port() const { return port_; }
   // Requests received so far (counted before routing: unrouted ones too).
-  [[nodiscard]] int requests() const { return requests_.load(); }
+  [[nodiscard]] int Requests() const { return requests_.load(); }
   [[nodiscard]] std::string Url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }

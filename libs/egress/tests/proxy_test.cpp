@@ -18,6 +18,8 @@
 #include <mutex>
 #include <thread>
 
+#include "chansum/testing/http_site.hpp"
+
 namespace chansum::egress {
 namespace {
 
@@ -48,9 +50,9 @@ class RawServer {
   }
   RawServer(const RawServer&) = delete;
   RawServer& operator=(const RawServer&) = delete;
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] int connections() const { return connections_.load(); }
-  [[nodiscard]] std::string head() const {
+  [[nodiscard]] int Port() const { return port_; }
+  [[nodiscard]] int Connections() const { return connections_.load(); }
+  [[nodiscard]] std::string Head() const {
     std::lock_guard lock(mu_);
     return head_;
   }
@@ -180,31 +182,31 @@ TEST(EgressProxy, RefusesALoopbackTargetThatIsNotAllowListedBeforeAnyConnect) {
   RawServer target;
   auto proxy = StartProxy("");  // nothing allow-listed: only public addresses
   Client client(proxy->port());
-  const auto answer = client.Connect("127.0.0.1:" + Port(target.port()));
+  const auto answer = client.Connect("127.0.0.1:" + Port(target.Port()));
   EXPECT_TRUE(answer.starts_with("HTTP/1.1 403 refused by the egress proxy: ")) << answer;
   EXPECT_NE(answer.find("loopback"), std::string::npos) << answer;
   // A name that resolves to loopback, and the address in another spelling.
   Client by_name(proxy->port());
-  const auto named = by_name.Connect("internal.test:" + Port(target.port()));
+  const auto named = by_name.Connect("internal.test:" + Port(target.Port()));
   EXPECT_NE(named.find("403 refused by the egress proxy"), std::string::npos) << named;
   EXPECT_NE(named.find("resolves to a loopback address"), std::string::npos) << named;
   Client hex(proxy->port());
-  EXPECT_NE(hex.Connect("0x7f.1:" + Port(target.port())).find("403"), std::string::npos);
+  EXPECT_NE(hex.Connect("0x7f.1:" + Port(target.Port())).find("403"), std::string::npos);
   // Python sends an IPv6 literal without brackets.
   Client v6(proxy->port());
-  EXPECT_NE(v6.Connect("::ffff:127.0.0.1:" + Port(target.port())).find("403"), std::string::npos);
+  EXPECT_NE(v6.Connect("::ffff:127.0.0.1:" + Port(target.Port())).find("403"), std::string::npos);
   std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(target.connections(), 0) << "a refused destination was connected to";
+  EXPECT_EQ(target.Connections(), 0) << "a refused destination was connected to";
   EXPECT_EQ(proxy->stats().refused, 4u);
 }
 
 TEST(EgressProxy, TunnelsBytesToAnAllowListedTargetOnlyOnItsPort) {
   RawServer target;
   RawServer other;
-  auto proxy = StartProxy("127.0.0.1:" + Port(target.port()) + ",allowed.test");
+  auto proxy = StartProxy("127.0.0.1:" + Port(target.Port()) + ",allowed.test");
   {
     Client client(proxy->port());
-    const auto answer = client.Connect("127.0.0.1:" + Port(target.port()));
+    const auto answer = client.Connect("127.0.0.1:" + Port(target.Port()));
     ASSERT_TRUE(answer.starts_with("HTTP/1.1 200")) << answer;
     client.Send("hello through the tunnel");
     EXPECT_EQ(client.Read("tunnel"), "hello through the tunnel");
@@ -212,15 +214,15 @@ TEST(EgressProxy, TunnelsBytesToAnAllowListedTargetOnlyOnItsPort) {
   {
     // A host name rule: the name's checked address is the one connected to.
     Client client(proxy->port());
-    ASSERT_TRUE(client.Connect("allowed.test:" + Port(other.port())).starts_with("HTTP/1.1 200"));
+    ASSERT_TRUE(client.Connect("allowed.test:" + Port(other.Port())).starts_with("HTTP/1.1 200"));
     client.Send("by name");
     EXPECT_EQ(client.Read("name"), "by name");
   }
   // The same address on a port the allow list does not name.
   Client refused(proxy->port());
-  EXPECT_NE(refused.Connect("127.0.0.1:" + Port(other.port())).find("403"), std::string::npos);
-  EXPECT_EQ(target.connections(), 1);
-  EXPECT_EQ(other.connections(), 1);  // by name only
+  EXPECT_NE(refused.Connect("127.0.0.1:" + Port(other.Port())).find("403"), std::string::npos);
+  EXPECT_EQ(target.Connections(), 1);
+  EXPECT_EQ(other.Connections(), 1);  // by name only
   EXPECT_EQ(proxy->stats().tunnels, 2u);
 }
 
@@ -253,53 +255,25 @@ Curl CurlGet(const std::string& url, const std::string& proxy) {
   return out;
 }
 
-class HttpServer {
- public:
-  explicit HttpServer(const std::function<void(httplib::Server&)>& routes) {
-    routes(server_);
-    server_.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
-      ++requests_;
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(5ms);
-  }
-  ~HttpServer() {
-    server_.stop();
-    thread_.join();
-  }
-  HttpServer(const HttpServer&) = delete;
-  HttpServer& operator=(const HttpServer&) = delete;
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] int requests() const { return requests_.load(); }
-
- private:
-  httplib::Server server_;
-  std::atomic<int> requests_{0};
-  int port_ = 0;
-  std::thread thread_;
-};
-
 TEST(EgressProxy, ForwardsPlainRequestsAndRefusesARedirectIntoTheNetworkAtTheSecondHop) {
   RawServer forbidden;  // open, not allow-listed
   const std::string big(3 * 1024 * 1024 + 17, 'x');
-  HttpServer site([&](httplib::Server& s) {
+  chansum::testing::HttpSite site([&](httplib::Server& s, chansum::testing::HttpSite&) {
     s.Get("/big", [&](const httplib::Request& req, httplib::Response& res) {
       // The proxy sends origin form and its own Connection header.
       res.set_header("X-Seen-Path", req.path);
       res.set_content(big, "application/octet-stream");
     });
     s.Get("/to-loopback", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_redirect("http://127.0.0.1:" + Port(forbidden.port()) + "/secret");
+      res.set_redirect("http://127.0.0.1:" + Port(forbidden.Port()) + "/secret");
     });
     s.Get("/to-name", [&](const httplib::Request&, httplib::Response& res) {
-      res.set_redirect("http://internal.test:" + Port(forbidden.port()) + "/secret");
+      res.set_redirect("http://internal.test:" + Port(forbidden.Port()) + "/secret");
     });
   });
   curl_global_init(CURL_GLOBAL_DEFAULT);
-  auto proxy = StartProxy("127.0.0.1:" + Port(site.port()));
-  const auto base = "http://127.0.0.1:" + Port(site.port());
+  auto proxy = StartProxy("127.0.0.1:" + Port(site.Port()));
+  const auto base = "http://127.0.0.1:" + Port(site.Port());
 
   const auto fetched = CurlGet(base + "/big?x=1", proxy->Url());
   ASSERT_TRUE(fetched.ok) << fetched.error;
@@ -311,9 +285,9 @@ TEST(EgressProxy, ForwardsPlainRequestsAndRefusesARedirectIntoTheNetworkAtTheSec
     const auto redirected = CurlGet(base + path, proxy->Url());
     EXPECT_EQ(redirected.status, 403) << path;
   }
-  EXPECT_EQ(site.requests(), 3);  // the first hops
+  EXPECT_EQ(site.Requests(), 3);  // the first hops
   std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(forbidden.connections(), 0) << "a redirect target was connected to";
+  EXPECT_EQ(forbidden.Connections(), 0) << "a redirect target was connected to";
   EXPECT_EQ(proxy->stats().refused, 2u);
   EXPECT_EQ(proxy->stats().forwarded, 3u);
 }
@@ -322,7 +296,7 @@ TEST(EgressProxy, AnUnreachableAllowedDestinationIsA502WithTheCause) {
   int port = 0;
   {
     RawServer closed;  // bound, then closed: nothing listens there
-    port = closed.port();
+    port = closed.Port();
   }
   auto proxy = StartProxy("127.0.0.1");
   Client client(proxy->port());
@@ -338,8 +312,8 @@ TEST(EgressProxy, AtMostMaxTunnelsAtOnceAndTheRestIsAnswered503) {
   RawServer target;
   EgressConfig config;
   config.max_tunnels = 2;
-  auto proxy = StartProxy("127.0.0.1:" + Port(target.port()), config);
-  const auto authority = "127.0.0.1:" + Port(target.port());
+  auto proxy = StartProxy("127.0.0.1:" + Port(target.Port()), config);
+  const auto authority = "127.0.0.1:" + Port(target.Port());
   auto first = std::make_unique<Client>(proxy->port());
   ASSERT_TRUE(first->Connect(authority).starts_with("HTTP/1.1 200"));
   Client second(proxy->port());
@@ -364,9 +338,9 @@ TEST(EgressProxy, IdleTunnelsAndSlowRequestHeadsAreCutOff) {
   EgressConfig config;
   config.idle_timeout = 300ms;
   config.header_timeout = 300ms;
-  auto proxy = StartProxy("127.0.0.1:" + Port(target.port()), config);
+  auto proxy = StartProxy("127.0.0.1:" + Port(target.Port()), config);
   Client idle(proxy->port());
-  ASSERT_TRUE(idle.Connect("127.0.0.1:" + Port(target.port())).starts_with("HTTP/1.1 200"));
+  ASSERT_TRUE(idle.Connect("127.0.0.1:" + Port(target.Port())).starts_with("HTTP/1.1 200"));
   const auto started = std::chrono::steady_clock::now();
   bool eof = false;
   (void)idle.Read("never", 5s, &eof);
@@ -384,9 +358,9 @@ TEST(EgressProxy, IdleTunnelsAndSlowRequestHeadsAreCutOff) {
 
 TEST(EgressProxy, StopEndsOpenTunnels) {
   RawServer target;
-  auto proxy = StartProxy("127.0.0.1:" + Port(target.port()));
+  auto proxy = StartProxy("127.0.0.1:" + Port(target.Port()));
   Client client(proxy->port());
-  ASSERT_TRUE(client.Connect("127.0.0.1:" + Port(target.port())).starts_with("HTTP/1.1 200"));
+  ASSERT_TRUE(client.Connect("127.0.0.1:" + Port(target.Port())).starts_with("HTTP/1.1 200"));
   const auto started = std::chrono::steady_clock::now();
   proxy->Stop();
   EXPECT_LT(std::chrono::steady_clock::now() - started, 2s);
@@ -398,7 +372,7 @@ TEST(EgressProxy, StopEndsOpenTunnels) {
 TEST(EgressProxy, ChainsToTheUpstreamProxyByNameAfterTheCheck) {
   RawServer upstream(RawServer::kUpstream);
   EgressConfig config;
-  auto parsed = ParseUpstream("http://alice:p%40ss@127.0.0.1:" + Port(upstream.port()));
+  auto parsed = ParseUpstream("http://alice:p%40ss@127.0.0.1:" + Port(upstream.Port()));
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   config.upstream = *parsed;
   auto proxy = StartProxy("allowed.test:443", config);
@@ -406,13 +380,13 @@ TEST(EgressProxy, ChainsToTheUpstreamProxyByNameAfterTheCheck) {
   Client refused(proxy->port());
   EXPECT_NE(refused.Connect("internal.test:443").find("403"), std::string::npos);
   std::this_thread::sleep_for(100ms);
-  EXPECT_EQ(upstream.connections(), 0) << "a refused destination reached the upstream";
+  EXPECT_EQ(upstream.Connections(), 0) << "a refused destination reached the upstream";
 
   Client client(proxy->port());
   ASSERT_TRUE(client.Connect("allowed.test:443").starts_with("HTTP/1.1 200"));
   client.Send("tls bytes");
   EXPECT_EQ(client.Read("bytes"), "tls bytes");
-  const auto head = upstream.head();
+  const auto head = upstream.Head();
   // The name, not the address: the upstream resolves it itself.
   EXPECT_TRUE(head.starts_with("CONNECT allowed.test:443 HTTP/1.1\r\n")) << head;
   EXPECT_NE(head.find("Proxy-Authorization: Basic YWxpY2U6cEBzcw==\r\n"), std::string::npos)

@@ -13,6 +13,7 @@
 
 #include "chansum/egress/proxy.hpp"
 #include "chansum/media/ytdlp.hpp"
+#include "chansum/testing/http_site.hpp"
 
 namespace chansum::egress {
 namespace {
@@ -20,36 +21,7 @@ namespace {
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 
-class Site {
- public:
-  explicit Site(const std::function<void(httplib::Server&, Site&)>& routes) {
-    routes(server_, *this);
-    server_.set_pre_routing_handler([this](const httplib::Request&, httplib::Response&) {
-      ++requests_;
-      return httplib::Server::HandlerResponse::Unhandled;
-    });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    for (int i = 0; i < 200 && !server_.is_running(); ++i) std::this_thread::sleep_for(5ms);
-  }
-  ~Site() {
-    server_.stop();
-    thread_.join();
-  }
-  Site(const Site&) = delete;
-  Site& operator=(const Site&) = delete;
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] int requests() const { return requests_.load(); }
-  [[nodiscard]] std::string Url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
- private:
-  httplib::Server server_;
-  std::atomic<int> requests_{0};
-  int port_ = 0;
-  std::thread thread_;
-};
+using chansum::testing::HttpSite;
 
 std::string Feed(const std::string& media_url) {
   return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<rss version=\"2.0\">\n  <channel>\n"
@@ -65,15 +37,15 @@ class YtDlpEgress : public ::testing::Test {
  protected:
   void SetUp() override {
     // What an operator's environment may hold: Python would send these hosts around a proxy.
-    ::setenv("no_proxy", "127.0.0.1,localhost", 1);
-    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
-    forbidden_ = std::make_unique<Site>([](httplib::Server& s, Site&) {
+    ::setenv("no_proxy", "127.0.0.1,localhost", 1);  // NOLINT(concurrency-mt-unsafe): no thread yet
+    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);  // NOLINT(concurrency-mt-unsafe): no thread yet
+    forbidden_ = std::make_unique<HttpSite>([](httplib::Server& s, HttpSite&) {
       s.Get("/.*", [](const httplib::Request&, httplib::Response& res) {
         res.set_content(Feed("http://127.0.0.1:1/x.mp4"), "application/rss+xml");
       });
     });
     const auto target = forbidden_->Url("/feed.xml");
-    site_ = std::make_unique<Site>([target](httplib::Server& s, Site& self) {
+    site_ = std::make_unique<HttpSite>([target](httplib::Server& s, HttpSite& self) {
       s.Get("/feed.xml", [&self](const httplib::Request&, httplib::Response& res) {
         res.set_content(Feed(self.Url("/media.mp4")), "application/rss+xml");
       });
@@ -81,13 +53,13 @@ class YtDlpEgress : public ::testing::Test {
         res.set_redirect(target);
       });
       s.Get("/media.mp4", [](const httplib::Request&, httplib::Response& res) {
-        res.set_content(std::string(64 * 1024, 'm'), "video/mp4");
+        res.set_content(std::string(std::size_t{64} * 1024, 'm'), "video/mp4");
       });
       s.Get("/moved.mp4", [target](const httplib::Request&, httplib::Response& res) {
         res.set_redirect(target);
       });
     });
-    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(site_->port()));
+    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(site_->Port()));
     ASSERT_TRUE(allow.ok());
     auto proxy = EgressProxy::Start(EgressConfig{}, net::DestinationPolicy(*allow, nullptr));
     ASSERT_TRUE(proxy.ok()) << proxy.error().message;
@@ -103,13 +75,12 @@ class YtDlpEgress : public ::testing::Test {
   }
   media::YtDlpOptions Proxied() const {
     auto o = options_;
-    o.proxy = proxy_->Url();
-    o.egress_proxy = true;
+    o.UseEgressProxy(proxy_->Url());
     return o;
   }
 
-  std::unique_ptr<Site> forbidden_;
-  std::unique_ptr<Site> site_;
+  std::unique_ptr<HttpSite> forbidden_;
+  std::unique_ptr<HttpSite> site_;
   std::unique_ptr<EgressProxy> proxy_;
   media::YtDlpOptions options_;
 };
@@ -132,13 +103,13 @@ TEST_F(YtDlpEgress, AListingThatRedirectsIntoTheNetworkFailsPermanentlyWithTheRe
   EXPECT_NE(entries.error().message.find("loopback"), std::string::npos);
   EXPECT_TRUE(entries.error().message.starts_with("yt-dlp: a fetch was refused: destination "))
       << entries.error().message;
-  EXPECT_GE(site_->requests(), 1);
-  EXPECT_EQ(forbidden_->requests(), 0) << "the redirect target was fetched";
+  EXPECT_GE(site_->Requests(), 1);
+  EXPECT_EQ(forbidden_->Requests(), 0) << "the redirect target was fetched";
 
   // The counter-check: yt-dlp on its own follows the redirect.
   auto direct = media::Discover(site_->Url("/moved.xml"), 10, options_);
   EXPECT_TRUE(direct.ok());
-  EXPECT_GE(forbidden_->requests(), 1);
+  EXPECT_GE(forbidden_->Requests(), 1);
 }
 
 // yt-dlp's own (native) downloader fetches the media through the proxy: "--downloader native"
@@ -162,7 +133,7 @@ TEST_F(YtDlpEgress, AMediaDownloadThatRedirectsIntoTheNetworkFailsPermanently) {
   fs::remove_all(dir, ec);
   ASSERT_FALSE(file.ok());
   EXPECT_EQ(file.error().code, net::kDestinationNotAllowed) << file.error().ToString();
-  EXPECT_EQ(forbidden_->requests(), 0) << "the redirect target was fetched";
+  EXPECT_EQ(forbidden_->Requests(), 0) << "the redirect target was fetched";
 }
 
 }  // namespace

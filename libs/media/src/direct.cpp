@@ -23,6 +23,7 @@
 #include "chansum/common/strings.hpp"
 #include "chansum/net/curl_handles.hpp"
 #include "chansum/net/curl_pinned.hpp"
+#include "curl_exchange.hpp"
 #include "strings.hpp"
 
 namespace chansum::media {
@@ -96,9 +97,7 @@ using net::CurlPtr;
 using net::SlistPtr;
 
 // What one request saw (callbacks write here).
-struct Exchange {
-  net::CurlConnectCheck connect;  // the hop's URL host, for the connect check
-  std::optional<Error> abort;
+struct Exchange : CurlExchange {
   const DirectOptions* options = nullptr;
 
   int fd = -1;
@@ -237,15 +236,6 @@ std::size_t OnBody(char* data, std::size_t size, std::size_t n, void* userp) {
   return len;
 }
 
-int OnProgress(void* userp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* ex = static_cast<Exchange*>(userp);
-  if (ex->options->should_stop && ex->options->should_stop()) {
-    ex->abort = Error::Transient("canceled", "download stopped");
-    return 1;
-  }
-  return 0;
-}
-
 Error StatusError(long status, const std::string& url) {
   const std::string message = fmt::format("HTTP {} from {}", status, RedactUrl(url));
   if (status == 429) return Error::Transient("rate_limited", message);
@@ -336,9 +326,7 @@ Outcome Request(const std::string& url, const net::DestinationPolicy& policy,
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &ex);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &ex);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ex);
+  StopWhenAsked(c, ex, options.should_stop, "download stopped");
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::max<std::int64_t>(1, options.connect_timeout.count())));
   curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);

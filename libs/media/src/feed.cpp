@@ -16,6 +16,7 @@
 #include "chansum/common/strings.hpp"
 #include "chansum/net/curl_handles.hpp"
 #include "chansum/net/curl_pinned.hpp"
+#include "curl_exchange.hpp"
 #include "strings.hpp"
 
 namespace chansum::media {
@@ -54,9 +55,7 @@ const xmlNode* Child(const xmlNode* parent, const char* ns, const char* name) {
 }
 
 // What one request saw.
-struct Exchange {
-  net::CurlConnectCheck connect;
-  std::optional<Error> abort;
+struct Exchange : CurlExchange {
   const FeedFetchOptions* options = nullptr;
   std::string body;
 };
@@ -71,15 +70,6 @@ std::size_t OnBody(char* data, std::size_t size, std::size_t n, void* userp) {
   }
   ex->body.append(data, len);
   return len;
-}
-
-int OnProgress(void* userp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
-  auto* ex = static_cast<Exchange*>(userp);
-  if (ex->options->should_stop && ex->options->should_stop()) {
-    ex->abort = Error::Transient("canceled", "feed fetch stopped");
-    return 1;
-  }
-  return 0;
 }
 
 }  // namespace
@@ -189,9 +179,7 @@ Result<std::string> FetchFeed(const std::string& url, const net::DestinationPoli
   curl_easy_setopt(c, CURLOPT_USERAGENT, "chansum-discovery/1");
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &ex);
-  curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnProgress);
-  curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ex);
+  StopWhenAsked(c, ex, options.should_stop, "feed fetch stopped");
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
                    static_cast<long>(std::max<std::int64_t>(1, options.timeout.count())));
   const CURLcode rc = curl_easy_perform(c);

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "chansum/media/process.hpp"
+#include "media_limits.hpp"
 #include "scratch_dir.hpp"
 
 namespace chansum::media {
@@ -32,8 +33,7 @@ FfmpegOptions FfmpegOptions::FromEnv(ConfigReader& env) {
   o.binary = env.String("FFMPEG_BIN", o.binary);
   o.timeout = env.Duration("FFMPEG_TIMEOUT", o.timeout);
   o.keep_media = env.Bool("KEEP_MEDIA", o.keep_media);
-  o.max_media_seconds =
-      env.Int("MAX_MEDIA_SECONDS", o.max_media_seconds, 0, std::int64_t{7} * 24 * 3600);
+  o.max_media_seconds = MaxMediaSecondsFromEnv(env, o.max_media_seconds);
   return o;
 }
 

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "chansum/media/channel.hpp"
+#include "media_limits.hpp"
 #include "scratch_dir.hpp"
 #include "strings.hpp"
 #include "ytdlp_command.hpp"
@@ -27,8 +28,7 @@ YtDlpOptions YtDlpOptions::FromEnv(ConfigReader& env) {
   o.socket_timeout = env.Duration("YTDLP_SOCKET_TIMEOUT", o.socket_timeout);
   o.format = env.String("YTDLP_FORMAT", o.format);
   o.max_media_bytes = env.Int("MAX_MEDIA_BYTES", o.max_media_bytes, 0, std::int64_t{1} << 50);
-  o.max_media_seconds =
-      env.Int("MAX_MEDIA_SECONDS", o.max_media_seconds, 0, std::int64_t{7} * 24 * 3600);
+  o.max_media_seconds = MaxMediaSecondsFromEnv(env, o.max_media_seconds);
   o.cookies_file = env.String("YTDLP_COOKIES_FILE", "");
   if (!o.cookies_file.empty()) {
     // The file's name and contents stay out of the message (a secret mount's path is harmless,

@@ -337,6 +337,7 @@ TEST_F(DirectDownloadTest, AStopRequestCancels) {
   auto got = Fetch(server_->Url("/file.mp4"));
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.error().code, "canceled");
+  EXPECT_EQ(got.error().message, "download stopped");
   EXPECT_EQ(got.error().cls, ErrorClass::kTransient);
 }
 

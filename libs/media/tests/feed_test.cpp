@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -17,7 +18,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // The shape YouTube serves at /feeds/videos.xml?channel_id=… (two entries; fields shortened).
-const std::string kFeed = R"(<?xml version="1.0" encoding="UTF-8"?>
+constexpr std::string_view kFeed = R"(<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns:yt="http://www.youtube.com/xml/schemas/2015" xmlns:media="http://search.yahoo.com/mrss/" xmlns="http://www.w3.org/2005/Atom">
  <link rel="self" href="http://www.youtube.com/feeds/videos.xml?channel_id=UCXuqSBlHAE6Xw-yeJA0Tunw"/>
  <id>yt:channel:XuqSBlHAE6Xw-yeJA0Tunw</id>
@@ -76,7 +77,7 @@ TEST(ParseYouTubeFeed, EmptyFeedIsAnEmptyList) {
 TEST(ParseYouTubeFeed, BadInputIsRefusedWithAReason) {
   for (const std::string& bad :
        {std::string("<feed xmlns=\"http://www.w3.org/2005/Atom\"><entry>"), std::string(""),
-        std::string("{\"not\": \"xml\"}"), kFeed.substr(0, kFeed.size() / 2)}) {
+        std::string("{\"not\": \"xml\"}"), std::string(kFeed.substr(0, kFeed.size() / 2))}) {
     auto r = ParseYouTubeFeed(bad);
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, "feed_invalid");
@@ -163,7 +164,7 @@ class FeedServer {
         res.set_redirect("/feeds/videos.xml?channel_id=x");
         return;
       }
-      res.set_content(kFeed, "application/atom+xml; charset=UTF-8");
+      res.set_content(std::string(kFeed), "application/atom+xml; charset=UTF-8");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -186,33 +187,50 @@ class FeedServer {
   std::thread thread_;
 };
 
-TEST(FetchFeed, ThroughTheDestinationPolicy) {
-  FeedServer server;
-  ASSERT_GT(server.Port(), 0);
-  auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(server.Port()));
-  ASSERT_TRUE(allow.ok());
-  const net::DestinationPolicy policy(*allow, net::SystemResolve);
-  FeedFetchOptions options;
-  options.timeout = 10s;
+// A feed server allow-listed on loopback, and nothing else.
+class FetchFeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_GT(server_.Port(), 0);
+    auto allow = net::AllowList::Parse("127.0.0.1:" + std::to_string(server_.Port()));
+    ASSERT_TRUE(allow.ok());
+    policy_.emplace(*allow, net::SystemResolve);
+    options_.timeout = 10s;
+  }
 
-  auto body = FetchFeed(server.Url("UCXuqSBlHAE6Xw-yeJA0Tunw"), policy, options);
+  FeedServer server_;
+  std::optional<net::DestinationPolicy> policy_;
+  FeedFetchOptions options_;
+};
+
+TEST_F(FetchFeedTest, ThroughTheDestinationPolicy) {
+  auto body = FetchFeed(server_.Url("UCXuqSBlHAE6Xw-yeJA0Tunw"), *policy_, options_);
   ASSERT_TRUE(body.ok()) << body.error().ToString();
   EXPECT_EQ(*body, kFeed);
-  EXPECT_EQ(FetchFeed(server.Url("gone"), policy, options).error().code, "feed_not_found");
-  auto busy = FetchFeed(server.Url("busy"), policy, options);
+  EXPECT_EQ(FetchFeed(server_.Url("gone"), *policy_, options_).error().code, "feed_not_found");
+  auto busy = FetchFeed(server_.Url("busy"), *policy_, options_);
   EXPECT_EQ(busy.error().code, "rate_limited");
   EXPECT_TRUE(busy.error().transient());
-  EXPECT_EQ(FetchFeed(server.Url("moved"), policy, options).error().code, "feed_http_error");
-  options.max_bytes = 64 << 10;
-  EXPECT_EQ(FetchFeed(server.Url("big"), policy, options).error().code, "feed_too_large");
+  EXPECT_EQ(FetchFeed(server_.Url("moved"), *policy_, options_).error().code, "feed_http_error");
+  options_.max_bytes = 64 << 10;
+  EXPECT_EQ(FetchFeed(server_.Url("big"), *policy_, options_).error().code, "feed_too_large");
 
   // Loopback is refused unless allow-listed: no request reaches the server.
-  const int before = server.Requests();
+  const int before = server_.Requests();
   const net::DestinationPolicy strict;
-  auto refused = FetchFeed(server.Url("UCXuqSBlHAE6Xw-yeJA0Tunw"), strict, options);
+  auto refused = FetchFeed(server_.Url("UCXuqSBlHAE6Xw-yeJA0Tunw"), strict, options_);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, net::kDestinationNotAllowed) << refused.error().ToString();
-  EXPECT_EQ(server.Requests(), before);
+  EXPECT_EQ(server_.Requests(), before);
+}
+
+TEST_F(FetchFeedTest, AStopRequestCancels) {
+  options_.should_stop = [] { return true; };
+  auto got = FetchFeed(server_.Url("big"), *policy_, options_);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().code, "canceled");
+  EXPECT_EQ(got.error().message, "feed fetch stopped");
+  EXPECT_TRUE(got.error().transient());
 }
 
 }  // namespace

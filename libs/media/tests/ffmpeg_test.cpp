@@ -1,4 +1,5 @@
 #include "chansum/media/ffmpeg.hpp"
+#include "chansum/media/ytdlp.hpp"
 
 #include <gtest/gtest.h>
 
@@ -144,6 +145,22 @@ TEST(FfmpegOptions, FromEnv) {
   ConfigReader bad(std::map<std::string, std::string>{{"FFMPEG_TIMEOUT", "soon"}});
   (void)FfmpegOptions::FromEnv(bad);
   EXPECT_EQ(bad.problems().size(), 1u);
+}
+
+// One MAX_MEDIA_SECONDS for the download (yt-dlp) and the audio extraction (ffmpeg).
+TEST(FfmpegOptions, MaxMediaSecondsAsTheDownloadReadsIt) {
+  ConfigReader env(std::map<std::string, std::string>{{"MAX_MEDIA_SECONDS", "600"}});
+  EXPECT_EQ(FfmpegOptions::FromEnv(env).max_media_seconds, 600);
+  EXPECT_EQ(YtDlpOptions::FromEnv(env).max_media_seconds, 600);
+  EXPECT_TRUE(env.problems().empty());
+  for (const std::string bad : {"-1", "604801"}) {  // below 0, over a week
+    ConfigReader ffmpeg_env(std::map<std::string, std::string>{{"MAX_MEDIA_SECONDS", bad}});
+    ConfigReader ytdlp_env(std::map<std::string, std::string>{{"MAX_MEDIA_SECONDS", bad}});
+    (void)FfmpegOptions::FromEnv(ffmpeg_env);
+    (void)YtDlpOptions::FromEnv(ytdlp_env);
+    EXPECT_EQ(ffmpeg_env.problems().size(), 1u) << bad;
+    EXPECT_EQ(ytdlp_env.problems().size(), 1u) << bad;
+  }
 }
 
 }  // namespace

@@ -48,7 +48,7 @@ class LocalServer {
   [[nodiscard]] std::string Url(const std::string& path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
-  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int Port() const { return port_; }
 
  private:
   httplib::Server server_;
@@ -61,11 +61,11 @@ class YtDlpLocal : public ::testing::Test {
  protected:
   void SetUp() override {
     // A proxy in the environment must not intercept loopback requests.
-    ::setenv("no_proxy", "127.0.0.1,localhost", 1);
-    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+    ::setenv("no_proxy", "127.0.0.1,localhost", 1);  // NOLINT(concurrency-mt-unsafe): no thread yet
+    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);  // NOLINT(concurrency-mt-unsafe): no thread yet
     ASSERT_TRUE(MakeTestVideo(site_.path() / "v1.mp4", 2));
     server_ = std::make_unique<LocalServer>(site_.path());
-    ASSERT_GT(server_->port(), 0);
+    ASSERT_GT(server_->Port(), 0);
   }
   void TearDown() override { server_.reset(); }
 
@@ -260,6 +260,14 @@ TEST(YtDlpOptions, FromEnv) {
   EXPECT_EQ(o.format, "worstaudio");
   const auto d = YtDlpOptions{};
   EXPECT_EQ(d.binary, "yt-dlp");
+}
+
+TEST(YtDlpOptions, UseEgressProxySetsTheProxyAsTheEgressOne) {
+  YtDlpOptions o;
+  EXPECT_FALSE(o.egress_proxy);
+  o.UseEgressProxy("http://127.0.0.1:4711");
+  EXPECT_EQ(o.proxy, "http://127.0.0.1:4711");
+  EXPECT_TRUE(o.egress_proxy);
 }
 
 }  // namespace

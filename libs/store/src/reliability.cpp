@@ -146,6 +146,15 @@ void ReadDiscoveryCommandRow(const pqxx::row& r, DiscoveryCommandRow& d) {
   d.options = Jsonb(r[5]);
 }
 
+// One T per row: `read(row, t)` fills it (the shared columns and the query's own).
+template <typename T, typename Read>
+std::vector<T> ReadRows(const pqxx::result& rows, Read read) {
+  std::vector<T> out;
+  out.reserve(rows.size());
+  for (const auto& r : rows) read(r, out.emplace_back());
+  return out;
+}
+
 }  // namespace
 
 std::vector<ExpiredVideo> LockExpiredVideoLeases(pqxx::work& txn, int limit) {
@@ -157,14 +166,10 @@ std::vector<ExpiredVideo> LockExpiredVideoLeases(pqxx::work& txn, int limit) {
       "AND j.state IN ('queued', 'running') "  // an ended (cancelled, failed, ...) job: left alone
       "ORDER BY v.lease_expires_at LIMIT $1 FOR UPDATE OF v SKIP LOCKED",
       limit);
-  std::vector<ExpiredVideo> out;
-  for (const auto& r : rows) {
-    ExpiredVideo v;
+  return ReadRows<ExpiredVideo>(rows, [](const pqxx::row& r, ExpiredVideo& v) {
     ReadVideoCommandRow(r, v);
     v.lease_owner = r[4].as<std::string>();
-    out.push_back(std::move(v));
-  }
-  return out;
+  });
 }
 
 void RequeueExpiredVideo(pqxx::work& txn, const ExpiredVideo& video, const std::string& reason) {
@@ -181,14 +186,10 @@ std::vector<ExpiredDiscovery> LockExpiredDiscoveryLeases(pqxx::work& txn, int li
       "options::text FROM jobs WHERE state = 'running' AND video_count IS NULL "
       "AND lease_expires_at < now() ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
       limit);
-  std::vector<ExpiredDiscovery> out;
-  for (const auto& r : rows) {
-    ExpiredDiscovery d;
+  return ReadRows<ExpiredDiscovery>(rows, [](const pqxx::row& r, ExpiredDiscovery& d) {
     ReadDiscoveryCommandRow(r, d);
     d.lease_owner = r[2].as<std::string>();
-    out.push_back(std::move(d));
-  }
-  return out;
+  });
 }
 
 void ClearDiscoveryLease(pqxx::work& txn, const std::string& job_id) {
@@ -214,14 +215,10 @@ std::vector<StuckVideo> LockStuckPendingVideos(pqxx::work& txn, int stuck_after_
       "AND v.stage NOT IN (SELECT stage FROM busy) "
       "ORDER BY v.updated_at LIMIT $2 FOR UPDATE OF v SKIP LOCKED",
       stuck_after_s, limit);
-  std::vector<StuckVideo> out;
-  for (const auto& r : rows) {
-    StuckVideo v;
+  return ReadRows<StuckVideo>(rows, [](const pqxx::row& r, StuckVideo& v) {
     ReadVideoCommandRow(r, v);
     v.idle_s = r[4].as<long long>();
-    out.push_back(std::move(v));
-  }
-  return out;
+  });
 }
 
 void TouchStuckVideo(pqxx::work& txn, const StuckVideo& video, const std::string& reason) {
@@ -245,15 +242,11 @@ std::vector<StuckDiscovery> LockStuckDiscoveries(pqxx::work& txn, int stuck_afte
       "  $1)) "
       "ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED",
       stuck_after_s, limit);
-  std::vector<StuckDiscovery> out;
-  for (const auto& r : rows) {
-    StuckDiscovery d;
+  return ReadRows<StuckDiscovery>(rows, [](const pqxx::row& r, StuckDiscovery& d) {
     ReadDiscoveryCommandRow(r, d);
     d.state = r[2].as<std::string>();
     d.idle_s = r[6].as<long long>();
-    out.push_back(std::move(d));
-  }
-  return out;
+  });
 }
 
 void TouchStuckDiscovery(pqxx::work& txn, const std::string& job_id) {

@@ -139,10 +139,7 @@ stage::StageDefinition Definition() {
     // yt-dlp's own fetches (the listing's redirects, pages) go through the egress proxy, which
     // applies the same policy to every hop (YTDLP_EGRESS_PROXY).
     auto proxy = egress::StartFromEnv(env, *policy);
-    if (proxy) {
-      options.proxy = proxy->Url();
-      options.egress_proxy = true;
-    }
+    if (proxy) options.UseEgressProxy(proxy->Url());
     return [options, policy, hosts, proxy] {
       (void)proxy;  // held by the factory: the proxy runs while the service does
       return [options, policy, hosts](const protocol::Command& cmd,

@@ -62,10 +62,7 @@ stage::StageDefinition Definition() {
     // yt-dlp's own fetches (redirects, extractor pages, the media and captions it finds) go
     // through the egress proxy, which applies the same policy to every hop (YTDLP_EGRESS_PROXY).
     auto proxy = egress::StartFromEnv(env, *policy);
-    if (proxy) {
-      options.proxy = proxy->Url();
-      options.egress_proxy = true;
-    }
+    if (proxy) options.UseEgressProxy(proxy->Url());
     return [options, direct, captions, policy, hosts, proxy] {
       (void)proxy;  // held by the factory: the proxy runs while the service does
       return [options, direct, captions, policy, hosts](

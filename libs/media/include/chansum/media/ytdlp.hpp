@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "chansum/common/config.hpp"
@@ -51,6 +52,11 @@ struct YtDlpOptions {
   std::function<bool()> should_stop;
 
   [[nodiscard]] static YtDlpOptions FromEnv(ConfigReader& env);
+  // yt-dlp goes through the service's own egress proxy at `url` (proxy, and egress_proxy set).
+  void UseEgressProxy(std::string url) {
+    proxy = std::move(url);
+    egress_proxy = true;
+  }
 };
 
 struct VideoEntry {

@@ -76,7 +76,8 @@ stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) 
     // for ASR) or an unreadable one is replaced by a fresh one.
     auto existing = ctx.docs->Get(protocol::kTranscriptsCollection, cmd.video_id);
     if (!existing.ok()) return existing.error();
-    if (existing->has_value()) {
+    const bool replacing = existing->has_value();
+    if (replacing) {
       auto stored = asr::TranscriptFromJson(**existing);
       if (stored.ok() && stored->engine == engine_name) {
         if (!config.keep_audio) RemoveQuietly(wav);
@@ -91,6 +92,12 @@ stage::Handler MakeHandler(const asr::AsrConfig& config, Transcribe transcribe) 
     auto stored =
         ctx.docs->Upsert(protocol::kTranscriptsCollection, cmd.video_id, asr::ToJson(*transcript));
     if (!stored.ok()) return stored.error();
+    // The summary of the transcript just replaced is of other words: gone, so that no summarizer
+    // reuses it (an LLM summary is reused when its model wrote it); summarization makes it anew.
+    if (replacing) {
+      auto deleted = ctx.docs->Delete(protocol::kSummariesCollection, cmd.video_id);
+      if (!deleted.ok()) return deleted.error();
+    }
     if (!config.keep_audio) RemoveQuietly(wav);
     return Output(*transcript, /*reused=*/false);
   };

@@ -64,8 +64,22 @@ TEST(TranscriptionReuse, OnlyATranscriptOfTheConfiguredEngineIsReused) {
     ASSERT_TRUE((*docs)->Upsert(protocol::kTranscriptsCollection, "vid", asr::ToJson(t)).ok());
   };
 
-  // Whisper's transcript, while pocketsphinx is configured: decoded again and replaced.
+  const auto has_summary = [&] {
+    auto doc = (*docs)->Get(protocol::kSummariesCollection, "vid");
+    EXPECT_TRUE(doc.ok());
+    return doc.ok() && doc->has_value();
+  };
+  const auto store_summary = [&] {
+    ASSERT_TRUE((*docs)
+                    ->Upsert(protocol::kSummariesCollection, "vid",
+                             {{"summary", "Of what whisper heard."}, {"key_points", {"whisper"}}})
+                    .ok());
+  };
+
+  // Whisper's transcript, while pocketsphinx is configured: decoded again and replaced, and the
+  // summary of the old words is gone (summarization makes it anew).
   store("whisper/tiny.en", "heard by whisper");
+  store_summary();
   write_wav();
   auto again = run();
   ASSERT_TRUE(again.ok()) << again.error().ToString();
@@ -74,13 +88,16 @@ TEST(TranscriptionReuse, OnlyATranscriptOfTheConfiguredEngineIsReused) {
   EXPECT_EQ(stored().engine, "pocketsphinx");
   EXPECT_NE(stored().text, "heard by whisper");
   EXPECT_FALSE(fs::exists(wav)) << "the WAV is removed once transcribed";
+  EXPECT_FALSE(has_summary()) << "the summary of a replaced transcript stays";
 
   // pocketsphinx's own transcript: reused, with no WAV left to read (a redelivery).
   store("pocketsphinx", "heard by pocketsphinx before");
+  store_summary();
   auto reused = run();
   ASSERT_TRUE(reused.ok()) << reused.error().ToString();
   EXPECT_EQ(reused->event_data.at("reused"), true);
   EXPECT_EQ(stored().text, "heard by pocketsphinx before");
+  EXPECT_TRUE(has_summary()) << "a reused transcript keeps its summary";
 
   // Captions stored by an earlier job that took them: this job asked for ASR.
   store("captions:manual", "the captions");
@@ -91,6 +108,7 @@ TEST(TranscriptionReuse, OnlyATranscriptOfTheConfiguredEngineIsReused) {
   EXPECT_EQ(stored().engine, "pocketsphinx");
 
   EXPECT_TRUE((*docs)->Drop(protocol::kTranscriptsCollection).ok());
+  EXPECT_TRUE((*docs)->Drop(protocol::kSummariesCollection).ok());
   std::error_code ec;
   fs::remove_all(media_dir, ec);
 }
